@@ -1,0 +1,315 @@
+//! The reporter thread: ships what changed every interval over one gRPC stream, takes acks
+//! and site maps back, reconnects with backoff. It never calls MPI, runs at the lowest
+//! priority, owns no signal handler and never blocks the application: when the controller
+//! is slow the report of that tick is skipped (counts are cumulative, nothing is lost).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::{AcqRel, Acquire}};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use straddle_proto::telemetry_client::TelemetryClient;
+use straddle_proto::{
+    controller_message, shim_message, CollectiveTraffic, CommunicatorInfo, Hello, PeerTraffic, Report,
+    ShimMessage,
+};
+use tokio::sync::{mpsc, Notify};
+
+use crate::collectives;
+use crate::counters::PeerValues;
+use crate::state::Shim;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct FlushState {
+    done: bool,
+}
+
+pub struct Reporter {
+    flush_requested: AtomicBool,
+    wake: Arc<Notify>,
+    flushed: Arc<(Mutex<FlushState>, Condvar)>,
+}
+
+impl Default for Reporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reporter {
+    pub fn new() -> Reporter {
+        Reporter {
+            flush_requested: AtomicBool::new(false),
+            wake: Arc::new(Notify::new()),
+            flushed: Arc::new((Mutex::new(FlushState::default()), Condvar::new())),
+        }
+    }
+
+    pub fn spawn(&self, shim: &'static Shim) {
+        let spawned = std::thread::Builder::new()
+            .name("straddle-report".into())
+            .stack_size(512 * 1024)
+            .spawn(move || {
+                lower_priority();
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(_) => return mark_done(&shim_reporter(shim).flushed),
+                };
+                rt.block_on(run(shim));
+            });
+        if spawned.is_err() {
+            mark_done(&self.flushed);
+        }
+    }
+
+    /// Asks for a final report and waits until it is acknowledged, the reporter gives up,
+    /// or `timeout` passes. Only the first caller waits.
+    pub fn flush(&self, timeout: Duration) {
+        if self.flush_requested.swap(true, AcqRel) {
+            return;
+        }
+        self.wake.notify_one();
+        let (lock, cv) = &*self.flushed;
+        let deadline = Instant::now() + timeout;
+        let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while !st.done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = cv.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+fn shim_reporter(shim: &'static Shim) -> &'static Reporter {
+    shim.reporter().expect("reporter thread runs only when a reporter exists")
+}
+
+fn mark_done(flushed: &(Mutex<FlushState>, Condvar)) {
+    let (lock, cv) = flushed;
+    lock.lock().unwrap_or_else(|p| p.into_inner()).done = true;
+    cv.notify_all();
+}
+
+fn lower_priority() {
+    // SAFETY: plain syscalls on the calling thread; failure only leaves the priority as is.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
+/// Builds reports of what changed since the last one the stream took.
+pub struct ReportBuilder {
+    seq: u64,
+    sent_peers: Vec<PeerValues>,
+    sent_colls: HashMap<u64, (u64, u64)>,
+    comm_cursor: usize,
+    scratch: Vec<(u64, u64, u64)>,
+}
+
+/// A report plus what the builder must remember once it has been handed to the stream.
+pub struct Pending {
+    pub report: Report,
+    peers: Vec<(usize, PeerValues)>,
+    colls: Vec<(u64, u64, u64)>,
+    comm_cursor: usize,
+}
+
+impl ReportBuilder {
+    pub fn new(world_size: usize) -> ReportBuilder {
+        ReportBuilder {
+            seq: 0,
+            sent_peers: vec![PeerValues::default(); world_size],
+            sent_colls: HashMap::new(),
+            comm_cursor: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Forgets what was sent: the next report describes everything (after a reconnect).
+    pub fn reset(&mut self) {
+        self.sent_peers.iter_mut().for_each(|p| *p = PeerValues::default());
+        self.sent_colls.clear();
+        self.comm_cursor = 0;
+    }
+
+    /// The next report, or `None` when nothing changed and `force` is false.
+    pub fn build(&mut self, shim: &Shim, force: bool) -> Option<Pending> {
+        let mut report = Report::default();
+        let mut peers = Vec::new();
+        for (dest, sent) in self.sent_peers.iter().enumerate() {
+            let now = shim.peers.read(dest);
+            if now != *sent {
+                report.peers.push(PeerTraffic {
+                    dest: dest as u32,
+                    p2p_bytes: now.p2p_bytes,
+                    p2p_messages: now.p2p_messages,
+                    rma_put_bytes: now.rma_put_bytes,
+                    rma_get_bytes: now.rma_get_bytes,
+                    rma_operations: now.rma_operations,
+                });
+                peers.push((dest, now));
+            }
+        }
+        let new_comms = shim.comms.since(self.comm_cursor);
+        let comm_cursor = self.comm_cursor + new_comms.len();
+        report.communicators = new_comms
+            .iter()
+            .map(|c| CommunicatorInfo {
+                comm_id: c.id,
+                world_ranks: c.world_ranks.clone(),
+                inter: c.inter,
+                remote_world_ranks: c.remote_world_ranks.clone(),
+            })
+            .collect();
+        shim.collectives.snapshot(&mut self.scratch);
+        let mut colls = Vec::new();
+        for &(key, calls, bytes) in &self.scratch {
+            if self.sent_colls.get(&key) != Some(&(calls, bytes)) {
+                let (comm_id, op, mode, root) = collectives::unpack(key);
+                report.collectives.push(CollectiveTraffic { comm_id, op, mode, root, calls, bytes });
+                colls.push((key, calls, bytes));
+            }
+        }
+        report.dropped_records = shim.collectives.dropped() + shim.persistent.dropped();
+        if !force && report.peers.is_empty() && report.communicators.is_empty() && report.collectives.is_empty() {
+            return None;
+        }
+        report.seq = self.seq + 1;
+        Some(Pending { report, peers, colls, comm_cursor })
+    }
+
+    /// Records that `p` went out.
+    pub fn commit(&mut self, p: Pending) -> u64 {
+        for (dest, v) in p.peers {
+            self.sent_peers[dest] = v;
+        }
+        for (key, calls, bytes) in p.colls {
+            self.sent_colls.insert(key, (calls, bytes));
+        }
+        self.comm_cursor = p.comm_cursor;
+        self.seq = p.report.seq;
+        self.seq
+    }
+}
+
+enum SessionEnd {
+    Flushed,
+    Lost,
+}
+
+async fn run(shim: &'static Shim) {
+    let reporter = shim_reporter(shim);
+    let url = shim.config.controller.clone().unwrap_or_default();
+    let mut builder = ReportBuilder::new(shim.id.world_size as usize);
+    let incarnation = incarnation();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attached = tokio::time::timeout(shim.config.connect_timeout, attach(&url)).await;
+        if let Ok(Ok((tx, inbound))) = attached {
+            backoff = Duration::from_millis(100);
+            builder.reset();
+            let hello = Hello {
+                job: shim.id.job.clone(),
+                rank: shim.id.rank,
+                world_size: shim.id.world_size,
+                node: shim.id.node.clone(),
+                pid: std::process::id(),
+                mpi_impl: shim.id.mpi_impl as i32,
+                shim_version: env!("CARGO_PKG_VERSION").into(),
+                incarnation,
+            };
+            if tx.try_send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).is_ok() {
+                if let SessionEnd::Flushed = session(shim, reporter, &mut builder, tx, inbound).await {
+                    return mark_done(&reporter.flushed);
+                }
+            }
+        }
+        if reporter.flush_requested.load(Acquire) {
+            // Could not reach the controller for the final report: give up, do not hold
+            // the application.
+            return mark_done(&reporter.flushed);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = reporter.wake.notified() => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+type Inbound = tonic::Streaming<straddle_proto::ControllerMessage>;
+
+async fn attach(url: &str) -> Result<(mpsc::Sender<ShimMessage>, Inbound), Box<dyn std::error::Error + Send + Sync>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5));
+    let channel = endpoint.connect().await?;
+    let mut client = TelemetryClient::new(channel);
+    let (tx, rx) = mpsc::channel(4);
+    let inbound = client.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
+    Ok((tx, inbound))
+}
+
+async fn session(
+    shim: &'static Shim,
+    reporter: &Reporter,
+    builder: &mut ReportBuilder,
+    tx: mpsc::Sender<ShimMessage>,
+    mut inbound: Inbound,
+) -> SessionEnd {
+    let mut tick = tokio::time::interval(shim.config.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flush_seq: Option<u64> = None;
+    loop {
+        if flush_seq.is_none() && reporter.flush_requested.load(Acquire) {
+            let Some(p) = builder.build(shim, true) else { return SessionEnd::Lost };
+            let msg = ShimMessage { body: Some(shim_message::Body::Report(p.report.clone())) };
+            // The final report may wait for room, bounded by the flush timeout.
+            match tokio::time::timeout(shim.config.flush_timeout, tx.send(msg)).await {
+                Ok(Ok(())) => flush_seq = Some(builder.commit(p)),
+                _ => return SessionEnd::Flushed,
+            }
+        }
+        tokio::select! {
+            _ = tick.tick(), if flush_seq.is_none() => {
+                if let Some(p) = builder.build(shim, false) {
+                    let msg = ShimMessage { body: Some(shim_message::Body::Report(p.report.clone())) };
+                    match tx.try_send(msg) {
+                        Ok(()) => { builder.commit(p); }
+                        Err(mpsc::error::TrySendError::Full(_)) => {}
+                        Err(mpsc::error::TrySendError::Closed(_)) => return SessionEnd::Lost,
+                    }
+                }
+            }
+            _ = reporter.wake.notified() => {}
+            msg = inbound.message() => match msg {
+                Ok(Some(m)) => match m.body {
+                    Some(controller_message::Body::Ack(a)) => {
+                        if flush_seq.is_some_and(|f| a.seq >= f) {
+                            return SessionEnd::Flushed;
+                        }
+                    }
+                    Some(controller_message::Body::SiteMap(map)) => {
+                        *shim.site_map.lock().unwrap_or_else(|p| p.into_inner()) = Some(map);
+                    }
+                    None => {}
+                },
+                _ => return if flush_seq.is_some() { SessionEnd::Flushed } else { SessionEnd::Lost },
+            }
+        }
+    }
+}
+
+fn incarnation() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ ((std::process::id() as u64) << 32)
+}
