@@ -223,8 +223,14 @@ async fn run(shim: &'static Shim) {
                 shim_version: env!("CARGO_PKG_VERSION").into(),
                 incarnation,
             };
-            if tx.try_send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).is_ok() {
-                if let SessionEnd::Flushed = session(shim, reporter, &mut builder, tx, inbound).await {
+            if let (Ok(()), mut inbound) = (tx.try_send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }), inbound) {
+                if let SessionEnd::Flushed = session(shim, reporter, &mut builder, tx, &mut inbound).await {
+                    // Close the stream cleanly (the controller sees its end, not a reset)
+                    // before the application goes on to exit.
+                    let _ = tokio::time::timeout(Duration::from_millis(200), async {
+                        while let Ok(Some(_)) = inbound.message().await {}
+                    })
+                    .await;
                     return mark_done(&reporter.flushed);
                 }
             }
@@ -261,7 +267,7 @@ async fn session(
     reporter: &Reporter,
     builder: &mut ReportBuilder,
     tx: mpsc::Sender<ShimMessage>,
-    mut inbound: Inbound,
+    inbound: &mut Inbound,
 ) -> SessionEnd {
     let mut tick = tokio::time::interval(shim.config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

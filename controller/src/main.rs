@@ -1,0 +1,254 @@
+//! `straddle`: the controller and its operator CLI.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use straddle_controller::{render, server::Controller};
+use straddle_proto::traffic_client::TrafficClient;
+use straddle_proto::{ListJobsRequest, TrafficMatrix, TrafficRequest};
+
+#[derive(Parser)]
+#[command(name = "straddle", version, about = "Place MPI jobs across sites by what they actually send")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the controller (gRPC; loopback by default).
+    Controller {
+        #[arg(long, default_value = "127.0.0.1:50051", env = "STRADDLE_LISTEN")]
+        listen: SocketAddr,
+    },
+    /// Show a job's rank × rank traffic matrix and per-rank totals.
+    Traffic {
+        job: String,
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
+        controller: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Show rates over this many trailing seconds instead of cumulative totals.
+        #[arg(long, value_name = "SECS")]
+        rate: Option<u32>,
+        /// Refresh every second until interrupted.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// List the jobs the controller knows.
+    Jobs {
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
+        controller: String,
+    },
+    /// Run a real MPI program under the shim with a live controller and show its traffic.
+    Demo {
+        #[arg(long, value_enum, default_value_t = Mpi::Mpich)]
+        mpi: Mpi,
+        #[arg(long, default_value_t = 4)]
+        ranks: u32,
+        #[arg(long, default_value_t = 8)]
+        steps: u32,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mpi {
+    Mpich,
+    Openmpi,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // The controller logs what it accepts and refuses; the CLI and demo only warnings.
+    let default_level = if matches!(cli.cmd, Cmd::Controller { .. }) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRADDLE_LOG").unwrap_or_else(|_| default_level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Controller { listen } => run_controller(listen).await,
+            Cmd::Traffic { job, controller, json, rate, watch } => traffic(&controller, &job, json, rate, watch).await,
+            Cmd::Jobs { controller } => jobs(&controller).await,
+            Cmd::Demo { mpi, ranks, steps } => demo(mpi, ranks, steps).await,
+        }
+    })
+}
+
+async fn run_controller(listen: SocketAddr) -> Result<()> {
+    let c = Controller::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(addr = %c.local_addr(), "controller listening");
+    c.serve(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+async fn fetch(controller: &str, job: &str, rate: Option<u32>) -> Result<TrafficMatrix> {
+    let mut c = TrafficClient::connect(controller.to_string())
+        .await
+        .with_context(|| format!("cannot reach the controller at {controller}"))?;
+    let m = c
+        .get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: rate.unwrap_or(0) })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}: {}", code_word(s.code()), s.message()))?;
+    Ok(m.into_inner())
+}
+
+fn code_word(c: tonic::Code) -> &'static str {
+    match c {
+        tonic::Code::NotFound => "not found",
+        tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::Unavailable => "controller unavailable",
+        _ => "error",
+    }
+}
+
+fn print(m: &TrafficMatrix, json: bool) {
+    if json {
+        println!("{}", render::json(m));
+    } else {
+        print!("{}", render::table(m));
+    }
+}
+
+async fn traffic(controller: &str, job: &str, json: bool, rate: Option<u32>, watch: bool) -> Result<()> {
+    loop {
+        let m = fetch(controller, job, rate).await?;
+        if watch && !json {
+            print!("\x1b[2J\x1b[H");
+        }
+        print(&m, json);
+        if !watch {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn jobs(controller: &str) -> Result<()> {
+    let mut c = TrafficClient::connect(controller.to_string())
+        .await
+        .with_context(|| format!("cannot reach the controller at {controller}"))?;
+    let jobs = c.list_jobs(ListJobsRequest {}).await?.into_inner().jobs;
+    println!("{:<24} {:>6} {:>9} {:>14} {:>10}", "job", "ranks", "attached", "bytes", "messages");
+    for j in jobs {
+        println!(
+            "{:<24} {:>6} {:>9} {:>14} {:>10}",
+            j.job,
+            j.world_size,
+            j.attached_ranks,
+            render::human_bytes(j.total_bytes as f64),
+            j.total_messages
+        );
+    }
+    Ok(())
+}
+
+/// The shim built next to this binary (`cargo build --release` puts both in one folder).
+fn shim_path(mpi: Mpi) -> Result<PathBuf> {
+    let name = match mpi {
+        Mpi::Mpich => "libstraddle_mpich.so",
+        Mpi::Openmpi => "libstraddle_openmpi.so",
+    };
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("binary has no folder")?;
+    let p = dir.join(name);
+    if !p.exists() {
+        bail!("the shim {} is missing: build the workspace with `cargo build --release`", p.display());
+    }
+    Ok(p)
+}
+
+async fn demo(mpi: Mpi, ranks: u32, steps: u32) -> Result<()> {
+    let shim = shim_path(mpi)?;
+    let dir = std::env::temp_dir().join(format!("straddle-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let src = dir.join("demo.c");
+    std::fs::write(&src, include_str!("demo.c"))?;
+    let exe = dir.join("demo");
+    let (cc, launcher) = match mpi {
+        Mpi::Mpich => ("mpicc.mpich", "mpiexec.mpich"),
+        Mpi::Openmpi => ("mpicc.openmpi", "mpirun.openmpi"),
+    };
+    let st = std::process::Command::new(cc).arg("-O2").arg(&src).arg("-o").arg(&exe).status()
+        .with_context(|| format!("cannot run {cc}: install MPI with scripts/setup.sh"))?;
+    if !st.success() {
+        bail!("{cc} failed on the demo program");
+    }
+
+    let c = Controller::bind("127.0.0.1:0".parse()?).await?;
+    let url = format!("http://{}", c.local_addr());
+    let registry = c.registry.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(c.serve(async {
+        let _ = stop_rx.await;
+    }));
+    println!("controller on {url}; running {ranks} ranks of the demo under {} with the shim\n", launcher);
+
+    let job = "demo";
+    let mut cmd = tokio::process::Command::new(launcher);
+    let envs = [
+        ("LD_PRELOAD", shim.display().to_string()),
+        ("STRADDLE_CONTROLLER", url.clone()),
+        ("STRADDLE_JOB", job.to_string()),
+        ("STRADDLE_INTERVAL_MS", "500".to_string()),
+    ];
+    match mpi {
+        Mpi::Mpich => {
+            cmd.arg("-n").arg(ranks.to_string());
+            for (k, v) in &envs {
+                cmd.arg("-genv").arg(k).arg(v);
+            }
+        }
+        Mpi::Openmpi => {
+            cmd.args(["--allow-run-as-root", "--oversubscribe", "-n"]).arg(ranks.to_string());
+            for (k, v) in &envs {
+                cmd.arg("-x").arg(format!("{k}={v}"));
+            }
+        }
+    }
+    cmd.arg(&exe).arg(steps.to_string()).stdout(Stdio::inherit()).stderr(Stdio::inherit()).kill_on_drop(true);
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {launcher}"))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60 + steps as u64);
+    let status = loop {
+        tokio::select! {
+            st = child.wait() => break st?,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                if tokio::time::Instant::now() > deadline {
+                    let _ = child.kill().await;
+                    bail!("the demo did not finish in time");
+                }
+                let now = registry.now_secs();
+                if let Ok(m) = registry.with_job(job, |j| straddle_controller::service::traffic::matrix(j, now, 2)) {
+                    println!("--- live: traffic per second over the last 2 s ---");
+                    print!("{}", render::table(&m));
+                    println!();
+                }
+            }
+        }
+    };
+    if !status.success() {
+        bail!("the demo program failed: {status}");
+    }
+    let now = registry.now_secs();
+    let m = registry
+        .with_job(job, |j| straddle_controller::service::traffic::matrix(j, now, 0))
+        .map_err(|e| anyhow::anyhow!("the controller saw no traffic: {e}"))?;
+    println!("=== final: everything the ranks sent ===");
+    print!("{}", render::table(&m));
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = Path::new(&dir);
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The shim-facing stream: Hello, then Reports; acks back.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use straddle_proto::telemetry_server::Telemetry;
+use straddle_proto::{controller_message, shim_message, Ack, ControllerMessage, ShimMessage};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::registry::Registry;
+
+pub struct TelemetryService {
+    pub registry: Arc<Registry>,
+}
+
+type Outbound = Pin<Box<dyn Stream<Item = Result<ControllerMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Telemetry for TelemetryService {
+    type AttachStream = Outbound;
+
+    async fn attach(&self, req: Request<Streaming<ShimMessage>>) -> Result<Response<Outbound>, Status> {
+        let peer = req.remote_addr();
+        let mut inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(16);
+        let registry = self.registry.clone();
+        tokio::spawn(async move {
+            let refuse = |tx: mpsc::Sender<Result<ControllerMessage, Status>>, st: Status| async move {
+                tracing::warn!(?peer, code = ?st.code(), "refused shim stream: {}", st.message());
+                let _ = tx.send(Err(st)).await;
+            };
+            let hello = match inbound.message().await {
+                Ok(Some(ShimMessage { body: Some(shim_message::Body::Hello(h)) })) => h,
+                Ok(Some(_)) => {
+                    return refuse(tx, Status::failed_precondition("the stream must begin with hello (which job, which rank)")).await;
+                }
+                Ok(None) => return,
+                Err(e) if !is_decode_error(&e) => return,
+                Err(e) => return refuse(tx, Status::invalid_argument(format!("corrupt message: {}", e.message()))).await,
+            };
+            let job = match registry.attach(&hello) {
+                Ok(j) => j,
+                Err(e) => return refuse(tx, e.into()).await,
+            };
+            tracing::info!(job = %hello.job, rank = hello.rank, node = %hello.node, pid = hello.pid, "rank attached");
+            loop {
+                match inbound.message().await {
+                    Ok(Some(ShimMessage { body: Some(shim_message::Body::Report(r)) })) => {
+                        if let Err(e) = registry.apply(&job, hello.rank, &r) {
+                            refuse(tx.clone(), e.into()).await;
+                            break;
+                        }
+                        let ack = ControllerMessage { body: Some(controller_message::Body::Ack(Ack { seq: r.seq })) };
+                        if tx.send(Ok(ack)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Some(_)) => {
+                        refuse(tx.clone(), Status::invalid_argument("expected a report after hello")).await;
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(e) if is_decode_error(&e) => {
+                        refuse(tx.clone(), Status::invalid_argument(format!("corrupt message: {}", e.message()))).await;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::info!(job = %hello.job, rank = hello.rank, "stream ended: {}", e.message());
+                        break;
+                    }
+                }
+            }
+            registry.detach(&job, hello.rank);
+            tracing::info!(job = %hello.job, rank = hello.rank, "rank detached");
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// A message that arrived but could not be decoded (as opposed to a peer that went away).
+fn is_decode_error(s: &Status) -> bool {
+    s.message().contains("decode")
+}
