@@ -85,6 +85,8 @@ fn main() -> Result<()> {
 
 async fn run_controller(listen: SocketAddr) -> Result<()> {
     let c = Controller::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    // The first line on stdout says where to connect (tools read it when --listen ends in :0).
+    println!("straddle controller listening on {}", c.local_addr());
     tracing::info!(addr = %c.local_addr(), "controller listening");
     c.serve(async {
         let _ = tokio::signal::ctrl_c().await;

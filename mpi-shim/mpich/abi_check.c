@@ -15,3 +15,5 @@ _Static_assert(((MPI_CHAR >> 30) & 3) == 1 && ((MPI_CHAR & 0xff00) >> 8) == 1, "
 _Static_assert(((MPI_C_DOUBLE_COMPLEX >> 30) & 3) == 1 && ((MPI_C_DOUBLE_COMPLEX & 0xff00) >> 8) == 16, "complex");
 _Static_assert(((MPI_DOUBLE_PRECISION >> 30) & 3) == 1 && ((MPI_DOUBLE_PRECISION & 0xff00) >> 8) == 8, "fortran double");
 _Static_assert(((MPI_FLOAT_INT >> 30) & 3) != 1, "pair types are not size-encoded builtins");
+/* Fortran handles are the C handles (fortran_f08_mpich.rs converts by identity). */
+_Static_assert(MPI_Comm_f2c(7) == 7 && MPI_Type_f2c(7) == 7 && MPI_Request_f2c(7) == 7, "identity f2c");

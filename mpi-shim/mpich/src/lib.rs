@@ -1,6 +1,7 @@
 //! The straddle shim for the MPICH ABI: integer handles, sizes of builtin datatypes read
 //! from the handle. MPICH's Fortran bindings call the C entry points, so this build exports
-//! C symbols only (exporting the Fortran ones too would count Fortran calls twice).
+//! C symbols (exporting the Fortran ones too would count Fortran calls twice), plus the
+//! few `use mpi_f08` routines that call PMPI directly (`fortran_f08_mpich.rs`).
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
 mod abi {
@@ -15,6 +16,7 @@ mod abi {
     pub type MpiOp = c_int;
     pub type Aint = isize;
     pub type Count = i64;
+    pub type Fint = c_int;
 
     pub const IMPL: straddle_shim::state::MpiImpl = straddle_shim::state::MpiImpl::Mpich;
     pub const PROC_NULL: c_int = -1;
@@ -56,3 +58,5 @@ mod abi {
 
 include!("../../abi/common.rs");
 include!("../../abi/c.rs");
+include!("../../abi/fortran_core.rs");
+include!("../../abi/fortran_f08_mpich.rs");

@@ -1,0 +1,85 @@
+// The machinery of Fortran entry points (included after `common.rs` and `c.rs`): Open MPI's
+// Fortran bindings call PMPI directly and bypass the C wrappers, and so do a few of
+// MPICH's `use mpi_f08` routines (Start, Startall, Request_free, Barrier, ...).
+//
+// Every argument of these routines is passed by reference, so each wrapper takes
+// pointers, forwards them untouched to the library's Fortran PMPI routine (`pmpi_x_`, or
+// for `use mpi_f08` the library's own `mpi_x_f08_`), and counts from the values behind
+// them, Fortran handles translated with the `*_f2c` functions. `ierror` may be absent
+// (null) in f08.
+
+// The including file defines `comm_f2c`, `type_f2c` and `request_f2c` for its ABI.
+
+type P = *mut c_void;
+
+#[inline(always)]
+unsafe fn fi(p: P) -> c_int {
+    // SAFETY: Fortran passes INTEGER arguments by reference.
+    unsafe { *(p as *const Fint) }
+}
+#[inline(always)]
+unsafe fn fcomm(p: P) -> Comm {
+    // SAFETY: as `fi`.
+    unsafe { comm_f2c(fi(p)) }
+}
+#[inline(always)]
+unsafe fn ftype(p: P) -> Datatype {
+    // SAFETY: as `fi`.
+    unsafe { type_f2c(fi(p)) }
+}
+#[inline(always)]
+unsafe fn freq(p: P) -> Request {
+    // SAFETY: as `fi`.
+    unsafe { request_f2c(fi(p)) }
+}
+
+/// Defines a Fortran entry point: `all` exports the five spellings of `mpi_<name>`
+/// (`mpi_x`, `mpi_x_`, `mpi_x__`, `MPI_X` forwarding to `pmpi_x_`; `mpi_x_f08_` forwarding
+/// to the library's own), `f08` only the last.
+macro_rules! fwrap {
+    ($which:ident: $name:ident ( $($a:ident),* ; $ierr:ident ) $(let $v:ident = $e:expr;)* => $count:block) => { paste::paste! {
+        #[allow(unused_variables, dead_code)]
+        unsafe fn [<fbody_ $name>](f08: bool, $($a: P,)* $ierr: P) {
+            static PM: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+            static F8: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+            let (slot, sym) = if f08 {
+                (&F8, concat!("mpi_", stringify!($name), "_f08_\0"))
+            } else {
+                (&PM, concat!("pmpi_", stringify!($name), "_\0"))
+            };
+            let mut p = slot.load(Relaxed);
+            if p.is_null() {
+                p = resolve(sym);
+                slot.store(p, Relaxed);
+            }
+            // SAFETY: the library's Fortran routine takes exactly these by-reference
+            // arguments.
+            let f = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($a: P,)* $ierr: P)>(p) };
+            let outer = Guard::enter();
+            let _depth = Depth;
+            $(let $v = unsafe { $e };)*
+            unsafe { f($($a,)* $ierr) };
+            let ok = $ierr.is_null() || unsafe { *($ierr as *const Fint) } == 0;
+            if ok && outer.is_some() {
+                #[allow(unused_unsafe)]
+                unsafe { $count }
+            }
+        }
+        fwrap!(@export $which $name ($($a),*; $ierr));
+    }};
+    (@export all $name:ident ($($a:ident),*; $ierr:ident)) => { paste::paste! {
+        #[no_mangle]
+        pub unsafe extern "C" fn [<mpi_ $name>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](false, $($a,)* $ierr) } }
+        #[no_mangle]
+        pub unsafe extern "C" fn [<mpi_ $name _>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](false, $($a,)* $ierr) } }
+        #[no_mangle]
+        pub unsafe extern "C" fn [<mpi_ $name __>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](false, $($a,)* $ierr) } }
+        #[no_mangle]
+        pub unsafe extern "C" fn [<MPI_ $name:upper>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](false, $($a,)* $ierr) } }
+        fwrap!(@export f08 $name ($($a),*; $ierr));
+    }};
+    (@export f08 $name:ident ($($a:ident),*; $ierr:ident)) => { paste::paste! {
+        #[no_mangle]
+        pub unsafe extern "C" fn [<mpi_ $name _f08_>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](true, $($a,)* $ierr) } }
+    }};
+}

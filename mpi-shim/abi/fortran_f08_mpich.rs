@@ -1,0 +1,32 @@
+// MPICH's `use mpi_f08` routines that call PMPI directly instead of the C entry points
+// (found with `nm -D libmpichfort.so | grep ' U PMPI_'` against what the shim wraps): only
+// their f08 spelling is exported, so no call is seen twice.
+
+// MPICH's Fortran and C handles are the same integers (its MPI_X_f2c are casts).
+#[inline(always)]
+fn comm_f2c(h: Fint) -> Comm {
+    h
+}
+#[inline(always)]
+fn type_f2c(h: Fint) -> Datatype {
+    h
+}
+#[inline(always)]
+fn request_f2c(h: Fint) -> Request {
+    h
+}
+
+fwrap!(f08: start(req; ierr) => { count_start(freq(req)) });
+fwrap!(f08: startall(n, reqs; ierr) => {
+    let r = reqs as *const Fint;
+    for i in 0..fi(n).max(0) as usize {
+        count_start(request_f2c(*r.add(i)));
+    }
+});
+fwrap!(f08: request_free(req; ierr) let h = freq(req); => { forget_request(h) });
+fwrap!(f08: type_free(dt; ierr) let h = ftype(dt); => { evict_type(h) });
+fwrap!(f08: barrier(comm; ierr) => { count_coll(fcomm(comm), Op::Barrier, Mode::Blocking, None, None, |_: &CollComm| 0) });
+fwrap!(f08: ibarrier(comm, req; ierr) => { count_coll(fcomm(comm), Op::Barrier, Mode::Nonblocking, None, None, |_: &CollComm| 0) });
+fwrap!(f08: barrier_init(comm, info, req; ierr) => {
+    count_coll(fcomm(comm), Op::Barrier, Mode::Persistent, None, Some(freq(req)), |_: &CollComm| 0)
+});

@@ -1,0 +1,71 @@
+//! The straddle shim for the Open MPI ABI: pointer handles whose predefined values are the
+//! addresses of library globals. Open MPI's Fortran bindings call PMPI directly, so this
+//! build also exports the Fortran entry points (`fortran.rs`).
+#![allow(non_snake_case, clippy::missing_safety_doc)]
+
+mod abi {
+    use std::ffi::{c_int, c_void};
+    use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
+
+    pub type Comm = *mut c_void;
+    pub type Datatype = *mut c_void;
+    pub type Request = *mut c_void;
+    pub type Win = *mut c_void;
+    pub type Group = *mut c_void;
+    pub type MpiOp = *mut c_void;
+    pub type Aint = isize;
+    pub type Fint = c_int;
+
+    pub const IMPL: straddle_shim::state::MpiImpl = straddle_shim::state::MpiImpl::OpenMpi;
+    pub const PROC_NULL: c_int = -2;
+    pub const ROOT: c_int = -4;
+    pub const TOPO_CART: c_int = 1;
+    pub const TOPO_GRAPH: c_int = 2;
+    pub const TOPO_DIST_GRAPH: c_int = 3;
+
+    /// The address of a library global, looked up once (MPI is loaded whenever a wrapper
+    /// runs).
+    macro_rules! global {
+        ($fn:ident, $sym:literal) => {
+            #[inline(always)]
+            pub fn $fn() -> *mut c_void {
+                static P: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+                let p = P.load(Relaxed);
+                if !p.is_null() {
+                    return p;
+                }
+                // SAFETY: dlsym with a NUL-terminated literal.
+                let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, concat!($sym, "\0").as_ptr().cast()) };
+                P.store(p, Relaxed);
+                p
+            }
+        };
+    }
+    global!(comm_world, "ompi_mpi_comm_world");
+    global!(comm_self, "ompi_mpi_comm_self");
+    global!(byte_type, "ompi_mpi_byte");
+    global!(fortran_in_place, "mpi_fortran_in_place_");
+
+    #[inline(always)]
+    pub fn in_place_ptr() -> *const c_void {
+        1 as *const c_void
+    }
+    /// Open MPI handles do not encode sizes; the library's MPI_Type_size reads one field.
+    #[inline(always)]
+    pub fn builtin_type_size(_: Datatype) -> Option<u64> {
+        None
+    }
+    #[inline(always)]
+    pub fn handle_u32(_: Datatype) -> Option<u32> {
+        None
+    }
+    #[inline(always)]
+    pub fn handle_usize(h: Request) -> usize {
+        h as usize
+    }
+}
+
+include!("../../abi/common.rs");
+include!("../../abi/c.rs");
+include!("../../abi/fortran_core.rs");
+include!("../../abi/fortran.rs");

@@ -1,0 +1,93 @@
+//! The controller as a real process, and a gRPC client for queries.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use straddle_proto::traffic_client::TrafficClient;
+use straddle_proto::{TrafficMatrix, TrafficRequest};
+
+pub struct ControllerProcess {
+    child: Child,
+    pub addr: String,
+    stderr_log: std::path::PathBuf,
+}
+
+impl ControllerProcess {
+    /// Starts `straddle controller` on a free loopback port.
+    pub fn start() -> ControllerProcess {
+        let log = crate::paths::target_dir().join(format!(
+            "controller-{}-{}.log",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ));
+        let mut child = Command::new(crate::paths::controller_bin())
+            .args(["controller", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("controller log"))
+            .spawn()
+            .expect("start the controller");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("controller's first line");
+        let addr = line.trim().rsplit(' ').next().unwrap_or_default().to_string();
+        assert!(addr.contains(':'), "controller did not say where it listens: {line:?}");
+        ControllerProcess { child, addr, stderr_log: log }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// What the controller logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.stderr_log);
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// One job's cumulative traffic, or the controller's status.
+pub fn traffic(url: &str, job: &str) -> Result<TrafficMatrix, tonic::Status> {
+    runtime().block_on(async {
+        let mut c = TrafficClient::connect(url.to_string())
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        Ok(c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: 0 }).await?.into_inner())
+    })
+}
+
+/// Polls until `done` holds for the job's traffic (reports arrive asynchronously).
+pub fn wait_for(url: &str, job: &str, timeout: Duration, done: impl Fn(&TrafficMatrix) -> bool) -> TrafficMatrix {
+    let start = Instant::now();
+    loop {
+        let m = traffic(url, job);
+        if let Ok(m) = &m {
+            if done(m) {
+                return m.clone();
+            }
+        }
+        if start.elapsed() > timeout {
+            return m.unwrap_or_else(|s| panic!("job {job} never appeared: {s}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
