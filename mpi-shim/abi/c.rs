@@ -11,12 +11,11 @@ macro_rules! wrap {
         #[no_mangle]
         #[allow(unused_variables, clippy::missing_safety_doc)]
         pub unsafe extern "C" fn $name($($a: $t),*) -> c_int {
-            let outer = Guard::enter();
-            let _depth = Depth;
+            let guard = Guard::enter();
             $(let $v = unsafe { $e };)*
             // SAFETY: the application's arguments go to the library unchanged.
             let rc = unsafe { $pname()($($a),*) };
-            if rc == 0 && outer.is_some() {
+            if rc == 0 && guard.outer() {
                 // SAFETY: the call succeeded, so its handles and arrays are valid.
                 #[allow(unused_unsafe)]
                 unsafe { $count }

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicI32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use straddle_shim::collectives::{key as coll_key, Mode, Op};
@@ -60,6 +60,7 @@ macro_rules! pmpi {
 
 pmpi!(PMPI_Initialized: fn(*mut c_int) -> c_int);
 pmpi!(PMPI_Finalized: fn(*mut c_int) -> c_int);
+pmpi!(PMPI_Query_thread: fn(*mut c_int) -> c_int);
 pmpi!(PMPI_Comm_rank: fn(Comm, *mut c_int) -> c_int);
 pmpi!(PMPI_Comm_size: fn(Comm, *mut c_int) -> c_int);
 pmpi!(PMPI_Comm_remote_size: fn(Comm, *mut c_int) -> c_int);
@@ -95,31 +96,54 @@ static WIN_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
 // ---------------------------------------------------------------------------------------
 // Re-entrancy: counting happens only in the outermost MPI call of a thread, so calls the
 // MPI library makes to itself (ROMIO, a binding implemented over another) count once.
+// Below MPI_THREAD_MULTIPLE no two threads are inside MPI at once, so one process-wide
+// depth (a plain load and store) does; MPI_THREAD_MULTIPLE programs use a thread-local one.
+
+static SERIAL: AtomicBool = AtomicBool::new(false);
+static SERIAL_DEPTH: AtomicU32 = AtomicU32::new(0);
 
 thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
-struct Guard;
+enum Guard {
+    Serial { outer: bool },
+    Threaded { depth: *const Cell<u32>, outer: bool },
+}
 
 impl Guard {
     #[inline(always)]
-    fn enter() -> Option<Guard> {
-        DEPTH.with(|d| {
-            let v = d.get();
-            d.set(v + 1);
-            (v == 0).then_some(Guard)
-        })
+    fn enter() -> Guard {
+        if SERIAL.load(Relaxed) {
+            let d = SERIAL_DEPTH.load(Relaxed);
+            SERIAL_DEPTH.store(d + 1, Relaxed);
+            Guard::Serial { outer: d == 0 }
+        } else {
+            DEPTH.with(|c| {
+                let d = c.get();
+                c.set(d + 1);
+                Guard::Threaded { depth: c as *const Cell<u32>, outer: d == 0 }
+            })
+        }
+    }
+
+    #[inline(always)]
+    fn outer(&self) -> bool {
+        match self {
+            Guard::Serial { outer } | Guard::Threaded { outer, .. } => *outer,
+        }
     }
 }
 
-/// Leaves the depth as it was, whether or not this level counts.
-struct Depth;
-
-impl Drop for Depth {
+impl Drop for Guard {
     #[inline(always)]
     fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get() - 1));
+        match self {
+            Guard::Serial { .. } => SERIAL_DEPTH.store(SERIAL_DEPTH.load(Relaxed).wrapping_sub(1), Relaxed),
+            // SAFETY: the pointer is this thread's own thread-local, alive while the thread
+            // runs this call.
+            Guard::Threaded { depth, .. } => unsafe { (**depth).set((**depth).get() - 1) },
+        }
     }
 }
 
@@ -153,12 +177,23 @@ fn start(agreed_job: Option<String>) -> Option<&'static Shim> {
             state::abandon_start();
             return None;
         }
+        let mut level = 0;
+        PMPI_Query_thread()(&mut level);
+        let multiple = level >= THREAD_MULTIPLE;
         let config = straddle_shim::config::Config::from_env();
         let job = straddle_shim::identity::job_from_env(|k| std::env::var(k).ok())
             .or(agreed_job)
             .unwrap_or_else(|| fallback_job());
-        let id = Identity { job, rank: rank as u32, world_size: size as u32, node: straddle_shim::identity::node(), mpi_impl: IMPL };
+        let id = Identity {
+            job,
+            rank: rank as u32,
+            world_size: size as u32,
+            node: straddle_shim::identity::node(),
+            mpi_impl: IMPL,
+            thread_multiple: multiple,
+        };
         let shim = state::install(id, config);
+        SERIAL.store(!multiple, Relaxed);
         if state::shim().is_none() {
             return None; // STRADDLE_DISABLE
         }

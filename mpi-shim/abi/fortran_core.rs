@@ -55,12 +55,11 @@ macro_rules! fwrap {
             // SAFETY: the library's Fortran routine takes exactly these by-reference
             // arguments.
             let f = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($a: P,)* $ierr: P)>(p) };
-            let outer = Guard::enter();
-            let _depth = Depth;
+            let guard = Guard::enter();
             $(let $v = unsafe { $e };)*
             unsafe { f($($a,)* $ierr) };
             let ok = $ierr.is_null() || unsafe { *($ierr as *const Fint) } == 0;
-            if ok && outer.is_some() {
+            if ok && guard.outer() {
                 #[allow(unused_unsafe)]
                 unsafe { $count }
             }

@@ -31,6 +31,8 @@ pub struct Identity {
     pub world_size: u32,
     pub node: String,
     pub mpi_impl: MpiImpl,
+    /// MPI_THREAD_MULTIPLE: several threads may count at once.
+    pub thread_multiple: bool,
 }
 
 pub struct Shim {
@@ -89,11 +91,12 @@ extern "C" fn at_exit() {
 /// Makes the shim live. Called once, after `begin_start`, with MPI initialised.
 pub fn install(id: Identity, config: Config) -> &'static Shim {
     let world = id.world_size as usize;
+    let concurrent = id.thread_multiple;
     let disabled = config.disabled;
     let mut shim = Box::new(Shim {
         id,
         config,
-        peers: PeerCounters::new(world),
+        peers: PeerCounters::new(world, concurrent),
         collectives: CollectiveTable::new(),
         comms: CommRegistry::default(),
         persistent: PersistentTable::new(),

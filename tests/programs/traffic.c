@@ -169,11 +169,37 @@ int main(int argc, char **argv) {
         take(in, 11);
     }
 #endif
+    { /* P: communicators freed and created again (handles are recycled) with another
+         rank order each time; 3 chars to the next rank of each, which is always r+1. */
+        for (int k = 1; k <= 3; k++) {
+            MPI_Comm c;
+            MPI_Comm_split(MPI_COMM_WORLD, 0, (r + k) % N, &c);
+            int cr, cn;
+            MPI_Comm_rank(c, &cr);
+            MPI_Comm_size(c, &cn);
+            MPI_Sendrecv(out, 3, MPI_CHAR, (cr + 1) % cn, 18, in, 3, MPI_CHAR, (cr - 1 + cn) % cn, 18, c, &st);
+            take(in, 3);
+            MPI_Comm_free(&c);
+        }
+    }
     { /* Collectives: counted per call, not in the matrix. */
-        double x = r, y;
+        double x = r, y, v2[2] = {r, r}, w2[2];
         MPI_Allreduce(&x, &y, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
         MPI_Bcast(out, 128, MPI_CHAR, 0, sub);
         take(&y, 8);
+        MPI_Request cr;
+        MPI_Ibcast(v2, 2, MPI_DOUBLE, 1, MPI_COMM_WORLD, &cr);
+        MPI_Wait(&cr, MPI_STATUS_IGNORE);
+        take(v2, 16);
+#if MPI_VERSION >= 4
+        MPI_Allreduce_init(v2, w2, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, MPI_INFO_NULL, &cr);
+        for (int i = 0; i < 2; i++) {
+            MPI_Start(&cr);
+            MPI_Wait(&cr, MPI_STATUS_IGNORE);
+        }
+        MPI_Request_free(&cr);
+        take(w2, 16);
+#endif
     }
     /* O: a loop, LOOPS times 8 chars to r+1 with a pause (for tests that kill or stall
        the controller mid-run). */

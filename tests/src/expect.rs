@@ -72,6 +72,7 @@ pub fn traffic_c(n: usize, loops: u64, large_count: bool) -> Expected {
         let other: Vec<usize> = (0..n).filter(|x| x % 2 != r % 2).collect();
         e.send(r, other[idx], 44, 1);
         e.send(r, p1, 55, 1); // L: duplicate of the world
+        e.send(r, p1, 3 * 3, 3); // P: three recycled communicators
         if large_count {
             e.send(r, p1, 11, 1); // N: MPI_Send_c
         }
@@ -112,8 +113,8 @@ mod tests {
     #[test]
     fn traffic_c_totals() {
         let e = traffic_c(4, 0, false);
-        // Row 0 by hand: to 1: 100+20+5+40+10+30+16+55 + K(44, partner 1) = 320
-        assert_eq!(e.p2p_bytes[0][1], 100 + 20 + 5 + 40 + 10 + 30 + 16 + 55 + 44);
+        // Row 0 by hand: to 1: 100+20+5+40+10+30+16+55+9 + K(44, partner 1)
+        assert_eq!(e.p2p_bytes[0][1], 100 + 20 + 5 + 40 + 10 + 30 + 16 + 55 + 9 + 44);
         // to 2: 64 + 280 + 48 + J(33) = 425
         assert_eq!(e.p2p_bytes[0][2], 64 + 280 + 48 + 33);
         assert_eq!(e.p2p_bytes[0][3], 12 + 18 + 24);

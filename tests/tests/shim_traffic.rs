@@ -73,6 +73,16 @@ fn run_traffic_c(mpi: Mpi) {
         let want: Vec<u32> = (0..RANKS).filter(|x| x % 2 == rank % 2).collect();
         assert_eq!(info.world_ranks, want);
         assert!(!coll(rank, CollectiveOp::Barrier).is_empty());
+        assert!(
+            bc.iter().any(|t| t.comm_id == 1 && t.mode == CollectiveMode::Nonblocking as i32 && t.root == 1 && t.bytes == 16 && t.calls == 1),
+            "rank {rank}: one nonblocking 16-byte bcast from rank 1: {bc:?}"
+        );
+        if mpi.has_large_count() {
+            assert!(
+                ar.iter().any(|t| t.comm_id == 1 && t.mode == CollectiveMode::Persistent as i32 && t.calls == 2 && t.bytes == 32),
+                "rank {rank}: a persistent allreduce started twice: {ar:?}"
+            );
+        }
         assert!(coll(rank, CollectiveOp::Gather).iter().any(|t| t.bytes == 8 && t.root == 0));
     }
     // The intercommunicator is described with its remote group.

@@ -20,6 +20,7 @@ mod abi {
 
     pub const IMPL: straddle_shim::state::MpiImpl = straddle_shim::state::MpiImpl::Mpich;
     pub const PROC_NULL: c_int = -1;
+    pub const THREAD_MULTIPLE: c_int = 3;
     pub const ROOT: c_int = -3;
     pub const TOPO_GRAPH: c_int = 1;
     pub const TOPO_CART: c_int = 2;
