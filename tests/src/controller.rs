@@ -16,13 +16,18 @@ pub struct ControllerProcess {
 impl ControllerProcess {
     /// Starts `straddle controller` on a free loopback port.
     pub fn start() -> ControllerProcess {
+        Self::start_on("127.0.0.1:0")
+    }
+
+    /// Starts `straddle controller` listening on `listen`.
+    pub fn start_on(listen: &str) -> ControllerProcess {
         let log = crate::paths::target_dir().join(format!(
             "controller-{}-{}.log",
             std::process::id(),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
         ));
         let mut child = Command::new(crate::paths::controller_bin())
-            .args(["controller", "--listen", "127.0.0.1:0"])
+            .args(["controller", "--listen", listen])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("controller log"))
             .spawn()

@@ -84,6 +84,52 @@ fn open_mpi_runs_unchanged_whatever_the_controller_does() {
     faults(Mpi::OpenMpi);
 }
 
+/// The controller is killed and restarted on the same address while the job runs: the
+/// shims reconnect and resend their cumulative counts, so the new controller's matrix ends
+/// exact although it never saw the first part of the run.
+fn restart(mpi: Mpi) {
+    let _x = exclusive();
+    let dir = Scratch::new("restart");
+    let exe = mpi.compile(&program("traffic.c"), &dir.0);
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut first = ControllerProcess::start_on(&listen);
+    let url = first.url();
+    let job = format!("restart-{}", mpi.name());
+    let loops = 40;
+    let l = Launch::new(mpi, 4, &exe)
+        .arg(loops)
+        .arg(SLEEP_MS)
+        .env("STRADDLE_CONTROLLER", &url)
+        .env("STRADDLE_JOB", &job)
+        .env("STRADDLE_INTERVAL_MS", 100);
+    let (run, second) = std::thread::scope(|s| {
+        let h = s.spawn(|| l.run());
+        wait_for(&url, &job, Duration::from_secs(20), |m| m.ranks.iter().all(|r| r.reports > 0));
+        first.kill();
+        std::thread::sleep(Duration::from_millis(500));
+        let second = ControllerProcess::start_on(&listen);
+        (h.join().unwrap(), second)
+    });
+    assert!(run.success, "{}", run.stderr);
+    let m = wait_for(&second.url(), &job, Duration::from_secs(10), |m| {
+        m.ranks.iter().all(|r| r.reports > 0 && !r.attached)
+    });
+    let e = straddle_tests::expect::traffic_c(4, loops as u64, mpi.has_large_count());
+    assert_eq!(m.bytes, e.bytes_flat(), "{}: bytes after a controller restart", mpi.name());
+    assert_eq!(m.messages, e.messages_flat(), "{}: messages after a controller restart", mpi.name());
+}
+
+#[test]
+fn mpich_counts_survive_a_controller_restart() {
+    restart(Mpi::Mpich);
+}
+
+#[test]
+fn open_mpi_counts_survive_a_controller_restart() {
+    restart(Mpi::OpenMpi);
+}
+
 #[test]
 fn inert_in_launchers_proxies_and_shells() {
     let _x = exclusive();
