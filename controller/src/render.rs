@@ -1,7 +1,7 @@
 //! Human and machine forms of a job's traffic matrix.
 
 use serde::Serialize;
-use straddle_proto::TrafficMatrix;
+use straddle_proto::{CollectiveMode, CollectiveOp, TrafficMatrix};
 
 /// Bytes in binary units, short enough for a table cell.
 pub fn human_bytes(b: f64) -> String {
@@ -111,6 +111,27 @@ struct JsonRank<'a> {
 }
 
 #[derive(Serialize)]
+struct JsonCommunicator<'a> {
+    reporter_rank: u32,
+    comm_id: u32,
+    world_ranks: &'a [u32],
+    inter: bool,
+    remote_world_ranks: &'a [u32],
+}
+
+#[derive(Serialize)]
+struct JsonCollective {
+    rank: u32,
+    comm_id: u32,
+    op: String,
+    mode: String,
+    /// Rank of the root in the communicator; -1 none, -2 MPI_ROOT, -3 MPI_PROC_NULL.
+    root: i32,
+    calls: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
 struct JsonMatrix<'a> {
     job: &'a str,
     world_size: u32,
@@ -121,6 +142,8 @@ struct JsonMatrix<'a> {
     rma_bytes: Vec<Vec<f64>>,
     rma_operations: Vec<Vec<f64>>,
     ranks: Vec<JsonRank<'a>>,
+    communicators: Vec<JsonCommunicator<'a>>,
+    collectives: Vec<JsonCollective>,
 }
 
 /// The same content as JSON: square matrices as arrays of rows, plus per-rank totals.
@@ -152,6 +175,38 @@ pub fn json(m: &TrafficMatrix) -> String {
         rma_bytes: rows(&m.rma_bytes),
         rma_operations: rows(&m.rma_operations),
         ranks,
+        communicators: m
+            .communicators
+            .iter()
+            .filter_map(|c| {
+                let i = c.info.as_ref()?;
+                Some(JsonCommunicator {
+                    reporter_rank: c.reporter_rank,
+                    comm_id: i.comm_id,
+                    world_ranks: &i.world_ranks,
+                    inter: i.inter,
+                    remote_world_ranks: &i.remote_world_ranks,
+                })
+            })
+            .collect(),
+        collectives: m
+            .collectives
+            .iter()
+            .filter_map(|c| {
+                let t = c.traffic.as_ref()?;
+                Some(JsonCollective {
+                    rank: c.rank,
+                    comm_id: t.comm_id,
+                    op: CollectiveOp::try_from(t.op).map(|o| o.as_str_name().to_ascii_lowercase()).unwrap_or_else(|_| t.op.to_string()),
+                    mode: CollectiveMode::try_from(t.mode)
+                        .map(|o| o.as_str_name().to_ascii_lowercase())
+                        .unwrap_or_else(|_| t.mode.to_string()),
+                    root: t.root,
+                    calls: t.calls,
+                    bytes: t.bytes,
+                })
+            })
+            .collect(),
     };
     serde_json::to_string_pretty(&j).expect("plain data serialises")
 }
@@ -161,7 +216,19 @@ mod tests {
     use super::*;
 
     fn sample() -> TrafficMatrix {
+        use straddle_proto::{CollectiveSummary, CollectiveTraffic};
         TrafficMatrix {
+            collectives: vec![CollectiveSummary {
+                rank: 1,
+                traffic: Some(CollectiveTraffic {
+                    comm_id: 1,
+                    op: CollectiveOp::Allreduce as i32,
+                    mode: CollectiveMode::Blocking as i32,
+                    root: -1,
+                    calls: 3,
+                    bytes: 24,
+                }),
+            }],
             job: "demo".into(),
             world_size: 2,
             bytes: vec![0.0, 2048.0, 10.0, 0.0],
@@ -186,5 +253,8 @@ mod tests {
         assert_eq!(v["bytes"][0][1], 2048.0);
         assert_eq!(v["ranks"][1]["sent_bytes"], 10.0);
         assert_eq!(v["ranks"][1]["received_bytes"], 2048.0);
+        assert_eq!(v["collectives"][0]["op"], "allreduce");
+        assert_eq!(v["collectives"][0]["mode"], "blocking");
+        assert_eq!(v["collectives"][0]["bytes"], 24);
     }
 }

@@ -87,6 +87,34 @@ fn run_traffic_c(mpi: Mpi) {
     }
     // The intercommunicator is described with its remote group.
     assert!(m.communicators.iter().filter_map(|c| c.info.as_ref()).any(|i| i.inter && i.remote_world_ranks.len() == 2));
+
+    // The operator CLI shows the same: JSON rows and the readable table.
+    let cli = |args: &[&str]| {
+        let o = std::process::Command::new(straddle_tests::paths::controller_bin())
+            .args(args)
+            .args(["--controller", &ctl.url()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "straddle {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let j: serde_json::Value = serde_json::from_str(&cli(&["traffic", &job, "--json"])).unwrap();
+    for s in 0..RANKS as usize {
+        for d in 0..RANKS as usize {
+            assert_eq!(j["bytes"][s][d].as_f64().unwrap(), e.bytes_flat()[s * RANKS as usize + d], "json bytes[{s}][{d}]");
+        }
+    }
+    let sent0: f64 = e.bytes_flat()[..RANKS as usize].iter().sum();
+    assert_eq!(j["ranks"][0]["sent_bytes"].as_f64().unwrap(), sent0);
+    assert!(j["collectives"].as_array().unwrap().iter().any(|c| c["op"] == "allreduce" && c["bytes"] == 8));
+    let table = cli(&["traffic", &job]);
+    assert!(table.contains(&format!("job {job}  (4 ranks, cumulative)")), "{table}");
+    let total: f64 = e.bytes_flat().iter().sum();
+    let msgs: f64 = e.messages_flat().iter().sum();
+    assert!(table.contains(&format!("in {} messages", msgs as u64)), "{table}");
+    assert!(total > 0.0);
+    let jobs = cli(&["jobs"]);
+    assert!(jobs.lines().any(|l| l.starts_with(&job) && l.contains(" 4 ")), "{jobs}");
 }
 
 #[test]
