@@ -73,12 +73,7 @@ fwrap!(all: sendrecv(sbuf, scount, stype, dest, stag, rbuf, rcount, rtype, sourc
 fwrap!(all: sendrecv_replace(buf, count, dt, dest, stag, source, rtag, comm, status; ierr)
     => { count_send(fcomm(comm), fi(dest), || fbytes(count, dt)) });
 fwrap!(all: start(req; ierr) => { count_start(freq(req)) });
-fwrap!(all: startall(n, reqs; ierr) => {
-    let r = reqs as *const Fint;
-    for i in 0..fi(n).max(0) as usize {
-        count_start(request_f2c(*r.add(i)));
-    }
-});
+fwrap!(all: startall(n, reqs; ierr) => { count_startall_f(n, reqs) });
 fwrap!(all: request_free(req; ierr) let h = freq(req); => { forget_request(h) });
 
 // --- one-sided --------------------------------------------------------------------------

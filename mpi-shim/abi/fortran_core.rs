@@ -82,3 +82,14 @@ macro_rules! fwrap {
         pub unsafe extern "C" fn [<mpi_ $name _f08_>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](true, $($a,)* $ierr) } }
     }};
 }
+
+/// Counts the starts of a Fortran array of `n` persistent requests.
+unsafe fn count_startall_f(n: P, reqs: P) {
+    let r = reqs as *const Fint;
+    // SAFETY: MPI requires `reqs` to hold `n` requests.
+    unsafe {
+        for i in 0..fi(n).max(0) as usize {
+            count_start(request_f2c(*r.add(i)));
+        }
+    }
+}

@@ -17,12 +17,7 @@ fn request_f2c(h: Fint) -> Request {
 }
 
 fwrap!(f08: start(req; ierr) => { count_start(freq(req)) });
-fwrap!(f08: startall(n, reqs; ierr) => {
-    let r = reqs as *const Fint;
-    for i in 0..fi(n).max(0) as usize {
-        count_start(request_f2c(*r.add(i)));
-    }
-});
+fwrap!(f08: startall(n, reqs; ierr) => { count_startall_f(n, reqs) });
 fwrap!(f08: request_free(req; ierr) let h = freq(req); => { forget_request(h) });
 fwrap!(f08: type_free(dt; ierr) let h = ftype(dt); => { evict_type(h) });
 fwrap!(f08: barrier(comm; ierr) => { count_coll(fcomm(comm), Op::Barrier, Mode::Blocking, None, None, |_: &CollComm| 0) });
