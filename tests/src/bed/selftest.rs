@@ -1,0 +1,115 @@
+//! The bed proves itself: the delay distribution inside and across sites and the TCP
+//! throughput across, checked against what it was configured for.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::{Bed, BedError};
+
+/// A sorted sample's shape, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Dist {
+    pub n: usize,
+    pub min: f64,
+    pub median: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Dist {
+    pub fn of(mut v: Vec<f64>) -> Dist {
+        assert!(!v.is_empty(), "no samples");
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        Dist { n: v.len(), min: v[0], median: q(0.5), p99: q(0.99), max: v[v.len() - 1] }
+    }
+}
+
+impl fmt::Display for Dist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n={} min {:.3} median {:.3} p99 {:.3} max {:.3} ms", self.n, self.min, self.median, self.p99, self.max)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SelfTest {
+    pub delay: Duration,
+    pub rate_mbit: Option<u32>,
+    pub in_site_rtt: Dist,
+    pub cross_site_rtt: Option<Dist>,
+    pub cross_site_tcp_mbit: Option<f64>,
+}
+
+/// Limits the bed must meet.
+pub const IN_SITE_RTT_MS: f64 = 0.5;
+pub const RTT_TOLERANCE_MS: f64 = 1.0;
+pub const RATE_TOLERANCE: f64 = 0.10;
+
+impl SelfTest {
+    /// Measures: ping inside site 0 and across to site 1, then (unless `tcp_secs` is 0) TCP
+    /// across for `tcp_secs`.
+    pub fn run(bed: &Bed, pings: u32, tcp_secs: u32) -> Result<SelfTest, BedError> {
+        let in_site = bed.nodes.iter().position(|n| n.site == 0).zip(bed.nodes.iter().rposition(|n| n.site == 0));
+        let (a, a2) = in_site.expect("site 0 has a node");
+        assert_ne!(a, a2, "the self-test needs two nodes in site 0");
+        // Warm the neighbour caches, then measure.
+        bed.rtts(a, a2, 2, Duration::from_millis(10))?;
+        let in_site_rtt = Dist::of(bed.rtts(a, a2, pings, Duration::from_millis(10))?);
+        let remote = bed.nodes.iter().position(|n| n.site == 1);
+        let (cross_site_rtt, cross_site_tcp_mbit) = match remote {
+            Some(b) => {
+                bed.rtts(a, b, 2, Duration::from_millis(10))?;
+                let rtt = Dist::of(bed.rtts(a, b, pings, Duration::from_millis(10))?);
+                let tcp = match bed.spec.rate_mbit {
+                    Some(_) if tcp_secs > 0 => Some(bed.tcp_mbit(a, b, tcp_secs)?),
+                    _ => None,
+                };
+                (Some(rtt), tcp)
+            }
+            None => (None, None),
+        };
+        Ok(SelfTest { delay: bed.spec.delay, rate_mbit: bed.spec.rate_mbit, in_site_rtt, cross_site_rtt, cross_site_tcp_mbit })
+    }
+
+    /// Every way the bed misses its configuration.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.in_site_rtt.median >= IN_SITE_RTT_MS {
+            out.push(format!("in-site RTT median {:.3} ms is not under {IN_SITE_RTT_MS} ms", self.in_site_rtt.median));
+        }
+        if let Some(d) = &self.cross_site_rtt {
+            let want = 2.0 * self.delay.as_secs_f64() * 1000.0;
+            for (what, v) in [("median", d.median), ("p99", d.p99)] {
+                if (v - want).abs() > RTT_TOLERANCE_MS {
+                    out.push(format!("cross-site RTT {what} {v:.3} ms is off twice the delay ({want:.3} ms) by more than {RTT_TOLERANCE_MS} ms"));
+                }
+            }
+        }
+        if let (Some(rate), Some(got)) = (self.rate_mbit, self.cross_site_tcp_mbit) {
+            let r = rate as f64;
+            if (got - r).abs() > RATE_TOLERANCE * r {
+                out.push(format!("cross-site TCP {got:.1} Mbit/s is not within {:.0}% of {rate} Mbit/s", RATE_TOLERANCE * 100.0));
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for SelfTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "configured: one-way delay {:?}, rate {}", self.delay, self.rate_mbit.map(|r| format!("{r} Mbit/s")).unwrap_or("uncapped".into()))?;
+        writeln!(f, "in-site RTT     {}", self.in_site_rtt)?;
+        if let Some(d) = &self.cross_site_rtt {
+            writeln!(f, "cross-site RTT  {}  (expected {:.3} ms)", d, 2.0 * self.delay.as_secs_f64() * 1000.0)?;
+        }
+        if let Some(t) = self.cross_site_tcp_mbit {
+            writeln!(f, "cross-site TCP  {t:.1} Mbit/s")?;
+        }
+        let fails = self.failures();
+        if fails.is_empty() {
+            write!(f, "self-test passed")
+        } else {
+            write!(f, "self-test FAILED: {}", fails.join("; "))
+        }
+    }
+}

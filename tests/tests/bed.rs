@@ -1,0 +1,183 @@
+//! Self-tests of the multi-site test bed. They need root (network namespaces, bridges,
+//! qdiscs); without it they say so and pass as skipped.
+
+use std::time::{Duration, Instant};
+
+use straddle_tests::bed::launch::BedLaunch;
+use straddle_tests::bed::selftest::SelfTest;
+use straddle_tests::bed::{self, Bed, BedSpec};
+use straddle_tests::mpi::{exclusive, Mpi};
+use straddle_tests::paths::{program, Scratch};
+
+fn skip() -> bool {
+    match bed::can_run() {
+        Ok(()) => false,
+        Err(why) => {
+            eprintln!("{why}");
+            true
+        }
+    }
+}
+
+fn assert_clean(prefix: &str) {
+    let left = bed::leftovers(prefix);
+    assert!(left.is_empty(), "bed {prefix} left behind: {left:?}");
+}
+
+/// Delay and bandwidth as configured, measured; the relay counts what crossed.
+#[test]
+fn wan_delay_and_bandwidth_are_what_was_asked() {
+    if skip() {
+        return;
+    }
+    let _x = exclusive();
+    for delay_ms in [10, 50] {
+        let t = Instant::now();
+        let mut b = Bed::up(BedSpec::new("bd", 2, 2).delay(Duration::from_millis(delay_ms)).rate_mbit(Some(100))).unwrap();
+        eprintln!("bed with {delay_ms} ms up in {:?}", t.elapsed());
+        let before = b.wan_counters().unwrap();
+        let st = SelfTest::run(&b, 200, 0).unwrap();
+        eprintln!("{st}");
+        assert!(st.failures().is_empty(), "{delay_ms} ms: {:?}", st.failures());
+        // Every probe and reply crossed the WAN and was counted.
+        let after = b.wan_counters().unwrap();
+        let crossed = after[0][1].delivered_bytes - before[0][1].delivered_bytes;
+        assert!(crossed >= 202 * 98, "pings 0->1 counted: {crossed} bytes");
+        assert!(after[1][0].sent_frames - before[1][0].sent_frames >= 202);
+        assert_eq!(after[0][1].dropped_frames, 0);
+        if delay_ms == 10 {
+            for rate in [100, 1000] {
+                b.set_rate(Some(rate)).unwrap();
+                let mbit = b.tcp_mbit(0, 2, 4).unwrap();
+                eprintln!("cross-site TCP at {rate} Mbit/s: {mbit:.1} Mbit/s");
+                assert!((mbit - rate as f64).abs() <= 0.1 * rate as f64, "{mbit:.1} Mbit/s is not within 10% of {rate}");
+            }
+            // Inside a site nothing is shaped: far above the WAN cap.
+            let local = b.tcp_mbit(0, 1, 2).unwrap();
+            eprintln!("in-site TCP: {local:.0} Mbit/s");
+            assert!(local > 2000.0, "{local}");
+        }
+        drop(b);
+        assert_clean("bd");
+    }
+}
+
+/// A 4-rank job, one rank per node across two sites, runs and exits cleanly 20 times in a
+/// row on each MPI; ranks really are on distinct nodes and sites.
+#[test]
+fn mpi_jobs_across_sites_exit_cleanly_20_times() {
+    if skip() {
+        return;
+    }
+    let _x = exclusive();
+    let dir = Scratch::new("bed-mpi");
+    let b = Bed::up(BedSpec::new("bm", 2, 2)).unwrap();
+    for mpi in [Mpi::OpenMpi, Mpi::Mpich] {
+        let exe = mpi.compile(&program("ring.c"), &dir.0);
+        let mut times = Vec::new();
+        for i in 0..20 {
+            let before = b.wan_counters().unwrap();
+            let run = BedLaunch::new(&b, mpi, vec![0, 1, 2, 3], &exe).run();
+            assert!(run.success, "{} run {i} failed after {:?}:\n{}\n{}", mpi.name(), run.elapsed, run.stdout, run.stderr);
+            for (r, node) in b.nodes.iter().enumerate() {
+                assert!(run.stdout.contains(&format!("rank {r} of 4 on {} ", node.name)), "{}:\n{}", mpi.name(), run.stdout);
+            }
+            // 64 KiB from rank 1 to rank 2 and from rank 3 to rank 0 crossed the WAN.
+            let after = b.wan_counters().unwrap();
+            assert!(after[0][1].delivered_bytes - before[0][1].delivered_bytes > 65536);
+            assert!(after[1][0].delivered_bytes - before[1][0].delivered_bytes > 65536);
+            times.push(run.elapsed.as_secs_f64());
+        }
+        eprintln!("{}: 20 clean runs, {:.2}..{:.2} s", mpi.name(), times.iter().cloned().fold(f64::MAX, f64::min), times.iter().cloned().fold(0.0, f64::max));
+    }
+    drop(b);
+    assert_clean("bm");
+}
+
+/// Teardown runs when a test panics, and a bed left by a killed process is removed by the
+/// next bed of the same prefix; nothing stays behind either way.
+#[test]
+fn teardown_leaves_nothing() {
+    if skip() {
+        return;
+    }
+    let t = Instant::now();
+    let r = std::panic::catch_unwind(|| {
+        let _b = Bed::up(BedSpec::new("bt", 3, 2)).unwrap();
+        panic!("a failing test");
+    });
+    assert!(r.is_err());
+    assert_clean("bt");
+    // A bed whose owner died: `straddle-bed up` keeps it as a killed test would.
+    let out = std::process::Command::new(straddle_tests::paths::target_dir().join("straddle-bed"))
+        .args(["up", "--prefix", "bt"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!bed::leftovers("bt").is_empty(), "the kept bed exists");
+    let b = Bed::up(BedSpec::new("bt", 2, 1)).unwrap();
+    assert_eq!(b.nodes.len(), 2);
+    drop(b);
+    assert_clean("bt");
+    eprintln!("three beds up and down in {:?}", t.elapsed());
+}
+
+/// The whole bed — two sites, four nodes, the relay, a libvirt daemon per site — comes up
+/// in under a minute, and a tiny guest boots on each site and reports over the network.
+#[test]
+fn a_tiny_guest_boots_on_each_libvirt_site() {
+    use straddle_tests::bed::guest::{build_initramfs, GuestKernel};
+    use straddle_tests::bed::libvirt::{listen_in, receive, GuestSpec, LibvirtSite};
+    if skip() {
+        return;
+    }
+    if std::process::Command::new("libvirtd").arg("--version").output().is_err() {
+        eprintln!("skipped: libvirtd is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let _x = exclusive();
+    let dir = Scratch::new("guest");
+    // The guest kernel is downloaded once and kept next to the build.
+    let kernel = GuestKernel::get(&straddle_tests::paths::target_dir().join("straddle-guest")).unwrap();
+    let initrd = dir.0.join("initrd.cpio");
+    build_initramfs(&kernel, None, &initrd).unwrap();
+
+    let t = Instant::now();
+    let b = Bed::up(BedSpec::new("bv", 2, 2)).unwrap();
+    let sites: Vec<LibvirtSite> = (0..2).map(|s| LibvirtSite::start(&b, s).unwrap()).collect();
+    let up = t.elapsed();
+    eprintln!("two sites, four nodes, relay and two libvirt daemons up in {up:?}");
+    assert!(up < Duration::from_secs(60), "{up:?}");
+    // Two distinct hosts to libvirt.
+    let uuids: Vec<String> = sites.iter().map(|s| s.virsh(&["sysinfo"]).unwrap_or_default()).collect();
+    assert_eq!(uuids.len(), 2);
+
+    let listeners: Vec<_> = (0..2).map(|s| listen_in(&b, s, 7000).unwrap()).collect();
+    let mut consoles = Vec::new();
+    for (s, site) in sites.iter().enumerate() {
+        let g = GuestSpec {
+            name: format!("tiny-{s}"),
+            kernel: kernel.vmlinuz.clone(),
+            initrd: initrd.clone(),
+            ip: format!("10.77.{s}.100/16"),
+            report: format!("{}:7000", site.address),
+            mac: format!("52:54:00:77:0{s}:64"),
+            memory_mib: 160,
+        };
+        consoles.push(site.boot(&g).unwrap());
+    }
+    for (s, l) in listeners.iter().enumerate() {
+        let t = Instant::now();
+        let report = receive(l, Duration::from_secs(120)).unwrap_or_else(|e| {
+            panic!("site {s}: {e}\nconsole:\n{}", std::fs::read_to_string(&consoles[s]).unwrap_or_default())
+        });
+        eprintln!("site {s}: guest reported after {:?}: {}", t.elapsed(), report.trim());
+        assert!(report.starts_with(&format!("booted tiny-{s} uptime ")), "{report}");
+        let console = std::fs::read_to_string(&consoles[s]).unwrap();
+        assert!(console.contains(&format!("STRADDLE-GUEST-UP tiny-{s}")), "{console}");
+        assert_eq!(sites[s].virsh(&["domstate", &format!("tiny-{s}")]).unwrap().trim(), "running");
+    }
+    drop(sites);
+    drop(b);
+    assert_clean("bv");
+}
