@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Installs what straddle needs on Debian 12, idempotently: both MPI implementations with
-# their C and Fortran compilers. The Rust toolchain (cargo) must already be on the PATH.
+# their C and Fortran compilers, and what the multi-site test bed uses (iproute2, tc,
+# ethtool, iperf3, ping, libvirt with qemu, busybox and cpio for tiny guests). The Rust
+# toolchain (cargo) must already be on the PATH.
 set -euo pipefail
 
-PACKAGES=(mpich libmpich-dev openmpi-bin libopenmpi-dev gfortran gcc pkg-config procps)
+PACKAGES=(
+    mpich libmpich-dev openmpi-bin libopenmpi-dev gfortran gcc pkg-config procps
+    iproute2 ethtool iperf3 iputils-ping util-linux kmod
+    qemu-system-x86 libvirt-daemon-system libvirt-clients libvirt-dev busybox-static cpio
+)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -14,6 +20,15 @@ if ((${#missing[@]})); then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     export DEBIAN_FRONTEND=noninteractive
+    # Install daemons without starting them (the test bed starts its own, per site).
+    policy=/usr/sbin/policy-rc.d
+    had_policy=0
+    [ -e "$policy" ] && had_policy=1
+    if [ "$had_policy" = 0 ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+        $SUDO chmod +x "$policy"
+        trap '$SUDO rm -f "$policy"' EXIT
+    fi
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -22,6 +37,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is not on the PATH; install a Rust toolchain (rustup) first" >&2
     exit 1
 fi
-for tool in mpicc.mpich mpifort.mpich mpiexec.mpich mpicc.openmpi mpifort.openmpi mpirun.openmpi; do
+for tool in mpicc.mpich mpifort.mpich mpiexec.mpich mpicc.openmpi mpifort.openmpi mpirun.openmpi \
+    ip tc ethtool iperf3 ping nsenter unshare libvirtd virsh qemu-system-x86_64 cpio modinfo; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is missing after install" >&2; exit 1; }
 done
