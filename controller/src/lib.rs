@@ -1,13 +1,19 @@
 //! The straddle controller.
 //!
 //! - `traffic`: a job's rank × rank matrices from shim reports (pure).
+//! - `topology`: sites, WAN links (petgraph), hosts, VMs, loaded from YAML.
+//! - `collmodel`: collectives as site-pair traffic, per algorithm.
+//! - `classify`: predicted slowdown, network- or compute-intensive, with hysteresis.
 //! - `registry`: the jobs, shared by the services.
 //! - `service`: gRPC services (telemetry from shims, traffic queries).
 //! - `server`: binds and serves them.
 //! - `render`: the operator's table and JSON.
 
+pub mod classify;
+pub mod collmodel;
 pub mod registry;
 pub mod render;
 pub mod server;
 pub mod service;
+pub mod topology;
 pub mod traffic;
