@@ -4,6 +4,8 @@
 //! - `topology`: sites, WAN links (petgraph), hosts, VMs, loaded from YAML.
 //! - `collmodel`: collectives as site-pair traffic, per algorithm.
 //! - `classify`: predicted slowdown, network- or compute-intensive, with hysteresis.
+//! - `hypervisor`: the Hypervisor trait, the pre-copy model and the simulated backend.
+//! - `plan`: target placements and the migrations that reach them (pure).
 //! - `registry`: the jobs, shared by the services.
 //! - `service`: gRPC services (telemetry from shims, traffic queries).
 //! - `server`: binds and serves them.
@@ -11,6 +13,8 @@
 
 pub mod classify;
 pub mod collmodel;
+pub mod hypervisor;
+pub mod plan;
 pub mod registry;
 pub mod render;
 pub mod server;
