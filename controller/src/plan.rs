@@ -326,14 +326,15 @@ fn make_room(st: &mut State, s: SiteId, lack: i64, except: usize) -> Option<f64>
     Some(cost + (after - before).max(0.0) * st.cfg.horizon_s)
 }
 
-/// VMs still on drained sites go to the site with most room (the job's own sites first).
+/// VMs still on drained sites go to the site with most room (the job's own sites first);
+/// pinned VMs stay, cooling ones leave once their cooldown is over.
 fn evacuate(st: &mut State) -> usize {
     let input = st.input;
     let topo = input.topo;
     let mut moved = 0;
     for v in 0..st.vm_host.len() {
         let s = topo.site_of_host(st.vm_host[v]);
-        if !input.drained.contains(&s) || input.pinned.contains(&v) {
+        if !input.drained.contains(&s) || !st.movable(v) {
             continue;
         }
         let own: HashSet<SiteId> = st
@@ -437,11 +438,33 @@ pub fn plan(input: &PlanInput, cfg: &PlanConfig) -> Plan {
     finish(input, cfg, vm_host, decisions.into_iter().map(|d| d.expect("every job decided")).collect())
 }
 
+/// One job's share of the objective: its slowdown over the horizon plus the cost of moving
+/// its VMs from where they were at the start.
+fn job_cost(input: &PlanInput, cfg: &PlanConfig, job: &PlanJob, vm_host: &[HostId]) -> f64 {
+    let topo = input.topo;
+    let mut c = job.slowdown(topo, vm_host) * cfg.horizon_s;
+    for v in job.vms() {
+        let (from, to) = (input.vm_host[v], vm_host[v]);
+        if from != to {
+            let (a, b) = (topo.site_of_host(from), topo.site_of_host(to));
+            let bw = if a == b { 10e9 / 8.0 } else { topo.path(a, b).map(|p| p.bandwidth_bps).unwrap_or(1.0) };
+            let vm = &topo.vms[v];
+            let e = precopy(vm.memory_bytes, vm.dirty_bps, bw, MAX_DOWNTIME_S, MAX_ROUNDS);
+            c += if e.converges { e.downtime_s + e.total_s * cfg.migration_drag } else { f64::INFINITY };
+        }
+    }
+    c
+}
+
 /// Local search until `deadline`: move a network job wholesale to another site (or back
-/// where it was) when that lowers the objective.
+/// where it started) when that lowers its share of the objective; jobs share no VMs, so
+/// the change is local to the job.
 fn improve(input: &PlanInput, cfg: &PlanConfig, mut vm_host: Vec<HostId>, deadline: Instant) -> Vec<HostId> {
     let topo = input.topo;
-    let mut best = objective(input, cfg, &vm_host, &finish_moves(input, cfg, &vm_host));
+    let mut free: Vec<i64> = topo.hosts.iter().map(|h| h.vm_capacity as i64).collect();
+    for &h in &vm_host {
+        free[h] -= 1;
+    }
     let mut improved = true;
     while improved && Instant::now() < deadline {
         improved = false;
@@ -449,41 +472,60 @@ fn improve(input: &PlanInput, cfg: &PlanConfig, mut vm_host: Vec<HostId>, deadli
             if job.class != Class::Network || Instant::now() >= deadline {
                 continue;
             }
-            for s in 0..topo.sites.len() {
-                let mut trial = vm_host.clone();
-                let mut free: Vec<i64> = topo.hosts.iter().map(|h| h.vm_capacity as i64).collect();
-                for &h in &trial {
-                    free[h] -= 1;
-                }
-                let mut ok = !input.drained.contains(&s);
-                for v in job.vms() {
-                    if !ok {
-                        break;
-                    }
-                    if topo.site_of_host(trial[v]) == s {
+            let vms = job.vms();
+            let mut current = job_cost(input, cfg, job, &vm_host);
+            // Candidates: every site wholesale, and each VM back where it started.
+            let mut targets: Vec<Option<SiteId>> = (0..topo.sites.len()).map(Some).collect();
+            targets.push(None);
+            for target in targets {
+                let mut trial_free = free.clone();
+                let mut trial: Vec<(VmId, HostId)> = Vec::new();
+                let mut ok = true;
+                for &v in &vms {
+                    let want_site = match target {
+                        Some(s) => s,
+                        None => topo.site_of_host(input.vm_host[v]),
+                    };
+                    if topo.site_of_host(vm_host[v]) == want_site {
                         continue;
                     }
-                    if input.pinned.contains(&v) || input.cooling.contains(&v) {
+                    if input.pinned.contains(&v) || input.cooling.contains(&v) || input.drained.contains(&want_site) {
                         ok = false;
                         break;
                     }
-                    match topo.sites[s].hosts.iter().copied().filter(|&h| free[h] > 0).max_by_key(|&h| free[h]) {
+                    let h = if target.is_none() && trial_free[input.vm_host[v]] > 0 {
+                        Some(input.vm_host[v])
+                    } else {
+                        topo.sites[want_site].hosts.iter().copied().filter(|&h| trial_free[h] > 0).max_by_key(|&h| trial_free[h])
+                    };
+                    match h {
                         Some(h) => {
-                            free[trial[v]] += 1;
-                            free[h] -= 1;
-                            trial[v] = h;
+                            trial_free[vm_host[v]] += 1;
+                            trial_free[h] -= 1;
+                            trial.push((v, h));
                         }
-                        None => ok = false,
+                        None => {
+                            ok = false;
+                            break;
+                        }
                     }
                 }
-                if !ok {
+                if !ok || trial.is_empty() {
                     continue;
                 }
-                let o = objective(input, cfg, &trial, &finish_moves(input, cfg, &trial));
-                if o < best - 1e-9 {
-                    best = o;
-                    vm_host = trial;
+                let undo: Vec<(VmId, HostId)> = trial.iter().map(|&(v, _)| (v, vm_host[v])).collect();
+                for &(v, h) in &trial {
+                    vm_host[v] = h;
+                }
+                let c = job_cost(input, cfg, job, &vm_host);
+                if c < current - 1e-9 {
+                    current = c;
+                    free = trial_free;
                     improved = true;
+                } else {
+                    for (v, h) in undo {
+                        vm_host[v] = h;
+                    }
                 }
             }
         }
@@ -491,6 +533,7 @@ fn improve(input: &PlanInput, cfg: &PlanConfig, mut vm_host: Vec<HostId>, deadli
     vm_host
 }
 
+#[cfg(test)]
 fn finish_moves(input: &PlanInput, cfg: &PlanConfig, vm_host: &[HostId]) -> Vec<Move> {
     finish(input, cfg, vm_host.to_vec(), vec![]).moves
 }
@@ -727,5 +770,65 @@ mod tests {
 
     fn hosts_of(t: &Topology) -> Vec<HostId> {
         hosts(t)
+    }
+
+    /// Runs 10 minutes of traffic that flips every 20 s between two jobs and an operator
+    /// who drains and undrains site A every 40 s; returns the migration times of every VM.
+    async fn flapping(cooldown: Duration, policy: crate::classify::Policy) -> Vec<Vec<tokio::time::Instant>> {
+        use crate::classify::{classify, ClassState};
+        let t = topo(4, &[("x0", "a1", 256.0), ("x1", "a2", 256.0), ("x2", "b1", 256.0), ("x3", "b2", 256.0),
+            ("y0", "a1", 256.0), ("y1", "b1", 256.0), ("y2", "a2", 256.0), ("y3", "b2", 256.0), ("z0", "c1", 256.0)]);
+        let mut vm_host = hosts(&t);
+        let mut moved: Vec<Vec<tokio::time::Instant>> = vec![vec![]; t.vms.len()];
+        let mut states: Vec<Option<ClassState>> = vec![None; 3];
+        let start = tokio::time::Instant::now();
+        for step in 0..120 {
+            let now = tokio::time::Instant::now();
+            let secs = (now - start).as_secs();
+            let x_heavy = (secs / 20) % 2 == 0;
+            let rates = [if x_heavy { 50e6 } else { 1e3 }, if x_heavy { 1e3 } else { 50e6 }, 0.0];
+            let members: [&[VmId]; 3] = [&[0, 1, 2, 3], &[4, 5, 6, 7], &[8]];
+            let mut jobs = Vec::new();
+            for j in 0..3 {
+                let mut pj = job(["x", "y", "z"][j], Class::Compute, members[j], rates[j]);
+                let home = t.site_of_host(vm_host[members[j][0]]);
+                let (v, st) = classify(&policy, &t, &pj.profile, home, states[j], now);
+                states[j] = Some(st);
+                pj.class = v.class;
+                jobs.push(pj);
+            }
+            let drained: HashSet<SiteId> = if (secs / 40) % 2 == 1 { [0].into() } else { HashSet::new() };
+            let cooling: HashSet<VmId> = (0..t.vms.len()).filter(|&v| moved[v].last().is_some_and(|&m| now - m < cooldown)).collect();
+            let none = HashSet::new();
+            let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &drained, cooling: &cooling };
+            let p = plan(&input, &PlanConfig::default());
+            for m in &p.moves {
+                moved[m.vm].push(now);
+            }
+            vm_host = p.vm_host_after;
+            let _ = step;
+            tokio::time::advance(Duration::from_secs(5)).await;
+        }
+        moved
+    }
+
+    fn most_in_window(moved: &[Vec<tokio::time::Instant>], window: Duration) -> usize {
+        moved
+            .iter()
+            .map(|ts| ts.iter().map(|&a| ts.iter().filter(|&&b| b >= a && b - a < window).count()).max().unwrap_or(0))
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn flapping_moves_each_vm_at_most_once_per_cooldown() {
+        use crate::classify::Policy;
+        let cooldown = Duration::from_secs(300);
+        // Without cooldown or dwell the same pattern moves VMs back and forth.
+        let loose = flapping(Duration::ZERO, Policy { min_dwell: Duration::ZERO, ..Policy::default() }).await;
+        assert!(most_in_window(&loose, cooldown) > 1, "the pattern does provoke ping-pong: {loose:?}");
+        let held = flapping(cooldown, Policy::default()).await;
+        assert!(held.iter().map(|m| m.len()).sum::<usize>() > 0, "some VMs did move");
+        assert_eq!(most_in_window(&held, cooldown), 1, "{held:?}");
     }
 }
