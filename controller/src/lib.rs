@@ -7,12 +7,16 @@
 //! - `hypervisor`: the Hypervisor trait, the pre-copy model and the simulated backend.
 //! - `plan`: target placements and the migrations that reach them (pure).
 //! - `registry`: the jobs, shared by the services.
+//! - `epoch`: site-map epochs pushed to the ranks.
+//! - `control`: jobs submitted by schedulers, placements, scenarios.
 //! - `service`: gRPC services (telemetry from shims, traffic queries).
 //! - `server`: binds and serves them.
 //! - `render`: the operator's table and JSON.
 
 pub mod classify;
 pub mod collmodel;
+pub mod control;
+pub mod epoch;
 pub mod hypervisor;
 pub mod plan;
 pub mod registry;

@@ -24,6 +24,40 @@ enum Cmd {
     Controller {
         #[arg(long, default_value = "127.0.0.1:50051", env = "STRADDLE_LISTEN")]
         listen: SocketAddr,
+        /// Sites, hosts, links and VMs (YAML, see docs/topology.md); needed to admit jobs.
+        #[arg(long, env = "STRADDLE_TOPOLOGY")]
+        topology: Option<PathBuf>,
+        /// Token callers must present to submit or cancel jobs.
+        #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Submit a job: its ranks run on these VMs, in rank order.
+    Submit {
+        job: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        vms: Vec<String>,
+        #[arg(long, default_value = "")]
+        cluster: String,
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
+        controller: String,
+        #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Submit a scenario file (YAML: jobs with arrival times).
+    Scenario {
+        file: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
+        controller: String,
+        #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Cancel a job.
+    Cancel {
+        job: String,
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
+        controller: String,
+        #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Show a job's rank × rank traffic matrix and per-rank totals.
     Traffic {
@@ -75,7 +109,28 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Controller { listen } => run_controller(listen).await,
+            Cmd::Controller { listen, topology, token } => run_controller(listen, topology, token).await,
+            Cmd::Submit { job, vms, cluster, controller, token } => {
+                let spec = straddle_proto::JobSpec { job, world_size: vms.len() as u32, cluster, rank_vms: vms };
+                let mut c = scheduler(&controller, token).await?;
+                let r = c.submit_job(spec).await.map_err(status)?.into_inner();
+                println!("submitted {}", r.job);
+                Ok(())
+            }
+            Cmd::Scenario { file, controller, token } => {
+                let yaml = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let mut c = scheduler(&controller, token).await?;
+                let r = c.submit_scenario(straddle_proto::ScenarioSpec { name, yaml }).await.map_err(status)?.into_inner();
+                println!("scenario {} accepted: {}", r.name, r.jobs.join(", "));
+                Ok(())
+            }
+            Cmd::Cancel { job, controller, token } => {
+                let mut c = scheduler(&controller, token).await?;
+                let r = c.cancel_job(straddle_proto::CancelJobRequest { job }).await.map_err(status)?.into_inner();
+                println!("cancelled {}", r.job);
+                Ok(())
+            }
             Cmd::Traffic { job, controller, json, rate, watch } => traffic(&controller, &job, json, rate, watch).await,
             Cmd::Jobs { controller } => jobs(&controller).await,
             Cmd::Demo { mpi, ranks, steps } => demo(mpi, ranks, steps).await,
@@ -83,8 +138,41 @@ fn main() -> Result<()> {
     })
 }
 
-async fn run_controller(listen: SocketAddr) -> Result<()> {
-    let c = Controller::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+type SchedulerClient = straddle_proto::scheduler_client::SchedulerClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>,
+>;
+
+async fn scheduler(controller: &str, token: Option<String>) -> Result<SchedulerClient> {
+    let channel = tonic::transport::Endpoint::from_shared(controller.to_string())?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the controller at {controller}"))?;
+    let header = match token {
+        Some(t) => Some(format!("Bearer {t}").parse::<tonic::metadata::MetadataValue<_>>().context("token is not a valid header value")?),
+        None => None,
+    };
+    let add: Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send> = Box::new(move |mut r| {
+        if let Some(h) = &header {
+            r.metadata_mut().insert("authorization", h.clone());
+        }
+        Ok(r)
+    });
+    Ok(straddle_proto::scheduler_client::SchedulerClient::with_interceptor(channel, add))
+}
+
+fn status(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", code_word(s.code()), s.message())
+}
+
+async fn run_controller(listen: SocketAddr, topology: Option<PathBuf>, token: Option<String>) -> Result<()> {
+    let mut c = Controller::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    if let Some(path) = topology {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let topo = straddle_controller::topology::Topology::from_yaml(&text).with_context(|| format!("{}", path.display()))?;
+        tracing::info!(sites = topo.sites.len(), hosts = topo.hosts.len(), vms = topo.vms.len(), "topology loaded");
+        c = c.with_topology(topo);
+    }
+    let c = c.with_token(token);
     // The first line on stdout says where to connect (tools read it when --listen ends in :0).
     println!("straddle controller listening on {}", c.local_addr());
     tracing::info!(addr = %c.local_addr(), "controller listening");
@@ -111,6 +199,9 @@ fn code_word(c: tonic::Code) -> &'static str {
         tonic::Code::NotFound => "not found",
         tonic::Code::InvalidArgument => "invalid argument",
         tonic::Code::Unavailable => "controller unavailable",
+        tonic::Code::Unauthenticated => "unauthenticated",
+        tonic::Code::AlreadyExists => "already exists",
+        tonic::Code::FailedPrecondition => "failed precondition",
         _ => "error",
     }
 }

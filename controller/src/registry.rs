@@ -32,11 +32,13 @@ pub type SharedJob = Arc<Mutex<JobTraffic>>;
 pub struct Registry {
     jobs: RwLock<BTreeMap<String, SharedJob>>,
     start: Instant,
+    /// Where each job's ranks run, pushed to them.
+    pub site_maps: crate::epoch::SiteMaps,
 }
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { jobs: RwLock::new(BTreeMap::new()), start: Instant::now() }
+        Registry { jobs: RwLock::new(BTreeMap::new()), start: Instant::now(), site_maps: Default::default() }
     }
 }
 
@@ -68,6 +70,20 @@ impl Registry {
         };
         lock(&job).attach(h)?;
         Ok(job)
+    }
+
+    /// The job `job` of `world` ranks, created if new (a scheduler submitted it).
+    pub fn ensure_job(&self, job: &str, world: u32) -> Result<SharedJob, RegistryError> {
+        if world == 0 {
+            return Err(TrafficError::EmptyWorld.into());
+        }
+        let mut jobs = self.jobs.write().unwrap_or_else(|p| p.into_inner());
+        let j = jobs.entry(job.to_string()).or_insert_with(|| Arc::new(Mutex::new(JobTraffic::new(job, world)))).clone();
+        let have = lock(&j).world_size;
+        if have != world {
+            return Err(TrafficError::WorldSizeMismatch { job: job.to_string(), expected: have, got: world }.into());
+        }
+        Ok(j)
     }
 
     pub fn apply(&self, job: &SharedJob, rank: u32, r: &Report) -> Result<(), RegistryError> {

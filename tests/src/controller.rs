@@ -21,6 +21,11 @@ impl ControllerProcess {
 
     /// Starts `straddle controller` listening on `listen`.
     pub fn start_on(listen: &str) -> ControllerProcess {
+        Self::start_with(listen, &[])
+    }
+
+    /// Starts `straddle controller` with extra arguments (topology, token, ...).
+    pub fn start_with(listen: &str, extra: &[&str]) -> ControllerProcess {
         let log = crate::paths::target_dir().join(format!(
             "controller-{}-{}.log",
             std::process::id(),
@@ -28,6 +33,7 @@ impl ControllerProcess {
         ));
         let mut child = Command::new(crate::paths::controller_bin())
             .args(["controller", "--listen", listen])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("controller log"))
             .spawn()

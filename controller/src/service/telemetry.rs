@@ -46,8 +46,25 @@ impl Telemetry for TelemetryService {
                 Err(e) => return refuse(tx, e.into()).await,
             };
             tracing::info!(job = %hello.job, rank = hello.rank, node = %hello.node, pid = hello.pid, "rank attached");
+            // The job's site map: the current one at once, then every new epoch.
+            let mut maps = registry.site_maps.subscribe(&hello.job);
             loop {
-                match inbound.message().await {
+                let msg = tokio::select! {
+                    m = inbound.message() => m,
+                    changed = maps.changed() => {
+                        if changed.is_ok() {
+                            let map = maps.borrow_and_update().clone();
+                            if let Some(map) = map {
+                                let push = ControllerMessage { body: Some(controller_message::Body::SiteMap(map)) };
+                                if tx.send(Ok(push)).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                };
+                match msg {
                     Ok(Some(ShimMessage { body: Some(shim_message::Body::Report(r)) })) => {
                         if let Err(e) = registry.apply(&job, hello.rank, &r) {
                             refuse(tx.clone(), e.into()).await;

@@ -1,0 +1,110 @@
+//! The control plane as a process: jobs submitted with a token get their site map
+//! (epoch 1) pushed to every rank that attaches; bad topology and scenario files and
+//! unauthenticated callers are refused with the field or the reason.
+
+use std::process::Command;
+use std::time::Duration;
+
+use straddle_proto::telemetry_client::TelemetryClient;
+use straddle_proto::{controller_message, shim_message, Hello, ShimMessage, SiteMap};
+use straddle_tests::controller::{runtime, traffic, ControllerProcess};
+use straddle_tests::paths::{controller_bin, Scratch};
+
+const TOPOLOGY: &str = "\
+sites:
+  - {name: tokyo, hosts: [{name: t1, vm_capacity: 4}]}
+  - {name: sapporo, hosts: [{name: s1, vm_capacity: 4}]}
+links:
+  - {between: [tokyo, sapporo], bandwidth_mbit: 1000, latency_ms: 10}
+vms:
+  - {name: v0, host: t1, memory_mib: 1024}
+  - {name: v1, host: t1, memory_mib: 1024}
+  - {name: v2, host: s1, memory_mib: 1024}
+  - {name: v3, host: s1, memory_mib: 1024}
+";
+
+fn cli(url: &str, args: &[&str]) -> (bool, String) {
+    let o = Command::new(controller_bin()).args(args).args(["--controller", url]).env_remove("STRADDLE_TOKEN").output().unwrap();
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
+/// Attaches as `rank` of `job` and returns the first site map pushed.
+fn first_map(url: &str, job: &str, rank: u32, world: u32) -> Result<SiteMap, tonic::Status> {
+    runtime().block_on(async {
+        let mut c = TelemetryClient::connect(url.to_string()).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let hello = ShimMessage { body: Some(shim_message::Body::Hello(Hello { job: job.into(), rank, world_size: world, incarnation: 1, ..Default::default() })) };
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tx.send(hello).await.unwrap();
+        let mut inbound = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), inbound.message()).await {
+                Ok(Ok(Some(m))) => {
+                    if let Some(controller_message::Body::SiteMap(map)) = m.body {
+                        return Ok(map);
+                    }
+                }
+                Ok(Ok(None)) => return Err(tonic::Status::aborted("stream ended")),
+                Ok(Err(s)) => return Err(s),
+                Err(_) => return Err(tonic::Status::deadline_exceeded("no site map")),
+            }
+        }
+    })
+}
+
+#[test]
+fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
+    let dir = Scratch::new("plane");
+    let topo = dir.0.join("topology.yaml");
+    std::fs::write(&topo, TOPOLOGY).unwrap();
+    let ctl = ControllerProcess::start_with("127.0.0.1:0", &["--topology", topo.to_str().unwrap(), "--token", "s3cret"]);
+    let url = ctl.url();
+
+    // Changing placement needs the token.
+    let (ok, out) = cli(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3"]);
+    assert!(!ok && out.contains("unauthenticated"), "{out}");
+    let (ok, out) = cli(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3", "--token", "wrong"]);
+    assert!(!ok && out.contains("unauthenticated"), "{out}");
+    let (ok, out) = cli(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3", "--token", "s3cret"]);
+    assert!(ok, "{out}");
+
+    // Every rank, early or late, gets epoch 1: ranks 0 and 2 on tokyo, 1 and 3 on sapporo.
+    for rank in [0, 3] {
+        let m = first_map(&url, "cg", rank, 4).unwrap();
+        assert_eq!((m.epoch, m.rank_site.clone()), (1, vec![0, 1, 0, 1]), "rank {rank}");
+        assert_eq!(m.sites, vec!["tokyo".to_string(), "sapporo".to_string()]);
+    }
+    // A rank of another size is refused: the job is known with 4 ranks.
+    assert_eq!(first_map(&url, "cg", 0, 8).unwrap_err().code(), tonic::Code::FailedPrecondition);
+    assert_eq!(traffic(&url, "cg").unwrap().world_size, 4);
+
+    // Refused jobs name the field; nothing is half-applied.
+    let (ok, out) = cli(&url, &["submit", "bt", "--vms", "v9", "--token", "s3cret"]);
+    assert!(!ok && out.contains("rank_vms[0]: unknown VM \"v9\""), "{out}");
+    let (ok, out) = cli(&url, &["submit", "bt", "--vms", "v1", "--token", "s3cret"]);
+    assert!(!ok && out.contains("rank_vms[0]: VM \"v1\" already runs job \"cg\""), "{out}");
+    assert_eq!(traffic(&url, "bt").unwrap_err().code(), tonic::Code::NotFound);
+    let (ok, out) = cli(&url, &["submit", "cg", "--vms", "v1", "--token", "s3cret"]);
+    assert!(!ok && out.contains("already exists"), "{out}");
+
+    // Scenarios: checked whole, then jobs arrive on time.
+    let bad = dir.0.join("bad.yaml");
+    std::fs::write(&bad, "name: x\njobs:\n  - {job: lu, arrival_s: 0, rank_vms: [v0, vx]}\n").unwrap();
+    let (ok, out) = cli(&url, &["scenario", bad.to_str().unwrap(), "--token", "s3cret"]);
+    assert!(!ok && out.contains("jobs[0].rank_vms[1]: unknown VM \"vx\""), "{out}");
+    let (ok, _) = cli(&url, &["cancel", "cg", "--token", "s3cret"]);
+    assert!(ok);
+    let good = dir.0.join("paper.yaml");
+    std::fs::write(&good, "name: paper\njobs:\n  - {job: ep1, arrival_s: 0, rank_vms: [v0, v1], workload: {kind: ep}}\n  - {job: lu, arrival_s: 1, rank_vms: [v2, v3]}\n").unwrap();
+    let (ok, out) = cli(&url, &["scenario", good.to_str().unwrap(), "--token", "s3cret"]);
+    assert!(ok && out.contains("ep1, lu"), "{out}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(first_map(&url, "lu", 1, 2).unwrap().rank_site, vec![1, 1]);
+
+    // A bad topology keeps the controller from starting, naming the field.
+    let broken = dir.0.join("broken.yaml");
+    std::fs::write(&broken, TOPOLOGY.replace("host: s1", "host: s9")).unwrap();
+    let o = Command::new(controller_bin()).args(["controller", "--listen", "127.0.0.1:0", "--topology", broken.to_str().unwrap()]).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("vms[2].host: unknown host \"s9\""), "{err}");
+}
