@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PACKAGES=(
-    mpich libmpich-dev openmpi-bin libopenmpi-dev gfortran gcc pkg-config procps
+    mpich libmpich-dev libucx-dev openmpi-bin libopenmpi-dev gfortran gcc pkg-config procps
     iproute2 ethtool iperf3 iputils-ping util-linux kmod
     qemu-system-x86 libvirt-daemon-system libvirt-clients libvirt-dev busybox-static cpio
 )

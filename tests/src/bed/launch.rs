@@ -7,6 +7,35 @@ use std::time::{Duration, Instant};
 use super::Bed;
 use crate::mpi::{Mpi, Run};
 
+/// The MPICH finalize fix, built from `native/ucx_finalize_fix.c` when missing or older
+/// than its source.
+pub fn ucx_finalize_fix() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("native/ucx_finalize_fix.c");
+            let out = crate::paths::target_dir().join("libucx_finalize_fix.so");
+            let stale = match (std::fs::metadata(&src).and_then(|m| m.modified()), std::fs::metadata(&out).and_then(|m| m.modified())) {
+                (Ok(s), Ok(o)) => s > o,
+                _ => true,
+            };
+            if stale {
+                let tmp = out.with_extension(format!("so.{}", std::process::id()));
+                let o = Command::new("gcc")
+                    .args(["-O2", "-shared", "-fPIC", "-Wno-deprecated-declarations", "-o"])
+                    .arg(&tmp)
+                    .arg(&src)
+                    .args(["-ldl", "-lpthread"])
+                    .output()
+                    .expect("run gcc");
+                assert!(o.status.success(), "building the UCX finalize fix failed (libucx-dev installed?):\n{}", String::from_utf8_lossy(&o.stderr));
+                std::fs::rename(&tmp, &out).expect("install the UCX finalize fix");
+            }
+            out
+        })
+        .clone()
+}
+
 /// A job on the bed.
 pub struct BedLaunch<'a> {
     pub bed: &'a Bed,
@@ -55,8 +84,21 @@ impl<'a> BedLaunch<'a> {
                 for (k, v) in [("UCX_TLS", "tcp,self"), ("UCX_NET_DEVICES", "eth0")] {
                     c.args(["-genv", k, v]);
                 }
+                // MPICH 4.0.2 hangs in MPI_Finalize over UCX/TCP (its PMI barrier stops UCX
+                // progress while peers still wait for flush acks); the fix keeps UCX
+                // progressing there (native/ucx_finalize_fix.c).
+                let fix = ucx_finalize_fix().display().to_string();
+                let mut preload = Some(fix);
                 for (k, v) in &self.env {
-                    c.arg("-genv").arg(k).arg(v);
+                    if k == "LD_PRELOAD" {
+                        let joined = format!("{v} {}", preload.take().unwrap_or_default());
+                        c.arg("-genv").arg(k).arg(joined.trim());
+                    } else {
+                        c.arg("-genv").arg(k).arg(v);
+                    }
+                }
+                if let Some(p) = preload {
+                    c.arg("-genv").arg("LD_PRELOAD").arg(p);
                 }
                 c
             }
