@@ -42,6 +42,9 @@ const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 /// How early a frame may leave to spare a timer wake-up.
 const EARLY_NS: u64 = 30_000;
 
+/// The most the writer aims early to make up for late timer wake-ups.
+const MAX_COMPENSATION_NS: u64 = 300_000;
+
 /// Opens (creating) TAP `name` inside the network namespace at `netns`.
 pub fn open_tap_in(netns: &std::path::Path, name: &str) -> std::io::Result<File> {
     let here = File::open("/proc/thread-self/ns/net")?;
@@ -68,20 +71,20 @@ pub fn open_tap_in(netns: &std::path::Path, name: &str) -> std::io::Result<File>
     tap
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
-fn sleep_until(deadline_ns: u64) {
+pub(crate) fn sleep_until(deadline_ns: u64) {
     let t = libc::timespec { tv_sec: (deadline_ns / 1_000_000_000) as _, tv_nsec: (deadline_ns % 1_000_000_000) as _ };
     // SAFETY: absolute sleep on the monotonic clock; EINTR just returns early.
     while unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &t, std::ptr::null_mut()) } == libc::EINTR {}
 }
 
-fn realtime_thread() {
+pub(crate) fn realtime_thread() {
     // SAFETY: plain calls on the current thread; failure leaves normal scheduling.
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1, 0, 0, 0);
@@ -127,11 +130,17 @@ pub fn run(cfg: RelayConfig) -> std::io::Result<()> {
             std::thread::Builder::new().name(format!("wan-w{src}{dst}")).spawn(move || {
                 realtime_thread();
                 let mut out: &File = &tap;
+                // How late this thread wakes from its timer, learnt as it goes: it aims
+                // that much early, so frames leave on time rather than a wake-up late.
+                let mut wake_late: u64 = 0;
                 while let Ok((deadline, frame)) = rx.recv() {
                     // Frames due within EARLY_NS go at once: at high rates this saves a
                     // timer wake-up per frame and keeps the delay well inside 0.1 ms.
-                    if now_ns() + EARLY_NS < deadline {
-                        sleep_until(deadline);
+                    let aim = deadline.saturating_sub(wake_late);
+                    if now_ns() + EARLY_NS < aim {
+                        sleep_until(aim);
+                        let late = now_ns().saturating_sub(aim).min(MAX_COMPENSATION_NS);
+                        wake_late = (wake_late * 7 + late) / 8;
                     }
                     if out.write(&frame).is_ok() {
                         stats.add(src, dst, stats::DELIVERED_BYTES, frame.len() as u64);
