@@ -173,8 +173,11 @@ fn a_tiny_guest_boots_on_each_libvirt_site() {
     let dir = Scratch::new("guest");
     // The guest kernel is downloaded once and kept next to the build.
     let kernel = GuestKernel::get(&straddle_tests::paths::target_dir().join("straddle-guest")).unwrap();
+    // The init runs a given program once the network is up and reports its output.
+    let program = dir.0.join("program.sh");
+    std::fs::write(&program, "#!/bin/busybox sh\necho \"program ran on $(hostname) kernel $(uname -r) addr $(ip -o -4 addr show eth0 | awk '{print $4}')\"\n").unwrap();
     let initrd = dir.0.join("initrd.cpio");
-    build_initramfs(&kernel, None, &initrd).unwrap();
+    build_initramfs(&kernel, Some(&program), &initrd).unwrap();
 
     let t = Instant::now();
     let b = Bed::up(BedSpec::new("bv", 2, 2)).unwrap();
@@ -207,6 +210,7 @@ fn a_tiny_guest_boots_on_each_libvirt_site() {
         });
         eprintln!("site {s}: guest reported after {:?}: {}", t.elapsed(), report.trim());
         assert!(report.starts_with(&format!("booted tiny-{s} uptime ")), "{report}");
+        assert!(report.contains(&format!("program ran on tiny-{s} kernel ")) && report.contains(&format!("addr 10.77.{s}.100/16")), "{report}");
         let console = std::fs::read_to_string(&consoles[s]).unwrap();
         assert!(console.contains(&format!("STRADDLE-GUEST-UP tiny-{s}")), "{console}");
         assert_eq!(sites[s].virsh(&["domstate", &format!("tiny-{s}")]).unwrap().trim(), "running");
