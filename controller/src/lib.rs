@@ -6,6 +6,7 @@
 //! - `classify`: predicted slowdown, network- or compute-intensive, with hysteresis.
 //! - `hypervisor`: the Hypervisor trait, the pre-copy model and the simulated backend.
 //! - `plan`: target placements and the migrations that reach them (pure).
+//! - `decide`: the loop observe → classify → plan → migrate → record → push epochs.
 //! - `registry`: the jobs, shared by the services.
 //! - `epoch`: site-map epochs pushed to the ranks.
 //! - `control`: jobs submitted by schedulers, placements, scenarios.
@@ -16,6 +17,7 @@
 pub mod classify;
 pub mod collmodel;
 pub mod control;
+pub mod decide;
 pub mod epoch;
 pub mod hypervisor;
 pub mod plan;

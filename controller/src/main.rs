@@ -27,8 +27,67 @@ enum Cmd {
         /// Sites, hosts, links and VMs (YAML, see docs/topology.md); needed to admit jobs.
         #[arg(long, env = "STRADDLE_TOPOLOGY")]
         topology: Option<PathBuf>,
-        /// Token callers must present to submit or cancel jobs.
+        /// Token callers must present to submit or cancel jobs and to override placement.
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// What the planner does with its plans.
+        #[arg(long, value_enum, default_value_t = Mode::Automatic)]
+        mode: Mode,
+        /// Seconds between rounds of the decision loop.
+        #[arg(long, default_value_t = 5.0)]
+        decide_every: f64,
+        /// Traffic rates are taken over this many trailing seconds.
+        #[arg(long, default_value_t = 10)]
+        window: u64,
+        /// Network-intensive above this predicted slowdown when spanning sites (0.1 = 10%).
+        #[arg(long, default_value_t = 0.10)]
+        threshold: f64,
+        /// Classify by the predicted slowdown (model) or the paper's 10 MB/s rule (paper).
+        #[arg(long, value_enum, default_value_t = PolicyArg::Model)]
+        policy: PolicyArg,
+        /// Minimum seconds a job keeps its class.
+        #[arg(long, default_value_t = 60.0)]
+        dwell: f64,
+        /// Minimum seconds between two migrations of one VM.
+        #[arg(long, default_value_t = 300.0)]
+        cooldown: f64,
+    },
+    /// Watch the planner's decisions (the log so far, then live).
+    Decisions {
+        #[arg(long, default_value = "")]
+        job: String,
+        /// Keep following new decisions.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
+        controller: String,
+        #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Explain one decision: why, what it predicted, what happened.
+    Explain {
+        id: u64,
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
+        controller: String,
+        #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Where every VM runs (optionally of one job).
+    Placements {
+        #[arg(long, default_value = "")]
+        job: String,
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
+        controller: String,
+        #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Operator overrides: pin/unpin a VM, drain/undrain a site, set the mode, approve/reject a plan.
+    Override {
+        #[command(subcommand)]
+        what: Override,
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER", global = true)]
+        controller: String,
+        #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
     },
     /// Submit a job: its ranks run on these VMs, in rank order.
@@ -90,6 +149,40 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum Override {
+    Pin { vm: String },
+    Unpin { vm: String },
+    Drain { site: String },
+    Undrain { site: String },
+    Mode { mode: Mode },
+    Approve { id: u64 },
+    Reject { id: u64 },
+}
+
+#[derive(Clone, Copy, ValueEnum, Debug)]
+enum Mode {
+    Automatic,
+    DryRun,
+    Approve,
+}
+
+impl From<Mode> for straddle_proto::PlannerMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Automatic => straddle_proto::PlannerMode::Automatic,
+            Mode::DryRun => straddle_proto::PlannerMode::DryRun,
+            Mode::Approve => straddle_proto::PlannerMode::Approve,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PolicyArg {
+    Model,
+    Paper,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Mpi {
     Mpich,
@@ -109,7 +202,66 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Controller { listen, topology, token } => run_controller(listen, topology, token).await,
+            Cmd::Controller { listen, topology, token, mode, decide_every, window, threshold, policy, dwell, cooldown } => {
+                let mut cfg = straddle_controller::decide::DeciderConfig::default();
+                cfg.window_secs = window.max(1);
+                cfg.policy.slowdown_threshold = threshold;
+                cfg.policy.kind = match policy {
+                    PolicyArg::Model => straddle_controller::classify::PolicyKind::Model,
+                    PolicyArg::Paper => straddle_controller::classify::PolicyKind::Paper,
+                };
+                cfg.policy.min_dwell = Duration::from_secs_f64(dwell.max(0.0));
+                cfg.cooldown = Duration::from_secs_f64(cooldown.max(0.0));
+                run_controller(listen, topology, token, cfg, mode.into(), Duration::from_secs_f64(decide_every.max(0.1))).await
+            }
+            Cmd::Decisions { job, watch, controller, token } => {
+                let mut c = operator(&controller, token).await?;
+                let mut s = c.watch_decisions(straddle_proto::WatchDecisionsRequest { job }).await.map_err(status)?.into_inner();
+                loop {
+                    let next = if watch {
+                        s.message().await.map_err(status)?
+                    } else {
+                        match tokio::time::timeout(Duration::from_millis(300), s.message()).await {
+                            Ok(m) => m.map_err(status)?,
+                            Err(_) => None,
+                        }
+                    };
+                    let Some(d) = next else { return Ok(()) };
+                    println!("{}", render::decision_line(&d));
+                }
+            }
+            Cmd::Explain { id, controller, token } => {
+                let mut c = operator(&controller, token).await?;
+                let d = c.explain(straddle_proto::ExplainRequest { decision_id: id }).await.map_err(status)?.into_inner();
+                print!("{}", render::explain(&d));
+                Ok(())
+            }
+            Cmd::Placements { job, controller, token } => {
+                let mut c = operator(&controller, token).await?;
+                let p = c.list_placements(straddle_proto::ListPlacementsRequest { job }).await.map_err(status)?.into_inner();
+                println!("{:<16} {:<12} {:<12} {:<16} {:<10} pinned", "vm", "host", "site", "job", "ranks");
+                for x in p.placements {
+                    let ranks = x.ranks.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");
+                    println!("{:<16} {:<12} {:<12} {:<16} {:<10} {}", x.vm, x.host, x.site, x.job, ranks, if x.pinned { "yes" } else { "" });
+                }
+                Ok(())
+            }
+            Cmd::Override { what, controller, token } => {
+                let mut c = operator(&controller, token).await?;
+                let ack = match what {
+                    Override::Pin { vm } => c.pin(straddle_proto::PinRequest { vm, pinned: true }).await,
+                    Override::Unpin { vm } => c.pin(straddle_proto::PinRequest { vm, pinned: false }).await,
+                    Override::Drain { site } => c.drain(straddle_proto::DrainRequest { site, drain: true }).await,
+                    Override::Undrain { site } => c.drain(straddle_proto::DrainRequest { site, drain: false }).await,
+                    Override::Mode { mode } => c.set_mode(straddle_proto::SetModeRequest { mode: straddle_proto::PlannerMode::from(mode) as i32 }).await,
+                    Override::Approve { id } => c.approve(straddle_proto::ApproveRequest { decision_id: id, approve: true }).await,
+                    Override::Reject { id } => c.approve(straddle_proto::ApproveRequest { decision_id: id, approve: false }).await,
+                }
+                .map_err(status)?
+                .into_inner();
+                println!("{}", ack.message);
+                Ok(())
+            }
             Cmd::Submit { job, vms, cluster, controller, token } => {
                 let spec = straddle_proto::JobSpec { job, world_size: vms.len() as u32, cluster, rank_vms: vms };
                 let mut c = scheduler(&controller, token).await?;
@@ -138,11 +290,26 @@ fn main() -> Result<()> {
     })
 }
 
-type SchedulerClient = straddle_proto::scheduler_client::SchedulerClient<
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>,
->;
+type AuthChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>;
+type SchedulerClient = straddle_proto::scheduler_client::SchedulerClient<AuthChannel>;
+type OperatorClient = straddle_proto::operator_client::OperatorClient<AuthChannel>;
 
 async fn scheduler(controller: &str, token: Option<String>) -> Result<SchedulerClient> {
+    let (channel, add) = authed(controller, token).await?;
+    Ok(straddle_proto::scheduler_client::SchedulerClient::with_interceptor(channel, add))
+}
+
+async fn operator(controller: &str, token: Option<String>) -> Result<OperatorClient> {
+    let (channel, add) = authed(controller, token).await?;
+    Ok(straddle_proto::operator_client::OperatorClient::with_interceptor(channel, add))
+}
+
+#[allow(clippy::type_complexity)]
+async fn authed(
+    controller: &str,
+    token: Option<String>,
+) -> Result<(tonic::transport::Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>)> {
     let channel = tonic::transport::Endpoint::from_shared(controller.to_string())?
         .connect()
         .await
@@ -157,20 +324,27 @@ async fn scheduler(controller: &str, token: Option<String>) -> Result<SchedulerC
         }
         Ok(r)
     });
-    Ok(straddle_proto::scheduler_client::SchedulerClient::with_interceptor(channel, add))
+    Ok((channel, add))
 }
 
 fn status(s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", code_word(s.code()), s.message())
 }
 
-async fn run_controller(listen: SocketAddr, topology: Option<PathBuf>, token: Option<String>) -> Result<()> {
+async fn run_controller(
+    listen: SocketAddr,
+    topology: Option<PathBuf>,
+    token: Option<String>,
+    cfg: straddle_controller::decide::DeciderConfig,
+    mode: straddle_proto::PlannerMode,
+    every: Duration,
+) -> Result<()> {
     let mut c = Controller::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     if let Some(path) = topology {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let topo = straddle_controller::topology::Topology::from_yaml(&text).with_context(|| format!("{}", path.display()))?;
         tracing::info!(sites = topo.sites.len(), hosts = topo.hosts.len(), vms = topo.vms.len(), "topology loaded");
-        c = c.with_topology(topo);
+        c = c.with_topology(topo).with_decider(cfg, mode, every, None);
     }
     let c = c.with_token(token);
     // The first line on stdout says where to connect (tools read it when --listen ends in :0).

@@ -90,6 +90,51 @@ pub fn table(m: &TrafficMatrix) -> String {
     out
 }
 
+fn state_word(s: i32) -> String {
+    straddle_proto::DecisionState::try_from(s).map(|s| s.as_str_name().to_ascii_lowercase()).unwrap_or_else(|_| s.to_string())
+}
+
+fn class_word(c: i32) -> String {
+    straddle_proto::JobClass::try_from(c).map(|s| s.as_str_name().to_ascii_lowercase().replace('_', "-")).unwrap_or_else(|_| c.to_string())
+}
+
+/// One line per decision, for `straddle decisions`.
+pub fn decision_line(d: &straddle_proto::Decision) -> String {
+    let moves = if d.migrations.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " [{}]",
+            d.migrations.iter().map(|m| format!("{} {}->{}", m.vm, m.from_site, m.to_site)).collect::<Vec<_>>().join(", ")
+        )
+    };
+    format!("#{:<4} {:<16} {:<18} {:<17} {}{}", d.id, d.job, class_word(d.class), state_word(d.state), d.reason, moves)
+}
+
+/// Everything about one decision, for `straddle explain`.
+pub fn explain(d: &straddle_proto::Decision) -> String {
+    let mut s = format!(
+        "decision #{} at unix ms {}\n  job:     {}\n  class:   {}\n  state:   {}\n  why:     {}\n",
+        d.id,
+        d.unix_ms,
+        d.job,
+        class_word(d.class),
+        state_word(d.state),
+        d.reason
+    );
+    if !d.migrations.is_empty() {
+        s.push_str(&format!("  predicted net gain: {:.1} job-seconds\n  migrations:\n", d.predicted_gain_secs));
+        for m in &d.migrations {
+            s.push_str(&format!(
+                "    {} {}:{} -> {}:{}  ~{:.1} s, ~{:.0} ms downtime\n",
+                m.vm, m.from_site, m.from_host, m.to_site, m.to_host, m.predicted_seconds, m.predicted_downtime_ms
+            ));
+        }
+    }
+    s.push_str(&format!("  detail:  {}\n", d.detail));
+    s
+}
+
 fn fmt_count(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{}", v as u64)

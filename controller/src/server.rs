@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use straddle_proto::operator_server::OperatorServer;
 use straddle_proto::scheduler_server::SchedulerServer;
 use straddle_proto::telemetry_server::TelemetryServer;
 use straddle_proto::traffic_server::TrafficServer;
@@ -11,14 +12,18 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Status};
 
 use crate::control::ControlPlane;
+use crate::decide::{Decider, DeciderConfig};
+use crate::hypervisor::{Hypervisor, SimHypervisor};
 use crate::registry::Registry;
-use crate::service::{scheduler::SchedulerService, telemetry::TelemetryService, traffic::TrafficService};
+use crate::service::{operator::OperatorService, scheduler::SchedulerService, telemetry::TelemetryService, traffic::TrafficService};
 use crate::topology::Topology;
 
 /// A bound, not yet serving controller.
 pub struct Controller {
     pub registry: Arc<Registry>,
     pub plane: Option<Arc<ControlPlane>>,
+    pub decider: Option<Arc<Decider>>,
+    decide_every: std::time::Duration,
     token: Option<String>,
     listener: TcpListener,
 }
@@ -26,12 +31,36 @@ pub struct Controller {
 impl Controller {
     pub async fn bind(addr: SocketAddr) -> std::io::Result<Controller> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Controller { registry: Arc::new(Registry::default()), plane: None, token: None, listener })
+        Ok(Controller {
+            registry: Arc::new(Registry::default()),
+            plane: None,
+            decider: None,
+            decide_every: std::time::Duration::from_secs(5),
+            token: None,
+            listener,
+        })
     }
 
     /// Places jobs over this topology (without one, the scheduler API refuses jobs).
     pub fn with_topology(mut self, topo: Topology) -> Self {
         self.plane = Some(Arc::new(ControlPlane::new(topo, self.registry.clone())));
+        self
+    }
+
+    /// Runs the decision loop every `every` over the topology's VMs on `hypervisor` (a
+    /// simulated one, seeded with the topology's VMs, when `None`).
+    pub fn with_decider(mut self, cfg: DeciderConfig, mode: straddle_proto::PlannerMode, every: std::time::Duration, hypervisor: Option<Arc<dyn Hypervisor>>) -> Self {
+        if let Some(plane) = &self.plane {
+            let hv = hypervisor.unwrap_or_else(|| {
+                let sim = SimHypervisor::new();
+                for vm in &plane.topo.vms {
+                    sim.add_vm(&vm.name, &plane.topo.hosts[vm.host].name, vm.memory_bytes, vm.dirty_bps);
+                }
+                Arc::new(sim)
+            });
+            self.decider = Some(Arc::new(Decider::new(plane.clone(), hv, cfg, mode)));
+            self.decide_every = every;
+        }
         self
     }
 
@@ -59,11 +88,16 @@ impl Controller {
                 Err(Status::unauthenticated("a valid bearer token is required to change placement"))
             }
         };
+        if let Some(d) = &self.decider {
+            tokio::spawn(d.clone().run(self.decide_every));
+        }
+        let check_op = check.clone();
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(TelemetryServer::new(TelemetryService { registry: registry.clone() }))
             .add_service(TrafficServer::new(TrafficService { registry }))
             .add_service(SchedulerServer::with_interceptor(SchedulerService { plane: self.plane.clone() }, check))
+            .add_service(OperatorServer::with_interceptor(OperatorService { decider: self.decider.clone() }, check_op))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await
     }

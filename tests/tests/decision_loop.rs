@@ -1,0 +1,116 @@
+//! The whole control loop on a simulated hypervisor: ranks report heavy cross-site
+//! traffic, the controller classifies the job network-intensive, plans, migrates, records
+//! the decision and pushes the new site map (epoch 2) to the running ranks; operators see
+//! and explain it.
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use straddle_proto::telemetry_client::TelemetryClient;
+use straddle_proto::{controller_message, shim_message, Hello, PeerTraffic, Report, ShimMessage};
+use straddle_tests::controller::{runtime, ControllerProcess};
+use straddle_tests::paths::{controller_bin, Scratch};
+
+const TOPOLOGY: &str = "\
+sites:
+  - {name: tokyo, hosts: [{name: t1, vm_capacity: 4}]}
+  - {name: sapporo, hosts: [{name: s1, vm_capacity: 4}]}
+links:
+  - {between: [tokyo, sapporo], bandwidth_mbit: 1000, latency_ms: 10}
+vms:
+  - {name: v0, host: t1, memory_mib: 64}
+  - {name: v1, host: t1, memory_mib: 64}
+  - {name: v2, host: s1, memory_mib: 64}
+  - {name: v3, host: s1, memory_mib: 64}
+";
+
+fn cli(url: &str, args: &[&str]) -> String {
+    let o = Command::new(controller_bin()).args(args).args(["--controller", url, "--token", "tk"]).output().unwrap();
+    assert!(o.status.success(), "straddle {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn heavy_cross_site_job_is_consolidated_and_ranks_get_epoch_2() {
+    let dir = Scratch::new("loop");
+    let topo = dir.0.join("topology.yaml");
+    std::fs::write(&topo, TOPOLOGY).unwrap();
+    let ctl = ControllerProcess::start_with(
+        "127.0.0.1:0",
+        &["--topology", topo.to_str().unwrap(), "--token", "tk", "--decide-every", "0.5", "--window", "3", "--dwell", "0"],
+    );
+    let url = ctl.url();
+    // Ranks 0..3 on v0 (tokyo), v2 (sapporo), v1 (tokyo), v3 (sapporo): every ring edge crosses.
+    cli(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3"]);
+
+    let maps: Arc<Mutex<Vec<(u32, u64, Vec<u32>)>>> = Arc::default();
+    let rt = runtime();
+    let stop = Instant::now() + Duration::from_secs(12);
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for rank in 0..4u32 {
+            let url = url.clone();
+            let maps = maps.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut c = TelemetryClient::connect(url).await.unwrap();
+                let (tx, rx) = tokio::sync::mpsc::channel(8);
+                let hello = Hello { job: "cg".into(), rank, world_size: 4, node: format!("vm{rank}"), incarnation: 1, ..Default::default() };
+                tx.send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).await.unwrap();
+                let mut inbound = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+                let reader = tokio::spawn(async move {
+                    while let Ok(Some(m)) = inbound.message().await {
+                        if let Some(controller_message::Body::SiteMap(s)) = m.body {
+                            maps.lock().unwrap().push((rank, s.epoch, s.rank_site));
+                        }
+                    }
+                });
+                // 20 MB/s to the next rank, in 64 KiB messages, reported every 200 ms.
+                let mut seq = 0;
+                while Instant::now() < stop {
+                    seq += 1;
+                    let bytes = seq * 4_000_000;
+                    let peers = vec![PeerTraffic { dest: (rank + 1) % 4, p2p_bytes: bytes, p2p_messages: bytes / 65536, ..Default::default() }];
+                    if tx.send(ShimMessage { body: Some(shim_message::Body::Report(Report { seq, peers, ..Default::default() })) }).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                drop(tx);
+                let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+
+    // Every rank saw epoch 1 (spread) and then epoch 2 with all ranks on one site.
+    let maps = maps.lock().unwrap().clone();
+    for rank in 0..4 {
+        let mine: Vec<_> = maps.iter().filter(|m| m.0 == rank).collect();
+        assert!(mine.iter().any(|m| m.1 == 1 && m.2 == vec![0, 1, 0, 1]), "rank {rank}: {mine:?}");
+        let last = mine.last().unwrap();
+        assert!(last.1 >= 2, "rank {rank} got a new epoch: {mine:?}");
+        assert!(last.2.iter().all(|&s| s == last.2[0]), "rank {rank}: one site at the end: {mine:?}");
+    }
+
+    // The operator's view: a classification and an applied consolidation, explained.
+    let log = cli(&url, &["decisions"]);
+    assert!(log.contains("network-intensive"), "{log}");
+    let applied = log.lines().find(|l| l.contains("applied") && l.contains("->")).unwrap_or_else(|| panic!("no applied migration:\n{log}"));
+    let id = applied.trim_start_matches('#').split_whitespace().next().unwrap();
+    let why = cli(&url, &["explain", id]);
+    assert!(why.contains("migrations:") && why.contains("applied:") && why.contains("cg epoch"), "{why}");
+    let placements = cli(&url, &["placements", "--job", "cg"]);
+    let sites: std::collections::HashSet<&str> = placements.lines().skip(1).filter_map(|l| l.split_whitespace().nth(2)).collect();
+    assert_eq!(sites.len(), 1, "{placements}");
+
+    // Overrides name what they do not know and need the token.
+    let o = Command::new(controller_bin()).args(["override", "pin", "v9", "--controller", &url, "--token", "tk"]).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown VM \"v9\""));
+    let o = Command::new(controller_bin()).args(["override", "drain", "tokyo", "--controller", &url]).env_remove("STRADDLE_TOKEN").output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unauthenticated"));
+    assert!(cli(&url, &["override", "pin", "v0"]).contains("v0 pinned"));
+    assert!(cli(&url, &["override", "mode", "dry-run"]).contains("DryRun"));
+}
