@@ -9,6 +9,7 @@ use serde::Deserialize;
 use straddle_proto::JobSpec;
 
 use crate::registry::{Registry, RegistryError};
+use crate::store::{Snapshot, Store};
 use crate::topology::{HostId, SiteId, Topology, VmId};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -29,6 +30,8 @@ pub enum PlaneError {
     Scenario(String),
     #[error("no topology loaded: start the controller with --topology FILE")]
     NoTopology,
+    #[error("{0}")]
+    Store(String),
 }
 
 impl From<PlaneError> for tonic::Status {
@@ -37,6 +40,7 @@ impl From<PlaneError> for tonic::Status {
             PlaneError::Exists(_) => tonic::Status::already_exists(e.to_string()),
             PlaneError::UnknownJob(_) => tonic::Status::not_found(e.to_string()),
             PlaneError::NoTopology => tonic::Status::failed_precondition(e.to_string()),
+            PlaneError::Store(_) => tonic::Status::unavailable(e.to_string()),
             _ => tonic::Status::invalid_argument(e.to_string()),
         }
     }
@@ -59,16 +63,86 @@ pub struct ControlPlane {
     pub topo: Topology,
     pub registry: Arc<Registry>,
     pub state: Mutex<PlaneState>,
+    /// Where acknowledged changes are kept (none: in memory only).
+    pub store: Option<Arc<Store>>,
 }
 
 impl ControlPlane {
     pub fn new(topo: Topology, registry: Arc<Registry>) -> ControlPlane {
+        Self::with_store(topo, registry, None)
+    }
+
+    pub fn with_store(topo: Topology, registry: Arc<Registry>, store: Option<Arc<Store>>) -> ControlPlane {
         let vm_host = topo.vms.iter().map(|v| v.host).collect();
         ControlPlane {
             topo,
             registry,
             state: Mutex::new(PlaneState { vm_host, jobs: BTreeMap::new(), pinned: HashSet::new(), drained: HashSet::new() }),
+            store,
         }
+    }
+
+    /// Brings back what the store kept: placements, jobs, their maps at their epochs,
+    /// pins and drains. Entries naming VMs, hosts or sites the topology no longer has are
+    /// skipped with a warning.
+    pub fn restore(&self, snap: &Snapshot) {
+        let mut st = self.lock();
+        for (vm, host) in &snap.placements {
+            match (self.topo.vm(vm), self.topo.host(host)) {
+                (Some(v), Some(h)) => st.vm_host[v] = h,
+                _ => tracing::warn!(%vm, %host, "stored placement names an unknown VM or host; ignored"),
+            }
+        }
+        for spec in &snap.jobs {
+            let vms: Option<Vec<VmId>> = spec.rank_vms.iter().map(|n| self.topo.vm(n)).collect();
+            match vms {
+                Some(rank_vm) => {
+                    let _ = self.registry.ensure_job(&spec.job, spec.world_size);
+                    st.jobs.insert(spec.job.clone(), JobEntry { rank_vm, cluster: spec.cluster.clone() });
+                }
+                None => tracing::warn!(job = %spec.job, "stored job names unknown VMs; ignored"),
+            }
+        }
+        for m in &snap.site_maps {
+            if st.jobs.contains_key(&m.job) {
+                self.registry.site_maps.restore(m.clone());
+            }
+        }
+        let names = |key: &str| snap.meta.get(key).map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
+        st.pinned = names("pinned").iter().filter_map(|n| self.topo.vm(n)).collect();
+        st.drained = names("drained").iter().filter_map(|n| self.topo.site(n)).collect();
+        tracing::info!(jobs = st.jobs.len(), moved_vms = snap.placements.len(), "state restored");
+    }
+
+    fn persist(&self, f: impl FnOnce(&Store) -> Result<(), crate::store::StoreError>) -> Result<(), PlaneError> {
+        match &self.store {
+            Some(s) => f(s).map_err(|e| PlaneError::Store(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Pins or unpins a VM (kept across restarts).
+    pub fn set_pinned(&self, vm: VmId, pinned: bool) -> Result<(), PlaneError> {
+        let mut st = self.lock();
+        if pinned {
+            st.pinned.insert(vm);
+        } else {
+            st.pinned.remove(&vm);
+        }
+        let list: Vec<&str> = st.pinned.iter().map(|&v| self.topo.vms[v].name.as_str()).collect();
+        self.persist(|s| s.put_meta("pinned", &list.join(",")))
+    }
+
+    /// Drains or reopens a site (kept across restarts).
+    pub fn set_drained(&self, site: SiteId, drained: bool) -> Result<(), PlaneError> {
+        let mut st = self.lock();
+        if drained {
+            st.drained.insert(site);
+        } else {
+            st.drained.remove(&site);
+        }
+        let list: Vec<&str> = st.drained.iter().map(|&s| self.topo.sites[s].name.as_str()).collect();
+        self.persist(|s| s.put_meta("drained", &list.join(",")))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PlaneState> {
@@ -101,13 +175,20 @@ impl ControlPlane {
         })?;
         st.jobs.insert(spec.job.clone(), JobEntry { rank_vm, cluster: spec.cluster.clone() });
         let epoch = self.publish_locked(&st, &spec.job);
+        // Acknowledged only once it is durable.
+        let map = self.registry.site_maps.current(&spec.job);
+        if let Err(e) = self.persist(|s| s.put_job(spec, map.as_ref())) {
+            st.jobs.remove(&spec.job);
+            return Err(e);
+        }
         tracing::info!(job = %spec.job, ranks = spec.world_size, epoch, "job submitted");
         Ok(epoch)
     }
 
     pub fn cancel(&self, job: &str) -> Result<(), PlaneError> {
         let mut st = self.lock();
-        st.jobs.remove(job).map(|_| ()).ok_or_else(|| PlaneError::UnknownJob(job.to_string()))
+        st.jobs.remove(job).ok_or_else(|| PlaneError::UnknownJob(job.to_string()))?;
+        self.persist(|s| s.remove_job(job))
     }
 
     /// Publishes `job`'s current rank → site map; returns its epoch.
@@ -118,12 +199,18 @@ impl ControlPlane {
         self.registry.site_maps.publish(job, sites, rank_site)
     }
 
-    /// Records that `vm` now runs on `host` and publishes new maps for the jobs it serves.
+    /// Records that `vm` now runs on `host` and publishes new maps for the jobs it serves;
+    /// the placement and the maps are kept together.
     pub fn moved(&self, vm: VmId, host: HostId) -> Vec<(String, u64)> {
         let mut st = self.lock();
         st.vm_host[vm] = host;
         let jobs: Vec<String> = st.jobs.iter().filter(|(_, j)| j.rank_vm.contains(&vm)).map(|(n, _)| n.clone()).collect();
-        jobs.into_iter().map(|j| (j.clone(), self.publish_locked(&st, &j))).collect()
+        let out: Vec<(String, u64)> = jobs.into_iter().map(|j| (j.clone(), self.publish_locked(&st, &j))).collect();
+        let maps: Vec<_> = out.iter().filter_map(|(j, _)| self.registry.site_maps.current(j)).collect();
+        if let Err(e) = self.persist(|s| s.put_move(&self.topo.vms[vm].name, &self.topo.hosts[host].name, &maps)) {
+            tracing::error!("could not keep the move of {}: {e}", self.topo.vms[vm].name);
+        }
+        out
     }
 }
 

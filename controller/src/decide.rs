@@ -41,19 +41,33 @@ impl Default for DeciderConfig {
     }
 }
 
-/// Every decision, in order, and a feed of new ones and their state changes.
+/// Every decision, in order, and a feed of new ones and their state changes; each change
+/// is kept in the store before it is announced.
 pub struct DecisionLog {
     all: Mutex<Vec<Decision>>,
     feed: broadcast::Sender<Decision>,
+    store: Option<Arc<crate::store::Store>>,
 }
 
 impl Default for DecisionLog {
     fn default() -> Self {
-        DecisionLog { all: Mutex::new(Vec::new()), feed: broadcast::channel(1024).0 }
+        DecisionLog::new(None, vec![])
     }
 }
 
 impl DecisionLog {
+    pub fn new(store: Option<Arc<crate::store::Store>>, restored: Vec<Decision>) -> DecisionLog {
+        DecisionLog { all: Mutex::new(restored), feed: broadcast::channel(1024).0, store }
+    }
+
+    fn keep(&self, d: &Decision) {
+        if let Some(s) = &self.store {
+            if let Err(e) = s.put_decision(d) {
+                tracing::error!("could not keep decision {}: {e}", d.id);
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Decision>> {
         self.all.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -63,6 +77,7 @@ impl DecisionLog {
         let mut all = self.lock();
         d.id = all.len() as u64 + 1;
         d.unix_ms = unix_ms();
+        self.keep(&d);
         all.push(d.clone());
         let _ = self.feed.send(d.clone());
         d.id
@@ -79,6 +94,7 @@ impl DecisionLog {
             d.detail.push_str(&detail);
         }
         let d = d.clone();
+        self.keep(&d);
         let _ = self.feed.send(d.clone());
         Some(d)
     }
@@ -117,16 +133,51 @@ fn job_class(c: Class) -> JobClass {
 
 impl Decider {
     pub fn new(plane: Arc<ControlPlane>, hypervisor: Arc<dyn Hypervisor>, cfg: DeciderConfig, mode: PlannerMode) -> Decider {
-        Decider {
+        Self::restored(plane, hypervisor, cfg, mode, vec![])
+    }
+
+    /// A decider over decisions kept from before a restart. Plans that were being applied
+    /// when the controller stopped are settled from the placements the store kept (a
+    /// migration either completed — its placement was kept — or did not happen); plans
+    /// that waited for approval expired.
+    pub fn restored(plane: Arc<ControlPlane>, hypervisor: Arc<dyn Hypervisor>, cfg: DeciderConfig, mode: PlannerMode, decisions: Vec<Decision>) -> Decider {
+        let store = plane.store.clone();
+        let interrupted: Vec<Decision> = decisions
+            .iter()
+            .filter(|d| d.state == DecisionState::Applying as i32 || d.state == DecisionState::PendingApproval as i32)
+            .cloned()
+            .collect();
+        let d = Decider {
+            log: DecisionLog::new(store, decisions),
             plane,
             hypervisor,
             cfg,
-            log: DecisionLog::default(),
             mode: Mutex::new(mode),
             classes: Mutex::new(HashMap::new()),
             last_moved: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+        };
+        for x in interrupted {
+            if x.state == DecisionState::PendingApproval as i32 {
+                d.log.update(x.id, DecisionState::Rejected, "the plan expired with a controller restart; the planner proposes again".into());
+                continue;
+            }
+            let (vm_host, topo) = (d.plane.state.lock().unwrap_or_else(|p| p.into_inner()).vm_host.clone(), &d.plane.topo);
+            let done = x.migrations.iter().filter(|m| topo.vm(&m.vm).zip(topo.host(&m.to_host)).is_some_and(|(v, h)| vm_host[v] == h)).count();
+            let (state, why) = if done == x.migrations.len() {
+                (DecisionState::Applied, format!("all {done} migrations had completed when the controller restarted"))
+            } else {
+                (
+                    DecisionState::Failed,
+                    format!(
+                        "interrupted by a controller restart: {done} of {} migrations had completed; the rest did not happen and those VMs stayed where they were",
+                        x.migrations.len()
+                    ),
+                )
+            };
+            d.log.update(x.id, state, why);
         }
+        d
     }
 
     pub fn mode(&self) -> PlannerMode {
@@ -135,6 +186,11 @@ impl Decider {
 
     pub fn set_mode(&self, m: PlannerMode) {
         *self.mode.lock().unwrap() = m;
+        if let Some(s) = &self.plane.store {
+            if let Err(e) = s.put_meta("mode", m.as_str_name()) {
+                tracing::error!("could not keep the mode: {e}");
+            }
+        }
     }
 
     /// A job's traffic as rates over the window (point-to-point and one-sided).

@@ -12,6 +12,7 @@
 //! - `control`: jobs submitted by schedulers, placements, scenarios.
 //! - `service`: gRPC services (telemetry from shims, traffic queries).
 //! - `server`: binds and serves them.
+//! - `store`: durable state (redb).
 //! - `render`: the operator's table and JSON.
 
 pub mod classify;
@@ -25,5 +26,6 @@ pub mod registry;
 pub mod render;
 pub mod server;
 pub mod service;
+pub mod store;
 pub mod topology;
 pub mod traffic;

@@ -27,6 +27,9 @@ enum Cmd {
         /// Sites, hosts, links and VMs (YAML, see docs/topology.md); needed to admit jobs.
         #[arg(long, env = "STRADDLE_TOPOLOGY")]
         topology: Option<PathBuf>,
+        /// Keep jobs, placements, epochs and decisions in this file (redb), restored at start.
+        #[arg(long, env = "STRADDLE_STATE")]
+        state: Option<PathBuf>,
         /// Token callers must present to submit or cancel jobs and to override placement.
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -202,7 +205,7 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Controller { listen, topology, token, mode, decide_every, window, threshold, policy, dwell, cooldown } => {
+            Cmd::Controller { listen, topology, state, token, mode, decide_every, window, threshold, policy, dwell, cooldown } => {
                 let mut cfg = straddle_controller::decide::DeciderConfig::default();
                 cfg.window_secs = window.max(1);
                 cfg.policy.slowdown_threshold = threshold;
@@ -212,7 +215,7 @@ fn main() -> Result<()> {
                 };
                 cfg.policy.min_dwell = Duration::from_secs_f64(dwell.max(0.0));
                 cfg.cooldown = Duration::from_secs_f64(cooldown.max(0.0));
-                run_controller(listen, topology, token, cfg, mode.into(), Duration::from_secs_f64(decide_every.max(0.1))).await
+                run_controller(listen, topology, state, token, cfg, mode.into(), Duration::from_secs_f64(decide_every.max(0.1))).await
             }
             Cmd::Decisions { job, watch, controller, token } => {
                 let mut c = operator(&controller, token).await?;
@@ -334,6 +337,7 @@ fn status(s: tonic::Status) -> anyhow::Error {
 async fn run_controller(
     listen: SocketAddr,
     topology: Option<PathBuf>,
+    state: Option<PathBuf>,
     token: Option<String>,
     cfg: straddle_controller::decide::DeciderConfig,
     mode: straddle_proto::PlannerMode,
@@ -344,7 +348,9 @@ async fn run_controller(
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let topo = straddle_controller::topology::Topology::from_yaml(&text).with_context(|| format!("{}", path.display()))?;
         tracing::info!(sites = topo.sites.len(), hosts = topo.hosts.len(), vms = topo.vms.len(), "topology loaded");
-        c = c.with_topology(topo).with_decider(cfg, mode, every, None);
+        c = c.with_topology(topo, state.as_deref())?.with_decider(cfg, mode, every, None);
+    } else if state.is_some() {
+        bail!("--state needs --topology: the state describes placements over a topology");
     }
     let c = c.with_token(token);
     // The first line on stdout says where to connect (tools read it when --listen ends in :0).

@@ -25,6 +25,7 @@ pub struct Controller {
     pub decider: Option<Arc<Decider>>,
     decide_every: std::time::Duration,
     token: Option<String>,
+    snapshot: Option<crate::store::Snapshot>,
     listener: TcpListener,
 }
 
@@ -37,14 +38,27 @@ impl Controller {
             decider: None,
             decide_every: std::time::Duration::from_secs(5),
             token: None,
+            snapshot: None,
             listener,
         })
     }
 
-    /// Places jobs over this topology (without one, the scheduler API refuses jobs).
-    pub fn with_topology(mut self, topo: Topology) -> Self {
-        self.plane = Some(Arc::new(ControlPlane::new(topo, self.registry.clone())));
-        self
+    /// Places jobs over this topology (without one, the scheduler API refuses jobs),
+    /// keeping state in `state` (a redb file; restored from it when it exists).
+    pub fn with_topology(mut self, topo: Topology, state: Option<&std::path::Path>) -> Result<Self, crate::store::StoreError> {
+        let store = match state {
+            Some(p) => Some(Arc::new(crate::store::Store::open(p)?)),
+            None => None,
+        };
+        let snapshot = match &store {
+            Some(s) => s.load()?,
+            None => Default::default(),
+        };
+        let plane = ControlPlane::with_store(topo, self.registry.clone(), store);
+        plane.restore(&snapshot);
+        self.plane = Some(Arc::new(plane));
+        self.snapshot = Some(snapshot);
+        Ok(self)
     }
 
     /// Runs the decision loop every `every` over the topology's VMs on `hypervisor` (a
@@ -53,12 +67,20 @@ impl Controller {
         if let Some(plane) = &self.plane {
             let hv = hypervisor.unwrap_or_else(|| {
                 let sim = SimHypervisor::new();
-                for vm in &plane.topo.vms {
-                    sim.add_vm(&vm.name, &plane.topo.hosts[vm.host].name, vm.memory_bytes, vm.dirty_bps);
+                let st = plane.state.lock().unwrap_or_else(|p| p.into_inner());
+                for (v, vm) in plane.topo.vms.iter().enumerate() {
+                    sim.add_vm(&vm.name, &plane.topo.hosts[st.vm_host[v]].name, vm.memory_bytes, vm.dirty_bps);
                 }
                 Arc::new(sim)
             });
-            self.decider = Some(Arc::new(Decider::new(plane.clone(), hv, cfg, mode)));
+            let snap = self.snapshot.take().unwrap_or_default();
+            let mode = snap
+                .meta
+                .get("mode")
+                .and_then(|m| straddle_proto::PlannerMode::from_str_name(m))
+                .filter(|m| *m != straddle_proto::PlannerMode::Unspecified)
+                .unwrap_or(mode);
+            self.decider = Some(Arc::new(Decider::restored(plane.clone(), hv, cfg, mode, snap.decisions)));
             self.decide_every = every;
         }
         self

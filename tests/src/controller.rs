@@ -102,3 +102,54 @@ pub fn wait_for(url: &str, job: &str, timeout: Duration, done: impl Fn(&TrafficM
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Site maps a fake rank received: (rank, epoch, rank → site).
+pub type SeenMap = (u32, u64, Vec<u32>);
+
+/// Plays `world` ranks of `job` against the controller at `url` until `until`: each
+/// attaches, reports `bytes_per_s` to the next rank (in 64 KiB messages) every 200 ms and
+/// collects the site maps pushed to it. Returns every map received.
+pub fn drive_ranks(url: &str, job: &str, world: u32, bytes_per_s: u64, until: Instant) -> Vec<SeenMap> {
+    use straddle_proto::telemetry_client::TelemetryClient;
+    use straddle_proto::{controller_message, shim_message, Hello, PeerTraffic, Report, ShimMessage};
+    let maps: std::sync::Arc<std::sync::Mutex<Vec<SeenMap>>> = Default::default();
+    runtime().block_on(async {
+        let mut tasks = Vec::new();
+        for rank in 0..world {
+            let (url, job, maps) = (url.to_string(), job.to_string(), maps.clone());
+            tasks.push(tokio::spawn(async move {
+                let Ok(mut c) = TelemetryClient::connect(url).await else { return };
+                let (tx, rx) = tokio::sync::mpsc::channel(8);
+                let hello = Hello { job, rank, world_size: world, node: format!("vm{rank}"), incarnation: 1, ..Default::default() };
+                tx.send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).await.unwrap();
+                let Ok(resp) = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await else { return };
+                let mut inbound = resp.into_inner();
+                let reader = tokio::spawn(async move {
+                    while let Ok(Some(m)) = inbound.message().await {
+                        if let Some(controller_message::Body::SiteMap(s)) = m.body {
+                            maps.lock().unwrap().push((rank, s.epoch, s.rank_site));
+                        }
+                    }
+                });
+                let mut seq = 0;
+                while Instant::now() < until {
+                    seq += 1;
+                    let bytes = seq * bytes_per_s / 5;
+                    let peers = vec![PeerTraffic { dest: (rank + 1) % world, p2p_bytes: bytes, p2p_messages: bytes / 65536, ..Default::default() }];
+                    let r = ShimMessage { body: Some(shim_message::Body::Report(Report { seq, peers, ..Default::default() })) };
+                    if tx.send(r).await.is_err() || reader.is_finished() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                drop(tx);
+                let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    let v = maps.lock().unwrap().clone();
+    v
+}

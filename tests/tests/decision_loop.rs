@@ -4,12 +4,9 @@
 //! and explain it.
 
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use straddle_proto::telemetry_client::TelemetryClient;
-use straddle_proto::{controller_message, shim_message, Hello, PeerTraffic, Report, ShimMessage};
-use straddle_tests::controller::{runtime, ControllerProcess};
+use straddle_tests::controller::{drive_ranks, ControllerProcess};
 use straddle_tests::paths::{controller_bin, Scratch};
 
 const TOPOLOGY: &str = "\
@@ -44,49 +41,10 @@ fn heavy_cross_site_job_is_consolidated_and_ranks_get_epoch_2() {
     // Ranks 0..3 on v0 (tokyo), v2 (sapporo), v1 (tokyo), v3 (sapporo): every ring edge crosses.
     cli(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3"]);
 
-    let maps: Arc<Mutex<Vec<(u32, u64, Vec<u32>)>>> = Arc::default();
-    let rt = runtime();
-    let stop = Instant::now() + Duration::from_secs(12);
-    rt.block_on(async {
-        let mut tasks = Vec::new();
-        for rank in 0..4u32 {
-            let url = url.clone();
-            let maps = maps.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut c = TelemetryClient::connect(url).await.unwrap();
-                let (tx, rx) = tokio::sync::mpsc::channel(8);
-                let hello = Hello { job: "cg".into(), rank, world_size: 4, node: format!("vm{rank}"), incarnation: 1, ..Default::default() };
-                tx.send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).await.unwrap();
-                let mut inbound = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
-                let reader = tokio::spawn(async move {
-                    while let Ok(Some(m)) = inbound.message().await {
-                        if let Some(controller_message::Body::SiteMap(s)) = m.body {
-                            maps.lock().unwrap().push((rank, s.epoch, s.rank_site));
-                        }
-                    }
-                });
-                // 20 MB/s to the next rank, in 64 KiB messages, reported every 200 ms.
-                let mut seq = 0;
-                while Instant::now() < stop {
-                    seq += 1;
-                    let bytes = seq * 4_000_000;
-                    let peers = vec![PeerTraffic { dest: (rank + 1) % 4, p2p_bytes: bytes, p2p_messages: bytes / 65536, ..Default::default() }];
-                    if tx.send(ShimMessage { body: Some(shim_message::Body::Report(Report { seq, peers, ..Default::default() })) }).await.is_err() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                drop(tx);
-                let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
+    // 20 MB/s from each rank to the next for 12 s.
+    let maps = drive_ranks(&url, "cg", 4, 20_000_000, Instant::now() + Duration::from_secs(12));
 
     // Every rank saw epoch 1 (spread) and then epoch 2 with all ranks on one site.
-    let maps = maps.lock().unwrap().clone();
     for rank in 0..4 {
         let mine: Vec<_> = maps.iter().filter(|m| m.0 == rank).collect();
         assert!(mine.iter().any(|m| m.1 == 1 && m.2 == vec![0, 1, 0, 1]), "rank {rank}: {mine:?}");

@@ -95,12 +95,7 @@ impl Operator for OperatorService {
         let r = req.into_inner();
         let d = self.decider()?;
         let v = d.plane.topo.vm(&r.vm).ok_or_else(|| Status::not_found(format!("vm: unknown VM {:?}", r.vm)))?;
-        let mut st = d.plane.state.lock().unwrap_or_else(|p| p.into_inner());
-        if r.pinned {
-            st.pinned.insert(v);
-        } else {
-            st.pinned.remove(&v);
-        }
+        d.plane.set_pinned(v, r.pinned)?;
         tracing::info!(vm = %r.vm, pinned = r.pinned, "operator pin");
         Ok(Response::new(OperatorAck { message: format!("{} {}", r.vm, if r.pinned { "pinned" } else { "unpinned" }) }))
     }
@@ -109,12 +104,7 @@ impl Operator for OperatorService {
         let r = req.into_inner();
         let d = self.decider()?;
         let s = d.plane.topo.site(&r.site).ok_or_else(|| Status::not_found(format!("site: unknown site {:?}", r.site)))?;
-        let mut st = d.plane.state.lock().unwrap_or_else(|p| p.into_inner());
-        if r.drain {
-            st.drained.insert(s);
-        } else {
-            st.drained.remove(&s);
-        }
+        d.plane.set_drained(s, r.drain)?;
         tracing::info!(site = %r.site, drain = r.drain, "operator drain");
         Ok(Response::new(OperatorAck { message: format!("{} {}", r.site, if r.drain { "draining" } else { "open" }) }))
     }
