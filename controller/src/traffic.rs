@@ -1,7 +1,7 @@
-//! A job's traffic: what every rank reported, as rank × rank matrices (cumulative), and a
-//! sliding window of changes for rates. Pure: no I/O, time is passed in.
+//! A job's traffic: what every rank reported, as rank × rank matrices (cumulative), and
+//! checkpoints of them for rates over a sliding window. Pure: no I/O, time is passed in.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use ndarray::Array2;
 use straddle_proto::{CollectiveTraffic, CommunicatorInfo, Hello, PeerTraffic, Report};
@@ -64,12 +64,11 @@ impl Raw {
     }
 }
 
-/// Changes seen in one second, keyed by (src, dst) in travel direction:
-/// [bytes, messages, rma bytes, rma operations].
-type Bucket = HashMap<(u32, u32), [u64; 4]>;
+/// Seconds between checkpoints of the cumulative matrices (the resolution of rates).
+pub const CHECKPOINT_SECS: u64 = 2;
 
-/// How long rate buckets are kept.
-pub const MAX_WINDOW_SECS: u64 = 600;
+/// The longest window a rate can be asked over.
+pub const MAX_WINDOW_SECS: u64 = 60;
 
 /// The matrices an operator sees: `bytes[src][dst]` is everything that travelled src→dst.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +89,10 @@ pub struct JobTraffic {
     pub ranks: Vec<RankState>,
     pub communicators: BTreeMap<(u32, u32), CommunicatorInfo>,
     pub collectives: BTreeMap<(u32, u32, i32, i32, i32), CollectiveTraffic>,
-    window: VecDeque<(u64, Bucket)>,
+    /// (time, cumulative matrices then), oldest first, CHECKPOINT_SECS apart: a rate is
+    /// the difference to a checkpoint divided by the time since. Applying a report stays a
+    /// few array writes per destination, whatever the window.
+    checkpoints: VecDeque<(u64, Matrices)>,
 }
 
 impl JobTraffic {
@@ -104,7 +106,7 @@ impl JobTraffic {
             ranks: vec![RankState::default(); n],
             communicators: BTreeMap::new(),
             collectives: BTreeMap::new(),
-            window: VecDeque::new(),
+            checkpoints: VecDeque::new(),
         }
     }
 
@@ -191,37 +193,21 @@ impl JobTraffic {
                 }
             }
         }
-        // Valid: apply.
-        self.expire(now_secs);
-        let mut bucket_changes: Vec<((u32, u32), [u64; 4])> = Vec::new();
+        // Valid: checkpoint (the state before this report) when due, then apply.
+        if self.checkpoints.back().is_none_or(|(t, _)| now_secs >= t + CHECKPOINT_SECS) {
+            let snap = self.cumulative();
+            self.checkpoints.push_back((now_secs, snap));
+            while self.checkpoints.len() as u64 > MAX_WINDOW_SECS / CHECKPOINT_SECS + 1 {
+                self.checkpoints.pop_front();
+            }
+        }
         for p in &rep.peers {
             let d = p.dest as usize;
-            let dp2p = p.p2p_bytes - self.current.p2p_bytes[[src, d]];
-            let dmsg = p.p2p_messages - self.current.p2p_messages[[src, d]];
-            let dput = p.rma_put_bytes - self.current.put_bytes[[src, d]];
-            let dget = p.rma_get_bytes - self.current.get_bytes[[src, d]];
-            let dops = p.rma_operations - self.current.rma_ops[[src, d]];
             self.current.p2p_bytes[[src, d]] = p.p2p_bytes;
             self.current.p2p_messages[[src, d]] = p.p2p_messages;
             self.current.put_bytes[[src, d]] = p.rma_put_bytes;
             self.current.get_bytes[[src, d]] = p.rma_get_bytes;
             self.current.rma_ops[[src, d]] = p.rma_operations;
-            bucket_changes.push(((rank, p.dest), [dp2p + dput, dmsg, dput, dops]));
-            if dget > 0 {
-                bucket_changes.push(((p.dest, rank), [dget, 0, dget, 0]));
-            }
-        }
-        if !bucket_changes.is_empty() {
-            if self.window.back().map(|b| b.0) != Some(now_secs) {
-                self.window.push_back((now_secs, Bucket::new()));
-            }
-            let bucket = &mut self.window.back_mut().expect("just pushed").1;
-            for (k, v) in bucket_changes {
-                let e = bucket.entry(k).or_insert([0; 4]);
-                for i in 0..4 {
-                    e[i] += v[i];
-                }
-            }
         }
         for c in &rep.communicators {
             self.communicators.insert((rank, c.comm_id), c.clone());
@@ -235,12 +221,6 @@ impl JobTraffic {
         st.last_report_ms = now_ms;
         st.dropped = rep.dropped_records;
         Ok(())
-    }
-
-    fn expire(&mut self, now_secs: u64) {
-        while self.window.front().is_some_and(|(t, _)| t + MAX_WINDOW_SECS < now_secs) {
-            self.window.pop_front();
-        }
     }
 
     /// Cumulative matrices in travel direction.
@@ -258,35 +238,29 @@ impl JobTraffic {
         }
     }
 
-    /// Per-second rates over the last `window_secs` whole seconds before `now_secs`
-    /// (the current, still filling second included).
+    /// Per-second rates over (at least) the last `window_secs` before `now_secs`: against
+    /// the newest checkpoint that old, or the oldest one kept. Zero before any report.
     pub fn rate(&self, now_secs: u64, window_secs: u64) -> Matrices {
         let n = self.world_size as usize;
-        let mut m = Matrices {
-            bytes: Array2::zeros((n, n)),
-            messages: Array2::zeros((n, n)),
-            rma_bytes: Array2::zeros((n, n)),
-            rma_operations: Array2::zeros((n, n)),
-        };
         let w = window_secs.clamp(1, MAX_WINDOW_SECS);
-        for (t, bucket) in &self.window {
-            if t + w <= now_secs {
-                continue;
-            }
-            for (&(s, d), v) in bucket {
-                let ix = [s as usize, d as usize];
-                m.bytes[ix] += v[0] as f64;
-                m.messages[ix] += v[1] as f64;
-                m.rma_bytes[ix] += v[2] as f64;
-                m.rma_operations[ix] += v[3] as f64;
-            }
+        let base = self
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|(t, _)| t + w <= now_secs)
+            .or(self.checkpoints.front());
+        let Some((t, then)) = base else {
+            let z = Array2::zeros((n, n));
+            return Matrices { bytes: z.clone(), messages: z.clone(), rma_bytes: z.clone(), rma_operations: z };
+        };
+        let dt = (now_secs.saturating_sub(*t)).max(1) as f64;
+        let now = self.cumulative();
+        Matrices {
+            bytes: (&now.bytes - &then.bytes) / dt,
+            messages: (&now.messages - &then.messages) / dt,
+            rma_bytes: (&now.rma_bytes - &then.rma_bytes) / dt,
+            rma_operations: (&now.rma_operations - &then.rma_operations) / dt,
         }
-        let wf = w as f64;
-        m.bytes /= wf;
-        m.messages /= wf;
-        m.rma_bytes /= wf;
-        m.rma_operations /= wf;
-        m
     }
 
     pub fn attached_ranks(&self) -> u32 {
@@ -374,13 +348,18 @@ mod tests {
     fn rate_over_a_sliding_window() {
         let mut j = JobTraffic::new("j", 2);
         j.attach(&hello(0, 2, 1)).unwrap();
-        j.apply(0, &report(1, vec![peer(1, 1000, 1)]), 100, 0).unwrap();
-        j.apply(0, &report(2, vec![peer(1, 3000, 2)]), 101, 0).unwrap();
-        j.apply(0, &report(3, vec![peer(1, 7000, 3)]), 105, 0).unwrap();
-        // Window of 2 s at t=105 covers seconds 104 and 105: 4000 bytes.
-        assert_eq!(j.rate(105, 2).bytes[[0, 1]], 2000.0);
-        // Window of 10 s covers all 7000.
-        assert_eq!(j.rate(105, 10).bytes[[0, 1]], 700.0);
-        assert_eq!(j.rate(200, 10).bytes[[0, 1]], 0.0);
+        assert_eq!(j.rate(100, 5).bytes[[0, 1]], 0.0);
+        // Checkpoints hold the state before each report, CHECKPOINT_SECS apart.
+        j.apply(0, &report(1, vec![peer(1, 1000, 1)]), 100, 0).unwrap(); // cp(100) = 0
+        j.apply(0, &report(2, vec![peer(1, 3000, 2)]), 102, 0).unwrap(); // cp(102) = 1000
+        j.apply(0, &report(3, vec![peer(1, 4000, 3)]), 103, 0).unwrap(); // no checkpoint
+        j.apply(0, &report(4, vec![peer(1, 7000, 4)]), 106, 0).unwrap(); // cp(106) = 4000
+        // 4 s window at 106: against cp(102): (7000 - 1000) / 4.
+        assert_eq!(j.rate(106, 4).bytes[[0, 1]], 1500.0);
+        assert_eq!(j.rate(106, 4).messages[[0, 1]], 0.75);
+        // Longer than kept history: against the oldest checkpoint, 7000 over 6 s.
+        assert!((j.rate(106, 50).bytes[[0, 1]] - 7000.0 / 6.0).abs() < 1e-9);
+        // Nothing new for a while: the rate falls.
+        assert!(j.rate(160, 2).bytes[[0, 1]] < 100.0);
     }
 }
