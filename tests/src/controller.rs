@@ -157,3 +157,26 @@ pub fn drive_ranks(url: &str, job: &str, world: u32, bytes_per_s: u64, until: In
     let v = maps.lock().unwrap().clone();
     v
 }
+
+/// Two sites, tokyo and sapporo, joined at 1 Gbit/s and 10 ms, with VMs v0, v1 on tokyo
+/// and v2, v3 on sapporo of `mib` MiB each, plus `extra` lines of VMs.
+pub fn two_site_topology(mib: u32, extra: &str) -> String {
+    format!(
+        "sites:\n  - {{name: tokyo, hosts: [{{name: t1, vm_capacity: 4}}]}}\n  - {{name: sapporo, hosts: [{{name: s1, vm_capacity: 4}}]}}\n\
+         links:\n  - {{between: [tokyo, sapporo], bandwidth_mbit: 1000, latency_ms: 10}}\nvms:\n\
+         \x20 - {{name: v0, host: t1, memory_mib: {mib}}}\n  - {{name: v1, host: t1, memory_mib: {mib}}}\n\
+         \x20 - {{name: v2, host: s1, memory_mib: {mib}}}\n  - {{name: v3, host: s1, memory_mib: {mib}}}\n{extra}"
+    )
+}
+
+/// Runs the operator CLI against `url` with `token` (none: without one); returns whether
+/// it succeeded and what it printed.
+pub fn cli(url: &str, token: Option<&str>, args: &[&str]) -> (bool, String) {
+    let mut c = std::process::Command::new(crate::paths::controller_bin());
+    c.args(args).args(["--controller", url]).env_remove("STRADDLE_TOKEN");
+    if let Some(t) = token {
+        c.args(["--token", t]);
+    }
+    let o = c.output().expect("run straddle");
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}

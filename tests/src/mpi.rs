@@ -71,6 +71,7 @@ pub struct Run {
     pub stderr: String,
     pub success: bool,
     pub elapsed: Duration,
+    pub timed_out: bool,
 }
 
 /// What to launch.
@@ -135,40 +136,53 @@ impl<'a> Launch<'a> {
 
     /// Runs to completion or kills the whole launch at the deadline.
     pub fn run(&self) -> Run {
-        let mut cmd = self.command();
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
-        // Own process group, so a deadline kills every rank and proxy.
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-        let start = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot launch {}: {e}", self.mpi.name()));
-        let pid = child.id() as i32;
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        let t_out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
-        let t_err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
-        let status = loop {
-            if let Some(st) = child.try_wait().expect("wait") {
-                break Some(st);
-            }
-            if start.elapsed() > self.deadline {
-                // SAFETY: signalling our own child's process group.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let elapsed = start.elapsed();
-        let stdout = t_out.join().unwrap_or_default();
-        let stderr = t_err.join().unwrap_or_default();
+        let run = run_with_deadline(self.command(), self.deadline, || {});
         assert!(
-            status.is_some(),
-            "{} launch of {} missed its {:?} deadline\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            !run.timed_out,
+            "{} launch of {} missed its {:?} deadline\nstdout:\n{}\nstderr:\n{}",
             self.mpi.name(),
             self.exe.display(),
-            self.deadline
+            self.deadline,
+            run.stdout,
+            run.stderr
         );
-        Run { stdout, stderr, success: status.is_some_and(|s| s.success()), elapsed }
+        run
     }
+}
+
+/// Runs `cmd` in a process group of its own, collecting its output; at `deadline` the
+/// whole group is killed, `on_timeout` cleans up what escaped the group, and the run is
+/// marked timed out.
+pub fn run_with_deadline(mut cmd: Command, deadline: Duration, on_timeout: impl FnOnce()) -> Run {
+    use std::os::unix::process::CommandExt;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).process_group(0);
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot launch {:?}: {e}", cmd.get_program()));
+    let pid = child.id() as i32;
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    let t_err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break Some(st);
+        }
+        if start.elapsed() > deadline {
+            // SAFETY: signalling our own child's process group.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let timed_out = status.is_none();
+    if timed_out {
+        on_timeout();
+    }
+    let elapsed = start.elapsed();
+    let mut stderr = t_err.join().unwrap_or_default();
+    if timed_out {
+        stderr.push_str(&format!("\n[deadline of {deadline:?} passed: launch killed]"));
+    }
+    Run { stdout: t_out.join().unwrap_or_default(), stderr, success: status.is_some_and(|s| s.success()), elapsed, timed_out }
 }

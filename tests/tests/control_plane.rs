@@ -7,25 +7,11 @@ use std::time::Duration;
 
 use straddle_proto::telemetry_client::TelemetryClient;
 use straddle_proto::{controller_message, shim_message, Hello, ShimMessage, SiteMap};
-use straddle_tests::controller::{runtime, traffic, ControllerProcess};
+use straddle_tests::controller::{runtime, traffic, two_site_topology, ControllerProcess};
 use straddle_tests::paths::{controller_bin, Scratch};
 
-const TOPOLOGY: &str = "\
-sites:
-  - {name: tokyo, hosts: [{name: t1, vm_capacity: 4}]}
-  - {name: sapporo, hosts: [{name: s1, vm_capacity: 4}]}
-links:
-  - {between: [tokyo, sapporo], bandwidth_mbit: 1000, latency_ms: 10}
-vms:
-  - {name: v0, host: t1, memory_mib: 1024}
-  - {name: v1, host: t1, memory_mib: 1024}
-  - {name: v2, host: s1, memory_mib: 1024}
-  - {name: v3, host: s1, memory_mib: 1024}
-";
-
 fn cli(url: &str, args: &[&str]) -> (bool, String) {
-    let o = Command::new(controller_bin()).args(args).args(["--controller", url]).env_remove("STRADDLE_TOKEN").output().unwrap();
-    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    straddle_tests::controller::cli(url, None, args)
 }
 
 /// Attaches as `rank` of `job` and returns the first site map pushed.
@@ -55,7 +41,8 @@ fn first_map(url: &str, job: &str, rank: u32, world: u32) -> Result<SiteMap, ton
 fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
     let dir = Scratch::new("plane");
     let topo = dir.0.join("topology.yaml");
-    std::fs::write(&topo, TOPOLOGY).unwrap();
+    let topology = two_site_topology(1024, "");
+    std::fs::write(&topo, &topology).unwrap();
     let ctl = ControllerProcess::start_with("127.0.0.1:0", &["--topology", topo.to_str().unwrap(), "--token", "s3cret"]);
     let url = ctl.url();
 
@@ -102,7 +89,7 @@ fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
 
     // A bad topology keeps the controller from starting, naming the field.
     let broken = dir.0.join("broken.yaml");
-    std::fs::write(&broken, TOPOLOGY.replace("host: s1", "host: s9")).unwrap();
+    std::fs::write(&broken, topology.replace("host: s1", "host: s9")).unwrap();
     let o = Command::new(controller_bin()).args(["controller", "--listen", "127.0.0.1:0", "--topology", broken.to_str().unwrap()]).output().unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);

@@ -2,38 +2,23 @@
 //! every acknowledged job, placement, epoch and decision is there, and the half-applied
 //! plan is reported — finished or failed — never silently lost.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use straddle_tests::controller::{drive_ranks, traffic, ControllerProcess};
-use straddle_tests::paths::{controller_bin, Scratch};
-
-// 512 MiB guests over 1 Gbit/s: each simulated migration takes about 4.3 s, one at a time.
-const TOPOLOGY: &str = "\
-sites:
-  - {name: tokyo, hosts: [{name: t1, vm_capacity: 4}]}
-  - {name: sapporo, hosts: [{name: s1, vm_capacity: 4}]}
-links:
-  - {between: [tokyo, sapporo], bandwidth_mbit: 1000, latency_ms: 10}
-vms:
-  - {name: v0, host: t1, memory_mib: 512}
-  - {name: v1, host: t1, memory_mib: 512}
-  - {name: v2, host: s1, memory_mib: 512}
-  - {name: v3, host: s1, memory_mib: 512}
-  - {name: w0, host: t1, memory_mib: 64}
-";
+use straddle_tests::controller::{drive_ranks, traffic, two_site_topology, ControllerProcess};
+use straddle_tests::paths::Scratch;
 
 fn cli(url: &str, args: &[&str]) -> String {
-    let o = Command::new(controller_bin()).args(args).args(["--controller", url, "--token", "tk"]).output().unwrap();
-    assert!(o.status.success(), "straddle {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    let (ok, out) = straddle_tests::controller::cli(url, Some("tk"), args);
+    assert!(ok, "straddle {args:?}: {out}");
+    out
 }
 
 #[test]
 fn kill_9_during_a_plan_loses_nothing_acknowledged() {
     let dir = Scratch::new("crash");
     let topo = dir.0.join("topology.yaml");
-    std::fs::write(&topo, TOPOLOGY).unwrap();
+    // 512 MiB guests over 1 Gbit/s: each simulated migration takes about 4.3 s, one at a time.
+    std::fs::write(&topo, two_site_topology(512, "  - {name: w0, host: t1, memory_mib: 64}\n")).unwrap();
     let state = dir.0.join("state.redb");
     let args = ["--topology", topo.to_str().unwrap(), "--state", state.to_str().unwrap(), "--token", "tk", "--decide-every", "0.5", "--window", "3", "--dwell", "0"];
     let mut first = ControllerProcess::start_with("127.0.0.1:0", &args);

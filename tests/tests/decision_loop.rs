@@ -6,33 +6,20 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use straddle_tests::controller::{drive_ranks, ControllerProcess};
+use straddle_tests::controller::{drive_ranks, two_site_topology, ControllerProcess};
 use straddle_tests::paths::{controller_bin, Scratch};
 
-const TOPOLOGY: &str = "\
-sites:
-  - {name: tokyo, hosts: [{name: t1, vm_capacity: 4}]}
-  - {name: sapporo, hosts: [{name: s1, vm_capacity: 4}]}
-links:
-  - {between: [tokyo, sapporo], bandwidth_mbit: 1000, latency_ms: 10}
-vms:
-  - {name: v0, host: t1, memory_mib: 64}
-  - {name: v1, host: t1, memory_mib: 64}
-  - {name: v2, host: s1, memory_mib: 64}
-  - {name: v3, host: s1, memory_mib: 64}
-";
-
 fn cli(url: &str, args: &[&str]) -> String {
-    let o = Command::new(controller_bin()).args(args).args(["--controller", url, "--token", "tk"]).output().unwrap();
-    assert!(o.status.success(), "straddle {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    let (ok, out) = straddle_tests::controller::cli(url, Some("tk"), args);
+    assert!(ok, "straddle {args:?}: {out}");
+    out
 }
 
 #[test]
 fn heavy_cross_site_job_is_consolidated_and_ranks_get_epoch_2() {
     let dir = Scratch::new("loop");
     let topo = dir.0.join("topology.yaml");
-    std::fs::write(&topo, TOPOLOGY).unwrap();
+    std::fs::write(&topo, two_site_topology(64, "")).unwrap();
     let ctl = ControllerProcess::start_with(
         "127.0.0.1:0",
         &["--topology", topo.to_str().unwrap(), "--token", "tk", "--decide-every", "0.5", "--window", "3", "--dwell", "0"],

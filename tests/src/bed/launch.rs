@@ -1,8 +1,8 @@
 //! MPI launchers for both implementations that start ranks inside node namespaces, with a
 //! placement given as rank → node, always under a deadline.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::Bed;
 use crate::mpi::{Mpi, Run};
@@ -130,38 +130,7 @@ impl<'a> BedLaunch<'a> {
     /// Runs the job; at the deadline every process of the launch and in the bed's nodes is
     /// killed and the run reported as failed.
     pub fn run(&self) -> Run {
-        let mut cmd = self.command();
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-        let start = Instant::now();
-        let mut child = cmd.spawn().expect("launch on the bed");
-        let pid = child.id() as i32;
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        let t_out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
-        let t_err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
-        let mut timed_out = false;
-        let status = loop {
-            if let Some(st) = child.try_wait().expect("wait") {
-                break Some(st);
-            }
-            if start.elapsed() > self.deadline {
-                timed_out = true;
-                // SAFETY: signalling our own child's process group.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
-                self.kill_ranks();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let elapsed = start.elapsed();
-        let mut stderr = t_err.join().unwrap_or_default();
-        if timed_out {
-            stderr.push_str(&format!("\n[deadline of {:?} passed: launch killed]", self.deadline));
-        }
-        Run { stdout: t_out.join().unwrap_or_default(), stderr, success: status.is_some_and(|s| s.success()), elapsed }
+        crate::mpi::run_with_deadline(self.command(), self.deadline, || self.kill_ranks())
     }
 
     /// Kills whatever still runs in the nodes of this launch.
