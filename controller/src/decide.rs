@@ -193,13 +193,14 @@ impl Decider {
         }
     }
 
-    /// A job's traffic as rates over the window (point-to-point and one-sided).
+    /// A job's traffic: point-to-point and one-sided rates over the window, and the
+    /// collectives it calls (modelled per algorithm under each candidate placement).
     fn profile(&self, job: &str) -> Option<JobProfile> {
         let reg = &self.plane.registry;
         let now = reg.now_secs();
         reg.with_job(job, |j| {
             let m = j.rate(now, self.cfg.window_secs);
-            JobProfile { bytes: m.bytes, messages: m.messages, collectives: vec![] }
+            JobProfile { bytes: m.bytes, messages: m.messages, collectives: j.collective_uses(now) }
         })
         .ok()
     }

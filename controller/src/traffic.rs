@@ -38,6 +38,8 @@ pub struct RankState {
     pub reports: u64,
     pub last_seq: u64,
     pub last_report_ms: u64,
+    /// When this incarnation's first report arrived (controller seconds).
+    pub first_report_secs: Option<u64>,
     pub dropped: u64,
     pub hello_seen: bool,
 }
@@ -142,7 +144,11 @@ impl JobTraffic {
             self.collectives.retain(|k, _| k.0 != h.rank);
             self.communicators.retain(|k, _| k.0 != h.rank);
         }
+        let new_incarnation = self.ranks[r].incarnation != h.incarnation;
         let st = &mut self.ranks[r];
+        if new_incarnation {
+            st.first_report_secs = None;
+        }
         // Sequence numbers order reports within one stream.
         st.last_seq = 0;
         st.hello_seen = true;
@@ -219,6 +225,7 @@ impl JobTraffic {
         st.reports += 1;
         st.last_seq = rep.seq;
         st.last_report_ms = now_ms;
+        st.first_report_secs.get_or_insert(now_secs);
         st.dropped = rep.dropped_records;
         Ok(())
     }
@@ -261,6 +268,30 @@ impl JobTraffic {
             rma_bytes: (&now.rma_bytes - &then.rma_bytes) / dt,
             rma_operations: (&now.rma_operations - &then.rma_operations) / dt,
         }
+    }
+
+    /// The collectives the job calls, from each communicator's lowest member's records
+    /// (every member reports the same calls): members as world ranks, op, root, average
+    /// calls per second since that rank's first report, and bytes per call.
+    pub fn collective_uses(&self, now_secs: u64) -> Vec<crate::classify::CollectiveUse> {
+        let mut out = Vec::new();
+        for (&(rank, comm_id, op, _mode, root), c) in &self.collectives {
+            let Some(info) = self.communicators.get(&(rank, comm_id)) else { continue };
+            if info.inter || info.world_ranks.iter().min() != Some(&rank) || c.calls == 0 {
+                continue;
+            }
+            let Ok(op) = straddle_proto::CollectiveOp::try_from(op) else { continue };
+            let since = self.ranks[rank as usize].first_report_secs.unwrap_or(now_secs);
+            let elapsed = (now_secs.saturating_sub(since)).max(1) as f64;
+            out.push(crate::classify::CollectiveUse {
+                members: info.world_ranks.iter().map(|&r| r as usize).collect(),
+                op,
+                root: root.max(0) as usize,
+                calls_per_s: c.calls as f64 / elapsed,
+                bytes_per_call: c.bytes as f64 / c.calls as f64,
+            });
+        }
+        out
     }
 
     pub fn attached_ranks(&self) -> u32 {
@@ -342,6 +373,27 @@ mod tests {
         let m = j.cumulative();
         assert_eq!(m.bytes[[0, 1]], 75.0);
         assert_eq!(m.messages[[0, 1]], 8.0);
+    }
+
+    #[test]
+    fn collectives_become_uses_once_per_communicator() {
+        use straddle_proto::{CollectiveOp, CollectiveTraffic, CommunicatorInfo};
+        let mut j = JobTraffic::new("j", 4);
+        for r in 0..4 {
+            j.attach(&hello(r, 4, 1)).unwrap();
+        }
+        for r in 0..4u32 {
+            let rep = Report {
+                seq: 1,
+                communicators: vec![CommunicatorInfo { comm_id: 1, world_ranks: vec![0, 1, 2, 3], ..Default::default() }],
+                collectives: vec![CollectiveTraffic { comm_id: 1, op: CollectiveOp::Allreduce as i32, mode: 1, root: -1, calls: 20, bytes: 160 }],
+                ..Default::default()
+            };
+            j.apply(r, &rep, 100, 0).unwrap();
+        }
+        let uses = j.collective_uses(110);
+        assert_eq!(uses.len(), 1, "one communicator, counted once");
+        assert_eq!((uses[0].members.clone(), uses[0].op, uses[0].calls_per_s, uses[0].bytes_per_call), (vec![0, 1, 2, 3], CollectiveOp::Allreduce, 2.0, 8.0));
     }
 
     #[test]
