@@ -21,6 +21,9 @@ pub struct Config {
     pub count_proc_null: bool,
     /// `STRADDLE_DISABLE=1`: the shim passes every call through and counts nothing.
     pub disabled: bool,
+    /// `STRADDLE_VERBOSE=1`: the reporter thread says on stderr when it attaches, loses
+    /// the controller, and receives a site map.
+    pub verbose: bool,
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -58,6 +61,7 @@ impl Config {
             connect_timeout: env_ms("STRADDLE_CONNECT_TIMEOUT_MS", 1000),
             count_proc_null: env_flag("STRADDLE_COUNT_PROC_NULL"),
             disabled: env_flag("STRADDLE_DISABLE"),
+            verbose: env_flag("STRADDLE_VERBOSE"),
         }
     }
 }

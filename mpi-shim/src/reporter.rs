@@ -211,6 +211,7 @@ async fn run(shim: &'static Shim) {
     loop {
         let attached = tokio::time::timeout(shim.config.connect_timeout, attach(&url)).await;
         if let Ok(Ok((tx, inbound))) = attached {
+            say(shim, &format!("attached to {url}"));
             backoff = Duration::from_millis(100);
             builder.reset();
             let hello = Hello {
@@ -302,6 +303,10 @@ async fn session(
                         }
                     }
                     Some(controller_message::Body::SiteMap(map)) => {
+                        if shim.config.verbose {
+                            let sites: Vec<&str> = map.rank_site.iter().map(|&s| map.sites.get(s as usize).map_or("?", |n| n.as_str())).collect();
+                            say(shim, &format!("site map epoch {}: {}", map.epoch, sites.join(",")));
+                        }
                         *shim.site_map.lock().unwrap_or_else(|p| p.into_inner()) = Some(map);
                     }
                     None => {}
@@ -309,6 +314,13 @@ async fn session(
                 _ => return if flush_seq.is_some() { SessionEnd::Flushed } else { SessionEnd::Lost },
             }
         }
+    }
+}
+
+/// One line on stderr, when STRADDLE_VERBOSE asks for it.
+fn say(shim: &Shim, what: &str) {
+    if shim.config.verbose {
+        eprintln!("straddle[{} rank {}]: {what}", shim.id.job, shim.id.rank);
     }
 }
 

@@ -95,3 +95,37 @@ fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("vms[2].host: unknown host \"s9\""), "{err}");
 }
+
+/// A real MPI job under the shim, submitted with its rank → VM map: every rank receives
+/// the site map (epoch 1) while it runs.
+#[test]
+fn real_mpi_ranks_receive_their_site_map() {
+    use straddle_tests::mpi::{exclusive, Launch, BOTH};
+    use straddle_tests::paths::program;
+    let _x = exclusive();
+    let dir = Scratch::new("plane-mpi");
+    let topo = dir.0.join("topology.yaml");
+    std::fs::write(&topo, two_site_topology(1024, "")).unwrap();
+    let ctl = ControllerProcess::start_with("127.0.0.1:0", &["--topology", topo.to_str().unwrap(), "--token", "t"]);
+    let url = ctl.url();
+    for mpi in BOTH {
+        let job = format!("mapped-{}", mpi.name());
+        let (ok, out) = straddle_tests::controller::cli(&url, Some("t"), &["submit", &job, "--vms", "v0,v2,v1,v3"]);
+        assert!(ok, "{out}");
+        let exe = mpi.compile(&program("traffic.c"), &dir.0);
+        let run = Launch::new(mpi, 4, &exe)
+            .arg(10)
+            .arg(50)
+            .env("STRADDLE_CONTROLLER", &url)
+            .env("STRADDLE_JOB", &job)
+            .env("STRADDLE_VERBOSE", 1)
+            .run();
+        assert!(run.success, "{}: {}", mpi.name(), run.stderr);
+        for rank in 0..4 {
+            let line = format!("straddle[{job} rank {rank}]: site map epoch 1: tokyo,sapporo,tokyo,sapporo");
+            assert!(run.stderr.contains(&line), "{}: missing {line:?} in:\n{}", mpi.name(), run.stderr);
+        }
+        let (ok, _) = straddle_tests::controller::cli(&url, Some("t"), &["cancel", &job]);
+        assert!(ok);
+    }
+}
