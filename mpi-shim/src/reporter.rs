@@ -317,10 +317,13 @@ async fn session(
     }
 }
 
-/// One line on stderr, when STRADDLE_VERBOSE asks for it.
+/// One line on stderr, when STRADDLE_VERBOSE asks for it — in one write, so lines of
+/// ranks sharing a launcher's stderr do not interleave.
 fn say(shim: &Shim, what: &str) {
     if shim.config.verbose {
-        eprintln!("straddle[{} rank {}]: {what}", shim.id.job, shim.id.rank);
+        let line = format!("straddle[{} rank {}]: {what}\n", shim.id.job, shim.id.rank);
+        // SAFETY: writing a valid buffer to fd 2.
+        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
     }
 }
 
