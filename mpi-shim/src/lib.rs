@@ -4,6 +4,9 @@
 //! the PMPI entry points, handle types, communicator translation — and call into this crate
 //! to count. Nothing here calls MPI.
 //!
+//! `regroup` holds the pure part of site-aware collectives (grouping, leaders, routes,
+//! epoch agreement); the collectives themselves are not wired in yet.
+//!
 //! Hot-path rule: counting does no allocation, takes no lock and makes no syscall. It is a
 //! relaxed atomic add into tables sized once at start.
 
@@ -13,6 +16,7 @@ pub mod comms;
 pub mod collectives;
 pub mod identity;
 pub mod persistent;
+pub mod regroup;
 pub mod reporter;
 pub mod state;
 

@@ -1,0 +1,214 @@
+//! Site-aware collectives, the pure part: how a communicator's ranks group by site under one
+//! site map, who leads each site, whether regrouping pays for an operation, and how all
+//! ranks of a communicator switch to a new epoch at the same collective without a WAN round
+//! on the critical path. No MPI here; the ABI layer builds the communicators and runs the
+//! algorithms from these answers.
+
+/// How a communicator's ranks fall into sites under one epoch's map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grouping {
+    pub epoch: u64,
+    /// Site of each communicator rank.
+    pub site_of: Vec<u32>,
+    /// Communicator ranks of each group, ascending; groups ordered by their lowest rank.
+    pub groups: Vec<Vec<usize>>,
+    /// Group index of each communicator rank.
+    pub group_of: Vec<usize>,
+}
+
+impl Grouping {
+    /// Groups a communicator whose rank i is world rank `world[i]`, with `rank_site[w]` the
+    /// site of world rank w. `None` when a world rank has no site in the map.
+    pub fn new(epoch: u64, world: &[u32], rank_site: &[u32]) -> Option<Grouping> {
+        let site_of: Vec<u32> = world.iter().map(|&w| rank_site.get(w as usize).copied()).collect::<Option<_>>()?;
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut index: Vec<(u32, usize)> = Vec::new();
+        let mut group_of = Vec::with_capacity(site_of.len());
+        for (r, &s) in site_of.iter().enumerate() {
+            let g = match index.iter().find(|(site, _)| *site == s) {
+                Some(&(_, g)) => g,
+                None => {
+                    groups.push(Vec::new());
+                    index.push((s, groups.len() - 1));
+                    groups.len() - 1
+                }
+            };
+            groups[g].push(r);
+            group_of.push(g);
+        }
+        Some(Grouping { epoch, site_of, groups, group_of })
+    }
+
+    /// The leader of group `g`: a pure function of (epoch, group), so every rank computes
+    /// the same one without asking; it rotates with the epoch to spread the load.
+    pub fn leader(&self, g: usize) -> usize {
+        let m = &self.groups[g];
+        m[(self.epoch % m.len() as u64) as usize]
+    }
+
+    /// Leaders for a rooted operation: the root leads its own site.
+    pub fn leaders_rooted(&self, root: usize) -> Vec<usize> {
+        (0..self.groups.len()).map(|g| if self.group_of[root] == g { root } else { self.leader(g) }).collect()
+    }
+
+    /// Every group's ranks are consecutive communicator ranks (non-commutative reductions
+    /// keep their order only then).
+    pub fn contiguous(&self) -> bool {
+        self.groups.iter().all(|m| m.windows(2).all(|w| w[1] == w[0] + 1))
+    }
+}
+
+/// What a collective should do under a grouping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The library's own algorithm, unchanged.
+    Flat,
+    /// Inside each site first, across the WAN once per site.
+    SiteAware,
+}
+
+/// Whether regrouping applies: one site (nothing crosses) or one rank per site (nothing to
+/// gather) stays flat; a non-commutative reduction stays flat unless every site's ranks
+/// are contiguous.
+pub fn route(g: &Grouping, reduction: bool, commutative: bool) -> Route {
+    let sites = g.groups.len();
+    if sites < 2 || sites == g.site_of.len() {
+        return Route::Flat;
+    }
+    if reduction && !commutative && !g.contiguous() {
+        return Route::Flat;
+    }
+    Route::SiteAware
+}
+
+/// Agreement on the epoch a communicator uses. Every `period`-th collective on the
+/// communicator starts a nonblocking MIN-reduction of the newest epoch each rank holds;
+/// `period` collectives later every rank adopts the result. Counts advance identically on
+/// every rank (every collective entry point counts), so all switch at the same collective,
+/// to an epoch every rank holds a map for, and the agreement's WAN round overlaps the
+/// application's work instead of sitting on its critical path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agreement {
+    period: u64,
+    count: u64,
+    active: u64,
+    /// (collective count at which to adopt, started at count).
+    in_flight: Option<u64>,
+}
+
+/// What the caller must do at this collective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Run this collective under this epoch (0: no map, flat).
+    pub epoch: u64,
+    /// Complete the agreement started `period` collectives ago first, then call `adopt`.
+    pub complete: bool,
+    /// Start a nonblocking MIN-allreduce of the newest epoch this rank holds.
+    pub start: bool,
+}
+
+impl Agreement {
+    pub fn new(period: u64) -> Agreement {
+        Agreement { period: period.max(1), count: 0, active: 0, in_flight: None }
+    }
+
+    /// The next collective on this communicator.
+    pub fn step(&mut self) -> Step {
+        let c = self.count;
+        self.count += 1;
+        let complete = self.in_flight.is_some_and(|at| at == c);
+        let start = c % self.period == 0 && (self.in_flight.is_none() || complete);
+        Step { epoch: self.active, complete, start }
+    }
+
+    /// The agreed epoch of the agreement this step completed; it applies from this
+    /// collective on. (The caller completes before the collective runs.)
+    pub fn adopt(&mut self, agreed: u64) -> u64 {
+        self.in_flight = None;
+        self.active = self.active.max(agreed);
+        self.active
+    }
+
+    /// Records that the agreement was started at the collective just stepped.
+    pub fn started(&mut self) {
+        self.in_flight = Some(self.count - 1 + self.period);
+    }
+
+    pub fn active(&self) -> u64 {
+        self.active
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_leaders_and_roots() {
+        // World ranks 0..8 interleaved over sites 0 and 1; a communicator of world 1,2,3,6,7.
+        let map = [0, 1, 0, 1, 0, 1, 0, 1];
+        let g = Grouping::new(3, &[1, 2, 3, 6, 7], &map).unwrap();
+        assert_eq!(g.site_of, vec![1, 0, 1, 0, 1]);
+        assert_eq!(g.groups, vec![vec![0, 2, 4], vec![1, 3]]);
+        assert_eq!((g.leader(0), g.leader(1)), (0, 3), "epoch 3 picks index 0 of 3 and 1 of 2");
+        assert_eq!(g.leaders_rooted(2), vec![2, 3]);
+        assert!(!g.contiguous());
+        assert!(Grouping::new(1, &[9], &map).is_none());
+    }
+
+    #[test]
+    fn routes() {
+        let blocks = Grouping::new(1, &[0, 1, 2, 3], &[0, 0, 1, 1]).unwrap();
+        let inter = Grouping::new(1, &[0, 1, 2, 3], &[0, 1, 0, 1]).unwrap();
+        let one_site = Grouping::new(1, &[0, 1], &[0, 0]).unwrap();
+        let singletons = Grouping::new(1, &[0, 1], &[0, 1]).unwrap();
+        assert_eq!(route(&blocks, true, false), Route::SiteAware);
+        assert_eq!(route(&inter, true, false), Route::Flat, "non-commutative, interleaved");
+        assert_eq!(route(&inter, true, true), Route::SiteAware);
+        assert_eq!(route(&one_site, false, true), Route::Flat);
+        assert_eq!(route(&singletons, false, true), Route::Flat);
+    }
+
+    /// Ranks learn a new epoch at different moments (some never before the agreement);
+    /// they still switch together, at the same collective, to the minimum they all hold.
+    #[test]
+    fn every_rank_switches_at_the_same_collective() {
+        let period = 4;
+        let ranks = 5;
+        // newest[r][c]: the newest epoch rank r holds at its collective c.
+        let learn_at = [3, 5, 9, 2, 6];
+        let newest = |r: usize, c: u64| if c >= learn_at[r] { 2 } else { 1 };
+        let mut agreements: Vec<Agreement> = (0..ranks).map(|_| Agreement::new(period)).collect();
+        let mut started_with: Vec<Vec<u64>> = vec![Vec::new(); ranks];
+        let mut epochs: Vec<Vec<u64>> = vec![Vec::new(); ranks];
+        let mut pending_min: Option<u64> = None;
+        for c in 0..20u64 {
+            // All ranks take the same step at collective c (collectives are collective).
+            let steps: Vec<Step> = agreements.iter_mut().map(|a| a.step()).collect();
+            assert!(steps.windows(2).all(|w| w[0] == w[1]), "identical steps at {c}: {steps:?}");
+            let mut used = Vec::new();
+            for (r, a) in agreements.iter_mut().enumerate() {
+                let mut e = steps[r].epoch;
+                if steps[r].complete {
+                    e = a.adopt(pending_min.expect("an agreement in flight"));
+                }
+                if steps[r].start {
+                    a.started();
+                    started_with[r].push(newest(r, c));
+                }
+                epochs[r].push(e);
+                used.push(e);
+            }
+            if steps[0].start {
+                pending_min = Some((0..ranks).map(|r| newest(r, c)).min().unwrap());
+            }
+            assert!(used.windows(2).all(|w| w[0] == w[1]), "one epoch per collective at {c}: {used:?}");
+        }
+        // Everyone holds epoch 2 from collective 9 on; the agreement started at 12 sees it
+        // and is adopted at 16.
+        let e = &epochs[0];
+        assert_eq!(e[15], 1);
+        assert_eq!(e[16], 2);
+        assert!(e.windows(2).all(|w| w[0] <= w[1]), "epochs never go back: {e:?}");
+    }
+}
