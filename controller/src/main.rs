@@ -33,6 +33,9 @@ enum Cmd {
         /// Token callers must present to submit or cancel jobs and to override placement.
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Refuse ranks of jobs no scheduler submitted (default: observe every job).
+        #[arg(long)]
+        submitted_only: bool,
         /// What the planner does with its plans.
         #[arg(long, value_enum, default_value_t = Mode::Automatic)]
         mode: Mode,
@@ -205,7 +208,7 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Controller { listen, topology, state, token, mode, decide_every, window, threshold, policy, dwell, cooldown } => {
+            Cmd::Controller { listen, topology, state, token, submitted_only, mode, decide_every, window, threshold, policy, dwell, cooldown } => {
                 let mut cfg = straddle_controller::decide::DeciderConfig::default();
                 cfg.window_secs = window.max(1);
                 cfg.policy.slowdown_threshold = threshold;
@@ -215,7 +218,7 @@ fn main() -> Result<()> {
                 };
                 cfg.policy.min_dwell = Duration::from_secs_f64(dwell.max(0.0));
                 cfg.cooldown = Duration::from_secs_f64(cooldown.max(0.0));
-                run_controller(listen, topology, state, token, cfg, mode.into(), Duration::from_secs_f64(decide_every.max(0.1))).await
+                run_controller(listen, topology, state, token, submitted_only, cfg, mode.into(), Duration::from_secs_f64(decide_every.max(0.1))).await
             }
             Cmd::Decisions { job, watch, controller, token } => {
                 let mut c = operator(&controller, token).await?;
@@ -339,6 +342,7 @@ async fn run_controller(
     topology: Option<PathBuf>,
     state: Option<PathBuf>,
     token: Option<String>,
+    submitted_only: bool,
     cfg: straddle_controller::decide::DeciderConfig,
     mode: straddle_proto::PlannerMode,
     every: Duration,
@@ -352,6 +356,7 @@ async fn run_controller(
     } else if state.is_some() {
         bail!("--state needs --topology: the state describes placements over a topology");
     }
+    c.registry.submitted_only.store(submitted_only, std::sync::atomic::Ordering::Relaxed);
     let c = c.with_token(token);
     // The first line on stdout says where to connect (tools read it when --listen ends in :0).
     println!("straddle controller listening on {}", c.local_addr());

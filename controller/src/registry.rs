@@ -31,6 +31,8 @@ pub type SharedJob = Arc<Mutex<JobTraffic>>;
 
 pub struct Registry {
     jobs: RwLock<BTreeMap<String, SharedJob>>,
+    /// Only ranks of jobs a scheduler submitted may attach (otherwise any job is observed).
+    pub submitted_only: std::sync::atomic::AtomicBool,
     start: Instant,
     /// Where each job's ranks run, pushed to them.
     pub site_maps: crate::epoch::SiteMaps,
@@ -38,7 +40,12 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { jobs: RwLock::new(BTreeMap::new()), start: Instant::now(), site_maps: Default::default() }
+        Registry {
+            jobs: RwLock::new(BTreeMap::new()),
+            submitted_only: Default::default(),
+            start: Instant::now(),
+            site_maps: Default::default(),
+        }
     }
 }
 
@@ -63,6 +70,9 @@ impl Registry {
         }
         if h.world_size == 0 {
             return Err(TrafficError::EmptyWorld.into());
+        }
+        if self.submitted_only.load(std::sync::atomic::Ordering::Relaxed) && self.get(&h.job).is_err() {
+            return Err(RegistryError::UnknownJob(h.job.clone()));
         }
         let job = {
             let mut jobs = self.jobs.write().unwrap_or_else(|p| p.into_inner());

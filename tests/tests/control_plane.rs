@@ -87,6 +87,13 @@ fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(first_map(&url, "lu", 1, 2).unwrap().rank_site, vec![1, 1]);
 
+    // With --submitted-only, ranks of a job nobody submitted are refused: unknown job.
+    let strict = ControllerProcess::start_with("127.0.0.1:0", &["--topology", topo.to_str().unwrap(), "--submitted-only"]);
+    let e = first_map(&strict.url(), "rogue", 0, 2).unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+    assert!(e.message().contains("unknown job \"rogue\""), "{e:?}");
+    assert!(strict.log().contains("unknown job"), "logged: {}", strict.log());
+
     // A bad topology keeps the controller from starting, naming the field.
     let broken = dir.0.join("broken.yaml");
     std::fs::write(&broken, topology.replace("host: s1", "host: s9")).unwrap();
