@@ -5,16 +5,28 @@
 
 /// Defines `MPI_X` forwarding to `PMPI_X`. `let` bindings before `=>` are read before the
 /// call (handles the call overwrites); the block after it counts.
+/// The function a wrapper forwards to: the PMPI entry point, or a `via` function that
+/// decides (site-aware collectives) and calls PMPI itself.
+macro_rules! callee {
+    ($p:ident) => {
+        $p()
+    };
+    ($p:ident, $v:ident) => {
+        $v
+    };
+}
+
 macro_rules! wrap {
-    ($name:ident => $pname:ident ( $($a:ident : $t:ty),* $(,)? ) $(let $v:ident = $e:expr;)* => $count:block) => {
+    ($name:ident => $pname:ident $(via $via:ident)? ( $($a:ident : $t:ty),* $(,)? ) $(let $v:ident = $e:expr;)* => $count:block) => {
         pmpi!($pname: fn($($t),*) -> c_int);
         #[no_mangle]
         #[allow(unused_variables, clippy::missing_safety_doc)]
         pub unsafe extern "C" fn $name($($a: $t),*) -> c_int {
             let guard = Guard::enter();
             $(let $v = unsafe { $e };)*
-            // SAFETY: the application's arguments go to the library unchanged.
-            let rc = unsafe { $pname()($($a),*) };
+            // SAFETY: the application's arguments go to the library unchanged (or to a
+            // site-aware algorithm that calls the library with them).
+            let rc = unsafe { callee!($pname $(, $via)?)($($a),*) };
             if rc == 0 && guard.outer() {
                 // SAFETY: the call succeeded, so its handles and arrays are valid.
                 #[allow(unused_unsafe)]
@@ -143,8 +155,8 @@ wrap!(MPI_Compare_and_swap => PMPI_Compare_and_swap(o: *const c_void, c: *const 
 /// `[MPI_X => PMPI_X, MPI_IX => PMPI_IX, MPI_X_init => PMPI_X_init]`, the last two optional.
 macro_rules! coll {
     ($op:expr, $comm:ident, root: $root:expr, $args:tt, |$cc:ident| $bytes:expr;
-     [$bname:ident => $bpname:ident $(, $iname:ident => $ipname:ident $(, $pname_:ident => $ppname:ident)?)?]) => {
-        coll_mode!($bname => $bpname $args + (); $op, $comm, Mode::Blocking, $root, None, |$cc| $bytes);
+     [$bname:ident => $bpname:ident $(via $via:ident)? $(, $iname:ident => $ipname:ident $(, $pname_:ident => $ppname:ident)?)?]) => {
+        coll_mode!($bname => $bpname $(via $via)? $args + (); $op, $comm, Mode::Blocking, $root, None, |$cc| $bytes);
         $(coll_mode!($iname => $ipname $args + (req: *mut Request); $op, $comm, Mode::Nonblocking, $root, None, |$cc| $bytes);
         $(coll_mode!($pname_ => $ppname $args + (info: Info, req: *mut Request); $op, $comm, Mode::Persistent, $root, Some(*req), |$cc| $bytes);)?)?
     };
@@ -152,9 +164,9 @@ macro_rules! coll {
 
 /// One mode of a collective: the common arguments plus the mode's own.
 macro_rules! coll_mode {
-    ($name:ident => $pname:ident ($($a:ident : $t:ty),*) + ($($x:ident : $xt:ty),*);
+    ($name:ident => $pname:ident $(via $via:ident)? ($($a:ident : $t:ty),*) + ($($x:ident : $xt:ty),*);
      $op:expr, $comm:ident, $mode:expr, $root:expr, $req:expr, |$cc:ident| $bytes:expr) => {
-        wrap!($name => $pname($($a: $t,)* $($x: $xt),*)
+        wrap!($name => $pname $(via $via)? ($($a: $t,)* $($x: $xt),*)
             => { count_coll($comm, $op, $mode, $root, $req, |$cc: &CollComm| $bytes) });
     };
 }

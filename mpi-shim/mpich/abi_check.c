@@ -18,3 +18,4 @@ _Static_assert(((MPI_FLOAT_INT >> 30) & 3) != 1, "pair types are not size-encode
 /* Fortran handles are the C handles (fortran_f08_mpich.rs converts by identity). */
 _Static_assert(MPI_Comm_f2c(7) == 7 && MPI_Type_f2c(7) == 7 && MPI_Request_f2c(7) == 7, "identity f2c");
 _Static_assert(MPI_THREAD_MULTIPLE == 3, "thread levels");
+_Static_assert(MPI_UNDEFINED == -32766, "undefined color");

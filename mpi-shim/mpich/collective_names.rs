@@ -1,7 +1,7 @@
 // MPICH 4: every collective (Barrier has no large-count form) blocking, nonblocking and persistent, with large-count forms.
 collectives!(c_int, c_int;
     barrier: [MPI_Barrier => PMPI_Barrier, MPI_Ibarrier => PMPI_Ibarrier, MPI_Barrier_init => PMPI_Barrier_init];
-    bcast: [MPI_Bcast => PMPI_Bcast, MPI_Ibcast => PMPI_Ibcast, MPI_Bcast_init => PMPI_Bcast_init];
+    bcast: [MPI_Bcast => PMPI_Bcast via site_aware_bcast, MPI_Ibcast => PMPI_Ibcast, MPI_Bcast_init => PMPI_Bcast_init];
     reduce: [MPI_Reduce => PMPI_Reduce, MPI_Ireduce => PMPI_Ireduce, MPI_Reduce_init => PMPI_Reduce_init];
     allreduce: [MPI_Allreduce => PMPI_Allreduce, MPI_Iallreduce => PMPI_Iallreduce, MPI_Allreduce_init => PMPI_Allreduce_init];
     gather: [MPI_Gather => PMPI_Gather, MPI_Igather => PMPI_Igather, MPI_Gather_init => PMPI_Gather_init];

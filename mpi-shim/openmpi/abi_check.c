@@ -12,3 +12,4 @@ void *straddle_self(void) { return MPI_COMM_SELF == (MPI_Comm)&ompi_mpi_comm_sel
 void *straddle_byte(void) { return MPI_BYTE == (MPI_Datatype)&ompi_mpi_byte ? (void *)0 : (void *)1; }
 void *straddle_in_place(void) { return MPI_IN_PLACE == (void *)1 ? (void *)0 : (void *)1; }
 _Static_assert(MPI_THREAD_MULTIPLE == 3, "thread levels");
+_Static_assert(MPI_UNDEFINED == -32766, "undefined color");

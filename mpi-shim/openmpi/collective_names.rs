@@ -2,7 +2,7 @@
 // large-count forms exist to intercept.
 collectives!(c_int, c_int;
     barrier: [MPI_Barrier => PMPI_Barrier, MPI_Ibarrier => PMPI_Ibarrier];
-    bcast: [MPI_Bcast => PMPI_Bcast, MPI_Ibcast => PMPI_Ibcast];
+    bcast: [MPI_Bcast => PMPI_Bcast via site_aware_bcast, MPI_Ibcast => PMPI_Ibcast];
     reduce: [MPI_Reduce => PMPI_Reduce, MPI_Ireduce => PMPI_Ireduce];
     allreduce: [MPI_Allreduce => PMPI_Allreduce, MPI_Iallreduce => PMPI_Iallreduce];
     gather: [MPI_Gather => PMPI_Gather, MPI_Igather => PMPI_Igather];

@@ -24,6 +24,12 @@ pub struct Config {
     /// `STRADDLE_VERBOSE=1`: the reporter thread says on stderr when it attaches, loses
     /// the controller, and receives a site map.
     pub verbose: bool,
+    /// `STRADDLE_REGROUP=1`: run collectives site-aware (today: `MPI_Bcast`) under the
+    /// static map of `STRADDLE_SITE_MAP`. Maps the controller pushes are not used for
+    /// regrouping until every collective takes part in the epoch agreement.
+    pub regroup: bool,
+    /// `STRADDLE_SITE_MAP=0,0,1,1`: the site of every world rank, fixed for the run.
+    pub site_map: Option<Vec<u32>>,
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -62,6 +68,24 @@ impl Config {
             count_proc_null: env_flag("STRADDLE_COUNT_PROC_NULL"),
             disabled: env_flag("STRADDLE_DISABLE"),
             verbose: env_flag("STRADDLE_VERBOSE"),
+            regroup: env_flag("STRADDLE_REGROUP"),
+            site_map: std::env::var("STRADDLE_SITE_MAP").ok().and_then(|v| parse_site_map(&v)),
         }
+    }
+}
+
+/// `0,0,1,1` → [0, 0, 1, 1]; anything else is no map.
+pub fn parse_site_map(v: &str) -> Option<Vec<u32>> {
+    let m: Vec<u32> = v.split(',').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
+    (!m.is_empty()).then_some(m)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn site_maps_parse_or_are_refused() {
+        assert_eq!(super::parse_site_map("0, 1,0,2"), Some(vec![0, 1, 0, 2]));
+        assert_eq!(super::parse_site_map("0,x"), None);
+        assert_eq!(super::parse_site_map(""), None);
     }
 }

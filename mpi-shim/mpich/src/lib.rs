@@ -38,6 +38,11 @@ mod abi {
     pub fn byte_type() -> Datatype {
         0x4c00_010d
     }
+    /// MPI_STATUS_IGNORE.
+    #[inline(always)]
+    pub fn status_ignore() -> *mut c_void {
+        1usize as *mut c_void
+    }
     #[inline(always)]
     pub fn in_place_ptr() -> *const c_void {
         usize::MAX as *const c_void
@@ -59,5 +64,6 @@ mod abi {
 
 include!("../../abi/common.rs");
 include!("../../abi/c.rs");
+include!("../../abi/sites.rs");
 include!("../../abi/fortran_core.rs");
 include!("../../abi/fortran_f08_mpich.rs");

@@ -47,6 +47,11 @@ mod abi {
     global!(byte_type, "ompi_mpi_byte");
     global!(fortran_in_place, "mpi_fortran_in_place_");
 
+    /// MPI_STATUS_IGNORE.
+    #[inline(always)]
+    pub fn status_ignore() -> *mut c_void {
+        0usize as *mut c_void
+    }
     #[inline(always)]
     pub fn in_place_ptr() -> *const c_void {
         1 as *const c_void
@@ -68,5 +73,6 @@ mod abi {
 
 include!("../../abi/common.rs");
 include!("../../abi/c.rs");
+include!("../../abi/sites.rs");
 include!("../../abi/fortran_core.rs");
 include!("../../abi/fortran.rs");
