@@ -301,26 +301,34 @@ impl Bed {
     /// TCP goodput in Mbit/s from `from` to `to` over `secs` seconds after a first second
     /// of slow start (iperf3).
     pub fn tcp_mbit(&self, from: usize, to: usize, secs: u32) -> Result<f64, BedError> {
-        let mut server = self.on(to, "iperf3").args(["-s", "-1", "-p", "5201"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-        let start = Instant::now();
-        let out = loop {
+        let mut last = String::new();
+        for _ in 0..3 {
+            // A one-off server; the client starts only once it listens (a client that
+            // connects too early can use up a one-off server).
+            let mut server = self.on(to, "iperf3").args(["-s", "-1", "-p", "5201"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(3) {
+                let ss = self.on(to, "ss").args(["-ltnH", "sport", "=", ":5201"]).output()?;
+                if !ss.stdout.is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let out = self
                 .on(from, "iperf3")
                 .args(["-c", &self.nodes[to].ip, "-p", "5201", "-t", &secs.to_string(), "-O", "1", "-J"])
                 .output()?;
-            if out.status.success() || start.elapsed() > Duration::from_secs(5) {
-                break out;
+            let _ = server.kill();
+            let _ = server.wait();
+            let parsed: Option<f64> = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .ok()
+                .and_then(|v| v["end"]["sum_received"]["bits_per_second"].as_f64());
+            match parsed {
+                Some(b) if out.status.success() => return Ok(b / 1e6),
+                _ => last = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
             }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let _ = server.kill();
-        let _ = server.wait();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| BedError::Command { cmd: "iperf3".into(), stderr: format!("{e}: {}", String::from_utf8_lossy(&out.stderr)) })?;
-        v["end"]["sum_received"]["bits_per_second"]
-            .as_f64()
-            .map(|b| b / 1e6)
-            .ok_or_else(|| BedError::Command { cmd: "iperf3".into(), stderr: v.to_string() })
+        }
+        Err(BedError::Command { cmd: "iperf3".into(), stderr: last })
     }
 
     /// Changes the WAN bandwidth cap of every site (tbf), or removes it.
