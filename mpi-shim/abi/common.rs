@@ -291,20 +291,38 @@ unsafe fn comm_info(s: &Shim, comm: Comm) -> Option<&'static CommInfo> {
     if key == KEYVAL_UNSET {
         return None;
     }
-    // SAFETY: PMPI attribute calls with valid out-pointers; the attribute value is an
-    // Arc<CommInfo> pointer that lives until MPI deletes the attribute with the
-    // communicator, i.e. for as long as the application may pass this handle.
+    // SAFETY: the attribute value is an Arc<CommInfo> pointer that lives until MPI deletes
+    // the attribute with the communicator, i.e. for as long as the application may pass
+    // this handle.
     unsafe {
-        let mut val: *mut c_void = null_mut();
-        let mut flag = 0;
-        if PMPI_Comm_get_attr()(comm, key, (&mut val as *mut *mut c_void).cast(), &mut flag) != 0 {
-            return None;
+        match cached_on_comm(comm, key)? {
+            Some(val) => Some(&*(val as *const CommInfo)),
+            None => comm_info_slow(s, comm, key),
         }
-        if flag != 0 && !val.is_null() {
-            return Some(&*(val as *const CommInfo));
-        }
-        comm_info_slow(s, comm, key)
     }
+}
+
+/// What `comm` caches under `key`: `Some(Some(value))`, `Some(None)` when nothing yet,
+/// `None` on an MPI error.
+#[inline(always)]
+unsafe fn cached_on_comm(comm: Comm, key: c_int) -> Option<Option<*mut c_void>> {
+    let mut val: *mut c_void = null_mut();
+    let mut flag = 0;
+    // SAFETY: PMPI attribute call with valid out-pointers.
+    if unsafe { PMPI_Comm_get_attr()(comm, key, (&mut val as *mut *mut c_void).cast(), &mut flag) } != 0 {
+        return None;
+    }
+    Some((flag != 0 && !val.is_null()).then_some(val))
+}
+
+/// Caches `raw` on `comm` under `key`; when MPI refuses, `reclaim` takes it back.
+unsafe fn cache_on_comm(comm: Comm, key: c_int, raw: *mut c_void, reclaim: impl FnOnce(*mut c_void)) -> Option<*mut c_void> {
+    // SAFETY: PMPI attribute call; the keyval's delete callback owns `raw` from now on.
+    if unsafe { PMPI_Comm_set_attr()(comm, key, raw) } != 0 {
+        reclaim(raw);
+        return None;
+    }
+    Some(raw)
 }
 
 #[cold]
@@ -327,11 +345,7 @@ unsafe fn comm_info_slow(s: &Shim, comm: Comm, key: c_int) -> Option<&'static Co
             vec![]
         };
         let info = s.comms.register(local, inter != 0, remote);
-        let raw = Arc::into_raw(info) as *mut c_void;
-        if PMPI_Comm_set_attr()(comm, key, raw) != 0 {
-            drop(Arc::from_raw(raw as *const CommInfo));
-            return None;
-        }
+        let raw = cache_on_comm(comm, key, Arc::into_raw(info) as *mut c_void, |r| drop(Arc::from_raw(r as *const CommInfo)))?;
         Some(&*(raw as *const CommInfo))
     }
 }

@@ -74,22 +74,15 @@ unsafe fn site_comms(s: &Shim, comm: Comm) -> Option<&'static SiteComms> {
         SITES_KEYVAL.store(k, Relaxed);
     }
     let key = SITES_KEYVAL.load(Relaxed);
-    // SAFETY: attribute calls with valid out-pointers; the value is ours.
+    // SAFETY: the value is a Box<Option<SiteComms>> of ours, freed with the communicator.
     unsafe {
-        let mut val: *mut c_void = null_mut();
-        let mut flag = 0;
-        if PMPI_Comm_get_attr()(comm, key, (&mut val as *mut *mut c_void).cast(), &mut flag) != 0 {
-            return None;
-        }
-        if flag != 0 && !val.is_null() {
-            return (*(val as *const Option<SiteComms>)).as_ref();
-        }
-        let built = build_site_comms(s, comm, map);
-        let raw = Box::into_raw(Box::new(built)) as *mut c_void;
-        if PMPI_Comm_set_attr()(comm, key, raw) != 0 {
-            drop(Box::from_raw(raw as *mut Option<SiteComms>));
-            return None;
-        }
+        let raw = match cached_on_comm(comm, key)? {
+            Some(val) => val,
+            None => {
+                let built = Box::into_raw(Box::new(build_site_comms(s, comm, map))) as *mut c_void;
+                cache_on_comm(comm, key, built, |r| drop(Box::from_raw(r as *mut Option<SiteComms>)))?
+            }
+        };
         (*(raw as *const Option<SiteComms>)).as_ref()
     }
 }
