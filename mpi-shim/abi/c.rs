@@ -162,12 +162,43 @@ macro_rules! coll {
     };
 }
 
-/// One mode of a collective: the common arguments plus the mode's own.
+/// One mode of a collective: the common arguments plus the mode's own. Every mode steps
+/// the communicator's site-map agreement first; a blocking one with `via` may then run
+/// site-aware (and is recorded as such).
 macro_rules! coll_mode {
     ($name:ident => $pname:ident $(via $via:ident)? ($($a:ident : $t:ty),*) + ($($x:ident : $xt:ty),*);
      $op:expr, $comm:ident, $mode:expr, $root:expr, $req:expr, |$cc:ident| $bytes:expr) => {
-        wrap!($name => $pname $(via $via)? ($($a: $t,)* $($x: $xt),*)
-            => { count_coll($comm, $op, $mode, $root, $req, |$cc: &CollComm| $bytes) });
+        pmpi!($pname: fn($($t,)* $($xt),*) -> c_int);
+        #[no_mangle]
+        #[allow(unused_variables, clippy::missing_safety_doc)]
+        pub unsafe extern "C" fn $name($($a: $t,)* $($x: $xt),*) -> c_int {
+            let guard = Guard::enter();
+            // SAFETY: the application's communicator.
+            let sites = if guard.outer() { unsafe { step_collective($comm) } } else { None };
+            // SAFETY: the application's arguments go to the library unchanged, or to a
+            // site-aware algorithm that calls the library with them.
+            let (rc, mode) = via_or_flat!(sites, $mode, $pname $(, $via)?; $($a,)* $($x),*);
+            if rc == 0 && guard.outer() {
+                // SAFETY: the call succeeded, so its handles and arrays are valid.
+                #[allow(unused_unsafe)]
+                unsafe { count_coll($comm, $op, mode, $root, $req, |$cc: &CollComm| $bytes) }
+            }
+            rc
+        }
+    };
+}
+
+/// Runs `via` when the communicator is site-aware and `via` takes the call, else PMPI.
+macro_rules! via_or_flat {
+    ($sites:ident, $mode:expr, $p:ident; $($a:ident),* $(,)?) => {{
+        let _ = $sites;
+        (unsafe { $p()($($a),*) }, $mode)
+    }};
+    ($sites:ident, $mode:expr, $p:ident, $v:ident; $($a:ident),* $(,)?) => {
+        match $sites.and_then(|sc| unsafe { $v(sc, $($a),*) }) {
+            Some(rc) => (rc, Mode::SiteAware),
+            None => (unsafe { $p()($($a),*) }, $mode),
+        }
     };
 }
 

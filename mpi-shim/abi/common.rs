@@ -41,7 +41,7 @@ fn resolve(name: &'static str) -> *mut c_void {
 
 /// Declares a lazily resolved PMPI function: `NAME()` returns the function pointer.
 macro_rules! pmpi {
-    ($name:ident : fn($($t:ty),*) -> $r:ty) => {
+    ($name:ident : fn($($t:ty),* $(,)?) -> $r:ty) => {
         #[allow(non_snake_case, dead_code)]
         #[inline(always)]
         unsafe fn $name() -> unsafe extern "C" fn($($t),*) -> $r {
@@ -230,7 +230,16 @@ unsafe extern "C" fn drop_comm_info(_: Comm, _: c_int, val: *mut c_void, _: *mut
 
 unsafe extern "C" fn flush_at_finalize(_: Comm, _: c_int, _: *mut c_void, _: *mut c_void) -> c_int {
     // MPI_Finalize deletes MPI_COMM_SELF's attributes first: the last moment MPI is
-    // fully up. The flush is bounded by STRADDLE_FLUSH_TIMEOUT_MS.
+    // fully up. Site-map agreements still in flight complete here (every rank started
+    // them, and every rank is finalizing). The flush is bounded by STRADDLE_FLUSH_TIMEOUT_MS.
+    // SAFETY: MPI is still fully up.
+    unsafe { finish_agreements() };
+    if let Some(s) = state::shim() {
+        let calls = s.site_aware_calls.load(Relaxed);
+        if s.config.verbose && calls > 0 {
+            note(s, &format!("{calls} collectives ran site-aware, {} bytes across sites", s.regrouped_bytes.load(Relaxed)));
+        }
+    }
     state::flush();
     0
 }
@@ -612,6 +621,9 @@ unsafe fn count_coll(
         let cc = unsafe { coll_comm(s, comm) };
         let key = coll_key(cc.id, op, mode, report_root(root));
         let b = nbytes(&cc);
+        if mode == Mode::SiteAware {
+            s.site_aware_calls.fetch_add(1, Relaxed);
+        }
         match (mode, req) {
             (Mode::Persistent, Some(r)) => s.persistent.insert(handle_usize(r), Planned::Collective { key, bytes: b }),
             _ => s.collectives.record(key, b),

@@ -83,6 +83,75 @@ macro_rules! fwrap {
     }};
 }
 
+/// Defines a Fortran collective entry point: like `fwrap!`, and it steps the
+/// communicator's site-map agreement first; with `via`, a site-aware communicator runs the
+/// C algorithm on the translated arguments instead of the library's routine.
+macro_rules! fwrap_coll {
+    ($which:ident: $name:ident ( $($a:ident),* ; $ierr:ident ) $(via $via:ident)?; $comm:ident, $op:expr, $mode:expr, $root:expr, $req:expr,
+     |$cc:ident| $bytes:expr) => { paste::paste! {
+        #[allow(unused_variables, dead_code)]
+        unsafe fn [<fbody_ $name>](f08: bool, $($a: P,)* $ierr: P) {
+            static PM: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+            static F8: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+            let (slot, sym) = if f08 {
+                (&F8, concat!("mpi_", stringify!($name), "_f08_\0"))
+            } else {
+                (&PM, concat!("pmpi_", stringify!($name), "_\0"))
+            };
+            let mut p = slot.load(Relaxed);
+            if p.is_null() {
+                p = resolve(sym);
+                slot.store(p, Relaxed);
+            }
+            // SAFETY: the library's Fortran routine takes exactly these by-reference
+            // arguments.
+            let f = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($a: P,)* $ierr: P)>(p) };
+            let guard = Guard::enter();
+            // SAFETY: Fortran passes the communicator by reference.
+            let sites = if guard.outer() { unsafe { step_collective(fcomm($comm)) } } else { None };
+            let mut mode = $mode;
+            // SAFETY: the translated arguments describe the caller's buffers.
+            let done: Option<c_int> = fvia!(sites; $($via)?; $($a),*);
+            let ok = match done {
+                Some(rc) => {
+                    mode = Mode::SiteAware;
+                    if !$ierr.is_null() {
+                        // SAFETY: IERROR is an INTEGER passed by reference.
+                        unsafe { *($ierr as *mut Fint) = rc };
+                    }
+                    rc == 0
+                }
+                None => {
+                    unsafe { f($($a,)* $ierr) };
+                    $ierr.is_null() || unsafe { *($ierr as *const Fint) } == 0
+                }
+            };
+            if ok && guard.outer() {
+                #[allow(unused_unsafe)]
+                unsafe { count_coll(fcomm($comm), $op, mode, $root, $req, |$cc: &CollComm| $bytes) }
+            }
+        }
+        fwrap!(@export $which $name ($($a),*; $ierr));
+    }};
+}
+
+/// The site-aware path of a Fortran collective, when it has one.
+macro_rules! fvia {
+    ($sites:ident; ; $($a:ident),*) => {{
+        let _ = $sites;
+        None
+    }};
+    ($sites:ident; $v:ident; $($a:ident),*) => {
+        $sites.and_then(|sc| unsafe { $v(sc, $($a),*) })
+    };
+}
+
+/// Site-aware MPI_BARRIER from Fortran.
+unsafe fn fsa_barrier(sc: &'static SiteComms, comm: P) -> Option<c_int> {
+    // SAFETY: as `fcomm`.
+    unsafe { sa_barrier(sc, fcomm(comm)) }
+}
+
 /// Counts the starts of a Fortran array of `n` persistent requests.
 unsafe fn count_startall_f(n: P, reqs: P) {
     let r = reqs as *const Fint;

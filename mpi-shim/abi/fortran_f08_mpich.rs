@@ -20,8 +20,6 @@ fwrap!(f08: start(req; ierr) => { count_start(freq(req)) });
 fwrap!(f08: startall(n, reqs; ierr) => { count_startall_f(n, reqs) });
 fwrap!(f08: request_free(req; ierr) let h = freq(req); => { forget_request(h) });
 fwrap!(f08: type_free(dt; ierr) let h = ftype(dt); => { evict_type(h) });
-fwrap!(f08: barrier(comm; ierr) => { count_coll(fcomm(comm), Op::Barrier, Mode::Blocking, None, None, |_: &CollComm| 0) });
-fwrap!(f08: ibarrier(comm, req; ierr) => { count_coll(fcomm(comm), Op::Barrier, Mode::Nonblocking, None, None, |_: &CollComm| 0) });
-fwrap!(f08: barrier_init(comm, info, req; ierr) => {
-    count_coll(fcomm(comm), Op::Barrier, Mode::Persistent, None, Some(freq(req)), |_: &CollComm| 0)
-});
+fwrap_coll!(f08: barrier(comm; ierr) via fsa_barrier; comm, Op::Barrier, Mode::Blocking, None, None, |cc| 0);
+fwrap_coll!(f08: ibarrier(comm, req; ierr); comm, Op::Barrier, Mode::Nonblocking, None, None, |cc| 0);
+fwrap_coll!(f08: barrier_init(comm, info, req; ierr); comm, Op::Barrier, Mode::Persistent, None, Some(freq(req)), |cc| 0);

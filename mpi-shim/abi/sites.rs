@@ -1,54 +1,124 @@
-// Site-aware collectives in the MPI library's own terms (included after `c.rs`): per
-// communicator, a communicator per site and one of the sites' leaders, built on first use
-// from the grouping `straddle_shim::regroup` computes, cached in an attribute; the
-// algorithms call PMPI only. Today: `MPI_Bcast` under the static map of
-// STRADDLE_SITE_MAP, when STRADDLE_REGROUP=1.
+// Site-aware collectives in the MPI library's own terms (included after `c.rs`).
+//
+// Per communicator (an attribute): the epoch agreement of `straddle_shim::regroup` and,
+// once the ranks agree on a grouping, a communicator per site plus one of the sites'
+// leaders, built site-locally with MPI_Comm_create_group. Every collective entry point
+// on an intracommunicator steps the agreement first (`step_collective`); the blocking
+// ones listed in `collective_names.rs` with `via` then run the algorithms below, which
+// call PMPI only and work inside each site first, across the WAN once per site.
+// Nonblocking, persistent, neighbourhood, large-count and w-collectives step the
+// agreement and run flat.
 
-use straddle_shim::regroup::{route, Grouping, Route};
+use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, route, Agreement, Grouping, Route, SaOp};
 
-pmpi!(PMPI_Comm_split: fn(Comm, c_int, c_int, *mut Comm) -> c_int);
+pmpi!(PMPI_Comm_create_group: fn(Comm, Group, c_int, *mut Comm) -> c_int);
+pmpi!(PMPI_Group_incl: fn(Group, c_int, *const c_int, *mut Group) -> c_int);
 pmpi!(PMPI_Comm_free: fn(*mut Comm) -> c_int);
+pmpi!(PMPI_Comm_get_errhandler: fn(Comm, *mut Errhandler) -> c_int);
+pmpi!(PMPI_Comm_set_errhandler: fn(Comm, Errhandler) -> c_int);
+pmpi!(PMPI_Errhandler_free: fn(*mut Errhandler) -> c_int);
 pmpi!(PMPI_Recv: fn(*mut c_void, c_int, Datatype, c_int, c_int, Comm, *mut c_void) -> c_int);
+pmpi!(PMPI_Wait: fn(*mut Request, *mut c_void) -> c_int);
+pmpi!(PMPI_Type_get_extent: fn(Datatype, *mut Aint, *mut Aint) -> c_int);
+pmpi!(PMPI_Type_get_true_extent: fn(Datatype, *mut Aint, *mut Aint) -> c_int);
+pmpi!(PMPI_Pack_size: fn(c_int, Datatype, Comm, *mut c_int) -> c_int);
+pmpi!(PMPI_Pack: fn(*const c_void, c_int, Datatype, *mut c_void, c_int, *mut c_int, Comm) -> c_int);
+pmpi!(PMPI_Unpack: fn(*const c_void, c_int, *mut c_int, *mut c_void, c_int, Datatype, Comm) -> c_int);
+pmpi!(PMPI_Op_commutative: fn(MpiOp, *mut c_int) -> c_int);
+pmpi!(PMPI_Reduce_local: fn(*const c_void, *mut c_void, c_int, Datatype, MpiOp) -> c_int);
 
-const UNDEFINED: c_int = -32766;
-/// Tag of the root-to-leader hand-over on the (private) site communicator.
+/// Tags of the shim's own point-to-point messages on its (private) site communicators.
 const HANDOVER_TAG: c_int = 0x5d5e;
+const SIZES_TAG: c_int = 0x5d5f;
+const TOTAL_TAG: c_int = 0x5d60;
+/// Tags of MPI_Comm_create_group for the site and the leaders' communicators.
+const LOCAL_GROUP_TAG: c_int = 0x5d61;
+const LEADERS_GROUP_TAG: c_int = 0x5d62;
 
-static SITES_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
+static REGROUP_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
 
-/// One communicator's site communicators (or `None`: this communicator stays flat).
-struct SiteComms {
-    grouping: Grouping,
-    /// This rank's site communicator (ranks in communicator order).
-    local: Comm,
-    /// The leaders' communicator, on leaders only.
-    leaders: Option<Comm>,
-    /// Leaders' communicator rank of each group's leader.
-    leader_index: Vec<c_int>,
-    /// Site-communicator rank of each communicator rank.
-    local_rank: Vec<c_int>,
-    parent_is_world: bool,
+/// Agreements in flight on any communicator, completed at MPI_Finalize.
+static IN_FLIGHT: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+
+/// The agreement's buffers, boxed so they stay put while the library fills them.
+struct Pending {
+    req: Request,
+    send: [u64; 2],
+    recv: Vec<u64>,
 }
 
-unsafe extern "C" fn free_site_comms(comm: Comm, _: c_int, val: *mut c_void, _: *mut c_void) -> c_int {
+/// One communicator's regrouping state.
+struct Regroup {
+    agreement: Agreement,
+    pending: Option<Box<Pending>>,
+    current: Option<SiteComms>,
+    size: usize,
+    me: usize,
+    is_world: bool,
+}
+
+/// The site communicators of one agreed grouping.
+struct SiteComms {
+    g: Grouping,
+    me: usize,
+    /// This rank's group.
+    mine: usize,
+    /// This rank's site communicator (ranks in communicator order).
+    local: Comm,
+    /// The leaders' communicator (rank h leads group h), on leaders only.
+    leaders: Option<Comm>,
+    /// Site-communicator rank of each communicator rank.
+    local_rank: Vec<c_int>,
+}
+
+unsafe fn free_site_comms(sc: &mut SiteComms) {
+    // SAFETY: communicators this shim created; every member frees them at the same point.
+    unsafe {
+        PMPI_Comm_free()(&mut sc.local);
+        if let Some(mut l) = sc.leaders.take() {
+            PMPI_Comm_free()(&mut l);
+        }
+    }
+}
+
+/// Completes the agreement in flight, if any.
+unsafe fn finish_pending(rg: &mut Regroup) -> Option<Box<Pending>> {
+    let mut p = rg.pending.take()?;
+    // SAFETY: the request of our own Iallgather; every rank started it.
+    unsafe { PMPI_Wait()(&mut p.req, status_ignore()) };
+    let key = rg as *mut Regroup as usize;
+    IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()).retain(|&k| k != key);
+    Some(p)
+}
+
+unsafe extern "C" fn free_regroup(comm: Comm, _: c_int, val: *mut c_void, _: *mut c_void) -> c_int {
     if val.is_null() {
         return 0;
     }
-    // SAFETY: the attribute holds a Box<Option<SiteComms>> from `site_comms`.
-    let b = unsafe { Box::from_raw(val as *mut Option<SiteComms>) };
-    if let Some(mut sc) = *b {
-        // MPI_COMM_WORLD's attributes go at MPI_Finalize, where freeing is not allowed.
-        if !sc.parent_is_world && comm != comm_world() {
-            // SAFETY: communicators this shim created.
-            unsafe {
-                PMPI_Comm_free()(&mut sc.local);
-                if let Some(mut l) = sc.leaders {
-                    PMPI_Comm_free()(&mut l);
+    // SAFETY: the attribute holds a Box<Option<Regroup>> from `regroup_state`.
+    let mut b = unsafe { Box::from_raw(val as *mut Option<Regroup>) };
+    if let Some(rg) = b.as_mut() {
+        // SAFETY: see `finish_pending`; freeing is not allowed for MPI_COMM_WORLD at finalize.
+        unsafe {
+            finish_pending(rg);
+            if !rg.is_world && comm != comm_world() {
+                if let Some(sc) = rg.current.as_mut() {
+                    free_site_comms(sc);
                 }
             }
         }
     }
     0
+}
+
+/// Completes every agreement still in flight (MPI_Finalize is collective, and every rank
+/// started the same ones).
+unsafe fn finish_agreements() {
+    let keys: Vec<usize> = std::mem::take(&mut *IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()));
+    for k in keys {
+        // SAFETY: keys are live Regroup states (removed when their communicator goes).
+        unsafe { finish_pending(&mut *(k as *mut Regroup)) };
+    }
 }
 
 fn note(s: &Shim, what: &str) {
@@ -59,123 +129,1183 @@ fn note(s: &Shim, what: &str) {
     }
 }
 
-/// The site communicators of `comm`, built on first use (a collective point: every rank
-/// of `comm` reaches it in the same call and decides the same).
-unsafe fn site_comms(s: &Shim, comm: Comm) -> Option<&'static SiteComms> {
-    let map = s.config.site_map.as_ref()?;
-    if SITES_KEYVAL.load(Relaxed) == KEYVAL_UNSET {
+/// The regrouping state of `comm` (created on first use; `None` for communicators that
+/// never regroup: intercommunicators and single ranks).
+unsafe fn regroup_state(s: &Shim, comm: Comm) -> Option<&'static mut Regroup> {
+    if REGROUP_KEYVAL.load(Relaxed) == KEYVAL_UNSET {
         let mut k = 0;
         // SAFETY: creating a keyval with our own callbacks.
-        if unsafe { PMPI_Comm_create_keyval()(Some(no_copy_comm), Some(free_site_comms), &mut k, null_mut()) } != 0 {
+        if unsafe { PMPI_Comm_create_keyval()(Some(no_copy_comm), Some(free_regroup), &mut k, null_mut()) } != 0 {
             return None;
         }
-        // Every rank creates it at the same first call; a race between threads of one
-        // rank would only waste a keyval.
-        SITES_KEYVAL.store(k, Relaxed);
+        REGROUP_KEYVAL.store(k, Relaxed);
     }
-    let key = SITES_KEYVAL.load(Relaxed);
-    // SAFETY: the value is a Box<Option<SiteComms>> of ours, freed with the communicator.
+    let key = REGROUP_KEYVAL.load(Relaxed);
+    // SAFETY: the value is a Box<Option<Regroup>> of ours, freed with the communicator;
+    // collectives on one communicator never run concurrently, so this rank's collective
+    // is its only user.
     unsafe {
         let raw = match cached_on_comm(comm, key)? {
             Some(val) => val,
             None => {
-                let built = Box::into_raw(Box::new(build_site_comms(s, comm, map))) as *mut c_void;
-                cache_on_comm(comm, key, built, |r| drop(Box::from_raw(r as *mut Option<SiteComms>)))?
+                let built = Box::into_raw(Box::new(new_regroup(s, comm))) as *mut c_void;
+                cache_on_comm(comm, key, built, |r| drop(Box::from_raw(r as *mut Option<Regroup>)))?
             }
         };
-        (*(raw as *const Option<SiteComms>)).as_ref()
+        (*(raw as *mut Option<Regroup>)).as_mut()
     }
 }
 
-unsafe fn build_site_comms(s: &Shim, comm: Comm, map: &[u32]) -> Option<SiteComms> {
-    if map.len() != s.id.world_size as usize {
-        return None;
-    }
-    let parent_is_world = comm == comm_world();
-    let world: Vec<u32> = if parent_is_world {
-        (0..s.id.world_size).collect()
-    } else {
-        // SAFETY: forwarded.
-        let info = unsafe { comm_info(s, comm)? };
-        if info.inter {
-            return None;
-        }
-        info.world_ranks.clone()
-    };
-    let grouping = Grouping::new(1, &world, map)?;
-    if route(&grouping, false, true) == Route::Flat {
-        return None;
-    }
-    let mut me = 0;
-    // SAFETY: PMPI calls on a valid communicator; every rank of it runs the same splits.
+unsafe fn new_regroup(s: &Shim, comm: Comm) -> Option<Regroup> {
+    let (mut inter, mut size, mut me) = (0, 0, 0);
+    // SAFETY: queries on a valid communicator.
     unsafe {
+        PMPI_Comm_test_inter()(comm, &mut inter);
+        PMPI_Comm_size()(comm, &mut size);
         PMPI_Comm_rank()(comm, &mut me);
-        let g = grouping.group_of[me as usize];
-        let mut local: Comm = std::mem::zeroed();
-        if PMPI_Comm_split()(comm, g as c_int, me, &mut local) != 0 {
+    }
+    if inter != 0 || size < 2 {
+        return None;
+    }
+    Some(Regroup {
+        agreement: Agreement::new(s.config.agree_every),
+        pending: None,
+        current: None,
+        size: size as usize,
+        me: me as usize,
+        is_world: comm == comm_world(),
+    })
+}
+
+/// Every collective entry point on a communicator calls this first (outermost call only):
+/// it advances the agreement and says whether this collective runs site-aware.
+unsafe fn step_collective(comm: Comm) -> Option<&'static SiteComms> {
+    let s = active()?;
+    if !s.config.regroup {
+        return None;
+    }
+    // SAFETY: the application's communicator; PMPI calls only.
+    unsafe {
+        let rg = regroup_state(s, comm)?;
+        let step = rg.agreement.step();
+        if step.complete {
+            if let Some(p) = finish_pending(rg) {
+                adopt(s, comm, rg, agreed(&p.recv));
+            }
+        }
+        if step.start {
+            let mut p = Box::new(Pending { req: std::mem::zeroed(), send: contribution(s.held_site()), recv: vec![0; 2 * rg.size] });
+            let rc = PMPI_Iallgather()(
+                p.send.as_ptr().cast(),
+                16,
+                byte_type(),
+                p.recv.as_mut_ptr().cast(),
+                16,
+                byte_type(),
+                comm,
+                &mut p.req,
+            );
+            if rc == 0 {
+                rg.pending = Some(p);
+                rg.agreement.started();
+                IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()).push(rg as *mut Regroup as usize);
+            }
+        }
+        rg.current.as_ref()
+    }
+}
+
+/// Switches `comm` to the agreed grouping (every rank runs this at the same collective,
+/// with the same `next`).
+unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) {
+    let next = next.filter(|g| route(g, false, true) == Route::SiteAware);
+    if let (Some(cur), Some(n)) = (&rg.current, &next) {
+        if cur.g.same_as(n) {
+            rg.agreement.adopt(n.epoch);
+            return;
+        }
+    }
+    // SAFETY: collective over `comm`'s ranks, all of which are here.
+    unsafe {
+        if let Some(mut old) = rg.current.take() {
+            free_site_comms(&mut old);
+        }
+        let Some(g) = next else {
+            note(s, "collectives flat (no site map on every rank, or nothing to regroup)");
+            return;
+        };
+        rg.agreement.adopt(g.epoch);
+        let epoch = g.epoch;
+        let sites = g.groups.len();
+        rg.current = build_site_comms(comm, rg.me, g);
+        if rg.current.is_some() {
+            note(s, &format!("epoch {epoch}: site-aware collectives over {sites} sites on a communicator of {} ranks", rg.size));
+        } else {
+            note(s, &format!("epoch {epoch}: could not build site communicators; collectives stay flat"));
+        }
+    }
+}
+
+/// Builds the site and leaders' communicators site-locally. Errors return instead of
+/// aborting, and all ranks check that all succeeded before anyone uses them.
+unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteComms> {
+    // SAFETY: PMPI calls on `comm`, reached by all of its ranks.
+    unsafe {
+        let mut user_eh: Errhandler = std::mem::zeroed();
+        PMPI_Comm_get_errhandler()(comm, &mut user_eh);
+        PMPI_Comm_set_errhandler()(comm, errors_return());
+        let mine = g.group_of[me];
+        let leader = g.leader(mine) == me;
+        let mut cg: Group = std::mem::zeroed();
+        let mut ok = PMPI_Comm_group()(comm, &mut cg) == 0;
+        let mut local: Option<Comm> = None;
+        let mut leaders: Option<Comm> = None;
+        if ok {
+            let members: Vec<c_int> = g.groups[mine].iter().map(|&r| r as c_int).collect();
+            let mut lg: Group = std::mem::zeroed();
+            let mut c: Comm = std::mem::zeroed();
+            ok = PMPI_Group_incl()(cg, members.len() as c_int, members.as_ptr(), &mut lg) == 0
+                && PMPI_Comm_create_group()(comm, lg, LOCAL_GROUP_TAG, &mut c) == 0;
+            if ok {
+                local = Some(c);
+                PMPI_Group_free()(&mut lg);
+            }
+            if ok && leader {
+                let heads: Vec<c_int> = (0..g.groups.len()).map(|h| g.leader(h) as c_int).collect();
+                let mut xg: Group = std::mem::zeroed();
+                let mut x: Comm = std::mem::zeroed();
+                ok = PMPI_Group_incl()(cg, heads.len() as c_int, heads.as_ptr(), &mut xg) == 0
+                    && PMPI_Comm_create_group()(comm, xg, LEADERS_GROUP_TAG, &mut x) == 0;
+                if ok {
+                    leaders = Some(x);
+                    PMPI_Group_free()(&mut xg);
+                }
+            }
+            PMPI_Group_free()(&mut cg);
+        }
+        // All or nothing, decided the same on every rank.
+        let flag = [ok as u8];
+        let mut all = vec![0u8; g.site_of.len()];
+        let agreed_ok = PMPI_Allgather()(flag.as_ptr().cast(), 1, byte_type(), all.as_mut_ptr().cast(), 1, byte_type(), comm) == 0
+            && all.iter().all(|&f| f == 1);
+        PMPI_Comm_set_errhandler()(comm, user_eh);
+        PMPI_Errhandler_free()(&mut user_eh);
+        if !agreed_ok {
+            for c in [local, leaders].into_iter().flatten() {
+                let mut c = c;
+                PMPI_Comm_free()(&mut c);
+            }
             return None;
         }
-        let leader = grouping.leader(g) == me as usize;
-        let mut leaders: Comm = std::mem::zeroed();
-        if PMPI_Comm_split()(comm, if leader { 0 } else { UNDEFINED }, me, &mut leaders) != 0 {
-            return None;
+        let local = local?;
+        PMPI_Comm_set_errhandler()(local, errors_return());
+        if let Some(x) = leaders {
+            PMPI_Comm_set_errhandler()(x, errors_return());
         }
-        let mut all_leaders: Vec<usize> = (0..grouping.groups.len()).map(|g| grouping.leader(g)).collect();
-        all_leaders.sort_unstable();
-        let leader_index = (0..grouping.groups.len())
-            .map(|g| all_leaders.iter().position(|&l| l == grouping.leader(g)).unwrap() as c_int)
-            .collect();
-        let mut local_rank = vec![0; grouping.site_of.len()];
-        for m in &grouping.groups {
+        let mut local_rank = vec![0; g.site_of.len()];
+        for m in &g.groups {
             for (i, &r) in m.iter().enumerate() {
                 local_rank[r] = i as c_int;
             }
         }
-        note(s, &format!("site-aware collectives on a communicator of {} ranks over {} sites", grouping.site_of.len(), grouping.groups.len()));
-        Some(SiteComms { grouping, local, leaders: leader.then_some(leaders), leader_index, local_rank, parent_is_world })
+        Some(SiteComms { me, mine, local, leaders, local_rank, g })
     }
 }
 
-/// `MPI_Bcast`, across the WAN once per site: the root hands the data to its site's leader,
-/// the leaders broadcast among themselves, then each leader inside its site.
-unsafe fn site_aware_bcast(buf: *mut c_void, count: c_int, dt: Datatype, root: c_int, comm: Comm) -> c_int {
-    // SAFETY: forwarded from the application's call.
+// --- helpers of the algorithms -----------------------------------------------------------
+
+/// Returns the error code of a failed PMPI call from a site-aware algorithm.
+macro_rules! ck {
+    ($e:expr) => {{
+        let rc = $e;
+        if rc != 0 {
+            return Some(rc);
+        }
+    }};
+}
+
+impl SiteComms {
+    fn n(&self) -> usize {
+        self.g.site_of.len()
+    }
+    fn leader(&self, h: usize) -> usize {
+        self.g.leader(h)
+    }
+    fn is_leader(&self) -> bool {
+        self.g.leader(self.mine) == self.me
+    }
+    /// Site-communicator rank of this site's leader.
+    fn lead_local(&self) -> c_int {
+        self.local_rank[self.g.leader(self.mine)]
+    }
+    fn members(&self) -> &[usize] {
+        &self.g.groups[self.mine]
+    }
+    fn root(&self, root: c_int) -> Option<usize> {
+        (root >= 0 && (root as usize) < self.n()).then_some(root as usize)
+    }
+    /// Commutative operation, or every site's ranks contiguous: the order of a reduction
+    /// survives regrouping.
+    unsafe fn reducible(&self, op: MpiOp) -> bool {
+        let mut commute = 0;
+        // SAFETY: valid out-pointer.
+        unsafe { PMPI_Op_commutative()(op, &mut commute) };
+        commute != 0 || self.g.contiguous()
+    }
+    fn cross(&self, op: SaOp, root: Option<usize>, payload: u64, site_bytes: &[u64]) {
+        let b = cross_site_bytes(op, &self.g, self.me, root, payload, site_bytes);
+        if b > 0 {
+            if let Some(s) = state::shim() {
+                s.regrouped_bytes.fetch_add(b, Relaxed);
+            }
+        }
+    }
+    /// Per group: the sum of `per_rank` over its members.
+    fn site_sums(&self, per_rank: impl Fn(usize) -> usize) -> Vec<usize> {
+        self.g.groups.iter().map(|m| m.iter().map(|&r| per_rank(r)).sum()).collect()
+    }
+}
+
+/// Extent and true bounds of a datatype.
+#[derive(Clone, Copy)]
+struct Layout {
+    extent: isize,
+    true_lb: isize,
+    true_extent: isize,
+}
+
+unsafe fn layout(dt: Datatype) -> Option<Layout> {
+    let (mut lb, mut ext, mut tlb, mut text) = (0, 0, 0, 0);
+    // SAFETY: valid out-pointers.
     unsafe {
-        let flat = || PMPI_Bcast()(buf, count, dt, root, comm);
-        let Some(s) = active() else { return flat() };
-        if !s.config.regroup || root < 0 {
-            return flat();
+        if PMPI_Type_get_extent()(dt, &mut lb, &mut ext) != 0 || PMPI_Type_get_true_extent()(dt, &mut tlb, &mut text) != 0 {
+            return None;
         }
-        let Some(sc) = site_comms(s, comm) else { return flat() };
-        let n = sc.grouping.site_of.len();
-        if root as usize >= n {
-            return flat();
+    }
+    (ext > 0 && text >= 0).then_some(Layout { extent: ext, true_lb: tlb, true_extent: text })
+}
+
+/// Address of element `i` of a buffer of `dt` (extent `ext`).
+fn at(buf: *const c_void, i: usize, ext: isize) -> *mut c_void {
+    (buf as *mut u8).wrapping_offset(i as isize * ext) as *mut c_void
+}
+
+/// Scratch space for `count` elements laid out as the datatype expects.
+struct Scratch {
+    mem: Vec<u8>,
+    l: Layout,
+}
+
+impl Scratch {
+    fn new(count: usize, l: Layout) -> Scratch {
+        let len = if count == 0 { 0 } else { (count as isize - 1) * l.extent + l.true_extent } as usize;
+        Scratch { mem: vec![0; len.max(1)], l }
+    }
+    /// The buffer address to hand to MPI.
+    fn buf(&mut self) -> *mut c_void {
+        self.mem.as_mut_ptr().wrapping_offset(-self.l.true_lb) as *mut c_void
+    }
+    /// Byte range of elements [a, a + c) within `mem`.
+    fn span(&self, a: usize, c: usize) -> std::ops::Range<usize> {
+        let start = a as isize * self.l.extent;
+        let end = if c == 0 { start } else { start + (c as isize - 1) * self.l.extent + self.l.true_extent };
+        start as usize..end as usize
+    }
+}
+
+/// Copies `count` elements of a datatype between buffers (same layout).
+unsafe fn copy_elems(src: *const c_void, dst: *mut c_void, count: usize, l: Layout) {
+    if count == 0 {
+        return;
+    }
+    let len = (count as isize - 1) * l.extent + l.true_extent;
+    // SAFETY: both buffers hold `count` elements of this layout.
+    unsafe { std::ptr::copy((src as *const u8).wrapping_offset(l.true_lb), (dst as *mut u8).wrapping_offset(l.true_lb), len as usize) };
+}
+
+/// Appends `count` elements of `dt` at `buf`, packed.
+unsafe fn pack(out: &mut Vec<u8>, buf: *const c_void, count: c_int, dt: Datatype, comm: Comm) -> c_int {
+    let mut need = 0;
+    // SAFETY: PMPI pack calls with a buffer of the size the library asked for.
+    unsafe {
+        let rc = PMPI_Pack_size()(count, dt, comm, &mut need);
+        if rc != 0 {
+            return rc;
         }
-        let mut me = 0;
-        PMPI_Comm_rank()(comm, &mut me);
-        let (me, root) = (me as usize, root as usize);
-        let root_group = sc.grouping.group_of[root];
-        let root_leader = sc.grouping.leader(root_group);
-        if root != root_leader {
-            if me == root {
-                let rc = PMPI_Send()(buf, count, dt, sc.local_rank[root_leader], HANDOVER_TAG, sc.local);
-                if rc != 0 {
-                    return rc;
-                }
-            } else if me == root_leader {
-                let rc = PMPI_Recv()(buf, count, dt, sc.local_rank[root], HANDOVER_TAG, sc.local, status_ignore());
-                if rc != 0 {
-                    return rc;
+        let start = out.len();
+        out.resize(start + need as usize, 0);
+        let mut pos = start as c_int;
+        let rc = PMPI_Pack()(buf, count, dt, out.as_mut_ptr().cast(), out.len() as c_int, &mut pos, comm);
+        out.truncate(pos as usize);
+        rc
+    }
+}
+
+/// Unpacks `count` elements of `dt` from `data` into `buf`.
+unsafe fn unpack(data: &[u8], buf: *mut c_void, count: c_int, dt: Datatype, comm: Comm) -> c_int {
+    let mut pos = 0;
+    // SAFETY: `data` holds what `pack` produced for this signature.
+    unsafe { PMPI_Unpack()(data.as_ptr().cast(), data.len() as c_int, &mut pos, buf, count, dt, comm) }
+}
+
+fn offsets(sizes: &[usize]) -> Vec<usize> {
+    let mut o = Vec::with_capacity(sizes.len() + 1);
+    let mut acc = 0;
+    o.push(0);
+    for &s in sizes {
+        acc += s;
+        o.push(acc);
+    }
+    o
+}
+
+fn ints(v: &[usize]) -> Vec<c_int> {
+    v.iter().map(|&x| x as c_int).collect()
+}
+
+/// Gathers one usize per member to the site leader (`None` elsewhere).
+unsafe fn gather_sizes(sc: &SiteComms, mine: usize) -> Result<Vec<usize>, c_int> {
+    let k = sc.members().len();
+    let send = [mine as u64];
+    let mut recv = vec![0u64; if sc.is_leader() { k } else { 1 }];
+    // SAFETY: buffers sized for the call.
+    let rc = unsafe { PMPI_Gather()(send.as_ptr().cast(), 8, byte_type(), recv.as_mut_ptr().cast(), 8, byte_type(), sc.lead_local(), sc.local) };
+    if rc != 0 {
+        return Err(rc);
+    }
+    Ok(recv.into_iter().map(|x| x as usize).collect())
+}
+
+/// Gathers `n` usizes per member to the site leader, member-major.
+unsafe fn gather_vectors(sc: &SiteComms, mine: &[usize]) -> Result<Vec<usize>, c_int> {
+    let k = sc.members().len();
+    let n = mine.len();
+    let send: Vec<u64> = mine.iter().map(|&x| x as u64).collect();
+    let mut recv = vec![0u64; if sc.is_leader() { k * n } else { 1 }];
+    let bytes = (8 * n) as c_int;
+    // SAFETY: buffers sized for the call.
+    let rc = unsafe { PMPI_Gather()(send.as_ptr().cast(), bytes, byte_type(), recv.as_mut_ptr().cast(), bytes, byte_type(), sc.lead_local(), sc.local) };
+    if rc != 0 {
+        return Err(rc);
+    }
+    Ok(recv.into_iter().map(|x| x as usize).collect())
+}
+
+/// Moves `len` bytes of `buf` from communicator rank `from` to `to` over the site
+/// communicator (both in one site).
+unsafe fn handover(sc: &SiteComms, buf: *mut c_void, count: c_int, dt: Datatype, from: usize, to: usize, tag: c_int) -> c_int {
+    if from == to {
+        return 0;
+    }
+    // SAFETY: forwarded buffers.
+    unsafe {
+        if sc.me == from {
+            PMPI_Send()(buf, count, dt, sc.local_rank[to], tag, sc.local)
+        } else if sc.me == to {
+            PMPI_Recv()(buf, count, dt, sc.local_rank[from], tag, sc.local, status_ignore())
+        } else {
+            0
+        }
+    }
+}
+
+fn as_int(n: usize) -> Option<c_int> {
+    c_int::try_from(n).ok()
+}
+
+// --- the algorithms ------------------------------------------------------------------------
+//
+// Each returns `None` to run the library's own algorithm instead (decided before any
+// communication, identically on every rank), or `Some(rc)`.
+
+/// Barrier: inside each site, among leaders, inside each site again.
+unsafe fn sa_barrier(sc: &SiteComms, _comm: Comm) -> Option<c_int> {
+    // SAFETY: our communicators.
+    unsafe {
+        ck!(PMPI_Barrier()(sc.local));
+        if let Some(x) = sc.leaders {
+            ck!(PMPI_Barrier()(x));
+        }
+        ck!(PMPI_Barrier()(sc.local));
+    }
+    Some(0)
+}
+
+/// Bcast: the root hands the data to its site's leader, the leaders broadcast among
+/// themselves, then each leader inside its site.
+unsafe fn sa_bcast(sc: &SiteComms, buf: *mut c_void, count: c_int, dt: Datatype, root: c_int, _comm: Comm) -> Option<c_int> {
+    let root = sc.root(root)?;
+    let rg = sc.g.group_of[root];
+    // SAFETY: the application's buffer, as it passed it.
+    unsafe {
+        ck!(handover(sc, buf, count, dt, root, sc.leader(rg), HANDOVER_TAG));
+        if let Some(x) = sc.leaders {
+            ck!(PMPI_Bcast()(buf, count, dt, rg as c_int, x));
+        }
+        ck!(PMPI_Bcast()(buf, count, dt, sc.lead_local(), sc.local));
+        sc.cross(SaOp::Bcast, Some(root), bytes(count, dt), &[]);
+    }
+    Some(0)
+}
+
+/// Reduce: each site to its leader, the leaders to the root's leader, which hands the
+/// result to the root.
+unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, root: c_int, _comm: Comm) -> Option<c_int> {
+    let root = sc.root(root)?;
+    // SAFETY: the application's buffers; scratch of the datatype's layout.
+    unsafe {
+        if !sc.reducible(op) {
+            return None;
+        }
+        let l = layout(dt)?;
+        let me = sc.me;
+        let rg = sc.g.group_of[root];
+        let rl = sc.leader(rg);
+        let inplace = me == root && in_place(s);
+        // No MPI_IN_PLACE and no null receive buffers below: MPICH 4.0 reads through the
+        // in-place sentinel when a reduction's root is not rank 0 and the message is long,
+        // and its user-op path writes through non-roots' receive buffers.
+        let mut input = Scratch::new(if inplace { count as usize } else { 0 }, l);
+        let send = if inplace {
+            copy_elems(r, input.buf(), count as usize, l);
+            input.buf() as *const c_void
+        } else {
+            s
+        };
+        let mut site = Scratch::new(count as usize, l);
+        ck!(PMPI_Reduce()(send, site.buf(), count, dt, op, sc.lead_local(), sc.local));
+        let mut total = Scratch::new(count as usize, l);
+        let acc = if me == root { r } else { total.buf() };
+        if let Some(x) = sc.leaders {
+            ck!(PMPI_Reduce()(site.buf(), acc, count, dt, op, rg as c_int, x));
+        }
+        ck!(handover(sc, acc, count, dt, rl, root, HANDOVER_TAG));
+        sc.cross(SaOp::Reduce, Some(root), bytes(count, dt), &[]);
+    }
+    Some(0)
+}
+
+/// Allreduce: each site to its leader, an allreduce among leaders, a broadcast inside
+/// each site.
+unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, _comm: Comm) -> Option<c_int> {
+    // SAFETY: the application's buffers.
+    unsafe {
+        if !sc.reducible(op) {
+            return None;
+        }
+        let l = layout(dt)?;
+        let mut input = Scratch::new(if in_place(s) { count as usize } else { 0 }, l);
+        let send = if in_place(s) {
+            copy_elems(r, input.buf(), count as usize, l);
+            input.buf() as *const c_void
+        } else {
+            s
+        };
+        // Into `r` at the leader, scratch elsewhere (see `sa_reduce` on MPI_IN_PLACE).
+        let mut spare = Scratch::new(if sc.is_leader() { 0 } else { count as usize }, l);
+        let site = if sc.is_leader() { r } else { spare.buf() };
+        ck!(PMPI_Reduce()(send, site, count, dt, op, sc.lead_local(), sc.local));
+        if let Some(x) = sc.leaders {
+            ck!(PMPI_Allreduce()(in_place_ptr(), r, count, dt, op, x));
+        }
+        ck!(PMPI_Bcast()(r, count, dt, sc.lead_local(), sc.local));
+        sc.cross(SaOp::Allreduce, None, bytes(count, dt), &[]);
+    }
+    Some(0)
+}
+
+/// Gather and Gatherv: each site packs its blocks at its leader, the leaders gather to
+/// the root's leader, which hands everything to the root to unpack. `recv` gives the
+/// root's (count, displacement) of each rank's block; `mine` this rank's block size.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gather_any(
+    sc: &SiteComms,
+    s: *const c_void,
+    sc_: c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rt: Datatype,
+    root: usize,
+    comm: Comm,
+    recv: &dyn Fn(usize) -> (c_int, usize),
+    uniform: Option<usize>,
+) -> Option<c_int> {
+    // SAFETY: the application's buffers, used as its call describes them.
+    unsafe {
+        let me = sc.me;
+        let rg = sc.g.group_of[root];
+        let rl = sc.leader(rg);
+        let inplace = me == root && in_place(s);
+        let rext = if me == root { layout(rt)?.extent } else { 1 };
+        let mut mine = Vec::new();
+        if inplace {
+            let (c, d) = recv(root);
+            ck!(pack(&mut mine, at(r, d, rext), c, rt, comm));
+        } else {
+            ck!(pack(&mut mine, s, sc_, st, comm));
+        }
+        // Member block sizes at the leader.
+        let member_sizes = match uniform {
+            Some(b) => vec![b; sc.members().len()],
+            None => match gather_sizes(sc, mine.len()) {
+                Ok(v) => v,
+                Err(rc) => return Some(rc),
+            },
+        };
+        let mo = offsets(&member_sizes);
+        let mut site_blob = vec![0u8; if sc.is_leader() { mo[mo.len() - 1].max(1) } else { 1 }];
+        ck!(PMPI_Gatherv()(
+            mine.as_ptr().cast(),
+            mine.len() as c_int,
+            byte_type(),
+            site_blob.as_mut_ptr().cast(),
+            ints(&member_sizes).as_ptr(),
+            ints(&mo[..mo.len() - 1]).as_ptr(),
+            byte_type(),
+            sc.lead_local(),
+            sc.local
+        ));
+        // Site totals at the root's leader: known to everyone for Gather, from the root's
+        // counts for Gatherv.
+        let mut totals: Vec<u64> = match uniform {
+            Some(b) => sc.g.groups.iter().map(|m| (m.len() * b) as u64).collect(),
+            None if me == root => {
+                let sz = type_size(rt) as usize;
+                sc.site_sums(|m| recv(m).0.max(0) as usize * sz).into_iter().map(|x| x as u64).collect()
+            }
+            None => vec![0; sc.g.groups.len()],
+        };
+        if uniform.is_none() {
+            ck!(handover(sc, totals.as_mut_ptr().cast(), 8 * totals.len() as c_int, byte_type(), root, rl, SIZES_TAG));
+        }
+        let to = offsets(&totals.iter().map(|&t| t as usize).collect::<Vec<_>>());
+        let total = to[to.len() - 1];
+        let mut all = vec![0u8; if me == rl || me == root { total.max(1) } else { 1 }];
+        if let Some(x) = sc.leaders {
+            ck!(PMPI_Gatherv()(
+                site_blob.as_ptr().cast(),
+                mo[mo.len() - 1] as c_int,
+                byte_type(),
+                all.as_mut_ptr().cast(),
+                totals.iter().map(|&t| t as c_int).collect::<Vec<_>>().as_ptr(),
+                ints(&to[..to.len() - 1]).as_ptr(),
+                byte_type(),
+                rg as c_int,
+                x
+            ));
+            if me != rl {
+                let sb: Vec<u64> = (0..sc.g.groups.len()).map(|h| if h == sc.mine { mo[mo.len() - 1] as u64 } else { 0 }).collect();
+                sc.cross(SaOp::Gather, Some(root), 0, &sb);
+            }
+        }
+        ck!(handover(sc, all.as_mut_ptr().cast(), as_int(total)?, byte_type(), rl, root, HANDOVER_TAG));
+        if me == root {
+            let sz = type_size(rt) as usize;
+            let mut pos = 0;
+            for m in &sc.g.groups {
+                for &rank in m {
+                    let (c, d) = recv(rank);
+                    let len = uniform.unwrap_or(c.max(0) as usize * sz);
+                    if !(inplace && rank == root) {
+                        ck!(unpack(&all[pos..pos + len], at(r, d, rext), c, rt, comm));
+                    }
+                    pos += len;
                 }
             }
         }
-        if let Some(leaders) = sc.leaders {
-            let rc = PMPI_Bcast()(buf, count, dt, sc.leader_index[root_group], leaders);
-            if rc != 0 {
-                return rc;
+    }
+    Some(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sa_gather(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rcnt: c_int, rt: Datatype, root: c_int, comm: Comm) -> Option<c_int> {
+    let root = sc.root(root)?;
+    // SAFETY: forwarded.
+    unsafe {
+        let block = if sc.me == root { bytes(rcnt, rt) } else { bytes(scnt, st) } as usize;
+        as_int(block * sc.n())?;
+        gather_any(sc, s, scnt, st, r, rt, root, comm, &|m| (rcnt, m * rcnt.max(0) as usize), Some(block))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sa_gatherv(
+    sc: &SiteComms,
+    s: *const c_void,
+    scnt: c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rcs: *const c_int,
+    displs: *const c_int,
+    rt: Datatype,
+    root: c_int,
+    comm: Comm,
+) -> Option<c_int> {
+    let root = sc.root(root)?;
+    let me = sc.me;
+    // SAFETY: the root passes one count and displacement per rank.
+    unsafe { gather_any(sc, s, scnt, st, r, rt, root, comm, &|m| if me == root { (*rcs.add(m), *displs.add(m) as usize) } else { (0, 0) }, None) }
+}
+
+/// Scatter and Scatterv: the root packs every block in site order and hands it to its
+/// leader, the leaders scatter one blob per site, each leader scatters inside its site.
+#[allow(clippy::too_many_arguments)]
+unsafe fn scatter_any(
+    sc: &SiteComms,
+    s: *const c_void,
+    st: Datatype,
+    r: *mut c_void,
+    rcnt: c_int,
+    rt: Datatype,
+    root: usize,
+    comm: Comm,
+    send: &dyn Fn(usize) -> (c_int, usize),
+    uniform: Option<usize>,
+) -> Option<c_int> {
+    // SAFETY: the application's buffers, used as its call describes them.
+    unsafe {
+        let me = sc.me;
+        let rg = sc.g.group_of[root];
+        let rl = sc.leader(rg);
+        let inplace = me == root && in_place(r);
+        let mine_len = if inplace {
+            bytes(send(root).0, st) as usize
+        } else {
+            bytes(rcnt, rt) as usize
+        };
+        let member_sizes = match uniform {
+            Some(b) => vec![b; sc.members().len()],
+            None => match gather_sizes(sc, mine_len) {
+                Ok(v) => v,
+                Err(rc) => return Some(rc),
+            },
+        };
+        let mo = offsets(&member_sizes);
+        let mut totals: Vec<u64> = vec![0; sc.g.groups.len()];
+        let mut all = Vec::new();
+        if me == root {
+            let sext = layout(st)?.extent;
+            for m in &sc.g.groups {
+                for &rank in m {
+                    let (c, d) = send(rank);
+                    ck!(pack(&mut all, at(s, d, sext), c, st, comm));
+                }
+            }
+            let sz = type_size(st) as usize;
+            totals = sc.site_sums(|m| send(m).0.max(0) as usize * sz).into_iter().map(|x| x as u64).collect();
+        }
+        if uniform.is_some() {
+            totals = sc.g.groups.iter().map(|m| (m.len() * uniform.unwrap()) as u64).collect();
+        } else {
+            ck!(handover(sc, totals.as_mut_ptr().cast(), 8 * totals.len() as c_int, byte_type(), root, rl, SIZES_TAG));
+        }
+        let to = offsets(&totals.iter().map(|&t| t as usize).collect::<Vec<_>>());
+        let total = to[to.len() - 1];
+        if me == rl && me != root {
+            all = vec![0u8; total];
+        }
+        all.resize(all.len().max(1), 0);
+        ck!(handover(sc, all.as_mut_ptr().cast(), as_int(total)?, byte_type(), root, rl, HANDOVER_TAG));
+        let mut site_blob = vec![0u8; mo[mo.len() - 1].max(1)];
+        if let Some(x) = sc.leaders {
+            ck!(PMPI_Scatterv()(
+                all.as_ptr().cast(),
+                totals.iter().map(|&t| t as c_int).collect::<Vec<_>>().as_ptr(),
+                ints(&to[..to.len() - 1]).as_ptr(),
+                byte_type(),
+                site_blob.as_mut_ptr().cast(),
+                mo[mo.len() - 1] as c_int,
+                byte_type(),
+                rg as c_int,
+                x
+            ));
+            if me == rl {
+                sc.cross(SaOp::Scatter, Some(root), 0, &totals);
             }
         }
-        let my_group = sc.grouping.group_of[me];
-        PMPI_Bcast()(buf, count, dt, sc.local_rank[sc.grouping.leader(my_group)], sc.local)
+        let mut mine = vec![0u8; mine_len.max(1)];
+        ck!(PMPI_Scatterv()(
+            site_blob.as_ptr().cast(),
+            ints(&member_sizes).as_ptr(),
+            ints(&mo[..mo.len() - 1]).as_ptr(),
+            byte_type(),
+            mine.as_mut_ptr().cast(),
+            mine_len as c_int,
+            byte_type(),
+            sc.lead_local(),
+            sc.local
+        ));
+        if !inplace {
+            ck!(unpack(&mine[..mine_len], r, rcnt, rt, comm));
+        }
+    }
+    Some(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sa_scatter(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rcnt: c_int, rt: Datatype, root: c_int, comm: Comm) -> Option<c_int> {
+    let root = sc.root(root)?;
+    // SAFETY: forwarded.
+    unsafe {
+        let block = if sc.me == root { bytes(scnt, st) } else { bytes(rcnt, rt) } as usize;
+        as_int(block * sc.n())?;
+        scatter_any(sc, s, st, r, rcnt, rt, root, comm, &|m| (scnt, m * scnt.max(0) as usize), Some(block))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sa_scatterv(
+    sc: &SiteComms,
+    s: *const c_void,
+    scs: *const c_int,
+    displs: *const c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rcnt: c_int,
+    rt: Datatype,
+    root: c_int,
+    comm: Comm,
+) -> Option<c_int> {
+    let root = sc.root(root)?;
+    let me = sc.me;
+    // SAFETY: the root passes one count and displacement per rank.
+    unsafe { scatter_any(sc, s, st, r, rcnt, rt, root, comm, &|m| if me == root { (*scs.add(m), *displs.add(m) as usize) } else { (0, 0) }, None) }
+}
+
+/// Allgather and Allgatherv: each site packs its blocks at its leader, the leaders
+/// allgather the site blobs, each leader broadcasts the whole inside its site.
+/// `recv(m)` is every rank's (count, displacement) of rank m's block.
+unsafe fn allgather_any(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rt: Datatype, comm: Comm, recv: &dyn Fn(usize) -> (c_int, usize)) -> Option<c_int> {
+    // SAFETY: the application's buffers, used as its call describes them.
+    unsafe {
+        let me = sc.me;
+        let sz = type_size(rt) as usize;
+        let rext = layout(rt)?.extent;
+        let sizes: Vec<usize> = (0..sc.n()).map(|m| recv(m).0.max(0) as usize * sz).collect();
+        let site_totals = sc.site_sums(|m| sizes[m]);
+        let to = offsets(&site_totals);
+        let total = as_int(to[to.len() - 1])? as usize;
+        let inplace = in_place(s);
+        let mut mine = Vec::new();
+        if inplace {
+            let (c, d) = recv(me);
+            ck!(pack(&mut mine, at(r, d, rext), c, rt, comm));
+        } else {
+            ck!(pack(&mut mine, s, scnt, st, comm));
+        }
+        let member_sizes: Vec<usize> = sc.members().iter().map(|&m| sizes[m]).collect();
+        let mo = offsets(&member_sizes);
+        let mut all = vec![0u8; total.max(1)];
+        // The site's blob lands where it belongs in the whole.
+        let site_at = to[sc.mine];
+        ck!(PMPI_Gatherv()(
+            mine.as_ptr().cast(),
+            mine.len() as c_int,
+            byte_type(),
+            all.as_mut_ptr().add(site_at).cast(),
+            ints(&member_sizes).as_ptr(),
+            ints(&mo[..mo.len() - 1]).as_ptr(),
+            byte_type(),
+            sc.lead_local(),
+            sc.local
+        ));
+        if let Some(x) = sc.leaders {
+            ck!(PMPI_Allgatherv()(
+                in_place_ptr(),
+                0,
+                byte_type(),
+                all.as_mut_ptr().cast(),
+                ints(&site_totals).as_ptr(),
+                ints(&to[..to.len() - 1]).as_ptr(),
+                byte_type(),
+                x
+            ));
+            let sb: Vec<u64> = site_totals.iter().map(|&t| t as u64).collect();
+            sc.cross(SaOp::Allgather, None, 0, &sb);
+        }
+        ck!(PMPI_Bcast()(all.as_mut_ptr().cast(), total as c_int, byte_type(), sc.lead_local(), sc.local));
+        let mut pos = 0;
+        for m in &sc.g.groups {
+            for &rank in m {
+                let (c, d) = recv(rank);
+                if !(inplace && rank == me) {
+                    ck!(unpack(&all[pos..pos + sizes[rank]], at(r, d, rext), c, rt, comm));
+                }
+                pos += sizes[rank];
+            }
+        }
+    }
+    Some(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sa_allgather(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rcnt: c_int, rt: Datatype, comm: Comm) -> Option<c_int> {
+    // SAFETY: forwarded.
+    unsafe { allgather_any(sc, s, scnt, st, r, rt, comm, &|m| (rcnt, m * rcnt.max(0) as usize)) }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sa_allgatherv(
+    sc: &SiteComms,
+    s: *const c_void,
+    scnt: c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rcs: *const c_int,
+    displs: *const c_int,
+    rt: Datatype,
+    comm: Comm,
+) -> Option<c_int> {
+    // SAFETY: every rank passes one count and displacement per rank.
+    unsafe { allgather_any(sc, s, scnt, st, r, rt, comm, &|m| (*rcs.add(m), *displs.add(m) as usize)) }
+}
+
+/// Reduce_scatter(_block): each site reduces the whole vector at its leader, the leaders
+/// reduce-scatter one segment per site (the vector permuted into site order when sites
+/// interleave), each leader scatters its site's segments. `counts[m]`: rank m's segment.
+unsafe fn reduce_scatter_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, counts: &[usize], dt: Datatype, op: MpiOp) -> Option<c_int> {
+    // SAFETY: the application's buffers; scratch of the datatype's layout.
+    unsafe {
+        if !sc.reducible(op) {
+            return None;
+        }
+        let l = layout(dt)?;
+        let n_total: usize = counts.iter().sum();
+        as_int(n_total)?;
+        let input = if in_place(s) { r as *const c_void } else { s };
+        let leader = sc.is_leader();
+        let mut full = Scratch::new(n_total, l);
+        ck!(PMPI_Reduce()(input, full.buf(), n_total as c_int, dt, op, sc.lead_local(), sc.local));
+        let site_counts = sc.site_sums(|m| counts[m]);
+        let member_counts: Vec<usize> = sc.members().iter().map(|&m| counts[m]).collect();
+        let mut seg = Scratch::new(if leader { site_counts[sc.mine] } else { 0 }, l);
+        if let Some(x) = sc.leaders {
+            let elem_at = offsets(counts);
+            // Permute into site order unless the ranks already are.
+            let ordered = sc.g.groups.iter().flatten().enumerate().all(|(i, &r)| i == r);
+            let mut perm = Scratch::new(if ordered { 0 } else { n_total }, l);
+            let src = if ordered {
+                full.buf()
+            } else {
+                let mut k = 0;
+                for m in &sc.g.groups {
+                    for &rank in m {
+                        let from = full.span(elem_at[rank], counts[rank]);
+                        let to = perm.span(k, counts[rank]);
+                        perm.mem[to].copy_from_slice(&full.mem[from]);
+                        k += counts[rank];
+                    }
+                }
+                perm.buf()
+            };
+            ck!(PMPI_Reduce_scatter()(src, seg.buf(), ints(&site_counts).as_ptr(), dt, op, x));
+            let sz = type_size(dt);
+            let sb: Vec<u64> = site_counts.iter().map(|&c| c as u64 * sz).collect();
+            sc.cross(SaOp::ReduceScatter, None, 0, &sb);
+        }
+        let mo = offsets(&member_counts);
+        let my_count = counts[sc.me] as c_int;
+        ck!(PMPI_Scatterv()(seg.buf(), ints(&member_counts).as_ptr(), ints(&mo[..mo.len() - 1]).as_ptr(), dt, r, my_count, dt, sc.lead_local(), sc.local));
+    }
+    Some(0)
+}
+
+unsafe fn sa_reduce_scatter(sc: &SiteComms, s: *const c_void, r: *mut c_void, rcs: *const c_int, dt: Datatype, op: MpiOp, _comm: Comm) -> Option<c_int> {
+    // SAFETY: every rank passes one count per rank.
+    let counts: Vec<usize> = (0..sc.n()).map(|m| unsafe { *rcs.add(m) }.max(0) as usize).collect();
+    // SAFETY: forwarded.
+    unsafe { reduce_scatter_any(sc, s, r, &counts, dt, op) }
+}
+
+unsafe fn sa_reduce_scatter_block(sc: &SiteComms, s: *const c_void, r: *mut c_void, rcnt: c_int, dt: Datatype, op: MpiOp, _comm: Comm) -> Option<c_int> {
+    let counts = vec![rcnt.max(0) as usize; sc.n()];
+    // SAFETY: forwarded.
+    unsafe { reduce_scatter_any(sc, s, r, &counts, dt, op) }
+}
+
+/// Scan and Exscan, when every site's ranks are contiguous: a scan inside each site, an
+/// exclusive scan of the site totals among leaders, and each rank combines its site's
+/// prefix with its own result.
+unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, exclusive: bool) -> Option<c_int> {
+    if !sc.g.contiguous() {
+        return None;
+    }
+    // SAFETY: the application's buffers; scratch of the datatype's layout.
+    unsafe {
+        let l = layout(dt)?;
+        let n = count.max(0) as usize;
+        let members = sc.members();
+        let last = *members.last()?;
+        let local_index = sc.local_rank[sc.me];
+        let input = if in_place(s) { r as *const c_void } else { s };
+        // The site total, at the site's last rank.
+        let mut total = Scratch::new(if sc.me == last || sc.is_leader() { n } else { 0 }, l);
+        if exclusive && sc.me == last {
+            copy_elems(input, total.buf(), n, l);
+        }
+        ck!(if exclusive { PMPI_Exscan()(s, r, count, dt, op, sc.local) } else { PMPI_Scan()(s, r, count, dt, op, sc.local) });
+        if sc.me == last {
+            if !exclusive {
+                copy_elems(r, total.buf(), n, l);
+            } else if local_index > 0 {
+                ck!(PMPI_Reduce_local()(r, total.buf(), count, dt, op));
+            }
+        }
+        ck!(handover(sc, total.buf(), count, dt, last, sc.leader(sc.mine), TOTAL_TAG));
+        let mut prefix = Scratch::new(n, l);
+        if let Some(x) = sc.leaders {
+            ck!(PMPI_Exscan()(total.buf(), prefix.buf(), count, dt, op, x));
+            sc.cross(SaOp::Scan, None, bytes(count, dt), &[]);
+        }
+        if sc.mine > 0 {
+            ck!(PMPI_Bcast()(prefix.buf(), count, dt, sc.lead_local(), sc.local));
+            if exclusive && local_index == 0 {
+                copy_elems(prefix.buf(), r, n, l);
+            } else {
+                ck!(PMPI_Reduce_local()(prefix.buf(), r, count, dt, op));
+            }
+        }
+    }
+    Some(0)
+}
+
+unsafe fn sa_scan(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, _comm: Comm) -> Option<c_int> {
+    // SAFETY: forwarded.
+    unsafe { scan_any(sc, s, r, count, dt, op, false) }
+}
+
+unsafe fn sa_exscan(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, _comm: Comm) -> Option<c_int> {
+    // SAFETY: forwarded.
+    unsafe { scan_any(sc, s, r, count, dt, op, true) }
+}
+
+/// Alltoall(v), aggregated per pair of sites: blocks between ranks of one site go
+/// directly; each rank's blocks for other sites go to its leader, which sends one message
+/// per remote site to that site's leader, which hands each of its ranks its blocks.
+/// `send(d)` / `recv(src)`: (count, displacement) of the block to d / from src.
+#[allow(clippy::too_many_arguments)]
+unsafe fn alltoall_any(
+    sc: &SiteComms,
+    s: *const c_void,
+    st: Datatype,
+    r: *mut c_void,
+    rt: Datatype,
+    comm: Comm,
+    send: &dyn Fn(usize) -> (c_int, usize),
+    recv: &dyn Fn(usize) -> (c_int, usize),
+    uniform: bool,
+) -> Option<c_int> {
+    // SAFETY: the application's buffers, used as its call describes them.
+    unsafe {
+        let n = sc.n();
+        let me = sc.me;
+        let inplace = in_place(s);
+        let (st, sext) = if inplace { (rt, layout(rt)?.extent) } else { (st, layout(st)?.extent) };
+        let rext = layout(rt)?.extent;
+        let send_src = if inplace { r as *const c_void } else { s };
+        let send_of = |d: usize| if inplace { recv(d) } else { send(d) };
+        // Pack everything this rank sends, in destination order.
+        let mut out = Vec::new();
+        let mut ssz = Vec::with_capacity(n);
+        for d in 0..n {
+            let before = out.len();
+            let (c, disp) = send_of(d);
+            ck!(pack(&mut out, at(send_src, disp, sext), c, st, comm));
+            ssz.push(out.len() - before);
+        }
+        let soff = offsets(&ssz);
+        let rsz_elem = type_size(rt) as usize;
+        let rsz: Vec<usize> = (0..n).map(|src| recv(src).0.max(0) as usize * rsz_elem).collect();
+        let roff = offsets(&rsz);
+        as_int(soff[n])?;
+        as_int(roff[n])?;
+        let mut inbox = vec![0u8; roff[n].max(1)];
+        let members = sc.members().to_vec();
+        let k = members.len();
+        // 1. Inside the site.
+        let lsc: Vec<c_int> = members.iter().map(|&m| ssz[m] as c_int).collect();
+        let lsd: Vec<c_int> = members.iter().map(|&m| soff[m] as c_int).collect();
+        let lrc: Vec<c_int> = members.iter().map(|&m| rsz[m] as c_int).collect();
+        let lrd: Vec<c_int> = members.iter().map(|&m| roff[m] as c_int).collect();
+        ck!(PMPI_Alltoallv()(out.as_ptr().cast(), lsc.as_ptr(), lsd.as_ptr(), byte_type(), inbox.as_mut_ptr().cast(), lrc.as_ptr(), lrd.as_ptr(), byte_type(), sc.local));
+        // 2. Block sizes of every member, at the leader: sent (to each rank) and received
+        // (from each rank), member-major.
+        let (all_ssz, all_rsz) = if uniform {
+            (ssz.repeat(k), rsz.repeat(k))
+        } else {
+            let a = match gather_vectors(sc, &ssz) {
+                Ok(v) => v,
+                Err(rc) => return Some(rc),
+            };
+            let b = match gather_vectors(sc, &rsz) {
+                Ok(v) => v,
+                Err(rc) => return Some(rc),
+            };
+            (a, b)
+        };
+        let remote: Vec<usize> = (0..sc.g.groups.len()).filter(|&h| h != sc.mine).collect();
+        // 3. Each member's blocks for remote sites, in (site, rank) order, to the leader.
+        let mut far = Vec::new();
+        for &h in &remote {
+            for &b in &sc.g.groups[h] {
+                far.extend_from_slice(&out[soff[b]..soff[b + 1]]);
+            }
+        }
+        let leader = sc.is_leader();
+        let far_sizes: Vec<usize> = if leader {
+            (0..k).map(|i| remote.iter().flat_map(|&h| sc.g.groups[h].iter()).map(|&b| all_ssz[i * n + b]).sum()).collect()
+        } else {
+            vec![0; k]
+        };
+        let fo = offsets(&far_sizes);
+        let mut gathered = vec![0u8; if leader { fo[k].max(1) } else { 1 }];
+        ck!(PMPI_Gatherv()(
+            far.as_ptr().cast(),
+            far.len() as c_int,
+            byte_type(),
+            gathered.as_mut_ptr().cast(),
+            ints(&far_sizes).as_ptr(),
+            ints(&fo[..k]).as_ptr(),
+            byte_type(),
+            sc.lead_local(),
+            sc.local
+        ));
+        // 4. Leaders: one message per remote site, (member, destination) order.
+        let mut mine_remote = Vec::new();
+        let mut back_sizes = vec![0usize; k];
+        if let Some(x) = sc.leaders {
+            let sites = sc.g.groups.len();
+            // Where member i's block for rank b sits in `gathered`.
+            let block_at = |i: usize, b: usize| -> (usize, usize) {
+                let mut p = fo[i];
+                for &h in &remote {
+                    for &bb in &sc.g.groups[h] {
+                        let len = all_ssz[i * n + bb];
+                        if bb == b {
+                            return (p, len);
+                        }
+                        p += len;
+                    }
+                }
+                (p, 0)
+            };
+            let mut xsend = Vec::new();
+            let mut xsc = vec![0usize; sites];
+            for &h in &remote {
+                let before = xsend.len();
+                for i in 0..k {
+                    for &b in &sc.g.groups[h] {
+                        let (p, len) = block_at(i, b);
+                        xsend.extend_from_slice(&gathered[p..p + len]);
+                    }
+                }
+                xsc[h] = xsend.len() - before;
+            }
+            // What each remote site sends here: its ranks' blocks for my members, by the
+            // sizes my members expect.
+            let mut xrc = vec![0usize; sites];
+            for &h in &remote {
+                xrc[h] = sc.g.groups[h].iter().map(|&src| (0..k).map(|j| all_rsz[j * n + src]).sum::<usize>()).sum();
+            }
+            let xso = offsets(&xsc);
+            let xro = offsets(&xrc);
+            let mut xrecv = vec![0u8; xro[sites].max(1)];
+            xsend.resize(xsend.len().max(1), 0);
+            ck!(PMPI_Alltoallv()(
+                xsend.as_ptr().cast(),
+                ints(&xsc).as_ptr(),
+                ints(&xso[..sites]).as_ptr(),
+                byte_type(),
+                xrecv.as_mut_ptr().cast(),
+                ints(&xrc).as_ptr(),
+                ints(&xro[..sites]).as_ptr(),
+                byte_type(),
+                x
+            ));
+            sc.cross(SaOp::Alltoall, None, xsc.iter().sum::<usize>() as u64, &[]);
+            // 5. Re-sort per member: for each remote site, for each of its ranks.
+            let mut per_member: Vec<Vec<u8>> = vec![Vec::new(); k];
+            for &h in &remote {
+                let mut p = xro[h];
+                for &src in &sc.g.groups[h] {
+                    for (j, pm) in per_member.iter_mut().enumerate() {
+                        let len = all_rsz[j * n + src];
+                        pm.extend_from_slice(&xrecv[p..p + len]);
+                        p += len;
+                    }
+                }
+            }
+            for (j, pm) in per_member.iter().enumerate() {
+                back_sizes[j] = pm.len();
+            }
+            mine_remote = per_member.concat();
+        }
+        let bo = offsets(&back_sizes);
+        let my_far: usize = remote.iter().flat_map(|&h| sc.g.groups[h].iter()).map(|&src| rsz[src]).sum();
+        let mut back = vec![0u8; my_far.max(1)];
+        mine_remote.resize(mine_remote.len().max(1), 0);
+        ck!(PMPI_Scatterv()(
+            mine_remote.as_ptr().cast(),
+            ints(&back_sizes).as_ptr(),
+            ints(&bo[..k]).as_ptr(),
+            byte_type(),
+            back.as_mut_ptr().cast(),
+            my_far as c_int,
+            byte_type(),
+            sc.lead_local(),
+            sc.local
+        ));
+        let mut p = 0;
+        for &h in &remote {
+            for &src in &sc.g.groups[h] {
+                inbox[roff[src]..roff[src + 1]].copy_from_slice(&back[p..p + rsz[src]]);
+                p += rsz[src];
+            }
+        }
+        // 6. Unpack every block where the caller wants it.
+        for src in 0..n {
+            let (c, d) = recv(src);
+            ck!(unpack(&inbox[roff[src]..roff[src + 1]], at(r, d, rext), c, rt, comm));
+        }
+        let _ = me;
+    }
+    Some(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sa_alltoall(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rcnt: c_int, rt: Datatype, comm: Comm) -> Option<c_int> {
+    let sblock = scnt.max(0) as usize;
+    let rblock = rcnt.max(0) as usize;
+    // SAFETY: forwarded.
+    unsafe { alltoall_any(sc, s, st, r, rt, comm, &|d| (scnt, d * sblock), &|src| (rcnt, src * rblock), true) }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sa_alltoallv(
+    sc: &SiteComms,
+    s: *const c_void,
+    scs: *const c_int,
+    sd: *const c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rcs: *const c_int,
+    rd: *const c_int,
+    rt: Datatype,
+    comm: Comm,
+) -> Option<c_int> {
+    // SAFETY: every rank passes one count and displacement per rank (send ones ignored
+    // when in place).
+    unsafe {
+        alltoall_any(
+            sc,
+            s,
+            st,
+            r,
+            rt,
+            comm,
+            &|d| if in_place(s) { (0, 0) } else { (*scs.add(d), *sd.add(d) as usize) },
+            &|src| (*rcs.add(src), *rd.add(src) as usize),
+            false,
+        )
     }
 }

@@ -11,17 +11,17 @@ const MAX_PROBE: usize = 64;
 /// Packs (communicator id, op, mode, root) into one non-zero key.
 #[inline(always)]
 pub fn key(comm_id: u32, op: Op, mode: Mode, root: i32) -> u64 {
-    ((comm_id as u64 & 0xff_ffff) << 40)
-        | ((op as u64 & 0x3f) << 34)
-        | ((mode as u64 & 0x3) << 32)
+    ((comm_id as u64 & 0x7f_ffff) << 41)
+        | ((op as u64 & 0x3f) << 35)
+        | ((mode as u64 & 0x7) << 32)
         | (root as u32 as u64)
 }
 
 /// The parts of a key, for the report.
 pub fn unpack(key: u64) -> (u32, i32, i32, i32) {
-    let comm_id = (key >> 40) as u32;
-    let op = ((key >> 34) & 0x3f) as i32;
-    let mode = ((key >> 32) & 0x3) as i32;
+    let comm_id = (key >> 41) as u32;
+    let op = ((key >> 35) & 0x3f) as i32;
+    let mode = ((key >> 32) & 0x7) as i32;
     let root = key as u32 as i32;
     (comm_id, op, mode, root)
 }

@@ -24,11 +24,16 @@ pub struct Config {
     /// `STRADDLE_VERBOSE=1`: the reporter thread says on stderr when it attaches, loses
     /// the controller, and receives a site map.
     pub verbose: bool,
-    /// `STRADDLE_REGROUP=1`: run collectives site-aware (today: `MPI_Bcast`) under the
-    /// static map of `STRADDLE_SITE_MAP`. Maps the controller pushes are not used for
-    /// regrouping until every collective takes part in the epoch agreement.
+    /// `STRADDLE_REGROUP`: run collectives site-aware under the newest site map (the
+    /// controller's, else `STRADDLE_SITE_MAP`). Default: on when there is a controller or
+    /// a static map; `0` keeps every collective the library's own. Every rank of a job
+    /// must see the same setting.
     pub regroup: bool,
-    /// `STRADDLE_SITE_MAP=0,0,1,1`: the site of every world rank, fixed for the run.
+    /// `STRADDLE_AGREE_EVERY`: every how many collectives on a communicator its ranks
+    /// agree on the map to use (default 16; applied as many collectives later).
+    pub agree_every: u64,
+    /// `STRADDLE_SITE_MAP=0,0,1,1`: the site of every world rank, until the controller
+    /// pushes a map.
     pub site_map: Option<Vec<u32>>,
 }
 
@@ -60,7 +65,7 @@ impl Config {
                     format!("http://{s}")
                 }
             });
-        Config {
+        let mut c = Config {
             controller,
             interval: env_ms("STRADDLE_INTERVAL_MS", 1000).max(Duration::from_millis(10)),
             flush_timeout: env_ms("STRADDLE_FLUSH_TIMEOUT_MS", 1000),
@@ -68,9 +73,16 @@ impl Config {
             count_proc_null: env_flag("STRADDLE_COUNT_PROC_NULL"),
             disabled: env_flag("STRADDLE_DISABLE"),
             verbose: env_flag("STRADDLE_VERBOSE"),
-            regroup: env_flag("STRADDLE_REGROUP"),
+            regroup: false,
+            agree_every: std::env::var("STRADDLE_AGREE_EVERY").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(16).max(1),
             site_map: std::env::var("STRADDLE_SITE_MAP").ok().and_then(|v| parse_site_map(&v)),
-        }
+        };
+        c.regroup = match std::env::var("STRADDLE_REGROUP").ok().as_deref().map(str::trim) {
+            Some("0") | Some("false") | Some("no") | Some("off") => false,
+            Some(v) if !v.is_empty() => true,
+            _ => c.controller.is_some() || c.site_map.is_some(),
+        };
+        c
     }
 }
 

@@ -8,8 +8,8 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grouping {
     pub epoch: u64,
-    /// Site of each communicator rank.
-    pub site_of: Vec<u32>,
+    /// Site of each communicator rank (a key per site: equal keys, same site).
+    pub site_of: Vec<u64>,
     /// Communicator ranks of each group, ascending; groups ordered by their lowest rank.
     pub groups: Vec<Vec<usize>>,
     /// Group index of each communicator rank.
@@ -20,9 +20,14 @@ impl Grouping {
     /// Groups a communicator whose rank i is world rank `world[i]`, with `rank_site[w]` the
     /// site of world rank w. `None` when a world rank has no site in the map.
     pub fn new(epoch: u64, world: &[u32], rank_site: &[u32]) -> Option<Grouping> {
-        let site_of: Vec<u32> = world.iter().map(|&w| rank_site.get(w as usize).copied()).collect::<Option<_>>()?;
+        let site_of = world.iter().map(|&w| rank_site.get(w as usize).map(|&s| s as u64)).collect::<Option<_>>()?;
+        Some(Grouping::from_sites(epoch, site_of))
+    }
+
+    /// Groups communicator ranks by the site key of each.
+    pub fn from_sites(epoch: u64, site_of: Vec<u64>) -> Grouping {
         let mut groups: Vec<Vec<usize>> = Vec::new();
-        let mut index: Vec<(u32, usize)> = Vec::new();
+        let mut index: Vec<(u64, usize)> = Vec::new();
         let mut group_of = Vec::with_capacity(site_of.len());
         for (r, &s) in site_of.iter().enumerate() {
             let g = match index.iter().find(|(site, _)| *site == s) {
@@ -36,7 +41,12 @@ impl Grouping {
             groups[g].push(r);
             group_of.push(g);
         }
-        Some(Grouping { epoch, site_of, groups, group_of })
+        Grouping { epoch, site_of, groups, group_of }
+    }
+
+    /// The same partition into sites, the same leaders: nothing to rebuild.
+    pub fn same_as(&self, other: &Grouping) -> bool {
+        self.groups == other.groups && (0..self.groups.len()).all(|g| self.leader(g) == other.leader(g))
     }
 
     /// The leader of group `g`: a pure function of (epoch, group), so every rank computes
@@ -139,6 +149,80 @@ impl Agreement {
     }
 }
 
+/// A stable key for a site name (FNV-1a), comparable across maps and epochs.
+pub fn site_key(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// What one rank puts into the agreement: the newest map it holds (`None`: none) as
+/// (epoch, its own site's key). Two words per rank, gathered from every rank.
+pub fn contribution(held: Option<(u64, u64)>) -> [u64; 2] {
+    match held {
+        Some((epoch, key)) => [epoch + 1, key],
+        None => [0, 0],
+    }
+}
+
+/// The grouping every rank derives from the gathered contributions (identical input on
+/// every rank, so an identical answer, with no map needing to match another): `None`
+/// when some rank holds no map yet. A rank still on an older map contributes its site
+/// under that map; the epoch is the oldest anyone holds.
+pub fn agreed(gathered: &[u64]) -> Option<Grouping> {
+    if gathered.is_empty() || gathered.len() % 2 != 0 {
+        return None;
+    }
+    let pairs: Vec<(u64, u64)> = gathered.chunks(2).map(|c| (c[0], c[1])).collect();
+    if pairs.iter().any(|&(held, _)| held == 0) {
+        return None;
+    }
+    let epoch = pairs.iter().map(|&(held, _)| held - 1).min()?;
+    Some(Grouping::from_sites(epoch, pairs.into_iter().map(|(_, k)| k).collect()))
+}
+
+/// The site-aware collectives, for the byte model below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaOp {
+    Barrier,
+    Bcast,
+    Reduce,
+    Allreduce,
+    Gather,
+    Scatter,
+    Allgather,
+    ReduceScatter,
+    Alltoall,
+    Scan,
+}
+
+/// Cross-site bytes rank `me` sends in one site-aware collective, counting each leader's
+/// share of the leaders' step as if it sent its copies itself: `payload` is the message
+/// of a broadcast, reduction or scan (for an all-to-all: what `me`'s whole site sends to
+/// other sites, known to its leader); `site_bytes[h]` is site h's share of a gathered,
+/// scattered or reduce-scattered buffer. Summed over ranks: one copy per remote site.
+pub fn cross_site_bytes(op: SaOp, g: &Grouping, me: usize, root: Option<usize>, payload: u64, site_bytes: &[u64]) -> u64 {
+    let mine = g.group_of[me];
+    if g.leader(mine) != me {
+        return 0;
+    }
+    let sites = g.groups.len() as u64;
+    let root_group = root.map(|r| g.group_of[r]);
+    let others = |h: usize| -> u64 { site_bytes.iter().enumerate().filter(|&(i, _)| i != h).map(|(_, b)| b).sum() };
+    match op {
+        SaOp::Barrier => 0,
+        SaOp::Bcast if root_group == Some(mine) => (sites - 1) * payload,
+        SaOp::Reduce if root_group != Some(mine) => payload,
+        SaOp::Allreduce if mine == 0 => (sites - 1) * payload,
+        SaOp::Allreduce => payload,
+        SaOp::Gather if root_group != Some(mine) => site_bytes.get(mine).copied().unwrap_or(0),
+        SaOp::Scatter if root_group == Some(mine) => others(mine),
+        SaOp::Allgather => (sites - 1) * site_bytes.get(mine).copied().unwrap_or(0),
+        SaOp::ReduceScatter => others(mine),
+        SaOp::Alltoall => payload,
+        SaOp::Scan if mine + 1 < g.groups.len() => payload,
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,7 +232,7 @@ mod tests {
         // World ranks 0..8 interleaved over sites 0 and 1; a communicator of world 1,2,3,6,7.
         let map = [0, 1, 0, 1, 0, 1, 0, 1];
         let g = Grouping::new(3, &[1, 2, 3, 6, 7], &map).unwrap();
-        assert_eq!(g.site_of, vec![1, 0, 1, 0, 1]);
+        assert_eq!(g.site_of, vec![1u64, 0, 1, 0, 1]);
         assert_eq!(g.groups, vec![vec![0, 2, 4], vec![1, 3]]);
         assert_eq!((g.leader(0), g.leader(1)), (0, 3), "epoch 3 picks index 0 of 3 and 1 of 2");
         assert_eq!(g.leaders_rooted(2), vec![2, 3]);
@@ -167,6 +251,40 @@ mod tests {
         assert_eq!(route(&inter, true, true), Route::SiteAware);
         assert_eq!(route(&one_site, false, true), Route::Flat);
         assert_eq!(route(&singletons, false, true), Route::Flat);
+    }
+
+    #[test]
+    fn agreement_input_gives_one_grouping_or_none() {
+        let a = site_key("east");
+        let b = site_key("west");
+        assert_ne!(a, b);
+        let mut gathered = Vec::new();
+        for held in [Some((3, a)), Some((2, b)), Some((3, a)), Some((3, b))] {
+            gathered.extend(contribution(held));
+        }
+        let g = agreed(&gathered).unwrap();
+        assert_eq!(g.epoch, 2, "the oldest epoch anyone holds");
+        assert_eq!(g.groups, vec![vec![0, 2], vec![1, 3]]);
+        gathered.extend(contribution(None));
+        assert_eq!(agreed(&gathered), None, "a rank without a map keeps everyone flat");
+        assert_eq!(agreed(&[1]), None);
+    }
+
+    #[test]
+    fn byte_model_sums_to_one_copy_per_remote_site() {
+        // Three sites: {0,3,6}, {1,4,7}, {2,5}; epoch 0 leads with each group's first rank.
+        let g = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 1, 2, 0, 1, 2, 0, 1]).unwrap();
+        let total = |op: SaOp, root: Option<usize>, payload: u64, sb: &[u64]| -> u64 {
+            (0..8).map(|me| cross_site_bytes(op, &g, me, root, payload, sb)).sum()
+        };
+        assert_eq!(total(SaOp::Bcast, Some(4), 100, &[]), 200, "two remote sites, one copy each");
+        assert_eq!(total(SaOp::Reduce, Some(4), 100, &[]), 200);
+        assert_eq!(total(SaOp::Allreduce, None, 100, &[]), 400, "reduce in, broadcast out");
+        assert_eq!(total(SaOp::Gather, Some(0), 0, &[30, 30, 20]), 50);
+        assert_eq!(total(SaOp::Scatter, Some(0), 0, &[30, 30, 20]), 50);
+        assert_eq!(total(SaOp::Allgather, None, 0, &[30, 30, 20]), 160);
+        assert_eq!(total(SaOp::Barrier, None, 0, &[]), 0);
+        assert_eq!(cross_site_bytes(SaOp::Bcast, &g, 3, Some(0), 100, &[]), 0, "not a leader");
     }
 
     /// Ranks learn a new epoch at different moments (some never before the agreement);

@@ -108,6 +108,7 @@ pub struct ReportBuilder {
     sent_peers: Vec<PeerValues>,
     sent_colls: HashMap<u64, (u64, u64)>,
     comm_cursor: usize,
+    sent_regrouped: u64,
     scratch: Vec<(u64, u64, u64)>,
 }
 
@@ -126,6 +127,7 @@ impl ReportBuilder {
             sent_peers: vec![PeerValues::default(); world_size],
             sent_colls: HashMap::new(),
             comm_cursor: 0,
+            sent_regrouped: 0,
             scratch: Vec::new(),
         }
     }
@@ -176,7 +178,9 @@ impl ReportBuilder {
             }
         }
         report.dropped_records = shim.collectives.dropped() + shim.persistent.dropped();
-        if !force && report.peers.is_empty() && report.communicators.is_empty() && report.collectives.is_empty() {
+        report.regrouped_cross_site_bytes = shim.regrouped_bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let regrouped_changed = report.regrouped_cross_site_bytes != self.sent_regrouped;
+        if !force && report.peers.is_empty() && report.communicators.is_empty() && report.collectives.is_empty() && !regrouped_changed {
             return None;
         }
         report.seq = self.seq + 1;
@@ -192,6 +196,7 @@ impl ReportBuilder {
             self.sent_colls.insert(key, (calls, bytes));
         }
         self.comm_cursor = p.comm_cursor;
+        self.sent_regrouped = p.report.regrouped_cross_site_bytes;
         self.seq = p.report.seq;
         self.seq
     }

@@ -2,7 +2,7 @@
 //! (launchers, proxies and shells that inherit `LD_PRELOAD` stay inert), and switched off
 //! in forked children.
 
-use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering::{AcqRel, Acquire, Release}};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::{AcqRel, Acquire, Release}};
 use std::sync::Mutex;
 
 pub use straddle_proto::MpiImpl;
@@ -44,6 +44,11 @@ pub struct Shim {
     pub persistent: PersistentTable,
     /// The newest site map the controller pushed for this job.
     pub site_map: Mutex<Option<SiteMap>>,
+    /// Cross-site bytes this rank sent in site-aware collectives (see
+    /// `regroup::cross_site_bytes`).
+    pub regrouped_bytes: AtomicU64,
+    /// Collective calls that ran site-aware.
+    pub site_aware_calls: AtomicU64,
     reporter: Option<Reporter>,
 }
 
@@ -101,6 +106,8 @@ pub fn install(id: Identity, config: Config) -> &'static Shim {
         comms: CommRegistry::default(),
         persistent: PersistentTable::new(),
         site_map: Mutex::new(None),
+        regrouped_bytes: AtomicU64::new(0),
+        site_aware_calls: AtomicU64::new(0),
         reporter: None,
     });
     if disabled {
@@ -135,6 +142,20 @@ pub fn flush() {
 }
 
 impl Shim {
+    /// The newest site map this rank holds, as (epoch, key of its own site): the
+    /// controller's, else the static map of the environment (epoch 0).
+    pub fn held_site(&self) -> Option<(u64, u64)> {
+        let rank = self.id.rank as usize;
+        if let Some(m) = self.site_map.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let name = m.rank_site.get(rank).and_then(|&s| m.sites.get(s as usize));
+            if let Some(name) = name {
+                return Some((m.epoch, crate::regroup::site_key(name)));
+            }
+        }
+        let site = *self.config.site_map.as_ref()?.get(rank)?;
+        Some((0, crate::regroup::site_key(&format!("site {site}"))))
+    }
+
     pub(crate) fn reporter(&self) -> Option<&Reporter> {
         self.reporter.as_ref()
     }

@@ -17,6 +17,7 @@ mod abi {
     pub type Aint = isize;
     pub type Count = i64;
     pub type Fint = c_int;
+    pub type Errhandler = c_int;
 
     pub const IMPL: straddle_shim::state::MpiImpl = straddle_shim::state::MpiImpl::Mpich;
     pub const PROC_NULL: c_int = -1;
@@ -37,6 +38,10 @@ mod abi {
     #[inline(always)]
     pub fn byte_type() -> Datatype {
         0x4c00_010d
+    }
+    #[inline(always)]
+    pub fn errors_return() -> Errhandler {
+        0x5400_0001
     }
     /// MPI_STATUS_IGNORE.
     #[inline(always)]

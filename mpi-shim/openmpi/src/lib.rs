@@ -15,6 +15,7 @@ mod abi {
     pub type MpiOp = *mut c_void;
     pub type Aint = isize;
     pub type Fint = c_int;
+    pub type Errhandler = *mut c_void;
 
     pub const IMPL: straddle_shim::state::MpiImpl = straddle_shim::state::MpiImpl::OpenMpi;
     pub const PROC_NULL: c_int = -2;
@@ -46,6 +47,8 @@ mod abi {
     global!(comm_self, "ompi_mpi_comm_self");
     global!(byte_type, "ompi_mpi_byte");
     global!(fortran_in_place, "mpi_fortran_in_place_");
+    global!(fortran_bottom, "mpi_fortran_bottom_");
+    global!(errors_return, "ompi_mpi_errors_return");
 
     /// MPI_STATUS_IGNORE.
     #[inline(always)]

@@ -1,0 +1,319 @@
+//! Benchmark: site-aware collectives against the library's own on the test bed. Eight
+//! ranks, one per node, over two sites 10 ms and 100 Mbit/s apart, in four layouts
+//! (interleaved, site blocks, 3+5, 1+7); every blocking collective at 8 B, 64 KiB and 4 MiB
+//! (`tests/programs/collbench.c` defines what size means per operation); the library's
+//! algorithm pinned by its own variables (`collmodel_bed::mpich_pin`), and the same launch
+//! with the shim regrouping (STRADDLE_REGROUP=1) or not (=0, shim still preloaded). Per case:
+//! median time per call, payload bytes that crossed the WAN each way per call (the relay's
+//! counters, framing and the program's own hand-out subtracted), next to the model's
+//! prediction for both algorithms, and the goals as PASS/FAIL.
+//!
+//! Run (root; builds and tears down its own bed): `cargo bench -p straddle-tests --bench
+//! collectives_bed` after `cargo build --release --workspace`. Knobs: COLLBENCH_OPS=bcast,
+//! allreduce  COLLBENCH_SIZES=8,65536  COLLBENCH_LAYOUTS=blocks,1+7  COLLBENCH_SECS=1.5 (timed
+//! work per case)  COLLBENCH_MPI=mpich (only MPICH has pins and a model so far)  COLLBENCH_RAW=1
+//! (print collbench's own lines)  COLLBENCH_UCX_RNDV_THRESH=auto (UCX's rendezvous back; the
+//! default, inf, sends every size eagerly). The last line is machine-readable.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use straddle_tests::bed::launch::BedLaunch;
+use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
+use straddle_tests::collmodel_bed::{cost, layouts, library, mpich_env, mpich_pin, regrouped, Cost, Leaders, Net, Op};
+use straddle_tests::mpi::Mpi;
+use straddle_tests::paths::{program, shim, target_dir, Scratch};
+
+/// Ethernet (14) + IPv4 (20) + TCP (20) + timestamp option (12) bytes of every frame the
+/// relay counts: payload = bytes - frames x this.
+const FRAME_OVERHEAD: u64 = 66;
+const DELAY_MS: u64 = 10;
+const RATE_MBIT: u32 = 100;
+
+fn knob(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+/// `tests/native/idle_sleep.c`, built next to the shims (see its header for why).
+fn idle_sleep() -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("native/idle_sleep.c");
+    let out = target_dir().join("libidle_sleep.so");
+    let o = Command::new("gcc").args(["-O2", "-shared", "-fPIC", "-o"]).arg(&out).arg(&src).arg("-ldl").output().expect("gcc");
+    assert!(o.status.success(), "building idle_sleep.c failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// One `case` line of collbench, reduced to per-call figures.
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    median_s: f64,
+    iters: u32,
+    overruns: u32,
+    errors: u64,
+    /// Payload bytes per call, site 0 to 1 and back.
+    ab: f64,
+    ba: f64,
+}
+
+fn field(line: &str, key: &str) -> Option<f64> {
+    line.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('='))).and_then(|v| v.parse().ok())
+}
+
+/// Payload of a counter pair: bytes minus the framing of every frame.
+fn payload(line: &str, dir: &str) -> f64 {
+    let bytes = field(line, &format!("{dir}_bytes")).unwrap_or(0.0);
+    let frames = field(line, &format!("{dir}_frames")).unwrap_or(0.0);
+    bytes - frames * FRAME_OVERHEAD as f64
+}
+
+/// Parses a launch's output: (op, size) -> figures.
+fn parse(stdout: &str) -> Vec<((String, u64), Measured)> {
+    let null = stdout.lines().find(|l| l.starts_with("null "));
+    let (n_ab, n_ba) = null.map(|l| (payload(l, "ab"), payload(l, "ba"))).unwrap_or((0.0, 0.0));
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("case "))
+        .map(|l| {
+            let op = l.split_whitespace().find_map(|kv| kv.strip_prefix("op=")).unwrap_or("?").to_string();
+            let size = field(l, "bytes").unwrap_or(0.0) as u64;
+            let iters = field(l, "iters").unwrap_or(1.0).max(1.0);
+            let m = Measured {
+                median_s: field(l, "median_us").unwrap_or(f64::NAN) / 1e6,
+                iters: iters as u32,
+                overruns: field(l, "overruns").unwrap_or(0.0) as u32,
+                errors: field(l, "errors").unwrap_or(0.0) as u64,
+                ab: ((payload(l, "ab") - n_ab) / iters).max(0.0),
+                ba: ((payload(l, "ba") - n_ba) / iters).max(0.0),
+            };
+            ((op, size), m)
+        })
+        .collect()
+}
+
+fn human(b: f64) -> String {
+    if b >= 1048576.0 {
+        format!("{:.2}M", b / 1048576.0)
+    } else if b >= 1024.0 {
+        format!("{:.1}K", b / 1024.0)
+    } else {
+        format!("{b:.0}")
+    }
+}
+
+fn verdict(applies: bool, ok: bool) -> &'static str {
+    match (applies, ok) {
+        (false, _) => "-",
+        (true, true) => "PASS",
+        (true, false) => "FAIL",
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    pass: u32,
+    of: u32,
+}
+
+impl Tally {
+    fn add(&mut self, applies: bool, ok: bool) {
+        if applies {
+            self.of += 1;
+            self.pass += ok as u32;
+        }
+    }
+}
+
+fn main() {
+    if let Err(why) = bed::can_run() {
+        println!("collectives_bed {why}");
+        return;
+    }
+    let mpis: Vec<Mpi> = knob("COLLBENCH_MPI", "mpich")
+        .iter()
+        .filter_map(|m| match m.as_str() {
+            "mpich" => Some(Mpi::Mpich),
+            _ => {
+                eprintln!("COLLBENCH_MPI={m}: only mpich has pinned algorithms and a model so far; skipped");
+                None
+            }
+        })
+        .collect();
+    let ops: Vec<Op> = knob("COLLBENCH_OPS", &Op::ALL.map(|o| o.name()).join(","))
+        .iter()
+        .map(|o| Op::parse(o).unwrap_or_else(|| panic!("COLLBENCH_OPS: unknown operation {o}")))
+        .collect();
+    let sizes: Vec<u64> = knob("COLLBENCH_SIZES", "8,65536,4194304").iter().map(|s| s.parse().expect("COLLBENCH_SIZES")).collect();
+    let wanted = knob("COLLBENCH_LAYOUTS", "interleaved,blocks,3+5,1+7");
+    let secs: f64 = std::env::var("COLLBENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.5);
+    let layouts: Vec<(&str, Vec<usize>)> = layouts().into_iter().filter(|(n, _)| wanted.iter().any(|w| w == n)).collect();
+    let net = Net::bed(DELAY_MS as f64, RATE_MBIT as f64);
+    let rndv = std::env::var("COLLBENCH_UCX_RNDV_THRESH").unwrap_or_else(|_| "inf".into());
+
+    let dir = Scratch::new("collbench");
+    let idle = idle_sleep();
+    // Site a holds at most 4 ranks (interleaved, blocks), site b up to 7 (1+7).
+    let spec = BedSpec {
+        sites: vec![SiteSpec { name: "a".into(), nodes: 4 }, SiteSpec { name: "b".into(), nodes: 7 }],
+        ..BedSpec::new("cb", 2, 4).delay(Duration::from_millis(DELAY_MS)).rate_mbit(Some(RATE_MBIT))
+    };
+    let t = Instant::now();
+    let b = Bed::up(spec).expect("bed up");
+    // A connection idle between calls keeps its window (as it would under steady traffic):
+    // no slow start again after every pause of the timed loop.
+    for i in 0..b.nodes.len() {
+        let _ = b.on(i, "sysctl").args(["-qw", "net.ipv4.tcp_slow_start_after_idle=0"]).status();
+    }
+    println!("bed: 2 sites (4 + 7 nodes), {DELAY_MS} ms one way, {RATE_MBIT} Mbit/s, up in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "model: WAN {:.1} ms + bytes / {:.2} MB/s per round that crosses, LAN {:.1} ms + bytes / {:.0} MB/s per round that does not",
+        net.wan_latency * 1e3,
+        net.wan_rate / 1e6,
+        net.lan_latency * 1e3,
+        net.lan_rate / 1e6
+    );
+
+    let mut summary = Vec::new();
+    for mpi in mpis {
+        let exe = mpi.compile(&program("collbench.c"), &dir.0);
+        let (mut speed, mut slower, mut bytes, mut model, mut wrong) = (Tally::default(), Tally::default(), Tally::default(), Tally::default(), 0u64);
+        let mut speedups = Vec::new();
+        println!(
+            "\n{:<6} {:<11} {:<20} {:>7} {:<22} {:>5} {:>17} {:>17} {:>13} {:>23} {:>23}  goals: 2x / >=0.95 / bytes / model",
+            "mpi", "layout", "op", "size", "library algorithm", "hops", "lib ms meas/mod", "reg ms meas/mod", "speedup m/mod", "lib a>b b>a (model a>b)", "reg a>b b>a (model a>b)"
+        );
+        for (lname, site) in &layouts {
+            let map: String = site.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
+            // Rank r on the next free node of its site.
+            let mut next = [0usize, 4];
+            let placement: Vec<usize> = site
+                .iter()
+                .map(|&s| {
+                    next[s] += 1;
+                    next[s] - 1
+                })
+                .collect();
+            for (si, &size) in sizes.iter().enumerate() {
+                let these: Vec<Op> = ops.iter().cloned().filter(|&o| o != Op::Barrier || si == 0).collect();
+                if these.is_empty() {
+                    continue;
+                }
+                let names: Vec<&str> = these.iter().map(|o| o.name()).collect();
+                let mut results = Vec::new();
+                for regroup in [0, 1] {
+                    let mut l = BedLaunch::new(&b, mpi, placement.clone(), &exe)
+                        .arg(names.join(","))
+                        .arg(size)
+                        .arg(secs)
+                        .env("LD_PRELOAD", format!("{} {}", shim(mpi).display(), idle.display()))
+                        .env("STRADDLE_REGROUP", regroup)
+                        .env("STRADDLE_SITE_MAP", &map)
+                        .env("STRADDLE_VERBOSE", 1)
+                        .env("STRADDLE_JOB", "collbench")
+                        .env("COLLBENCH_STATS", b.dir.join("wan.stats").display());
+                    // UCX's rendezvous over TCP costs several extra WAN trips per message
+                    // (40-60 ms at 10 ms); eager for every size, for both modes alike.
+                    l = l.env("UCX_RNDV_THRESH", &rndv);
+                    for (k, v) in mpich_env(size) {
+                        l = l.env(&k, v);
+                    }
+                    // Calls of up to a few seconds (4 MiB, library, interleaved): room for
+                    // warm-up, calibration and at least three timed calls each.
+                    let per_op = if size >= 1 << 20 { 60 } else { 15 };
+                    l.deadline = Duration::from_secs(60 + per_op * these.len() as u64);
+                    let run = l.run();
+                    if !run.success {
+                        println!(
+                            "{} {lname} size {size} regroup={regroup}: launch failed after {:.0} s (timed out: {})\n{}\n{}",
+                            mpi.name(),
+                            run.elapsed.as_secs_f64(),
+                            run.timed_out,
+                            run.stdout.trim(),
+                            run.stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+                        );
+                    }
+                    if std::env::var_os("COLLBENCH_RAW").is_some() {
+                        println!("regroup={regroup} {lname} {size}:\n{}", run.stdout.trim());
+                    }
+                    if regroup == 1 && !run.stderr.contains("site-aware collectives") {
+                        println!("{} {lname}: the shim never said it regrouped (STRADDLE_VERBOSE)", mpi.name());
+                    }
+                    results.push(parse(&run.stdout));
+                }
+                for &op in &these {
+                    let sz = if op == Op::Barrier { 0 } else { size };
+                    let find = |r: &Vec<((String, u64), Measured)>| r.iter().find(|((o, s), _)| o == op.name() && *s == sz).map(|(_, m)| m.clone());
+                    let (Some(lib), Some(reg)) = (find(&results[0]), find(&results[1])) else {
+                        println!("{:<6} {lname:<11} {:<20} {:>7} missing (see the launch output above)", mpi.name(), op.name(), human(sz as f64));
+                        continue;
+                    };
+                    let alg = mpich_pin(op, sz).0;
+                    let ml: Cost = cost(&library(op, alg, site.len(), 0, sz as f64), site, &net);
+                    let mr: Cost = cost(&regrouped(op, site, 0, sz as f64, Leaders::Library), site, &net);
+                    let floor: Cost = cost(&regrouped(op, site, 0, sz as f64, Leaders::Direct), site, &net);
+                    let (s_meas, s_model) = (lib.median_s / reg.median_s, ml.time / mr.time);
+                    speedups.push(s_meas);
+                    let g_speed = (s_model >= 2.5, s_meas >= 2.0);
+                    let g_slower = (true, s_meas >= 0.95);
+                    let copy_ops = matches!(op, Op::Bcast | Op::Gather | Op::Gatherv | Op::Allgather | Op::Allgatherv | Op::Allreduce);
+                    let g_bytes = (copy_ops && sz >= 1 << 20, reg.ab.max(reg.ba) <= 1.1 * floor.ab.max(floor.ba));
+                    let near = |m: f64, p: f64| (m / p - 1.0).abs() <= 0.2;
+                    let g_model = (true, near(lib.median_s, ml.time) && near(reg.median_s, mr.time));
+                    speed.add(g_speed.0, g_speed.1);
+                    slower.add(g_slower.0, g_slower.1);
+                    bytes.add(g_bytes.0, g_bytes.1);
+                    model.add(g_model.0, g_model.1);
+                    wrong += lib.errors + reg.errors;
+                    let mut notes = String::new();
+                    if lib.errors + reg.errors > 0 {
+                        notes.push_str(&format!(" WRONG RESULTS lib {} reg {}", lib.errors, reg.errors));
+                    }
+                    if lib.overruns + reg.overruns > 0 {
+                        notes.push_str(&format!(" overruns {}+{} of {}+{}", lib.overruns, reg.overruns, lib.iters, reg.iters));
+                    }
+                    println!(
+                        "{:<6} {lname:<11} {:<20} {:>7} {:<22} {:>2}/{:<2} {:>8.1}/{:<8.1} {:>8.1}/{:<8.1} {:>6.2}/{:<6.2} {:>7} {:>7} ({:>7}) {:>7} {:>7} ({:>7})  {} / {} / {} / {}{notes}",
+                        mpi.name(),
+                        op.name(),
+                        human(sz as f64),
+                        alg.cvar(),
+                        ml.wan_hops,
+                        mr.wan_hops,
+                        lib.median_s * 1e3,
+                        ml.time * 1e3,
+                        reg.median_s * 1e3,
+                        mr.time * 1e3,
+                        s_meas,
+                        s_model,
+                        human(lib.ab),
+                        human(lib.ba),
+                        human(ml.ab),
+                        human(reg.ab),
+                        human(reg.ba),
+                        human(mr.ab),
+                        verdict(g_speed.0, g_speed.1),
+                        verdict(g_slower.0, g_slower.1),
+                        verdict(g_bytes.0, g_bytes.1),
+                        verdict(g_model.0, g_model.1),
+                    );
+                }
+            }
+        }
+        speedups.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let median = speedups.get(speedups.len() / 2).cloned().unwrap_or(f64::NAN);
+        summary.push(format!(
+            "{m}_cases={} {m}_median_speedup={median:.2} {m}_speed2x={}/{} {m}_not_slower={}/{} {m}_bytes={}/{} {m}_model={}/{} {m}_wrong_elements={wrong}",
+            speedups.len(),
+            speed.pass,
+            speed.of,
+            slower.pass,
+            slower.of,
+            bytes.pass,
+            bytes.of,
+            model.pass,
+            model.of,
+            m = mpi.name()
+        ));
+    }
+    drop(b);
+    println!("collectives_bed delay_ms={DELAY_MS} rate_mbit={RATE_MBIT} secs_per_case={secs} {}", summary.join(" "));
+}

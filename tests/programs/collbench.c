@@ -1,0 +1,276 @@
+/* Times blocking collectives on MPI_COMM_WORLD and reads the test bed's WAN counters around
+ * each timed loop (benches/collectives_bed.rs runs it). Usage: collbench OPS SIZES SECS
+ *   OPS   comma list: barrier,bcast,reduce,allreduce,gather,gatherv,scatter,scatterv,allgather,
+ *         allgatherv,reduce_scatter,reduce_scatter_block,alltoall,alltoallv,scan,exscan
+ *   SIZES comma list of bytes (barrier runs once, at size 0)
+ *   SECS  aim for this much timed work per case
+ * Size: the message (bcast) or vector (reductions, scans, reduce-scatter, MPI_INT, MPI_SUM);
+ * the whole gathered / scattered buffer (gather, scatter, allgather: block = size/8, MPI_BYTE);
+ * each rank's send buffer (alltoall: block = size/n). Root 0.
+ *
+ * Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0 hands out a
+ * start time T0 and a period P and iteration i starts on every rank at T0 + i P; its time is
+ * the latest rank's end minus that instant, and rank 0 prints the median over iterations.
+ * Counters: rank 0 reads the relay's per-pair counters (file $COLLBENCH_STATS) before handing
+ * out T0 and once every rank has idled SETTLE past the loop; a "null" window (hand-out and
+ * settle only) is printed once so the harness can subtract it. Each case ends with a check
+ * of one call's result against the expected values (errors summed over ranks). */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SETTLE 0.1
+#define MIN_ITERS 3
+#define MAX_ITERS 400
+
+static int rank, n;
+static char *sbuf, *rbuf;
+static int *counts, *displs;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Sleeps until `t`, letting MPI progress every millisecond on the way (pending sends of the
+ * last call keep moving), then an absolute sleep to the instant. */
+static void wait_until(double t) {
+    int flag;
+    while (t - now() > 0.0015) {
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    }
+    struct timespec a = {(time_t)t, (long)((t - (time_t)t) * 1e9)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &a, NULL) != 0) {
+    }
+}
+
+/* Bytes and frames that entered the relay from site 0 to 1 and from 1 to 0. */
+static void wan(unsigned long long c[4]) {
+    memset(c, 0, 4 * sizeof c[0]);
+    const char *p = getenv("COLLBENCH_STATS");
+    if (!p) return;
+    int fd = open(p, O_RDONLY);
+    if (fd < 0) return;
+    uint64_t head[2];
+    if (pread(fd, head, sizeof head, 0) == sizeof head && head[1] >= 2) {
+        uint64_t s = head[1], v[4];
+        /* (src, dst) fields start at word 2 + (src * sites + dst) * 4: sent bytes, frames. */
+        if (pread(fd, v, 2 * 8, (2 + (0 * s + 1) * 4) * 8) == 16) c[0] = v[0], c[1] = v[1];
+        if (pread(fd, v, 2 * 8, (2 + (1 * s + 0) * 4) * 8) == 16) c[2] = v[0], c[3] = v[1];
+    }
+    close(fd);
+}
+
+static const char *NAMES[] = {"barrier", "bcast", "reduce", "allreduce", "gather", "gatherv", "scatter", "scatterv", "allgather",
+                              "allgatherv", "reduce_scatter", "reduce_scatter_block", "alltoall", "alltoallv", "scan", "exscan"};
+enum { BARRIER, BCAST, REDUCE, ALLREDUCE, GATHER, GATHERV, SCATTER, SCATTERV, ALLGATHER, ALLGATHERV, RS, RSB, ALLTOALL, ALLTOALLV, SCAN, EXSCAN, NOPS };
+
+/* Elements per call: ints for reductions, bytes per block for data movement. */
+static int ints(long size) { return size / 4 > 0 ? size / 4 : 1; }
+static int rs_block(long size) { return ints(size) / n > 0 ? ints(size) / n : 1; }
+static int block(long size) { return size / n > 0 ? size / n : 1; }
+
+static void call(int op, long size) {
+    int c = ints(size), b = block(size), rb = rs_block(size);
+    MPI_Comm w = MPI_COMM_WORLD;
+    for (int i = 0; i < n; i++) counts[i] = b, displs[i] = i * b;
+    switch (op) {
+    case BARRIER: MPI_Barrier(w); break;
+    case BCAST: MPI_Bcast(sbuf, c, MPI_INT, 0, w); break;
+    case REDUCE: MPI_Reduce(sbuf, rbuf, c, MPI_INT, MPI_SUM, 0, w); break;
+    case ALLREDUCE: MPI_Allreduce(sbuf, rbuf, c, MPI_INT, MPI_SUM, w); break;
+    case GATHER: MPI_Gather(sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, 0, w); break;
+    case GATHERV: MPI_Gatherv(sbuf, b, MPI_BYTE, rbuf, counts, displs, MPI_BYTE, 0, w); break;
+    case SCATTER: MPI_Scatter(sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, 0, w); break;
+    case SCATTERV: MPI_Scatterv(sbuf, counts, displs, MPI_BYTE, rbuf, b, MPI_BYTE, 0, w); break;
+    case ALLGATHER: MPI_Allgather(sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, w); break;
+    case ALLGATHERV: MPI_Allgatherv(sbuf, b, MPI_BYTE, rbuf, counts, displs, MPI_BYTE, w); break;
+    case RS:
+        for (int i = 0; i < n; i++) counts[i] = rb;
+        MPI_Reduce_scatter(sbuf, rbuf, counts, MPI_INT, MPI_SUM, w);
+        break;
+    case RSB: MPI_Reduce_scatter_block(sbuf, rbuf, rb, MPI_INT, MPI_SUM, w); break;
+    case ALLTOALL: MPI_Alltoall(sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, w); break;
+    case ALLTOALLV: MPI_Alltoallv(sbuf, counts, displs, MPI_BYTE, rbuf, counts, displs, MPI_BYTE, w); break;
+    case SCAN: MPI_Scan(sbuf, rbuf, c, MPI_INT, MPI_SUM, w); break;
+    case EXSCAN: MPI_Exscan(sbuf, rbuf, c, MPI_INT, MPI_SUM, w); break;
+    }
+}
+
+static unsigned char pattern(int from, int to, long j) { return (unsigned char)(from * 31 + to * 7 + j); }
+
+/* One call on known inputs; returns this rank's count of wrong result elements. */
+static long check(int op, long size) {
+    int c = ints(size), b = block(size), rb = rs_block(size);
+    int *si = (int *)sbuf, *ri = (int *)rbuf;
+    long bad = 0;
+    int reduction = op == REDUCE || op == ALLREDUCE || op == RS || op == RSB || op == SCAN || op == EXSCAN;
+    long len = reduction ? (op == RS || op == RSB ? (long)rb * n : c) : (op == BCAST ? c : 0);
+    for (long i = 0; i < len; i++) si[i] = op == BCAST ? (rank == 0 ? (int)(i * 7 + 3) : -1) : (int)(i % 1000 + rank);
+    if (!reduction && op != BCAST)
+        for (int d = 0; d < n; d++)
+            for (long j = 0; j < b; j++) sbuf[(long)d * b + j] = pattern(rank, d, j);
+    memset(rbuf, 0xee, (size_t)(size > 64 ? size : 64) + 64);
+    call(op, size);
+    long sum = (long)n * (n - 1) / 2; /* sum of ranks */
+    switch (op) {
+    case BCAST:
+        for (long i = 0; i < c; i++) bad += si[i] != (int)(i * 7 + 3);
+        break;
+    case REDUCE:
+    case ALLREDUCE:
+        if (op == ALLREDUCE || rank == 0)
+            for (long i = 0; i < c; i++) bad += ri[i] != (int)(n * (i % 1000) + sum);
+        break;
+    case SCAN:
+        for (long i = 0; i < c; i++) bad += ri[i] != (int)((rank + 1) * (i % 1000) + (long)rank * (rank + 1) / 2);
+        break;
+    case EXSCAN:
+        if (rank > 0)
+            for (long i = 0; i < c; i++) bad += ri[i] != (int)(rank * (i % 1000) + (long)rank * (rank - 1) / 2);
+        break;
+    case RS:
+    case RSB:
+        for (long i = 0; i < rb; i++) bad += ri[i] != (int)(n * ((rank * rb + i) % 1000) + sum);
+        break;
+    case GATHER:
+    case GATHERV:
+        if (rank == 0)
+            for (int r = 0; r < n; r++)
+                for (long j = 0; j < b; j++) bad += (unsigned char)rbuf[(long)r * b + j] != pattern(r, 0, j);
+        break;
+    case SCATTER:
+    case SCATTERV:
+        for (long j = 0; j < b; j++) bad += (unsigned char)rbuf[j] != pattern(0, rank, j);
+        break;
+    case ALLGATHER:
+    case ALLGATHERV:
+        for (int r = 0; r < n; r++)
+            for (long j = 0; j < b; j++) bad += (unsigned char)rbuf[(long)r * b + j] != pattern(r, 0, j);
+        break;
+    case ALLTOALL:
+    case ALLTOALLV:
+        for (int r = 0; r < n; r++)
+            for (long j = 0; j < b; j++) bad += (unsigned char)rbuf[(long)r * b + j] != pattern(r, rank, j);
+        break;
+    }
+    return bad;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Hands out T0, P and the iteration count from rank 0 (inside the counted window). */
+static void hand_out(double *p, double period, int iters) {
+    p[0] = now() + 0.02, p[1] = period, p[2] = iters;
+    MPI_Bcast(p, 3, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+}
+
+static void run_case(int op, long size, double secs) {
+    /* Connections and the library's per-size state; then one call timed barrier to barrier
+     * (an upper bound: it includes a barrier) to size the period. */
+    for (int i = 0; i < 2; i++) call(op, size);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t = now();
+    call(op, size);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double once = now() - t;
+    MPI_Bcast(&once, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    double period = 1.3 * once + 0.002;
+    int iters = (int)(secs / period);
+    iters = iters < MIN_ITERS ? MIN_ITERS : iters > MAX_ITERS ? MAX_ITERS : iters;
+
+    unsigned long long c0[4], c1[4];
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) wan(c0);
+    double p[3];
+    hand_out(p, period, iters);
+    static double d[MAX_ITERS], dmax[MAX_ITERS];
+    for (int i = 0; i < iters; i++) {
+        double start = p[0] + i * p[1];
+        wait_until(start);
+        call(op, size);
+        d[i] = now() - start;
+    }
+    wait_until(p[0] + iters * p[1] + SETTLE);
+    if (rank == 0) wan(c1);
+    MPI_Reduce(d, dmax, iters, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    long bad = check(op, size), allbad = 0;
+    MPI_Reduce(&bad, &allbad, 1, MPI_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        int over = 0;
+        for (int i = 0; i < iters; i++) over += dmax[i] > p[1];
+        qsort(dmax, iters, sizeof dmax[0], cmp);
+        printf("case op=%s bytes=%ld iters=%d period_ms=%.3f median_us=%.1f p10_us=%.1f p90_us=%.1f overruns=%d errors=%ld "
+               "ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu\n",
+               NAMES[op], size, iters, p[1] * 1e3, dmax[iters / 2] * 1e6, dmax[iters / 10] * 1e6, dmax[(iters * 9) / 10] * 1e6, over,
+               allbad, c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2], c1[3] - c0[3]);
+        fflush(stdout);
+    }
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    if (argc < 4) {
+        if (rank == 0) fprintf(stderr, "usage: collbench OPS SIZES SECS\n");
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+    double secs = atof(argv[3]);
+    long sizes[16];
+    int nsizes = 0;
+    long maxsize = 64;
+    for (char *s = strtok(strdup(argv[2]), ","); s && nsizes < 16; s = strtok(NULL, ",")) {
+        sizes[nsizes] = atol(s);
+        if (sizes[nsizes] > maxsize) maxsize = sizes[nsizes];
+        nsizes++;
+    }
+    /* Reduce-scatter rounds its vector up to one int per rank: room for that too. */
+    size_t cap = (size_t)maxsize + 64 * n + 64;
+    sbuf = malloc(cap), rbuf = malloc(cap);
+    counts = malloc(n * sizeof *counts), displs = malloc(n * sizeof *displs);
+    memset(sbuf, 1, cap), memset(rbuf, 0, cap);
+
+    /* Past the shim's first 16 collectives on the world (it regroups from there on). */
+    int x = 1, y;
+    for (int i = 0; i < 32; i++) MPI_Allreduce(&x, &y, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Barrier(MPI_COMM_WORLD);
+
+    /* The null window: what every case's window holds besides its loop. */
+    unsigned long long c0[4], c1[4];
+    if (rank == 0) wan(c0);
+    double p[3];
+    hand_out(p, 0, 0);
+    wait_until(p[0] + SETTLE);
+    if (rank == 0) {
+        wan(c1);
+        printf("null ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu\n", c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2],
+               c1[3] - c0[3]);
+        fflush(stdout);
+    }
+
+    for (char *o = strtok(strdup(argv[1]), ","); o; o = strtok(NULL, ",")) {
+        int op = -1;
+        for (int k = 0; k < NOPS; k++)
+            if (!strcmp(o, NAMES[k])) op = k;
+        if (op < 0) {
+            if (rank == 0) fprintf(stderr, "unknown op %s\n", o);
+            MPI_Abort(MPI_COMM_WORLD, 2);
+        }
+        for (int k = 0; k < (op == BARRIER ? 1 : nsizes); k++) run_case(op, op == BARRIER ? 0 : sizes[k], secs);
+    }
+    MPI_Finalize();
+    return 0;
+}

@@ -1,0 +1,633 @@
+//! The model the site-aware collectives benchmark (`benches/collectives_bed.rs`) holds its
+//! measurements against: for every blocking collective, the messages of the MPI library's
+//! algorithm pinned for the run (MPICH 4.0.2's own, by its CVARs) and of the regrouped
+//! algorithm the shim runs (inside each site first, one WAN crossing per site, through one
+//! leader per site), as rounds of (from, to, bytes); and what they cost on the test bed.
+//!
+//! Cost of one call: the sum over rounds of the round's latency (one WAN one-way delay when
+//! any message of the round crosses sites, else a LAN hop) plus its transfer time (the
+//! busier WAN direction's bytes over the WAN goodput, plus the most one rank sends inside a
+//! site over the LAN rate). Rounds are synchronous in the model; the critical path of the
+//! real algorithms is at most that.
+
+/// One message: from, to (communicator ranks), bytes.
+pub type Msg = (usize, usize, f64);
+pub type Rounds = Vec<Vec<Msg>>;
+
+/// The blocking collectives the benchmark measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Barrier,
+    Bcast,
+    Reduce,
+    Allreduce,
+    Gather,
+    Gatherv,
+    Scatter,
+    Scatterv,
+    Allgather,
+    Allgatherv,
+    ReduceScatter,
+    ReduceScatterBlock,
+    Alltoall,
+    Alltoallv,
+    Scan,
+    Exscan,
+}
+
+impl Op {
+    pub const ALL: [Op; 16] = [
+        Op::Barrier,
+        Op::Bcast,
+        Op::Reduce,
+        Op::Allreduce,
+        Op::Gather,
+        Op::Gatherv,
+        Op::Scatter,
+        Op::Scatterv,
+        Op::Allgather,
+        Op::Allgatherv,
+        Op::ReduceScatter,
+        Op::ReduceScatterBlock,
+        Op::Alltoall,
+        Op::Alltoallv,
+        Op::Scan,
+        Op::Exscan,
+    ];
+
+    /// The name `collbench.c` takes and prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Barrier => "barrier",
+            Op::Bcast => "bcast",
+            Op::Reduce => "reduce",
+            Op::Allreduce => "allreduce",
+            Op::Gather => "gather",
+            Op::Gatherv => "gatherv",
+            Op::Scatter => "scatter",
+            Op::Scatterv => "scatterv",
+            Op::Allgather => "allgather",
+            Op::Allgatherv => "allgatherv",
+            Op::ReduceScatter => "reduce_scatter",
+            Op::ReduceScatterBlock => "reduce_scatter_block",
+            Op::Alltoall => "alltoall",
+            Op::Alltoallv => "alltoallv",
+            Op::Scan => "scan",
+            Op::Exscan => "exscan",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|o| o.name() == s)
+    }
+}
+
+/// MPICH's algorithms the benchmark pins (the CVAR value is [`Alg::cvar`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    Dissemination,
+    Binomial,
+    /// Binomial scatter of n blocks, then a ring allgather (van de Geijn).
+    ScatterRingAllgather,
+    RecursiveDoubling,
+    /// Rabenseifner: recursive-halving reduce-scatter, recursive-doubling allgather.
+    ReduceScatterAllgather,
+    /// Every rank to the root (or the root to every rank) at once.
+    Linear,
+    Ring,
+    /// Recursive halving, the farthest partner first.
+    RecursiveHalving,
+    /// Step k: rank i exchanges with i XOR k (n a power of two).
+    Pairwise,
+    /// Every pair at once.
+    Scattered,
+    Brucks,
+}
+
+impl Alg {
+    pub fn cvar(self) -> &'static str {
+        match self {
+            Alg::Dissemination => "dissemination",
+            Alg::Binomial => "binomial",
+            Alg::ScatterRingAllgather => "scatter_ring_allgather",
+            Alg::RecursiveDoubling => "recursive_doubling",
+            Alg::ReduceScatterAllgather => "reduce_scatter_allgather",
+            Alg::Linear => "linear",
+            Alg::Ring => "ring",
+            Alg::RecursiveHalving => "recursive_halving",
+            Alg::Pairwise => "pairwise",
+            Alg::Scattered => "scattered",
+            Alg::Brucks => "brucks",
+        }
+    }
+}
+
+/// Up to this size the small-message pins apply (MPICH's own short-message thresholds are
+/// 256 B to 12 KiB; the benchmark's sizes are 8 B, 64 KiB and 4 MiB).
+pub const SMALL: u64 = 2048;
+
+/// The algorithm pinned for `op` at `size`, and the MPICH CVAR that pins it.
+pub fn mpich_pin(op: Op, size: u64) -> (Alg, &'static str) {
+    let small = size <= SMALL;
+    match op {
+        Op::Barrier => (Alg::Dissemination, "MPIR_CVAR_BARRIER_INTRA_ALGORITHM"),
+        Op::Bcast => (if small { Alg::Binomial } else { Alg::ScatterRingAllgather }, "MPIR_CVAR_BCAST_INTRA_ALGORITHM"),
+        Op::Reduce => (Alg::Binomial, "MPIR_CVAR_REDUCE_INTRA_ALGORITHM"),
+        Op::Allreduce => {
+            (if small { Alg::RecursiveDoubling } else { Alg::ReduceScatterAllgather }, "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM")
+        }
+        Op::Gather => (Alg::Binomial, "MPIR_CVAR_GATHER_INTRA_ALGORITHM"),
+        Op::Gatherv => (Alg::Linear, "MPIR_CVAR_GATHERV_INTRA_ALGORITHM"),
+        Op::Scatter => (Alg::Binomial, "MPIR_CVAR_SCATTER_INTRA_ALGORITHM"),
+        Op::Scatterv => (Alg::Linear, "MPIR_CVAR_SCATTERV_INTRA_ALGORITHM"),
+        Op::Allgather => (if small { Alg::RecursiveDoubling } else { Alg::Ring }, "MPIR_CVAR_ALLGATHER_INTRA_ALGORITHM"),
+        Op::Allgatherv => (if small { Alg::RecursiveDoubling } else { Alg::Ring }, "MPIR_CVAR_ALLGATHERV_INTRA_ALGORITHM"),
+        Op::ReduceScatter => {
+            (if small { Alg::RecursiveHalving } else { Alg::Pairwise }, "MPIR_CVAR_REDUCE_SCATTER_INTRA_ALGORITHM")
+        }
+        Op::ReduceScatterBlock => {
+            (if small { Alg::RecursiveHalving } else { Alg::Pairwise }, "MPIR_CVAR_REDUCE_SCATTER_BLOCK_INTRA_ALGORITHM")
+        }
+        Op::Alltoall => (if small { Alg::Brucks } else { Alg::Pairwise }, "MPIR_CVAR_ALLTOALL_INTRA_ALGORITHM"),
+        Op::Alltoallv => (Alg::Scattered, "MPIR_CVAR_ALLTOALLV_INTRA_ALGORITHM"),
+        Op::Scan => (Alg::RecursiveDoubling, "MPIR_CVAR_SCAN_INTRA_ALGORITHM"),
+        Op::Exscan => (Alg::RecursiveDoubling, "MPIR_CVAR_EXSCAN_INTRA_ALGORITHM"),
+    }
+}
+
+/// The environment that pins every collective for a launch at `size`: the device layer
+/// (ch4) may not substitute its own, and an algorithm that cannot run says so.
+pub fn mpich_env(size: u64) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("MPIR_CVAR_DEVICE_COLLECTIVES".to_string(), "none".to_string()),
+        ("MPIR_CVAR_COLLECTIVE_FALLBACK".to_string(), "print".to_string()),
+    ];
+    for op in Op::ALL {
+        let (alg, var) = mpich_pin(op, size);
+        env.push((var.to_string(), alg.cvar().to_string()));
+    }
+    env
+}
+
+fn log2_ceil(n: usize) -> usize {
+    (usize::BITS - (n.max(1) - 1).leading_zeros()) as usize
+}
+
+fn by_round(edges: impl IntoIterator<Item = (usize, Msg)>) -> Rounds {
+    let mut rounds: Rounds = Vec::new();
+    for (r, m) in edges {
+        if rounds.len() <= r {
+            rounds.resize(r + 1, Vec::new());
+        }
+        rounds[r].push(m);
+    }
+    rounds
+}
+
+/// MPICH's binomial tree rooted at `root`: (child, parent, level); a broadcast runs the
+/// highest level first, a reduction the lowest.
+fn binomial(n: usize, root: usize) -> Vec<(usize, usize, usize)> {
+    (1..n).map(|rel| ((rel + root) % n, ((rel & (rel - 1)) + root) % n, rel.trailing_zeros() as usize)).collect()
+}
+
+/// Blocks in the binomial subtree under relative rank r.
+fn subtree(n: usize, rel: usize) -> usize {
+    if rel == 0 {
+        n
+    } else {
+        (1usize << rel.trailing_zeros()).min(n - rel)
+    }
+}
+
+fn xor_rounds(n: usize, dists: impl IntoIterator<Item = (usize, f64)>) -> Rounds {
+    dists.into_iter().map(|(d, b)| (0..n).filter_map(|i| (i ^ d < n).then_some((i, i ^ d, b))).collect()).collect()
+}
+
+fn ring(n: usize, steps: usize, chunk: f64) -> Rounds {
+    (0..steps).map(|_| (0..n).map(|i| (i, (i + 1) % n, chunk)).collect()).collect()
+}
+
+/// How `collbench.c` sizes a call: (message or vector, per-rank block) in bytes.
+pub fn shape(op: Op, size: f64, n: usize) -> (f64, f64) {
+    let ints = (size / 4.0).floor().max(1.0) * 4.0;
+    match op {
+        Op::ReduceScatter | Op::ReduceScatterBlock => {
+            let rb = ((ints / 4.0 / n as f64).floor()).max(1.0) * 4.0;
+            (rb * n as f64, rb)
+        }
+        Op::Bcast | Op::Reduce | Op::Allreduce | Op::Scan | Op::Exscan => (ints, ints / n as f64),
+        _ => {
+            let b = (size / n as f64).floor().max(1.0);
+            (b * n as f64, b)
+        }
+    }
+}
+
+/// The rounds of one call of `op` with algorithm `alg` on `n` ranks, root `root`; `size` as
+/// `collbench.c` defines it.
+pub fn library(op: Op, alg: Alg, n: usize, root: usize, size: f64) -> Rounds {
+    if n < 2 {
+        return vec![];
+    }
+    let lg = log2_ceil(n);
+    let (msg, block) = shape(op, size, n);
+    match (op, alg) {
+        (Op::Barrier, _) => (0..lg).map(|k| (0..n).map(|i| (i, (i + (1 << k)) % n, 0.0)).collect()).collect(),
+        (Op::Bcast, Alg::ScatterRingAllgather) => {
+            let mut r = library(Op::Scatter, Alg::Binomial, n, root, msg);
+            r.extend(ring(n, n - 1, msg / n as f64));
+            r
+        }
+        (Op::Bcast, _) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| (lg - 1 - l, (p, c, msg)))),
+        (Op::Reduce, _) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| (l, (c, p, msg)))),
+        (Op::Allreduce, Alg::ReduceScatterAllgather) => {
+            // Distance 1 first with half the vector, halving; the allgather mirrors it.
+            let mut r = xor_rounds(n, (0..lg).map(|k| (1 << k, msg / (2 << k) as f64)));
+            r.extend(xor_rounds(n, (0..lg).rev().map(|k| (1 << k, msg / (2 << k) as f64))));
+            r
+        }
+        (Op::Allreduce | Op::Scan | Op::Exscan, _) => xor_rounds(n, (0..lg).map(|k| (1 << k, msg))),
+        (Op::Gather | Op::Gatherv, Alg::Binomial) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
+            let rel = (c + n - root) % n;
+            (l, (c, p, block * subtree(n, rel) as f64))
+        })),
+        (Op::Gather | Op::Gatherv, _) => vec![(0..n).filter(|&i| i != root).map(|i| (i, root, block)).collect()],
+        (Op::Scatter | Op::Scatterv, Alg::Binomial) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
+            let rel = (c + n - root) % n;
+            (lg - 1 - l, (p, c, block * subtree(n, rel) as f64))
+        })),
+        (Op::Scatter | Op::Scatterv, _) => vec![(0..n).filter(|&i| i != root).map(|i| (root, i, block)).collect()],
+        (Op::Allgather | Op::Allgatherv, Alg::Ring) => ring(n, n - 1, block),
+        (Op::Allgather | Op::Allgatherv, _) => xor_rounds(n, (0..lg).map(|k| (1 << k, block * (1 << k) as f64))),
+        (Op::ReduceScatter | Op::ReduceScatterBlock, Alg::RecursiveHalving) => {
+            xor_rounds(n, (0..lg).rev().map(|k| (1 << k, msg * (1 << k) as f64 / n as f64)))
+        }
+        (Op::ReduceScatter | Op::ReduceScatterBlock | Op::Alltoall, Alg::Pairwise) => {
+            xor_rounds(n, (1..n).map(|k| (k, block)))
+        }
+        (Op::Alltoall, Alg::Brucks) => {
+            // Step k: to rank + 2^k, the blocks whose index has bit k set.
+            (0..lg)
+                .map(|k| {
+                    let blocks = (0..n).filter(|j| j & (1 << k) != 0).count() as f64;
+                    (0..n).map(|i| (i, (i + (1 << k)) % n, blocks * block)).collect()
+                })
+                .collect()
+        }
+        (Op::Alltoall | Op::Alltoallv | Op::ReduceScatter | Op::ReduceScatterBlock, _) => {
+            vec![(0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j, block))).collect()]
+        }
+    }
+}
+
+/// Runs `rounds` (indices into `members`) as rounds of the whole communicator.
+fn lift(rounds: Rounds, members: &[usize]) -> Rounds {
+    rounds.into_iter().map(|r| r.into_iter().map(|(a, b, x)| (members[a], members[b], x)).collect()).collect()
+}
+
+/// Phases that run at the same time (one per site): round k of each together.
+fn concurrent(phases: Vec<Rounds>) -> Rounds {
+    let len = phases.iter().map(Vec::len).max().unwrap_or(0);
+    (0..len).map(|k| phases.iter().flat_map(|p| p.get(k).cloned().unwrap_or_default()).collect()).collect()
+}
+
+/// The same library algorithm on every site's communicator at once; `root_of(g)` is the
+/// root (index into the site) and `size_of(g)` the size argument for site g.
+fn per_site(op: Op, sites: &[Vec<usize>], root_of: impl Fn(usize) -> usize, size_of: impl Fn(usize) -> f64) -> Rounds {
+    concurrent(
+        sites
+            .iter()
+            .enumerate()
+            .map(|(g, m)| lift(library(op, mpich_pin(op, size_of(g) as u64).0, m.len(), root_of(g), size_of(g)), m))
+            .collect(),
+    )
+}
+
+/// The ranks of each site, in rank order; sites in order of their lowest rank.
+pub fn sites_of(site: &[usize]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = Vec::new();
+    for &s in site {
+        if !order.contains(&s) {
+            order.push(s);
+        }
+    }
+    order.iter().map(|&s| (0..site.len()).filter(|&r| site[r] == s).collect()).collect()
+}
+
+/// How the leaders cross the WAN in the regrouped model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaders {
+    /// As the shim does: barrier, broadcast, reductions and scans among the leaders are the
+    /// library's pinned algorithm on the leaders' communicator; data movement (gathers,
+    /// scatters, all-to-all) goes leader to leader.
+    Library,
+    /// Every datum once per remote site, leader to leader: the floor the bytes goal uses.
+    Direct,
+}
+
+/// The regrouped algorithm's rounds. Leaders: the root leads its own site, every other site
+/// its lowest rank (the shim's leaders rotate and the root hands over to its site's leader;
+/// only LAN hops differ). Phases inside sites use the library's pinned algorithm on the
+/// site's communicator. Scans stay flat unless every site's ranks are contiguous; one site,
+/// or one rank per site, stays flat.
+pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Leaders) -> Rounds {
+    let n = site.len();
+    let sites = sites_of(site);
+    let flat = || library(op, mpich_pin(op, size as u64).0, n, root, size);
+    let contiguous = sites.iter().all(|m| m.windows(2).all(|w| w[1] == w[0] + 1));
+    if sites.len() < 2 || sites.len() == n || (matches!(op, Op::Scan | Op::Exscan) && !contiguous) {
+        return flat();
+    }
+    let (msg, block) = shape(op, size, n);
+    let g_root = sites.iter().position(|m| m.contains(&root)).unwrap();
+    let leader: Vec<usize> = sites.iter().enumerate().map(|(g, m)| if g == g_root { root } else { m[0] }).collect();
+    let local_root = |g: usize| sites[g].iter().position(|&r| r == leader[g]).unwrap();
+    let g_n = sites.len();
+    // Leader to leader, every ordered pair that `bytes(from, to)` gives a payload.
+    let wan = |bytes: &dyn Fn(usize, usize) -> Option<f64>| -> Rounds {
+        let mut round = Vec::new();
+        for a in 0..g_n {
+            for b in (0..g_n).filter(|&b| b != a) {
+                if let Some(x) = bytes(a, b) {
+                    round.push((leader[a], leader[b], x));
+                }
+            }
+        }
+        vec![round]
+    };
+    // The library's algorithm for `lop` on the leaders' communicator, rooted at the root's
+    // site, or `direct` when the model asks for the floor.
+    let lead = |lop: Op, arg: f64, direct: &dyn Fn(usize, usize) -> Option<f64>| -> Rounds {
+        match how {
+            Leaders::Library => lift(library(lop, mpich_pin(lop, arg as u64).0, g_n, g_root, arg), &leader),
+            Leaders::Direct => wan(direct),
+        }
+    };
+    let mut r: Rounds = Vec::new();
+    match op {
+        Op::Barrier => {
+            r.extend(per_site(Op::Barrier, &sites, local_root, |_| 0.0));
+            r.extend(lead(Op::Barrier, 0.0, &|_, _| Some(0.0)));
+            r.extend(per_site(Op::Bcast, &sites, local_root, |_| 0.0));
+        }
+        Op::Bcast => {
+            r.extend(lead(Op::Bcast, msg, &|a, _| (a == g_root).then_some(msg)));
+            r.extend(per_site(Op::Bcast, &sites, local_root, |_| msg));
+        }
+        Op::Reduce => {
+            r.extend(per_site(Op::Reduce, &sites, local_root, |_| msg));
+            r.extend(lead(Op::Reduce, msg, &|_, b| (b == g_root).then_some(msg)));
+        }
+        Op::Allreduce => {
+            r.extend(per_site(Op::Reduce, &sites, local_root, |_| msg));
+            r.extend(lead(Op::Allreduce, msg, &|_, _| Some(msg)));
+            r.extend(per_site(Op::Bcast, &sites, local_root, |_| msg));
+        }
+        Op::Gather | Op::Gatherv => {
+            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| block * sites[g].len() as f64));
+            r.extend(wan(&|a, b| (b == g_root).then_some(block * sites[a].len() as f64)));
+        }
+        Op::Scatter | Op::Scatterv => {
+            r.extend(wan(&|a, b| (a == g_root).then_some(block * sites[b].len() as f64)));
+            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| block * sites[g].len() as f64));
+        }
+        Op::Allgather | Op::Allgatherv => {
+            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| block * sites[g].len() as f64));
+            r.extend(wan(&|a, _| Some(block * sites[a].len() as f64)));
+            r.extend(per_site(Op::Bcast, &sites, local_root, |_| msg));
+        }
+        Op::ReduceScatter | Op::ReduceScatterBlock => {
+            r.extend(per_site(Op::Reduce, &sites, local_root, |_| msg));
+            r.extend(wan(&|_, b| Some(block * sites[b].len() as f64)));
+            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| block * sites[g].len() as f64));
+        }
+        Op::Alltoall | Op::Alltoallv => {
+            // In-site blocks directly; remote blocks gathered per remote site, one message
+            // per site pair, scattered on arrival.
+            r.extend(concurrent(sites.iter().map(|m| vec![m.iter().flat_map(|&i| m.iter().filter(move |&&j| j != i).map(move |&j| (i, j, block))).collect()]).collect()));
+            r.extend(concurrent(
+                sites
+                    .iter()
+                    .enumerate()
+                    .map(|(g, m)| vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (i, leader[g], block * (n - m.len()) as f64)).collect()])
+                    .collect(),
+            ));
+            r.extend(wan(&|a, b| Some(block * (sites[a].len() * sites[b].len()) as f64)));
+            r.extend(concurrent(
+                sites
+                    .iter()
+                    .enumerate()
+                    .map(|(g, m)| vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (leader[g], i, block * (n - m.len()) as f64)).collect()])
+                    .collect(),
+            ));
+        }
+        Op::Scan | Op::Exscan => {
+            // Contiguous sites: scan inside, each site's last rank passes its running total
+            // to the next site, which broadcasts it and adds it in.
+            // (The shim's leaders exchange the site totals with the library's exscan.)
+            r.extend(per_site(Op::Scan, &sites, |_| 0, |_| msg));
+            match how {
+                Leaders::Library => r.extend(lift(library(Op::Exscan, mpich_pin(Op::Exscan, size as u64).0, g_n, 0, msg), &leader)),
+                Leaders::Direct => r.push((1..g_n).map(|g| (leader[g - 1], leader[g], msg)).collect()),
+            }
+            r.extend(concurrent(sites.iter().skip(1).map(|m| lift(library(Op::Bcast, mpich_pin(Op::Bcast, size as u64).0, m.len(), 0, msg), m)).collect()));
+        }
+    }
+    r
+}
+
+/// The bed's link figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Net {
+    /// One-way WAN delay, s.
+    pub wan_latency: f64,
+    /// WAN goodput per direction, bytes/s.
+    pub wan_rate: f64,
+    /// One in-site hop, s.
+    pub lan_latency: f64,
+    /// In-site rate of one sender, bytes/s.
+    pub lan_rate: f64,
+}
+
+impl Net {
+    /// The benchmark's bed: 10 ms, 100 Mbit/s (TCP payload of 1448 per 1514-byte frame),
+    /// in-site hops of 0.1 ms at 2 Gbit/s.
+    pub fn bed(delay_ms: f64, rate_mbit: f64) -> Net {
+        Net { wan_latency: delay_ms / 1e3, wan_rate: rate_mbit * 1e6 / 8.0 * 1448.0 / 1514.0, lan_latency: 1e-4, lan_rate: 2e9 / 8.0 }
+    }
+}
+
+/// What one call costs under a placement.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cost {
+    /// Rounds with a message across sites: WAN latencies on the critical path.
+    pub wan_hops: usize,
+    /// Payload bytes from site 0 to site 1 and back (the first two sites by lowest rank).
+    pub ab: f64,
+    pub ba: f64,
+    /// All payload bytes that crossed between any two sites.
+    pub cross: f64,
+    /// Predicted seconds.
+    pub time: f64,
+}
+
+/// Evaluates `rounds` with rank r at site `site[r]`. Time follows dependencies, not lock
+/// step: a rank is ready once every message it receives in a round has arrived (sent when
+/// its sender was ready); a message that crosses costs the WAN delay plus its round's bytes
+/// in that direction over the goodput (they share the link), one inside a site the LAN hop
+/// plus what its sender sends in the round over the LAN rate. Senders are busy for their
+/// transfer too. `wan_hops` counts the crossings on the path that finishes last.
+pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
+    let n = site.len();
+    let mut c = Cost::default();
+    let order = sites_of(site);
+    let (a, b) = (site[order[0][0]], order.get(1).map(|m| site[m[0]]).unwrap_or(usize::MAX));
+    let (mut ready, mut hops) = (vec![0.0f64; n], vec![0usize; n]);
+    for round in rounds {
+        let mut dir: std::collections::HashMap<(usize, usize), f64> = Default::default();
+        let mut local = vec![0.0f64; n];
+        for &(from, to, x) in round {
+            let (s, d) = (site[from], site[to]);
+            if s != d {
+                *dir.entry((s, d)).or_default() += x;
+                c.cross += x;
+                if (s, d) == (a, b) {
+                    c.ab += x;
+                } else if (s, d) == (b, a) {
+                    c.ba += x;
+                }
+            } else if from != to {
+                local[from] += x;
+            }
+        }
+        let (mut next, mut next_hops) = (ready.clone(), hops.clone());
+        for &(from, to, _) in round {
+            let (s, d) = (site[from], site[to]);
+            let (transfer, latency, crossed) =
+                if s != d { (dir[&(s, d)] / net.wan_rate, net.wan_latency, 1) } else { (local[from] / net.lan_rate, net.lan_latency, 0) };
+            let arrive = ready[from] + latency + transfer;
+            if arrive > next[to] {
+                next[to] = arrive;
+                next_hops[to] = hops[from] + crossed;
+            }
+            next[from] = next[from].max(ready[from] + transfer);
+        }
+        ready = next;
+        hops = next_hops;
+    }
+    let last = (0..n).max_by(|&i, &j| ready[i].partial_cmp(&ready[j]).unwrap()).unwrap_or(0);
+    c.time = ready.get(last).cloned().unwrap_or(0.0);
+    c.wan_hops = hops.get(last).cloned().unwrap_or(0);
+    c
+}
+
+/// The benchmark's layouts of 8 ranks over two sites: (name, site of each rank).
+pub fn layouts() -> Vec<(&'static str, Vec<usize>)> {
+    vec![
+        ("interleaved", vec![0, 1, 0, 1, 0, 1, 0, 1]),
+        ("blocks", vec![0, 0, 0, 0, 1, 1, 1, 1]),
+        ("3+5", vec![0, 0, 0, 1, 1, 1, 1, 1]),
+        ("1+7", vec![0, 1, 1, 1, 1, 1, 1, 1]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: f64 = 1048576.0;
+
+    fn both(op: Op, site: &[usize], size: f64) -> (Cost, Cost) {
+        let net = Net::bed(10.0, 100.0);
+        let alg = mpich_pin(op, size as u64).0;
+        (cost(&library(op, alg, site.len(), 0, size), site, &net), cost(&regrouped(op, site, 0, size, Leaders::Library), site, &net))
+    }
+
+    #[test]
+    fn bcast_long_interleaved_library_sends_seven_and_a_half_copies_regrouped_one() {
+        let inter = [0, 1, 0, 1, 0, 1, 0, 1];
+        let (lib, reg) = both(Op::Bcast, &inter, 4.0 * MIB);
+        assert!(((lib.ab + lib.ba) / (4.0 * MIB) - 7.5).abs() < 1e-9, "{lib:?}");
+        // The leaders' own scatter + ring on two ranks: one copy out, half of one back.
+        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (4.0 * MIB, 2.0 * MIB, 2));
+        assert!(lib.time / reg.time > 2.5, "{} vs {}", lib.time, reg.time);
+        let direct = cost(&regrouped(Op::Bcast, &inter, 0, 4.0 * MIB, Leaders::Direct), &inter, &Net::bed(10.0, 100.0));
+        assert_eq!((direct.ab, direct.ba, direct.wan_hops), (4.0 * MIB, 0.0, 1));
+        // Short: binomial, the last level crosses, four copies in one round.
+        let (lib, reg) = both(Op::Bcast, &inter, 8.0);
+        assert_eq!((lib.ab, lib.wan_hops), (32.0, 1));
+        assert_eq!((reg.ab, reg.wan_hops), (8.0, 1));
+    }
+
+    #[test]
+    fn rabenseifner_allreduce_crosses_where_the_distance_does() {
+        let s = 4.0 * MIB;
+        // Site blocks: only distance 4 crosses, S/8 per rank each way, twice.
+        let (lib, reg) = both(Op::Allreduce, &[0, 0, 0, 0, 1, 1, 1, 1], s);
+        assert_eq!((lib.ab, lib.ba, lib.wan_hops), (s, s, 2));
+        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (s, s, 2));
+        // Interleaved: distance 1 crosses, S/2 per rank each way, twice.
+        let (lib, _) = both(Op::Allreduce, &[0, 1, 0, 1, 0, 1, 0, 1], s);
+        assert_eq!((lib.ab, lib.ba, lib.wan_hops), (4.0 * s, 4.0 * s, 2));
+        // Short: recursive doubling, every rank sends the vector to its partner.
+        let (lib, reg) = both(Op::Allreduce, &[0, 0, 0, 0, 1, 1, 1, 1], 8.0);
+        assert_eq!((lib.ab, lib.wan_hops, reg.ab, reg.wan_hops), (32.0, 1, 8.0, 1));
+    }
+
+    #[test]
+    fn gathers_and_alltoall_move_each_remote_block_once_when_regrouped() {
+        let s = 4.0 * MIB;
+        let site = [0, 0, 0, 1, 1, 1, 1, 1];
+        let (_, reg) = both(Op::Gather, &site, s);
+        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (0.0, 5.0 * s / 8.0, 1));
+        let (_, reg) = both(Op::Allgather, &site, s);
+        assert_eq!((reg.ab, reg.ba), (3.0 * s / 8.0, 5.0 * s / 8.0));
+        // All-to-all cannot send less: every remote block crosses once either way; the
+        // regrouped one takes one WAN round instead of the pairwise steps that cross.
+        let (lib, reg) = both(Op::Alltoall, &site, s);
+        assert_eq!((lib.ab, reg.ab), (15.0 * s / 8.0, 15.0 * s / 8.0));
+        assert_eq!(reg.wan_hops, 1);
+        assert!(lib.wan_hops >= 4);
+        let (lib, reg) = both(Op::Scatter, &[0, 0, 0, 0, 1, 1, 1, 1], s);
+        assert_eq!((lib.ab, reg.ab), (s / 2.0, s / 2.0));
+    }
+
+    #[test]
+    fn dependencies_not_lock_step_set_the_time() {
+        // Dissemination over site blocks: three rounds cross, but a rank waits only for
+        // its own partners, two WAN delays deep.
+        let blocks = [0, 0, 0, 0, 1, 1, 1, 1];
+        let (lib, _) = both(Op::Barrier, &blocks, 0.0);
+        assert_eq!(lib.wan_hops, 2);
+        assert!((lib.time - 0.0201).abs() < 1e-3, "{}", lib.time);
+        // One 4 MiB message: the delay plus its transfer.
+        let one = cost(&vec![vec![(0, 1, 4.0 * MIB)]], &[0, 1], &Net::bed(10.0, 100.0));
+        assert!((one.time - (0.010 + 4.0 * MIB / (12.5e6 * 1448.0 / 1514.0))).abs() < 1e-9);
+    }
+
+    #[test]
+    fn scans_regroup_only_contiguous_sites_and_one_site_stays_flat() {
+        let inter = [0, 1, 0, 1, 0, 1, 0, 1];
+        let (lib, reg) = both(Op::Scan, &inter, 8.0);
+        assert_eq!(lib, reg);
+        let (lib, reg) = both(Op::Exscan, &[0, 0, 0, 0, 1, 1, 1, 1], 64.0 * 1024.0);
+        assert_eq!((lib.ab, lib.ba, lib.wan_hops), (4.0 * 65536.0, 4.0 * 65536.0, 1));
+        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (65536.0, 65536.0, 1));
+        let (lib, reg) = both(Op::Bcast, &[0; 8], MIB);
+        assert_eq!((lib.cross, reg.cross, lib.wan_hops), (0.0, 0.0, 0));
+        assert_eq!(lib.time, reg.time);
+    }
+
+    #[test]
+    fn pins_name_real_cvars_and_shapes_match_the_program() {
+        let env = mpich_env(8);
+        assert!(env.iter().any(|(k, v)| k == "MPIR_CVAR_BCAST_INTRA_ALGORITHM" && v == "binomial"));
+        assert!(mpich_env(65536).iter().any(|(k, v)| k == "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM" && v == "reduce_scatter_allgather"));
+        assert_eq!(shape(Op::ReduceScatter, 8.0, 8), (32.0, 4.0));
+        assert_eq!(shape(Op::Gather, 8.0, 8), (8.0, 1.0));
+        assert_eq!(shape(Op::Alltoall, 4.0 * MIB, 8), (4.0 * MIB, MIB / 2.0));
+        for op in Op::ALL {
+            assert_eq!(Op::parse(op.name()), Some(op));
+        }
+    }
+}
