@@ -432,6 +432,9 @@ unsafe fn pack(out: &mut Vec<u8>, buf: *const c_void, count: c_int, dt: Datatype
         if rc != 0 {
             return rc;
         }
+        // Never hand MPI a dangling pointer: Open MPI's MPI_IN_PLACE is address 1, which is
+        // where an empty Vec<u8> points.
+        out.reserve(1);
         let start = out.len();
         out.resize(start + need as usize, 0);
         let mut pos = start as c_int;
@@ -1145,7 +1148,7 @@ unsafe fn alltoall_any(
         };
         let remote: Vec<usize> = (0..sc.g.groups.len()).filter(|&h| h != sc.mine).collect();
         // 3. Each member's blocks for remote sites, in (site, rank) order, to the leader.
-        let mut far = Vec::new();
+        let mut far = Vec::with_capacity(1);
         for &h in &remote {
             for &b in &sc.g.groups[h] {
                 far.extend_from_slice(&out[soff[b]..soff[b + 1]]);
