@@ -9,7 +9,7 @@
 // Nonblocking, persistent, neighbourhood, large-count and w-collectives step the
 // agreement and run flat.
 
-use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, route, Agreement, Grouping, Route, SaOp};
+use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, pays, route, Agreement, Grouping, Route, SaOp};
 
 pmpi!(PMPI_Comm_create_group: fn(Comm, Group, c_int, *mut Comm) -> c_int);
 pmpi!(PMPI_Group_incl: fn(Group, c_int, *const c_int, *mut Group) -> c_int);
@@ -26,6 +26,8 @@ pmpi!(PMPI_Pack: fn(*const c_void, c_int, Datatype, *mut c_void, c_int, *mut c_i
 pmpi!(PMPI_Unpack: fn(*const c_void, c_int, *mut c_int, *mut c_void, c_int, Datatype, Comm) -> c_int);
 pmpi!(PMPI_Op_commutative: fn(MpiOp, *mut c_int) -> c_int);
 pmpi!(PMPI_Reduce_local: fn(*const c_void, *mut c_void, c_int, Datatype, MpiOp) -> c_int);
+pmpi!(PMPI_Irecv: fn(*mut c_void, c_int, Datatype, c_int, c_int, Comm, *mut Request) -> c_int);
+pmpi!(PMPI_Waitall: fn(c_int, *mut Request, *mut c_void) -> c_int);
 
 /// Tags of the shim's own point-to-point messages on its (private) site communicators.
 const HANDOVER_TAG: c_int = 0x5d5e;
@@ -34,6 +36,12 @@ const TOTAL_TAG: c_int = 0x5d60;
 /// Tags of MPI_Comm_create_group for the site and the leaders' communicators.
 const LOCAL_GROUP_TAG: c_int = 0x5d61;
 const LEADERS_GROUP_TAG: c_int = 0x5d62;
+/// Tag of the leaders' direct messages on their communicator.
+const LEADERS_TAG: c_int = 0x5d63;
+/// Up to this many sites the leaders send to each other directly (one message per pair,
+/// one WAN crossing) instead of running the library's algorithm among themselves, which
+/// for long messages splits them into phases that cross more than once.
+const DIRECT_SITES: usize = 4;
 
 static REGROUP_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
 
@@ -69,6 +77,8 @@ struct SiteComms {
     leaders: Option<Comm>,
     /// Site-communicator rank of each communicator rank.
     local_rank: Vec<c_int>,
+    /// Regroup even where the library would cross the WAN as little.
+    always: bool,
 }
 
 unsafe fn free_site_comms(sc: &mut SiteComms) {
@@ -308,7 +318,8 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
                 local_rank[r] = i as c_int;
             }
         }
-        Some(SiteComms { me, mine, local, leaders, local_rank, g })
+        let always = state::shim().is_some_and(|s| s.config.regroup_always);
+        Some(SiteComms { me, mine, local, leaders, local_rank, g, always })
     }
 }
 
@@ -351,6 +362,10 @@ impl SiteComms {
         // SAFETY: valid out-pointer.
         unsafe { PMPI_Op_commutative()(op, &mut commute) };
         commute != 0 || self.g.contiguous()
+    }
+    /// Whether `op` should run site-aware here (see `regroup::pays`).
+    fn worth(&self, op: SaOp, root: Option<usize>, bytes: u64) -> bool {
+        self.always || pays(op, &self.g, root, bytes)
     }
     fn cross(&self, op: SaOp, root: Option<usize>, payload: u64, site_bytes: &[u64]) {
         let b = cross_site_bytes(op, &self.g, self.me, root, payload, site_bytes);
@@ -512,6 +527,111 @@ unsafe fn handover(sc: &SiteComms, buf: *mut c_void, count: c_int, dt: Datatype,
     }
 }
 
+/// Copies `count` elements of `dt` from `src` to `dst` through the datatype (gaps in
+/// `dst` stay untouched).
+unsafe fn typed_copy(src: *const c_void, dst: *mut c_void, count: c_int, dt: Datatype, comm: Comm) -> c_int {
+    let mut packed = Vec::new();
+    // SAFETY: both buffers hold `count` elements of `dt`.
+    unsafe {
+        let rc = pack(&mut packed, src, count, dt, comm);
+        if rc != 0 {
+            return rc;
+        }
+        unpack(&packed, dst, count, dt, comm)
+    }
+}
+
+/// The leaders' broadcast from group `rg`'s leader: direct sends for a few sites.
+unsafe fn x_bcast(sc: &SiteComms, x: Comm, buf: *mut c_void, count: c_int, dt: Datatype, rg: usize) -> c_int {
+    let sites = sc.g.groups.len();
+    // SAFETY: the caller's buffer of `count` elements of `dt`.
+    unsafe {
+        if sites > DIRECT_SITES {
+            return PMPI_Bcast()(buf, count, dt, rg as c_int, x);
+        }
+        if sc.mine != rg {
+            return PMPI_Recv()(buf, count, dt, rg as c_int, LEADERS_TAG, x, status_ignore());
+        }
+        let mut reqs: Vec<Request> = Vec::with_capacity(sites);
+        for h in (0..sites).filter(|&h| h != rg) {
+            let mut r: Request = std::mem::zeroed();
+            let rc = PMPI_Isend()(buf, count, dt, h as c_int, LEADERS_TAG, x, &mut r);
+            if rc != 0 {
+                return rc;
+            }
+            reqs.push(r);
+        }
+        PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore())
+    }
+}
+
+/// A reduction among leaders by direct exchange: this leader sends its partial `mine` to
+/// every leader h with `to(h)`, receives the partials of every h with `from(h)`, and
+/// combines those (with its own when `with_mine`) in site order into `out`. Site order is
+/// communicator order when a non-commutative operation got this far.
+#[allow(clippy::too_many_arguments)]
+unsafe fn x_reduce_direct(
+    sc: &SiteComms,
+    x: Comm,
+    mine: *const c_void,
+    count: c_int,
+    dt: Datatype,
+    op: MpiOp,
+    l: Layout,
+    to: &dyn Fn(usize) -> bool,
+    from: &dyn Fn(usize) -> bool,
+    with_mine: bool,
+    out: *mut c_void,
+    comm: Comm,
+) -> c_int {
+    let sites = sc.g.groups.len();
+    let n = count.max(0) as usize;
+    let mut partials: Vec<Option<Scratch>> = (0..sites).map(|h| from(h).then(|| Scratch::new(n, l))).collect();
+    // SAFETY: scratch buffers of `count` elements of `dt`; `mine` holds as many.
+    unsafe {
+        let mut reqs: Vec<Request> = Vec::with_capacity(2 * sites);
+        for (h, p) in partials.iter_mut().enumerate() {
+            if let Some(p) = p {
+                let mut r: Request = std::mem::zeroed();
+                let rc = PMPI_Irecv()(p.buf(), count, dt, h as c_int, LEADERS_TAG, x, &mut r);
+                if rc != 0 {
+                    return rc;
+                }
+                reqs.push(r);
+            }
+        }
+        for h in (0..sites).filter(|&h| h != sc.mine && to(h)) {
+            let mut r: Request = std::mem::zeroed();
+            let rc = PMPI_Isend()(mine, count, dt, h as c_int, LEADERS_TAG, x, &mut r);
+            if rc != 0 {
+                return rc;
+            }
+            reqs.push(r);
+        }
+        let rc = PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore());
+        if rc != 0 {
+            return rc;
+        }
+        let order: Vec<usize> = (0..sites).filter(|&h| partials[h].is_some() || (with_mine && h == sc.mine)).collect();
+        let Some(&last) = order.last() else { return 0 };
+        let mut acc = Scratch::new(n, l);
+        let src = |h: usize, partials: &mut Vec<Option<Scratch>>| -> *const c_void {
+            match partials[h].as_mut() {
+                Some(p) => p.buf(),
+                None => mine,
+            }
+        };
+        copy_elems(src(last, &mut partials), acc.buf(), n, l);
+        for &h in order.iter().rev().skip(1) {
+            let rc = PMPI_Reduce_local()(src(h, &mut partials), acc.buf(), count, dt, op);
+            if rc != 0 {
+                return rc;
+            }
+        }
+        typed_copy(acc.buf(), out, count, dt, comm)
+    }
+}
+
 fn as_int(n: usize) -> Option<c_int> {
     c_int::try_from(n).ok()
 }
@@ -523,6 +643,9 @@ fn as_int(n: usize) -> Option<c_int> {
 
 /// Barrier: inside each site, among leaders, inside each site again.
 unsafe fn sa_barrier(sc: &SiteComms, _comm: Comm) -> Option<c_int> {
+    if !sc.worth(SaOp::Barrier, None, 0) {
+        return None;
+    }
     // SAFETY: our communicators.
     unsafe {
         ck!(PMPI_Barrier()(sc.local));
@@ -541,9 +664,12 @@ unsafe fn sa_bcast(sc: &SiteComms, buf: *mut c_void, count: c_int, dt: Datatype,
     let rg = sc.g.group_of[root];
     // SAFETY: the application's buffer, as it passed it.
     unsafe {
+        if !sc.worth(SaOp::Bcast, Some(root), bytes(count, dt)) {
+            return None;
+        }
         ck!(handover(sc, buf, count, dt, root, sc.leader(rg), HANDOVER_TAG));
         if let Some(x) = sc.leaders {
-            ck!(PMPI_Bcast()(buf, count, dt, rg as c_int, x));
+            ck!(x_bcast(sc, x, buf, count, dt, rg));
         }
         ck!(PMPI_Bcast()(buf, count, dt, sc.lead_local(), sc.local));
         sc.cross(SaOp::Bcast, Some(root), bytes(count, dt), &[]);
@@ -553,11 +679,11 @@ unsafe fn sa_bcast(sc: &SiteComms, buf: *mut c_void, count: c_int, dt: Datatype,
 
 /// Reduce: each site to its leader, the leaders to the root's leader, which hands the
 /// result to the root.
-unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, root: c_int, _comm: Comm) -> Option<c_int> {
+unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, root: c_int, comm: Comm) -> Option<c_int> {
     let root = sc.root(root)?;
     // SAFETY: the application's buffers; scratch of the datatype's layout.
     unsafe {
-        if !sc.reducible(op) {
+        if !sc.reducible(op) || !sc.worth(SaOp::Reduce, Some(root), bytes(count, dt)) {
             return None;
         }
         let l = layout(dt)?;
@@ -580,7 +706,12 @@ unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_i
         let mut total = Scratch::new(count as usize, l);
         let acc = if me == root { r } else { total.buf() };
         if let Some(x) = sc.leaders {
-            ck!(PMPI_Reduce()(site.buf(), acc, count, dt, op, rg as c_int, x));
+            if sc.g.groups.len() > DIRECT_SITES {
+                ck!(PMPI_Reduce()(site.buf(), acc, count, dt, op, rg as c_int, x));
+            } else {
+                let mine = sc.mine;
+                ck!(x_reduce_direct(sc, x, site.buf(), count, dt, op, l, &|h| h == rg, &|h| mine == rg && h != rg, mine == rg, acc, comm));
+            }
         }
         ck!(handover(sc, acc, count, dt, rl, root, HANDOVER_TAG));
         sc.cross(SaOp::Reduce, Some(root), bytes(count, dt), &[]);
@@ -590,10 +721,10 @@ unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_i
 
 /// Allreduce: each site to its leader, an allreduce among leaders, a broadcast inside
 /// each site.
-unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, _comm: Comm) -> Option<c_int> {
+unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, comm: Comm) -> Option<c_int> {
     // SAFETY: the application's buffers.
     unsafe {
-        if !sc.reducible(op) {
+        if !sc.reducible(op) || !sc.worth(SaOp::Allreduce, None, bytes(count, dt)) {
             return None;
         }
         let l = layout(dt)?;
@@ -609,7 +740,12 @@ unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: 
         let site = if sc.is_leader() { r } else { spare.buf() };
         ck!(PMPI_Reduce()(send, site, count, dt, op, sc.lead_local(), sc.local));
         if let Some(x) = sc.leaders {
-            ck!(PMPI_Allreduce()(in_place_ptr(), r, count, dt, op, x));
+            if sc.g.groups.len() > DIRECT_SITES {
+                ck!(PMPI_Allreduce()(in_place_ptr(), r, count, dt, op, x));
+            } else {
+                let mine = sc.mine;
+                ck!(x_reduce_direct(sc, x, r, count, dt, op, l, &|h| h != mine, &|h| h != mine, true, r, comm));
+            }
         }
         ck!(PMPI_Bcast()(r, count, dt, sc.lead_local(), sc.local));
         sc.cross(SaOp::Allreduce, None, bytes(count, dt), &[]);
@@ -727,6 +863,9 @@ unsafe fn sa_gather(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype,
     unsafe {
         let block = if sc.me == root { bytes(rcnt, rt) } else { bytes(scnt, st) } as usize;
         as_int(block * sc.n())?;
+        if !sc.worth(SaOp::Gather, Some(root), (block * sc.n()) as u64) {
+            return None;
+        }
         gather_any(sc, s, scnt, st, r, rt, root, comm, &|m| (rcnt, m * rcnt.max(0) as usize), Some(block))
     }
 }
@@ -744,6 +883,11 @@ unsafe fn sa_gatherv(
     root: c_int,
     comm: Comm,
 ) -> Option<c_int> {
+    // The library posts these at once (one WAN crossing, one copy per rank): nothing to
+    // gain unless asked to regroup always.
+    if !sc.always {
+        return None;
+    }
     let root = sc.root(root)?;
     let me = sc.me;
     // SAFETY: the root passes one count and displacement per rank.
@@ -852,6 +996,9 @@ unsafe fn sa_scatter(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype
     unsafe {
         let block = if sc.me == root { bytes(scnt, st) } else { bytes(rcnt, rt) } as usize;
         as_int(block * sc.n())?;
+        if !sc.worth(SaOp::Scatter, Some(root), (block * sc.n()) as u64) {
+            return None;
+        }
         scatter_any(sc, s, st, r, rcnt, rt, root, comm, &|m| (scnt, m * scnt.max(0) as usize), Some(block))
     }
 }
@@ -869,6 +1016,11 @@ unsafe fn sa_scatterv(
     root: c_int,
     comm: Comm,
 ) -> Option<c_int> {
+    // The library posts these at once (one WAN crossing, one copy per rank): nothing to
+    // gain unless asked to regroup always.
+    if !sc.always {
+        return None;
+    }
     let root = sc.root(root)?;
     let me = sc.me;
     // SAFETY: the root passes one count and displacement per rank.
@@ -888,6 +1040,9 @@ unsafe fn allgather_any(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datat
         let site_totals = sc.site_sums(|m| sizes[m]);
         let to = offsets(&site_totals);
         let total = as_int(to[to.len() - 1])? as usize;
+        if !sc.worth(SaOp::Allgather, None, total as u64) {
+            return None;
+        }
         let inplace = in_place(s);
         let mut mine = Vec::new();
         if inplace {
@@ -975,6 +1130,9 @@ unsafe fn reduce_scatter_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, c
         let l = layout(dt)?;
         let n_total: usize = counts.iter().sum();
         as_int(n_total)?;
+        if !sc.worth(SaOp::ReduceScatter, None, n_total as u64 * type_size(dt)) {
+            return None;
+        }
         let input = if in_place(s) { r as *const c_void } else { s };
         let leader = sc.is_leader();
         let mut full = Scratch::new(n_total, l);
@@ -1029,12 +1187,15 @@ unsafe fn sa_reduce_scatter_block(sc: &SiteComms, s: *const c_void, r: *mut c_vo
 /// Scan and Exscan, when every site's ranks are contiguous: a scan inside each site, an
 /// exclusive scan of the site totals among leaders, and each rank combines its site's
 /// prefix with its own result.
-unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, exclusive: bool) -> Option<c_int> {
+unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, exclusive: bool, comm: Comm) -> Option<c_int> {
     if !sc.g.contiguous() {
         return None;
     }
     // SAFETY: the application's buffers; scratch of the datatype's layout.
     unsafe {
+        if !sc.worth(SaOp::Scan, None, bytes(count, dt)) {
+            return None;
+        }
         let l = layout(dt)?;
         let n = count.max(0) as usize;
         let members = sc.members();
@@ -1057,7 +1218,13 @@ unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_in
         ck!(handover(sc, total.buf(), count, dt, last, sc.leader(sc.mine), TOTAL_TAG));
         let mut prefix = Scratch::new(n, l);
         if let Some(x) = sc.leaders {
-            ck!(PMPI_Exscan()(total.buf(), prefix.buf(), count, dt, op, x));
+            if sc.g.groups.len() > DIRECT_SITES {
+                ck!(PMPI_Exscan()(total.buf(), prefix.buf(), count, dt, op, x));
+            } else {
+                let mine = sc.mine;
+                let p = prefix.buf();
+                ck!(x_reduce_direct(sc, x, total.buf(), count, dt, op, l, &|h| h > mine, &|h| h < mine, false, p, comm));
+            }
             sc.cross(SaOp::Scan, None, bytes(count, dt), &[]);
         }
         if sc.mine > 0 {
@@ -1072,14 +1239,14 @@ unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_in
     Some(0)
 }
 
-unsafe fn sa_scan(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, _comm: Comm) -> Option<c_int> {
+unsafe fn sa_scan(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, comm: Comm) -> Option<c_int> {
     // SAFETY: forwarded.
-    unsafe { scan_any(sc, s, r, count, dt, op, false) }
+    unsafe { scan_any(sc, s, r, count, dt, op, false, comm) }
 }
 
-unsafe fn sa_exscan(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, _comm: Comm) -> Option<c_int> {
+unsafe fn sa_exscan(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, comm: Comm) -> Option<c_int> {
     // SAFETY: forwarded.
-    unsafe { scan_any(sc, s, r, count, dt, op, true) }
+    unsafe { scan_any(sc, s, r, count, dt, op, true, comm) }
 }
 
 /// Alltoall(v), aggregated per pair of sites: blocks between ranks of one site go
@@ -1280,6 +1447,10 @@ unsafe fn sa_alltoall(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatyp
     let sblock = scnt.max(0) as usize;
     let rblock = rcnt.max(0) as usize;
     // SAFETY: forwarded.
+    if !sc.worth(SaOp::Alltoall, None, unsafe { bytes(rcnt, rt) }) {
+        return None;
+    }
+    // SAFETY: forwarded.
     unsafe { alltoall_any(sc, s, st, r, rt, comm, &|d| (scnt, d * sblock), &|src| (rcnt, src * rblock), true) }
 }
 
@@ -1296,6 +1467,10 @@ unsafe fn sa_alltoallv(
     rt: Datatype,
     comm: Comm,
 ) -> Option<c_int> {
+    // Posted at once by the library: one WAN crossing, the same bytes (see `sa_gatherv`).
+    if !sc.always {
+        return None;
+    }
     // SAFETY: every rank passes one count and displacement per rank (send ones ignored
     // when in place).
     unsafe {

@@ -97,8 +97,8 @@ mod tests {
     fn keys_round_trip_including_negative_roots() {
         let k = key(7, Op::Bcast, Mode::Persistent, -3);
         assert_eq!(unpack(k), (7, Op::Bcast as i32, Mode::Persistent as i32, -3));
-        let k = key(0xff_ffff, Op::NeighborAlltoallw, Mode::Blocking, 12345);
-        assert_eq!(unpack(k), (0xff_ffff, Op::NeighborAlltoallw as i32, Mode::Blocking as i32, 12345));
+        let k = key(0x7f_ffff, Op::NeighborAlltoallw, Mode::SiteAware, 12345);
+        assert_eq!(unpack(k), (0x7f_ffff, Op::NeighborAlltoallw as i32, Mode::SiteAware as i32, 12345));
     }
 
     #[test]

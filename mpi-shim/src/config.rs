@@ -29,6 +29,9 @@ pub struct Config {
     /// a static map; `0` keeps every collective the library's own. Every rank of a job
     /// must see the same setting.
     pub regroup: bool,
+    /// `STRADDLE_REGROUP=always`: run every collective site-aware that can be, even where
+    /// the library's own algorithm would cross the WAN as little (tests, comparisons).
+    pub regroup_always: bool,
     /// `STRADDLE_AGREE_EVERY`: every how many collectives on a communicator its ranks
     /// agree on the map to use (default 16; applied as many collectives later).
     pub agree_every: u64,
@@ -74,10 +77,13 @@ impl Config {
             disabled: env_flag("STRADDLE_DISABLE"),
             verbose: env_flag("STRADDLE_VERBOSE"),
             regroup: false,
+            regroup_always: false,
             agree_every: std::env::var("STRADDLE_AGREE_EVERY").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(16).max(1),
             site_map: std::env::var("STRADDLE_SITE_MAP").ok().and_then(|v| parse_site_map(&v)),
         };
-        c.regroup = match std::env::var("STRADDLE_REGROUP").ok().as_deref().map(str::trim) {
+        let setting = std::env::var("STRADDLE_REGROUP").ok();
+        c.regroup_always = setting.as_deref().map(str::trim) == Some("always");
+        c.regroup = match setting.as_deref().map(str::trim) {
             Some("0") | Some("false") | Some("no") | Some("off") => false,
             Some(v) if !v.is_empty() => true,
             _ => c.controller.is_some() || c.site_map.is_some(),

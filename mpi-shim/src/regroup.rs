@@ -179,6 +179,126 @@ pub fn agreed(gathered: &[u64]) -> Option<Grouping> {
     Some(Grouping::from_sites(epoch, pairs.into_iter().map(|(_, k)| k).collect()))
 }
 
+/// How the library's default algorithm for an operation exchanges messages (MPICH's
+/// defaults; Open MPI's tuned component picks alike for these sizes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// A tree: in round k, relative rank i (a multiple of 2^(k+1)) pairs with i + 2^k.
+    Binomial,
+    /// Round k: rank i sends to i + 2^k (mod n).
+    Dissemination,
+    /// Round k: rank i exchanges with i xor 2^k.
+    RecursiveDoubling,
+    /// n - 1 steps around the ring of ranks.
+    Ring,
+    /// Everything posted at once: one round.
+    Concurrent,
+}
+
+/// The library's algorithm for `op` moving `bytes` (the whole message of a broadcast or
+/// reduction; the whole gathered buffer of an allgather; one block of an all-to-all) among
+/// `n` ranks, and how many times it runs back to back.
+pub fn library_algorithm(op: SaOp, n: usize, bytes: u64) -> (Family, u32) {
+    match op {
+        SaOp::Barrier => (Family::Dissemination, 1),
+        SaOp::Bcast if bytes >= 12_288 && n >= 8 => (Family::Ring, 1),
+        SaOp::Bcast | SaOp::Reduce | SaOp::Gather | SaOp::Scatter => (Family::Binomial, 1),
+        SaOp::Allreduce if bytes < 2048 => (Family::RecursiveDoubling, 1),
+        SaOp::Allreduce => (Family::RecursiveDoubling, 2),
+        SaOp::Allgather if bytes < 81_920 => (Family::RecursiveDoubling, 1),
+        SaOp::Allgather => (Family::Ring, 1),
+        SaOp::ReduceScatter | SaOp::Scan => (Family::RecursiveDoubling, 1),
+        SaOp::Alltoall if bytes < 256 => (Family::Dissemination, 1),
+        SaOp::Alltoall if bytes <= 32_768 => (Family::Concurrent, 1),
+        SaOp::Alltoall => (Family::Ring, 1),
+    }
+}
+
+/// What the library's algorithm does across sites: rounds in which some message crosses
+/// (each a WAN latency on the critical path) and the bytes that cross in all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Crossing {
+    pub rounds: u32,
+    pub bytes: f64,
+}
+
+/// How `family` (rooted at `root`) crosses sites when each message of round k carries
+/// `carried(k)` bytes (k = 1, 2, 4, ...; a ring step carries `carried(1)`).
+pub fn crossing(g: &Grouping, root: usize, family: Family, carried: &dyn Fn(usize) -> f64) -> Crossing {
+    let n = g.site_of.len();
+    let site = |rel: usize| g.site_of[(rel + root) % n];
+    let mut c = Crossing { rounds: 0, bytes: 0.0 };
+    let mut round = |pairs: usize, k: usize| {
+        if pairs > 0 {
+            c.rounds += 1;
+            c.bytes += pairs as f64 * carried(k);
+        }
+    };
+    let mut k = 1;
+    match family {
+        Family::Binomial => {
+            while k < n {
+                round((0..n).step_by(2 * k).filter(|&i| i + k < n && site(i) != site(i + k)).count(), k);
+                k *= 2;
+            }
+        }
+        Family::Dissemination => {
+            while k < n {
+                round((0..n).filter(|&i| site(i) != site((i + k) % n)).count(), k);
+                k *= 2;
+            }
+        }
+        Family::RecursiveDoubling => {
+            while k < n {
+                round((0..n).filter(|&i| (i ^ k) < n && site(i) != site(i ^ k)).count(), k);
+                k *= 2;
+            }
+        }
+        Family::Ring => {
+            let edges = (0..n).filter(|&i| site(i) != site((i + 1) % n)).count();
+            for _ in 1..n {
+                round(edges, 1);
+            }
+        }
+        Family::Concurrent => {
+            let pairs = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).filter(|&(i, j)| g.site_of[i] != g.site_of[j]).count();
+            round(pairs, 1);
+        }
+    }
+    c
+}
+
+/// Whether running `op` site-aware pays, from what the library's algorithm would do: it
+/// crosses the WAN more than once on the critical path (site-aware crosses once, plus two
+/// LAN phases), or, for messages of 64 KiB and more, it moves a quarter more bytes across
+/// than one copy per remote site. `bytes` as for `library_algorithm`. Every rank passes
+/// the same arguments, so every rank decides the same.
+pub fn pays(op: SaOp, g: &Grouping, root: Option<usize>, bytes: u64) -> bool {
+    let n = g.site_of.len();
+    let sites = g.groups.len() as f64;
+    let root = root.unwrap_or(0);
+    let (family, times) = library_algorithm(op, n, bytes);
+    let b = bytes as f64;
+    let block = b / n as f64;
+    // What one message of round k carries, and one copy per remote site (both directions).
+    let (carried, regrouped): (Box<dyn Fn(usize) -> f64>, f64) = match (op, family) {
+        (SaOp::Barrier, _) => (Box::new(|_| 0.0), 0.0),
+        (SaOp::Reduce, _) | (SaOp::Bcast, Family::Binomial) => (Box::new(move |_| b), (sites - 1.0) * b),
+        (SaOp::Bcast, _) => (Box::new(move |_| block), (sites - 1.0) * b),
+        (SaOp::Gather | SaOp::Scatter, _) => {
+            let away = n - g.groups[g.group_of[root]].len();
+            (Box::new(move |k| block * k as f64), away as f64 * block)
+        }
+        (SaOp::Allreduce, _) => (Box::new(move |_| b), 2.0 * (sites - 1.0) * b),
+        (SaOp::Allgather, Family::Ring) => (Box::new(move |_| block), (sites - 1.0) * b),
+        (SaOp::Allgather, _) => (Box::new(move |k| 2.0 * block * k as f64), (sites - 1.0) * b),
+        (SaOp::Alltoall, _) => (Box::new(move |_| b), f64::INFINITY),
+        (SaOp::ReduceScatter | SaOp::Scan, _) => (Box::new(move |_| b), (sites - 1.0) * b),
+    };
+    let flat = crossing(g, root, family, &*carried);
+    flat.rounds * times >= 2 || (bytes >= 65_536 && flat.bytes * times as f64 > 1.25 * regrouped)
+}
+
 /// The site-aware collectives, for the byte model below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaOp {
@@ -285,6 +405,29 @@ mod tests {
         assert_eq!(total(SaOp::Allgather, None, 0, &[30, 30, 20]), 160);
         assert_eq!(total(SaOp::Barrier, None, 0, &[]), 0);
         assert_eq!(cross_site_bytes(SaOp::Bcast, &g, 3, Some(0), 100, &[]), 0, "not a leader");
+    }
+
+    #[test]
+    fn regrouping_pays_only_where_the_library_crosses_more_than_once() {
+        let blocks = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 0, 0, 0, 1, 1, 1, 1]).unwrap();
+        let inter = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 1, 0, 1, 0, 1, 0, 1]).unwrap();
+        let three_five = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 0, 0, 1, 1, 1, 1, 1]).unwrap();
+        let one = |_: usize| 1.0;
+        // A binomial tree over site blocks crosses once (0 -> 4); interleaved, in the first
+        // round only but with four messages at once; 3+5 in two rounds.
+        assert_eq!(crossing(&blocks, 0, Family::Binomial, &one), Crossing { rounds: 1, bytes: 1.0 });
+        assert_eq!(crossing(&inter, 0, Family::Binomial, &one), Crossing { rounds: 1, bytes: 4.0 });
+        assert_eq!(crossing(&three_five, 0, Family::Binomial, &one).rounds, 2);
+        assert_eq!(crossing(&blocks, 0, Family::Ring, &one), Crossing { rounds: 7, bytes: 14.0 });
+        assert!(!pays(SaOp::Bcast, &blocks, Some(0), 8));
+        assert!(!pays(SaOp::Bcast, &inter, Some(0), 8), "one crossing round: latency is the same");
+        assert!(pays(SaOp::Bcast, &inter, Some(0), 65_536), "four copies cross instead of one");
+        assert!(pays(SaOp::Bcast, &three_five, Some(0), 8));
+        assert!(pays(SaOp::Bcast, &blocks, Some(0), 1 << 22), "scatter + ring: n - 1 crossing steps");
+        assert!(pays(SaOp::Barrier, &blocks, None, 0), "dissemination crosses in every round");
+        assert!(!pays(SaOp::Alltoall, &inter, None, 4096), "posted at once: one crossing");
+        assert!(pays(SaOp::Alltoall, &blocks, None, 8), "Bruck over site blocks: every round crosses");
+        assert!(!pays(SaOp::Gather, &blocks, Some(0), 8 * 8));
     }
 
     /// Ranks learn a new epoch at different moments (some never before the agreement);
