@@ -60,6 +60,8 @@ struct Regroup {
     agreement: Agreement,
     pending: Option<Box<Pending>>,
     current: Option<SiteComms>,
+    /// The epoch of the last agreement (`Some(None)`: some rank held no map).
+    last_agreed: Option<Option<u64>>,
     size: usize,
     me: usize,
     is_world: bool,
@@ -181,6 +183,7 @@ unsafe fn new_regroup(s: &Shim, comm: Comm) -> Option<Regroup> {
         agreement: Agreement::new(s.config.agree_every),
         pending: None,
         current: None,
+        last_agreed: None,
         size: size as usize,
         me: me as usize,
         is_world: comm == comm_world(),
@@ -228,7 +231,16 @@ unsafe fn step_collective(comm: Comm) -> Option<&'static SiteComms> {
 /// Switches `comm` to the agreed grouping (every rank runs this at the same collective,
 /// with the same `next`).
 unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) {
+    let agreed_epoch = next.as_ref().map(|g| g.epoch);
+    if let Some(e) = agreed_epoch {
+        rg.agreement.adopt(e);
+    }
     let next = next.filter(|g| route(g, false, true) == Route::SiteAware);
+    let unchanged_flat = rg.current.is_none() && next.is_none() && rg.last_agreed == Some(agreed_epoch);
+    rg.last_agreed = Some(agreed_epoch);
+    if unchanged_flat {
+        return;
+    }
     if let (Some(cur), Some(n)) = (&rg.current, &next) {
         if cur.g.same_as(n) {
             rg.agreement.adopt(n.epoch);
@@ -241,7 +253,11 @@ unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) 
             free_site_comms(&mut old);
         }
         let Some(g) = next else {
-            note(s, "collectives flat (no site map on every rank, or nothing to regroup)");
+            let why = match agreed_epoch {
+                Some(e) => format!("epoch {e}: collectives flat (one site, or one rank per site)"),
+                None => "collectives flat (not every rank holds a site map)".to_string(),
+            };
+            note(s, &why);
             return;
         };
         rg.agreement.adopt(g.epoch);

@@ -15,14 +15,13 @@
 //! (print collbench's own lines)  COLLBENCH_UCX_RNDV_THRESH=auto (UCX's rendezvous back; the
 //! default, inf, sends every size eagerly). The last line is machine-readable.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use straddle_tests::bed::launch::BedLaunch;
 use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
 use straddle_tests::collmodel_bed::{cost, layouts, library, mpich_env, mpich_pin, regrouped, Cost, Leaders, Net, Op};
 use straddle_tests::mpi::Mpi;
-use straddle_tests::paths::{program, shim, target_dir, Scratch};
+use straddle_tests::paths::{program, shim, Scratch};
 
 /// Ethernet (14) + IPv4 (20) + TCP (20) + timestamp option (12) bytes of every frame the
 /// relay counts: payload = bytes - frames x this.
@@ -34,14 +33,7 @@ fn knob(name: &str, default: &str) -> Vec<String> {
     std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
-/// `tests/native/idle_sleep.c`, built next to the shims (see its header for why).
-fn idle_sleep() -> std::path::PathBuf {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("native/idle_sleep.c");
-    let out = target_dir().join("libidle_sleep.so");
-    let o = Command::new("gcc").args(["-O2", "-shared", "-fPIC", "-o"]).arg(&out).arg(&src).arg("-ldl").output().expect("gcc");
-    assert!(o.status.success(), "building idle_sleep.c failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    out
-}
+use straddle_tests::paths::idle_sleep;
 
 /// One `case` line of collbench, reduced to per-call figures.
 #[derive(Debug, Clone, Default)]
@@ -175,11 +167,22 @@ fn main() {
     let mut summary = Vec::new();
     for mpi in mpis {
         let exe = mpi.compile(&program("collbench.c"), &dir.0);
-        let (mut speed, mut slower, mut bytes, mut model, mut wrong) = (Tally::default(), Tally::default(), Tally::default(), Tally::default(), 0u64);
+        let (mut speed, mut slower, mut bytes, mut model, mut wrong) =
+            (Tally::default(), Tally::default(), Tally::default(), Tally::default(), 0u64);
         let mut speedups = Vec::new();
         println!(
             "\n{:<6} {:<11} {:<20} {:>7} {:<22} {:>5} {:>17} {:>17} {:>13} {:>23} {:>23}  goals: 2x / >=0.95 / bytes / model",
-            "mpi", "layout", "op", "size", "library algorithm", "hops", "lib ms meas/mod", "reg ms meas/mod", "speedup m/mod", "lib a>b b>a (model a>b)", "reg a>b b>a (model a>b)"
+            "mpi",
+            "layout",
+            "op",
+            "size",
+            "library algorithm",
+            "hops",
+            "lib ms meas/mod",
+            "reg ms meas/mod",
+            "speedup m/mod",
+            "lib a>b b>a (model a>b)",
+            "reg a>b b>a (model a>b)"
         );
         for (lname, site) in &layouts {
             let map: String = site.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
@@ -241,9 +244,16 @@ fn main() {
                 }
                 for &op in &these {
                     let sz = if op == Op::Barrier { 0 } else { size };
-                    let find = |r: &Vec<((String, u64), Measured)>| r.iter().find(|((o, s), _)| o == op.name() && *s == sz).map(|(_, m)| m.clone());
+                    let find = |r: &Vec<((String, u64), Measured)>| {
+                        r.iter().find(|((o, s), _)| o == op.name() && *s == sz).map(|(_, m)| m.clone())
+                    };
                     let (Some(lib), Some(reg)) = (find(&results[0]), find(&results[1])) else {
-                        println!("{:<6} {lname:<11} {:<20} {:>7} missing (see the launch output above)", mpi.name(), op.name(), human(sz as f64));
+                        println!(
+                            "{:<6} {lname:<11} {:<20} {:>7} missing (see the launch output above)",
+                            mpi.name(),
+                            op.name(),
+                            human(sz as f64)
+                        );
                         continue;
                     };
                     let alg = mpich_pin(op, sz).0;

@@ -3,8 +3,9 @@
  * the world and MPI_Comm_split sub-communicators (one in reversed order, one with holes),
  * odd counts, MPI_IN_PLACE, a non-contiguous vector type, a struct type with a gap, a
  * non-commutative user op (2x2 matrix product) and a commutative one on the struct.
- * Usage: collectives ROUNDS [PAUSE_MS]. Rank 0 prints "collectives: N cases, M failures";
- * failures are described on stderr. PAUSE_MS sleeps between rounds (for map changes). */
+ * Usage: collectives ROUNDS [PAUSE_MS [SIZES]]. Rank 0 prints "collectives: N cases, M
+ * failures"; failures are described on stderr. PAUSE_MS sleeps between rounds (for map
+ * changes); SIZES (1-4, default 4) limits the counts tried to the first few of 1, 7, 250, 2001. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,6 +351,8 @@ int main(int argc, char **argv) {
     if (n > MAXN) MPI_Abort(MPI_COMM_WORLD, 2);
     int rounds = argc > 1 ? atoi(argv[1]) : 2;
     int pause_ms = argc > 2 ? atoi(argv[2]) : 0;
+    int nsizes = argc > 3 ? atoi(argv[3]) : 4;
+    if (nsizes < 1 || nsizes > 4) nsizes = 4;
     MPI_Type_vector(2, 1, 2, MPI_INT, &vec2);
     MPI_Type_commit(&vec2);
     MPI_Type_contiguous(4, MPI_INT, &mat_t);
@@ -369,7 +372,7 @@ int main(int argc, char **argv) {
         MPI_Comm comms[3] = {MPI_COMM_WORLD, halves, holes};
         for (int c = 0; c < 3; c++) {
             if (comms[c] == MPI_COMM_NULL) continue;
-            for (int s = 0; s < 4; s++) rounds_on(comms[c], k, counts[s]);
+            for (int s = 0; s < nsizes; s++) rounds_on(comms[c], k, counts[s]);
         }
         if (pause_ms > 0) usleep(pause_ms * 1000);
     }

@@ -133,18 +133,14 @@ pub fn mpich_pin(op: Op, size: u64) -> (Alg, &'static str) {
         Op::Barrier => (Alg::Dissemination, "MPIR_CVAR_BARRIER_INTRA_ALGORITHM"),
         Op::Bcast => (if small { Alg::Binomial } else { Alg::ScatterRingAllgather }, "MPIR_CVAR_BCAST_INTRA_ALGORITHM"),
         Op::Reduce => (Alg::Binomial, "MPIR_CVAR_REDUCE_INTRA_ALGORITHM"),
-        Op::Allreduce => {
-            (if small { Alg::RecursiveDoubling } else { Alg::ReduceScatterAllgather }, "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM")
-        }
+        Op::Allreduce => (if small { Alg::RecursiveDoubling } else { Alg::ReduceScatterAllgather }, "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM"),
         Op::Gather => (Alg::Binomial, "MPIR_CVAR_GATHER_INTRA_ALGORITHM"),
         Op::Gatherv => (Alg::Linear, "MPIR_CVAR_GATHERV_INTRA_ALGORITHM"),
         Op::Scatter => (Alg::Binomial, "MPIR_CVAR_SCATTER_INTRA_ALGORITHM"),
         Op::Scatterv => (Alg::Linear, "MPIR_CVAR_SCATTERV_INTRA_ALGORITHM"),
         Op::Allgather => (if small { Alg::RecursiveDoubling } else { Alg::Ring }, "MPIR_CVAR_ALLGATHER_INTRA_ALGORITHM"),
         Op::Allgatherv => (if small { Alg::RecursiveDoubling } else { Alg::Ring }, "MPIR_CVAR_ALLGATHERV_INTRA_ALGORITHM"),
-        Op::ReduceScatter => {
-            (if small { Alg::RecursiveHalving } else { Alg::Pairwise }, "MPIR_CVAR_REDUCE_SCATTER_INTRA_ALGORITHM")
-        }
+        Op::ReduceScatter => (if small { Alg::RecursiveHalving } else { Alg::Pairwise }, "MPIR_CVAR_REDUCE_SCATTER_INTRA_ALGORITHM"),
         Op::ReduceScatterBlock => {
             (if small { Alg::RecursiveHalving } else { Alg::Pairwise }, "MPIR_CVAR_REDUCE_SCATTER_BLOCK_INTRA_ALGORITHM")
         }
@@ -262,9 +258,7 @@ pub fn library(op: Op, alg: Alg, n: usize, root: usize, size: f64) -> Rounds {
         (Op::ReduceScatter | Op::ReduceScatterBlock, Alg::RecursiveHalving) => {
             xor_rounds(n, (0..lg).rev().map(|k| (1 << k, msg * (1 << k) as f64 / n as f64)))
         }
-        (Op::ReduceScatter | Op::ReduceScatterBlock | Op::Alltoall, Alg::Pairwise) => {
-            xor_rounds(n, (1..n).map(|k| (k, block)))
-        }
+        (Op::ReduceScatter | Op::ReduceScatterBlock | Op::Alltoall, Alg::Pairwise) => xor_rounds(n, (1..n).map(|k| (k, block))),
         (Op::Alltoall, Alg::Brucks) => {
             // Step k: to rank + 2^k, the blocks whose index has bit k set.
             (0..lg)
@@ -404,12 +398,19 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Leaders) -
         Op::Alltoall | Op::Alltoallv => {
             // In-site blocks directly; remote blocks gathered per remote site, one message
             // per site pair, scattered on arrival.
-            r.extend(concurrent(sites.iter().map(|m| vec![m.iter().flat_map(|&i| m.iter().filter(move |&&j| j != i).map(move |&j| (i, j, block))).collect()]).collect()));
+            r.extend(concurrent(
+                sites
+                    .iter()
+                    .map(|m| vec![m.iter().flat_map(|&i| m.iter().filter(move |&&j| j != i).map(move |&j| (i, j, block))).collect()])
+                    .collect(),
+            ));
             r.extend(concurrent(
                 sites
                     .iter()
                     .enumerate()
-                    .map(|(g, m)| vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (i, leader[g], block * (n - m.len()) as f64)).collect()])
+                    .map(|(g, m)| {
+                        vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (i, leader[g], block * (n - m.len()) as f64)).collect()]
+                    })
                     .collect(),
             ));
             r.extend(wan(&|a, b| Some(block * (sites[a].len() * sites[b].len()) as f64)));
@@ -417,7 +418,9 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Leaders) -
                 sites
                     .iter()
                     .enumerate()
-                    .map(|(g, m)| vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (leader[g], i, block * (n - m.len()) as f64)).collect()])
+                    .map(|(g, m)| {
+                        vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (leader[g], i, block * (n - m.len()) as f64)).collect()]
+                    })
                     .collect(),
             ));
         }
@@ -430,7 +433,9 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Leaders) -
                 Leaders::Library => r.extend(lift(library(Op::Exscan, mpich_pin(Op::Exscan, size as u64).0, g_n, 0, msg), &leader)),
                 Leaders::Direct => r.push((1..g_n).map(|g| (leader[g - 1], leader[g], msg)).collect()),
             }
-            r.extend(concurrent(sites.iter().skip(1).map(|m| lift(library(Op::Bcast, mpich_pin(Op::Bcast, size as u64).0, m.len(), 0, msg), m)).collect()));
+            r.extend(concurrent(
+                sites.iter().skip(1).map(|m| lift(library(Op::Bcast, mpich_pin(Op::Bcast, size as u64).0, m.len(), 0, msg), m)).collect(),
+            ));
         }
     }
     r

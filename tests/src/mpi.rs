@@ -108,8 +108,18 @@ impl<'a> Launch<'a> {
 
     pub fn command(&self) -> Command {
         let mut env = self.env.clone();
+        let mut preload = Vec::new();
         if self.shim {
-            env.push(("LD_PRELOAD".into(), crate::paths::shim(self.mpi).display().to_string()));
+            preload.push(crate::paths::shim(self.mpi).display().to_string());
+        }
+        // Eight busy-polling MPICH ranks on two cores take each other's time slices: a
+        // rank with nothing to do sleeps briefly instead (Open MPI yields by itself when
+        // oversubscribed).
+        if self.mpi == Mpi::Mpich {
+            preload.push(crate::paths::idle_sleep().display().to_string());
+        }
+        if !preload.is_empty() {
+            env.push(("LD_PRELOAD".into(), preload.join(":")));
         }
         let mut cmd = match self.mpi {
             Mpi::Mpich => {

@@ -1,35 +1,188 @@
-//! Site-aware collectives (first slice: MPI_Bcast under a static site map): every root, on
-//! the world and on sub-communicators, small to large, gives exactly what the library's own
-//! broadcast gives, for layouts that break naive code — interleaved, site blocks, 1+7, three
-//! sites — on both MPIs; and the regrouped path really runs.
+//! Site-aware collectives: every collective the shim regroups gives exactly the library's
+//! result (the same call through PMPI, on identical inputs) in layouts that break naive
+//! code — interleaved, site blocks, 1+7, 3+5, three sites — on the world and on split
+//! sub-communicators, with odd counts, MPI_IN_PLACE, vector and struct types and a
+//! non-commutative user op, on both MPIs, from C and from Fortran; the regrouped path really
+//! runs; without a map nothing changes; and a map the controller changes mid-run is adopted
+//! by all ranks together while results stay right.
 
-use straddle_tests::mpi::{exclusive, Launch, BOTH};
+use std::time::Duration;
+
+use straddle_tests::controller::{cli, ControllerProcess};
+use straddle_tests::mpi::{exclusive, run_with_deadline, Launch, Mpi, Run, BOTH};
 use straddle_tests::paths::{program, Scratch};
 
+const LAYOUTS: [(&str, &str); 5] = [
+    ("interleaved", "0,1,0,1,0,1,0,1"),
+    ("site blocks", "0,0,0,0,1,1,1,1"),
+    ("1+7", "0,1,1,1,1,1,1,1"),
+    ("3+5", "0,0,0,1,1,1,1,1"),
+    ("three sites", "0,1,2,0,1,2,0,1"),
+];
+
+/// The "<what>: N cases, M failures" line: (N, M).
+fn tally(run: &Run, what: &str) -> (u64, u64) {
+    let line = run.stdout.lines().find(|l| l.starts_with(what)).unwrap_or_else(|| panic!("no {what:?} line:\n{}\n{}", run.stdout, run.stderr));
+    let nums: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
+    (nums[0], nums[1])
+}
+
+/// Site-aware calls per rank, from the shim's verbose summary at MPI_Finalize.
+fn site_aware_calls(run: &Run) -> Vec<u64> {
+    let mut per_rank = vec![0; 8];
+    for l in run.stderr.lines().filter(|l| l.contains("collectives ran site-aware")) {
+        let rank: usize = l.split("rank ").nth(1).and_then(|t| t.split(']').next()).and_then(|t| t.parse().ok()).unwrap();
+        per_rank[rank] = l.split("]: ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|t| t.parse().ok()).unwrap();
+    }
+    per_rank
+}
+
+fn regrouped(mpi: Mpi, exe: &std::path::Path, rounds: u32, mode: &str, map: &str) -> Run {
+    Launch::new(mpi, 8, exe)
+        .arg(rounds)
+        .env("STRADDLE_REGROUP", mode)
+        .env("STRADDLE_SITE_MAP", map)
+        .env("STRADDLE_AGREE_EVERY", 4)
+        .env("STRADDLE_VERBOSE", 1)
+        .env("STRADDLE_JOB", "sitecoll")
+        .run()
+}
+
 #[test]
-fn site_aware_bcast_matches_the_library_in_every_layout() {
+fn every_collective_matches_the_library_in_every_layout() {
     let _x = exclusive();
     let dir = Scratch::new("sitecoll");
     for mpi in BOTH {
-        let exe = mpi.compile(&program("bcast.c"), &dir.0);
-        let base = Launch::new(mpi, 8, &exe).arg(2).without_shim().run();
-        assert!(base.success, "{}: {}", mpi.name(), base.stderr);
-        assert_eq!(base.stdout.lines().filter(|l| l.contains("checksum")).count(), 8);
-        for map in ["0,1,0,1,0,1,0,1", "0,0,0,0,1,1,1,1", "0,1,1,1,1,1,1,1", "0,1,2,0,1,2,0,1"] {
-            let run = Launch::new(mpi, 8, &exe)
-                .arg(2)
-                .env("STRADDLE_REGROUP", 1)
-                .env("STRADDLE_SITE_MAP", map)
-                .env("STRADDLE_VERBOSE", 1)
-                .env("STRADDLE_JOB", "sitecoll")
-                .run();
-            assert!(run.success, "{} [{map}]: {}", mpi.name(), run.stderr);
-            assert_eq!(run.stdout, base.stdout, "{} [{map}]: results differ from the library's", mpi.name());
-            let regrouped = run.stderr.lines().filter(|l| l.contains("site-aware collectives on a communicator of 8 ranks")).count();
-            assert_eq!(regrouped, 8, "{} [{map}]: every rank regrouped the world:\n{}", mpi.name(), run.stderr);
+        let exe = mpi.compile(&program("collectives.c"), &dir.0);
+        // STRADDLE_REGROUP=always: every call that can run site-aware does.
+        for (name, map) in LAYOUTS {
+            let run = regrouped(mpi, &exe, 2, "always", map);
+            assert!(run.success, "{} [{name}]: {}", mpi.name(), run.stderr);
+            let (cases, failures) = tally(&run, "collectives:");
+            assert!(cases > 8000 && failures == 0, "{} [{name}]: {cases} cases, {failures} failures:\n{}", mpi.name(), run.stderr);
+            let calls = site_aware_calls(&run);
+            assert!(calls.iter().all(|&c| c > 500), "{} [{name}]: site-aware calls per rank {calls:?}", mpi.name());
+            let adopted = run.stderr.lines().filter(|l| l.contains("site-aware collectives over") && l.contains("of 8 ranks")).count();
+            assert_eq!(adopted, 8, "{} [{name}]: every rank regrouped the world:\n{}", mpi.name(), run.stderr);
         }
-        // Without STRADDLE_REGROUP the map is not used.
-        let off = Launch::new(mpi, 8, &exe).arg(1).env("STRADDLE_SITE_MAP", "0,1,0,1,0,1,0,1").env("STRADDLE_VERBOSE", 1).run();
-        assert!(off.success && !off.stderr.contains("site-aware"), "{}", off.stderr);
+        // By default only where the library's algorithm would cross the WAN more than once.
+        let run = regrouped(mpi, &exe, 1, "1", "0,0,0,1,1,1,1,1");
+        assert!(run.success, "{}: {}", mpi.name(), run.stderr);
+        assert_eq!(tally(&run, "collectives:").1, 0, "{}", run.stderr);
+        let (default, always) = (site_aware_calls(&run)[0], site_aware_calls(&regrouped(mpi, &exe, 1, "always", "0,0,0,1,1,1,1,1"))[0]);
+        assert!(default > 0 && default < always, "{}: {default} site-aware by default, {always} always", mpi.name());
+    }
+}
+
+#[test]
+fn fortran_callers_get_site_aware_collectives() {
+    let _x = exclusive();
+    let dir = Scratch::new("sitecoll-f");
+    for mpi in BOTH {
+        let exe = mpi.compile(&program("collectives.f90"), &dir.0);
+        for (name, map) in [LAYOUTS[0], LAYOUTS[3]] {
+            let run = regrouped(mpi, &exe, 3, "always", map);
+            assert!(run.success, "{} [{name}]: {}", mpi.name(), run.stderr);
+            let (cases, failures) = tally(&run, "fortran:");
+            assert!(cases >= 300 && failures == 0, "{} [{name}]: {cases} cases, {failures} failures:\n{}", mpi.name(), run.stderr);
+            let calls = site_aware_calls(&run);
+            assert!(calls.iter().all(|&c| c >= 40), "{} [{name}]: site-aware calls per rank {calls:?}", mpi.name());
+        }
+    }
+}
+
+#[test]
+fn without_a_map_collectives_stay_the_librarys() {
+    let _x = exclusive();
+    let dir = Scratch::new("sitecoll-off");
+    for mpi in BOTH {
+        let exe = mpi.compile(&program("collectives.c"), &dir.0);
+        // Regrouping on, but no map and no controller: every agreement finds no map.
+        let run = Launch::new(mpi, 8, &exe).arg(1).env("STRADDLE_REGROUP", "always").env("STRADDLE_VERBOSE", 1).run();
+        assert!(run.success && tally(&run, "collectives:").1 == 0, "{}", run.stderr);
+        assert!(!run.stderr.contains("site-aware"), "{}", run.stderr);
+        // A map, but regrouping off.
+        let run = Launch::new(mpi, 8, &exe).arg(1).env("STRADDLE_REGROUP", 0).env("STRADDLE_SITE_MAP", LAYOUTS[0].1).env("STRADDLE_VERBOSE", 1).run();
+        assert!(run.success && tally(&run, "collectives:").1 == 0, "{}", run.stderr);
+        assert!(!run.stderr.contains("site-aware"), "{}", run.stderr);
+    }
+}
+
+/// Three sites, eight VMs: tokyo v0-v2, sapporo v3-v5, osaka v6-v7.
+fn three_site_topology() -> String {
+    let mut t = String::from("sites:\n");
+    for (s, h) in [("tokyo", "t1"), ("sapporo", "s1"), ("osaka", "o1")] {
+        t += &format!("  - {{name: {s}, hosts: [{{name: {h}, vm_capacity: 8}}]}}\n");
+    }
+    t += "links:\n  - {between: [tokyo, sapporo], bandwidth_mbit: 1000, latency_ms: 10}\n";
+    t += "  - {between: [tokyo, osaka], bandwidth_mbit: 1000, latency_ms: 10}\n";
+    t += "  - {between: [sapporo, osaka], bandwidth_mbit: 1000, latency_ms: 10}\nvms:\n";
+    for (v, h) in [("v0", "t1"), ("v1", "t1"), ("v2", "t1"), ("v3", "s1"), ("v4", "s1"), ("v5", "s1"), ("v6", "o1"), ("v7", "o1")] {
+        t += &format!("  - {{name: {v}, host: {h}, memory_mib: 64}}\n");
+    }
+    t
+}
+
+/// The controller places a job over three sites (epoch 1); while the program loops over
+/// collectives, an operator drains osaka and the new map (epoch 2) reaches the ranks. All
+/// ranks adopt it at the same collective, results stay right throughout, and the new
+/// grouping is the one used afterwards.
+#[test]
+fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
+    let _x = exclusive();
+    let dir = Scratch::new("sitecoll-live");
+    let topo = dir.0.join("topology.yaml");
+    std::fs::write(&topo, three_site_topology()).unwrap();
+    for mpi in BOTH {
+        // A fresh controller each time: the drain moves VMs for good.
+        let ctl = ControllerProcess::start_with(
+            "127.0.0.1:0",
+            &["--topology", topo.to_str().unwrap(), "--token", "tk", "--decide-every", "0.3", "--dwell", "0", "--mode", "dry-run"],
+        );
+        let url = ctl.url();
+        let job = format!("live-{}", mpi.name());
+        let (ok, out) = cli(&url, Some("tk"), &["submit", &job, "--vms", "v0,v3,v6,v1,v4,v7,v2,v5"]);
+        assert!(ok, "{out}");
+        let exe = mpi.compile(&program("collectives.c"), &dir.0);
+        let cmd = Launch::new(mpi, 8, &exe)
+            .arg(30)
+            .arg(200)
+            .arg(2)
+            .env("STRADDLE_CONTROLLER", &url)
+            .env("STRADDLE_JOB", &job)
+            .env("STRADDLE_REGROUP", "always")
+            .env("STRADDLE_AGREE_EVERY", 8)
+            .env("STRADDLE_VERBOSE", 1)
+            .command();
+        let running = std::thread::spawn(move || run_with_deadline(cmd, Duration::from_secs(150), || {}));
+        // Let the ranks run on epoch 1 for a while, then drain osaka: the planner moves
+        // v6 and v7 away and the controller pushes the new map.
+        std::thread::sleep(Duration::from_secs(4));
+        let (ok, out) = cli(&url, Some("tk"), &["override", "drain", "osaka"]);
+        assert!(ok, "{out}");
+        let (ok, out) = cli(&url, Some("tk"), &["override", "mode", "automatic"]);
+        assert!(ok, "{out}");
+        let run = running.join().unwrap();
+        assert!(run.success && !run.timed_out, "{}: {}", mpi.name(), run.stderr);
+        assert_eq!(tally(&run, "collectives:").1, 0, "{}: {}", mpi.name(), run.stderr);
+        for rank in 0..8 {
+            let tag = format!("[{job} rank {rank}]");
+            let mine: Vec<&str> = run.stderr.lines().filter(|l| l.contains(&tag)).collect();
+            let at = |p: &dyn Fn(&str) -> bool| mine.iter().position(|l| p(l));
+            let first = at(&|l| l.contains("epoch 1: site-aware collectives over 3 sites on a communicator of 8 ranks"));
+            // The newest map this rank received, and the line where it received it.
+            let maps: Vec<(usize, u64)> = mine
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| l.split("site map epoch ").nth(1).and_then(|t| t.split(':').next()).and_then(|e| e.parse().ok()).map(|e| (i, e)))
+                .collect();
+            let &(got_last, last) = maps.last().unwrap_or_else(|| panic!("{} rank {rank}: no map:\n{}", mpi.name(), mine.join("\n")));
+            assert!(last >= 2, "{} rank {rank}: the drain changed the map:\n{}", mpi.name(), mine.join("\n"));
+            // ... adopted afterwards: the grouping without osaka's VMs, or one site.
+            let adopted = at(&|l| l.contains(&format!("]: epoch {last}: ")));
+            assert!(first.is_some() && adopted.is_some_and(|a| a > got_last), "{} rank {rank}:\n{}", mpi.name(), mine.join("\n"));
+            let line = mine[adopted.unwrap()];
+            assert!(line.contains("over 2 sites") || line.contains("collectives flat"), "{} rank {rank}: {line}", mpi.name());
+        }
     }
 }

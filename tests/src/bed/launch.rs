@@ -7,33 +7,9 @@ use std::time::Duration;
 use super::Bed;
 use crate::mpi::{Mpi, Run};
 
-/// The MPICH finalize fix, built from `native/ucx_finalize_fix.c` when missing or older
-/// than its source.
+/// The MPICH finalize fix (`native/ucx_finalize_fix.c`).
 pub fn ucx_finalize_fix() -> std::path::PathBuf {
-    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("native/ucx_finalize_fix.c");
-            let out = crate::paths::target_dir().join("libucx_finalize_fix.so");
-            let stale = match (std::fs::metadata(&src).and_then(|m| m.modified()), std::fs::metadata(&out).and_then(|m| m.modified())) {
-                (Ok(s), Ok(o)) => s > o,
-                _ => true,
-            };
-            if stale {
-                let tmp = out.with_extension(format!("so.{}", std::process::id()));
-                let o = Command::new("gcc")
-                    .args(["-O2", "-shared", "-fPIC", "-Wno-deprecated-declarations", "-o"])
-                    .arg(&tmp)
-                    .arg(&src)
-                    .args(["-ldl", "-lpthread"])
-                    .output()
-                    .expect("run gcc");
-                assert!(o.status.success(), "building the UCX finalize fix failed (libucx-dev installed?):\n{}", String::from_utf8_lossy(&o.stderr));
-                std::fs::rename(&tmp, &out).expect("install the UCX finalize fix");
-            }
-            out
-        })
-        .clone()
+    crate::paths::native_lib("ucx_finalize_fix", &["-ldl", "-lpthread"])
 }
 
 /// A job on the bed.
