@@ -92,7 +92,7 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
                 messages[[i, (i + d) % n]] = rate / 2.0 / 65536.0;
             }
         }
-        let collectives = vec![CollectiveUse { members: (0..n).collect(), op: CollectiveOp::Allreduce, root: 0, calls_per_s: 10.0, bytes_per_call: 8.0 }];
+        let collectives = vec![CollectiveUse { members: (0..n).collect(), op: CollectiveOp::Allreduce, root: 0, site_aware: false, calls_per_s: 10.0, bytes_per_call: 8.0 }];
         jobs.push(PlanJob {
             id: format!("j{j}"),
             class: if network { Class::Network } else { Class::Compute },

@@ -23,6 +23,8 @@ pub struct CollectiveUse {
     pub op: CollectiveOp,
     /// Root as a communicator rank (0 when the op has none).
     pub root: usize,
+    /// The shim ran these calls site-aware (inside each site, across once per site).
+    pub site_aware: bool,
     pub calls_per_s: f64,
     pub bytes_per_call: f64,
 }
@@ -79,7 +81,11 @@ pub fn predict(p: &JobProfile, site: &[SiteId], topo: &Topology) -> Prediction {
     let mut coll_latency = 0.0;
     for c in &p.collectives {
         let sites: Vec<usize> = c.members.iter().map(|&r| site[r]).collect();
-        let rounds = collmodel::rounds(c.op, sites.len(), c.root, c.bytes_per_call);
+        let rounds = if c.site_aware {
+            collmodel::site_aware_rounds(c.op, &sites, c.root, c.bytes_per_call)
+        } else {
+            collmodel::rounds(c.op, sites.len(), c.root, c.bytes_per_call)
+        };
         let x = collmodel::cross_site(&rounds, &sites, n);
         let mut worst = 0.0f64;
         for a in 0..n {
@@ -355,12 +361,20 @@ mod tests {
             members: (0..8).collect(),
             op: CollectiveOp::Bcast,
             root: 0,
+            site_aware: false,
             calls_per_s: 2.0,
             bytes_per_call: 1048576.0,
         });
         let blocks = predict(&j, &[0, 0, 0, 0, 1, 1, 1, 1], &t);
         let inter = predict(&j, &[0, 1, 0, 1, 0, 1, 0, 1], &t);
         assert!(inter.wan_bytes_per_s > 3.0 * blocks.wan_bytes_per_s, "{inter:?} vs {blocks:?}");
+        // Run site-aware by the shim, the same broadcast crosses once per remote site
+        // whatever the layout: 2 calls/s x 1 MiB.
+        j.collectives[0].site_aware = true;
+        for layout in [[0, 0, 0, 0, 1, 1, 1, 1], [0, 1, 0, 1, 0, 1, 0, 1]] {
+            let p = predict(&j, &layout, &t);
+            assert!((p.wan_bytes_per_s - 2.0 * 1048576.0).abs() < 1.0, "{p:?}");
+        }
         assert_eq!(predict(&j, &[1; 8], &t).slowdown, 0.0);
     }
 }

@@ -121,6 +121,59 @@ pub fn rounds(op: CollectiveOp, n: usize, root: usize, bytes: f64) -> Vec<Vec<Ms
     }
 }
 
+/// The rounds of one call the shim ran site-aware (see the shim's `abi/sites.rs`): work
+/// inside each site, then one crossing among the sites' leaders (taken here as each site's
+/// lowest rank; which member leads does not change site-pair traffic). `site[i]` is the
+/// site of communicator rank i; `bytes` as for `rounds`. Only the leaders' messages are
+/// modelled: the in-site phases never cross.
+pub fn site_aware_rounds(op: CollectiveOp, site: &[usize], root: usize, bytes: f64) -> Vec<Vec<Msg>> {
+    let n = site.len();
+    if n < 2 {
+        return vec![];
+    }
+    let root = root.min(n - 1);
+    let mut sites: Vec<usize> = Vec::new();
+    for &s in site {
+        if !sites.contains(&s) {
+            sites.push(s);
+        }
+    }
+    let members = |s: usize| site.iter().filter(|&&x| x == s).count() as f64;
+    let leader = |s: usize| site.iter().position(|&x| x == s).unwrap_or(0);
+    let root_site = site[root];
+    let others = |from: usize| sites.iter().copied().filter(move |&s| s != from);
+    let nf = n as f64;
+    let one_round = |msgs: Vec<Msg>| if msgs.is_empty() { vec![] } else { vec![msgs] };
+    match op {
+        CollectiveOp::Barrier => one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), 0.0))).collect()),
+        CollectiveOp::Bcast => one_round(others(root_site).map(|b| (leader(root_site), leader(b), bytes)).collect()),
+        CollectiveOp::Reduce => one_round(others(root_site).map(|a| (leader(a), leader(root_site), bytes)).collect()),
+        CollectiveOp::Allreduce => one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes))).collect()),
+        CollectiveOp::Gather | CollectiveOp::Gatherv => {
+            one_round(others(root_site).map(|a| (leader(a), leader(root_site), bytes * members(a))).collect())
+        }
+        CollectiveOp::Scatter | CollectiveOp::Scatterv => {
+            one_round(others(root_site).map(|b| (leader(root_site), leader(b), bytes * members(b))).collect())
+        }
+        CollectiveOp::Allgather | CollectiveOp::Allgatherv => {
+            one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes * members(a)))).collect())
+        }
+        // Every rank of a sends bytes/n to every rank of b, in one message per site pair.
+        CollectiveOp::Alltoall | CollectiveOp::Alltoallv => {
+            one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes / nf * members(a) * members(b)))).collect())
+        }
+        // Each site's reduced vector goes out in the segments of the other sites' ranks.
+        CollectiveOp::ReduceScatter | CollectiveOp::ReduceScatterBlock => {
+            one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes / nf * members(b)))).collect())
+        }
+        // Each site's total goes to the leaders of the sites after it.
+        CollectiveOp::Scan | CollectiveOp::Exscan => one_round(
+            sites.iter().enumerate().flat_map(|(i, &a)| sites[i + 1..].iter().map(move |&b| (leader(a), leader(b), bytes))).collect(),
+        ),
+        _ => rounds(op, n, root, bytes),
+    }
+}
+
 fn recursive_doubling(n: usize, bytes: f64) -> Vec<Vec<Msg>> {
     (0..log2_ceil(n))
         .map(|k| {
@@ -174,6 +227,25 @@ mod tests {
         let r = rounds(op, sites.len(), 0, bytes);
         let c = cross_site(&r, sites, 2);
         (c.bytes[0][1], c.bytes[1][0], c.wan_rounds)
+    }
+
+    #[test]
+    fn site_aware_calls_cross_once_with_one_copy_per_remote_site() {
+        let inter = [0, 1, 0, 1, 0, 1, 0, 1];
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Bcast, &inter, 3, 1048576.0), &inter, 2);
+        assert_eq!((c.bytes[1][0], c.bytes[0][1], c.wan_rounds), (1048576.0, 0.0, 1), "7.5 copies flat, one regrouped");
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Allreduce, &inter, 0, 1000.0), &inter, 2);
+        assert_eq!((c.bytes[0][1], c.bytes[1][0], c.wan_rounds), (1000.0, 1000.0, 1));
+        // Gather of 100-byte blocks to rank 0 from a 1+7 layout: site 1's seven blocks, once.
+        let one_seven = [0, 1, 1, 1, 1, 1, 1, 1];
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Gather, &one_seven, 0, 100.0), &one_seven, 2);
+        assert_eq!((c.bytes[1][0], c.bytes[0][1]), (700.0, 0.0));
+        // An all-to-all where each rank sends 800 bytes (100 per rank): 4 x 4 x 100 each way.
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Alltoall, &inter, 0, 800.0), &inter, 2);
+        assert_eq!((c.bytes[0][1], c.bytes[1][0]), (1600.0, 1600.0));
+        let three = [0, 1, 2, 0, 1, 2, 0, 1];
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Bcast, &three, 0, 10.0), &three, 3);
+        assert_eq!((c.bytes[0][1], c.bytes[0][2], c.bytes[1][2]), (10.0, 10.0, 0.0));
     }
 
     #[test]

@@ -87,6 +87,10 @@ pub fn table(m: &TrafficMatrix) -> String {
     let total: f64 = m.bytes.iter().sum();
     let total_msgs: f64 = m.messages.iter().sum();
     out.push_str(&format!("total  {}{unit} in {} messages\n", human_bytes(total), fmt_count(total_msgs)));
+    let regrouped: u64 = m.ranks.iter().map(|r| r.regrouped_cross_site_bytes).sum();
+    if regrouped > 0 {
+        out.push_str(&format!("site-aware collectives sent {} across sites (cumulative, as the shims count it)\n", human_bytes(regrouped as f64)));
+    }
     out
 }
 
@@ -153,6 +157,7 @@ struct JsonRank<'a> {
     sent_messages: f64,
     received_bytes: f64,
     dropped_records: u64,
+    regrouped_cross_site_bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -207,6 +212,7 @@ pub fn json(m: &TrafficMatrix) -> String {
                 sent_messages: (0..n).map(|j| m.messages[i * n + j]).sum(),
                 received_bytes: (0..n).map(|j| m.bytes[j * n + i]).sum(),
                 dropped_records: r.map(|r| r.dropped_records).unwrap_or(0),
+                regrouped_cross_site_bytes: r.map(|r| r.regrouped_cross_site_bytes).unwrap_or(0),
             }
         })
         .collect();

@@ -41,6 +41,8 @@ pub struct RankState {
     /// When this incarnation's first report arrived (controller seconds).
     pub first_report_secs: Option<u64>,
     pub dropped: u64,
+    /// Cross-site bytes of this rank's site-aware collectives, as the shim counts them.
+    pub regrouped: u64,
     pub hello_seen: bool,
 }
 
@@ -227,6 +229,7 @@ impl JobTraffic {
         st.last_report_ms = now_ms;
         st.first_report_secs.get_or_insert(now_secs);
         st.dropped = rep.dropped_records;
+        st.regrouped = rep.regrouped_cross_site_bytes;
         Ok(())
     }
 
@@ -275,7 +278,7 @@ impl JobTraffic {
     /// calls per second since that rank's first report, and bytes per call.
     pub fn collective_uses(&self, now_secs: u64) -> Vec<crate::classify::CollectiveUse> {
         let mut out = Vec::new();
-        for (&(rank, comm_id, op, _mode, root), c) in &self.collectives {
+        for (&(rank, comm_id, op, mode, root), c) in &self.collectives {
             let Some(info) = self.communicators.get(&(rank, comm_id)) else { continue };
             if info.inter || info.world_ranks.iter().min() != Some(&rank) || c.calls == 0 {
                 continue;
@@ -287,6 +290,7 @@ impl JobTraffic {
                 members: info.world_ranks.iter().map(|&r| r as usize).collect(),
                 op,
                 root: root.max(0) as usize,
+                site_aware: mode == straddle_proto::CollectiveMode::SiteAware as i32,
                 calls_per_s: c.calls as f64 / elapsed,
                 bytes_per_call: c.bytes as f64 / c.calls as f64,
             });

@@ -184,5 +184,10 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
             let line = mine[adopted.unwrap()];
             assert!(line.contains("over 2 sites") || line.contains("collectives flat"), "{} rank {rank}: {line}", mpi.name());
         }
+        // The controller sees which calls ran site-aware and the bytes they sent across.
+        let (ok, table) = cli(&url, None, &["traffic", &job]);
+        assert!(ok && table.contains("site-aware collectives sent"), "{table}");
+        let (ok, json) = cli(&url, None, &["traffic", &job, "--json"]);
+        assert!(ok && json.contains("\"site_aware\"") && json.contains("\"regrouped_cross_site_bytes\""), "{json}");
     }
 }

@@ -40,6 +40,7 @@ pub fn matrix(j: &JobTraffic, now_secs: u64, window: u32) -> TrafficMatrix {
                 reports: r.reports,
                 last_report_unix_ms: r.last_report_ms,
                 dropped_records: r.dropped,
+                regrouped_cross_site_bytes: r.regrouped,
             })
             .collect(),
         communicators: j
