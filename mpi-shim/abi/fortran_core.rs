@@ -33,6 +33,17 @@ unsafe fn freq(p: P) -> Request {
     unsafe { request_f2c(fi(p)) }
 }
 
+/// The library routine `sym`, resolved once into `slot`.
+#[inline(always)]
+fn resolved(slot: &AtomicPtr<c_void>, sym: &'static str) -> *mut c_void {
+    let mut p = slot.load(Relaxed);
+    if p.is_null() {
+        p = resolve(sym);
+        slot.store(p, Relaxed);
+    }
+    p
+}
+
 /// Defines a Fortran entry point: `all` exports the five spellings of `mpi_<name>`
 /// (`mpi_x`, `mpi_x_`, `mpi_x__`, `MPI_X` forwarding to `pmpi_x_`; `mpi_x_f08_` forwarding
 /// to the library's own), `f08` only the last.
@@ -42,16 +53,11 @@ macro_rules! fwrap {
         unsafe fn [<fbody_ $name>](f08: bool, $($a: P,)* $ierr: P) {
             static PM: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
             static F8: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
-            let (slot, sym) = if f08 {
-                (&F8, concat!("mpi_", stringify!($name), "_f08_\0"))
+            let p = if f08 {
+                resolved(&F8, concat!("mpi_", stringify!($name), "_f08_\0"))
             } else {
-                (&PM, concat!("pmpi_", stringify!($name), "_\0"))
+                resolved(&PM, concat!("pmpi_", stringify!($name), "_\0"))
             };
-            let mut p = slot.load(Relaxed);
-            if p.is_null() {
-                p = resolve(sym);
-                slot.store(p, Relaxed);
-            }
             // SAFETY: the library's Fortran routine takes exactly these by-reference
             // arguments.
             let f = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($a: P,)* $ierr: P)>(p) };
@@ -93,16 +99,11 @@ macro_rules! fwrap_coll {
         unsafe fn [<fbody_ $name>](f08: bool, $($a: P,)* $ierr: P) {
             static PM: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
             static F8: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
-            let (slot, sym) = if f08 {
-                (&F8, concat!("mpi_", stringify!($name), "_f08_\0"))
+            let p = if f08 {
+                resolved(&F8, concat!("mpi_", stringify!($name), "_f08_\0"))
             } else {
-                (&PM, concat!("pmpi_", stringify!($name), "_\0"))
+                resolved(&PM, concat!("pmpi_", stringify!($name), "_\0"))
             };
-            let mut p = slot.load(Relaxed);
-            if p.is_null() {
-                p = resolve(sym);
-                slot.store(p, Relaxed);
-            }
             // SAFETY: the library's Fortran routine takes exactly these by-reference
             // arguments.
             let f = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($a: P,)* $ierr: P)>(p) };

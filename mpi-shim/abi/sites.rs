@@ -510,6 +510,16 @@ unsafe fn gather_sizes(sc: &SiteComms, mine: usize) -> Result<Vec<usize>, c_int>
     Ok(recv.into_iter().map(|x| x as usize).collect())
 }
 
+/// The byte size of every member's block, at the leader: `uniform` when the call says
+/// all are equal, else gathered from the members (`mine`: this rank's).
+unsafe fn member_sizes(sc: &SiteComms, uniform: Option<usize>, mine: usize) -> Result<Vec<usize>, c_int> {
+    match uniform {
+        Some(b) => Ok(vec![b; sc.members().len()]),
+        // SAFETY: a gather on our site communicator.
+        None => unsafe { gather_sizes(sc, mine) },
+    }
+}
+
 /// Gathers `n` usizes per member to the site leader, member-major.
 unsafe fn gather_vectors(sc: &SiteComms, mine: &[usize]) -> Result<Vec<usize>, c_int> {
     let k = sc.members().len();
@@ -800,12 +810,9 @@ unsafe fn gather_any(
             ck!(pack(&mut mine, s, sc_, st, comm));
         }
         // Member block sizes at the leader.
-        let member_sizes = match uniform {
-            Some(b) => vec![b; sc.members().len()],
-            None => match gather_sizes(sc, mine.len()) {
-                Ok(v) => v,
-                Err(rc) => return Some(rc),
-            },
+        let member_sizes = match member_sizes(sc, uniform, mine.len()) {
+            Ok(v) => v,
+            Err(rc) => return Some(rc),
         };
         let mo = offsets(&member_sizes);
         let mut site_blob = vec![0u8; if sc.is_leader() { mo[mo.len() - 1].max(1) } else { 1 }];
@@ -936,12 +943,9 @@ unsafe fn scatter_any(
         } else {
             bytes(rcnt, rt) as usize
         };
-        let member_sizes = match uniform {
-            Some(b) => vec![b; sc.members().len()],
-            None => match gather_sizes(sc, mine_len) {
-                Ok(v) => v,
-                Err(rc) => return Some(rc),
-            },
+        let member_sizes = match member_sizes(sc, uniform, mine_len) {
+            Ok(v) => v,
+            Err(rc) => return Some(rc),
         };
         let mo = offsets(&member_sizes);
         let mut totals: Vec<u64> = vec![0; sc.g.groups.len()];
