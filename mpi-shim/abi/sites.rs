@@ -14,6 +14,7 @@ use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, pays, route
 pmpi!(PMPI_Comm_create_group: fn(Comm, Group, c_int, *mut Comm) -> c_int);
 pmpi!(PMPI_Group_incl: fn(Group, c_int, *const c_int, *mut Group) -> c_int);
 pmpi!(PMPI_Comm_free: fn(*mut Comm) -> c_int);
+pmpi!(PMPI_Comm_dup: fn(Comm, *mut Comm) -> c_int);
 pmpi!(PMPI_Comm_get_errhandler: fn(Comm, *mut Errhandler) -> c_int);
 pmpi!(PMPI_Comm_set_errhandler: fn(Comm, Errhandler) -> c_int);
 pmpi!(PMPI_Errhandler_free: fn(*mut Errhandler) -> c_int);
@@ -62,6 +63,8 @@ struct Regroup {
     current: Option<SiteComms>,
     /// The epoch of the last agreement (`Some(None)`: some rank held no map).
     last_agreed: Option<Option<u64>>,
+    /// The last grouping whose communicators could not be built.
+    failed: Option<Grouping>,
     size: usize,
     me: usize,
     is_world: bool,
@@ -184,6 +187,7 @@ unsafe fn new_regroup(s: &Shim, comm: Comm) -> Option<Regroup> {
         pending: None,
         current: None,
         last_agreed: None,
+        failed: None,
         size: size as usize,
         me: me as usize,
         is_world: comm == comm_world(),
@@ -241,6 +245,13 @@ unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) 
     if unchanged_flat {
         return;
     }
+    // A grouping whose communicators could not be built is not retried until the map
+    // changes (every rank keeps the same record, so all skip alike).
+    if let (None, Some(f), Some(n)) = (&rg.current, &rg.failed, &next) {
+        if f.same_as(n) {
+            return;
+        }
+    }
     if let (Some(cur), Some(n)) = (&rg.current, &next) {
         if cur.g.same_as(n) {
             rg.agreement.adopt(n.epoch);
@@ -263,7 +274,8 @@ unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) 
         rg.agreement.adopt(g.epoch);
         let epoch = g.epoch;
         let sites = g.groups.len();
-        rg.current = build_site_comms(comm, rg.me, g);
+        rg.current = build_site_comms(comm, rg.me, g.clone());
+        rg.failed = rg.current.is_none().then_some(g);
         if rg.current.is_some() {
             note(s, &format!("epoch {epoch}: site-aware collectives over {sites} sites on a communicator of {} ranks", rg.size));
         } else {
@@ -280,6 +292,15 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
         let mut user_eh: Errhandler = std::mem::zeroed();
         PMPI_Comm_get_errhandler()(comm, &mut user_eh);
         PMPI_Comm_set_errhandler()(comm, errors_return());
+        // MPICH's MPI_Comm_create_group waits (forever) for a context id when a member has
+        // none left, instead of failing: every rank first checks that it has the two it
+        // may need, and all go on only if all have them.
+        let have = context_ids_left(2);
+        if !all_ranks(comm, have, g.site_of.len()) {
+            PMPI_Comm_set_errhandler()(comm, user_eh);
+            PMPI_Errhandler_free()(&mut user_eh);
+            return None;
+        }
         let mine = g.group_of[me];
         let leader = g.leader(mine) == me;
         let mut cg: Group = std::mem::zeroed();
@@ -310,10 +331,7 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
             PMPI_Group_free()(&mut cg);
         }
         // All or nothing, decided the same on every rank.
-        let flag = [ok as u8];
-        let mut all = vec![0u8; g.site_of.len()];
-        let agreed_ok = PMPI_Allgather()(flag.as_ptr().cast(), 1, byte_type(), all.as_mut_ptr().cast(), 1, byte_type(), comm) == 0
-            && all.iter().all(|&f| f == 1);
+        let agreed_ok = all_ranks(comm, ok, g.site_of.len());
         PMPI_Comm_set_errhandler()(comm, user_eh);
         PMPI_Errhandler_free()(&mut user_eh);
         if !agreed_ok {
@@ -336,6 +354,41 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
         }
         let always = state::shim().is_some_and(|s| s.config.regroup_always);
         Some(SiteComms { me, mine, local, leaders, local_rank, g, always })
+    }
+}
+
+/// Whether `flag` holds on every rank of `comm` (of `n` ranks); false on any error.
+unsafe fn all_ranks(comm: Comm, flag: bool, n: usize) -> bool {
+    let mine = [flag as u8];
+    let mut all = vec![0u8; n];
+    // SAFETY: buffers sized for the call; every rank of `comm` is here.
+    let rc = unsafe { PMPI_Allgather()(mine.as_ptr().cast(), 1, byte_type(), all.as_mut_ptr().cast(), 1, byte_type(), comm) };
+    rc == 0 && all.iter().all(|&f| f == 1)
+}
+
+/// Whether this process can still create `k` communicators (duplicates of MPI_COMM_SELF,
+/// freed at once; a purely local check).
+unsafe fn context_ids_left(k: usize) -> bool {
+    // SAFETY: PMPI calls on MPI_COMM_SELF; its error handler is restored.
+    unsafe {
+        let mut eh: Errhandler = std::mem::zeroed();
+        PMPI_Comm_get_errhandler()(comm_self(), &mut eh);
+        PMPI_Comm_set_errhandler()(comm_self(), errors_return());
+        let mut made: Vec<Comm> = Vec::with_capacity(k);
+        for _ in 0..k {
+            let mut c: Comm = std::mem::zeroed();
+            if PMPI_Comm_dup()(comm_self(), &mut c) != 0 {
+                break;
+            }
+            made.push(c);
+        }
+        let ok = made.len() == k;
+        for mut c in made {
+            PMPI_Comm_free()(&mut c);
+        }
+        PMPI_Comm_set_errhandler()(comm_self(), eh);
+        PMPI_Errhandler_free()(&mut eh);
+        ok
     }
 }
 

@@ -3,8 +3,9 @@
 //! code — interleaved, site blocks, 1+7, 3+5, three sites — on the world and on split
 //! sub-communicators, with odd counts, MPI_IN_PLACE, vector and struct types and a
 //! non-commutative user op, on both MPIs, from C and from Fortran; the regrouped path really
-//! runs; without a map nothing changes; and a map the controller changes mid-run is adopted
-//! by all ranks together while results stay right.
+//! runs; without a map nothing changes; a rank that cannot build communicators keeps every
+//! rank flat; and a map the controller changes mid-run is adopted by all ranks together
+//! while results stay right.
 
 use std::time::Duration;
 
@@ -190,4 +191,23 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
         let (ok, json) = cli(&url, None, &["traffic", &job, "--json"]);
         assert!(ok && json.contains("\"site_aware\"") && json.contains("\"regrouped_cross_site_bytes\""), "{json}");
     }
+}
+
+/// A rank that has used up its communicator context ids cannot build site communicators:
+/// every rank stays on the library's algorithms, with right results, instead of aborting
+/// or waiting forever (MPICH's MPI_Comm_create_group would wait for an id). Open MPI's
+/// context ids do not run out this way.
+#[test]
+fn ranks_out_of_communicators_keep_every_rank_flat() {
+    let _x = exclusive();
+    let dir = Scratch::new("sitecoll-exhaust");
+    let exe = Mpi::Mpich.compile(&program("exhaust.c"), &dir.0);
+    let run = regrouped(Mpi::Mpich, &exe, 0, "always", LAYOUTS[0].1);
+    assert!(run.success, "{}", run.stderr);
+    let (dups, _) = tally(&run, "exhaust:");
+    assert!(dups > 1000, "rank 0 used up its context ids: {}", run.stdout);
+    assert!(run.stdout.contains(" 0 failures"), "{}", run.stdout);
+    let gave_up = run.stderr.lines().filter(|l| l.contains("could not build site communicators; collectives stay flat")).count();
+    assert_eq!(gave_up, 8, "every rank gave up once, together:\n{}", run.stderr);
+    assert!(!run.stderr.contains("site-aware collectives over"), "{}", run.stderr);
 }
