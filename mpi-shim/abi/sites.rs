@@ -644,6 +644,37 @@ unsafe fn x_bcast(sc: &SiteComms, x: Comm, buf: *mut c_void, count: c_int, dt: D
     }
 }
 
+/// The leaders' allgather of site blobs by direct exchange: each sends its site's blob
+/// (at `offsets[mine]` in `all`) to every other leader in one message and receives theirs
+/// in place. (MPICH's ring allgatherv cuts blobs over 32 KiB into blocking 32 KiB steps,
+/// each waiting a WAN round trip.)
+unsafe fn x_allgather_direct(sc: &SiteComms, x: Comm, all: &mut [u8], sizes: &[usize], offsets: &[usize]) -> c_int {
+    let sites = sc.g.groups.len();
+    let base = all.as_mut_ptr();
+    let mut reqs: Vec<Request> = Vec::with_capacity(2 * sites);
+    // SAFETY: disjoint regions of `all`, each as long as its site's blob.
+    unsafe {
+        for h in (0..sites).filter(|&h| h != sc.mine) {
+            let mut r: Request = std::mem::zeroed();
+            let rc = PMPI_Irecv()(base.add(offsets[h]).cast(), sizes[h] as c_int, byte_type(), h as c_int, LEADERS_TAG, x, &mut r);
+            if rc != 0 {
+                return rc;
+            }
+            reqs.push(r);
+        }
+        let mine = base.add(offsets[sc.mine]) as *const c_void;
+        for h in (0..sites).filter(|&h| h != sc.mine) {
+            let mut r: Request = std::mem::zeroed();
+            let rc = PMPI_Isend()(mine, sizes[sc.mine] as c_int, byte_type(), h as c_int, LEADERS_TAG, x, &mut r);
+            if rc != 0 {
+                return rc;
+            }
+            reqs.push(r);
+        }
+        PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore())
+    }
+}
+
 /// A reduction among leaders by direct exchange: this leader sends its partial `mine` to
 /// every leader h with `to(h)`, receives the partials of every h with `from(h)`, and
 /// combines those (with its own when `with_mine`) in site order into `out`. Site order is
@@ -1141,16 +1172,20 @@ unsafe fn allgather_any(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datat
             sc.local
         ));
         if let Some(x) = sc.leaders {
-            ck!(PMPI_Allgatherv()(
-                in_place_ptr(),
-                0,
-                byte_type(),
-                all.as_mut_ptr().cast(),
-                ints(&site_totals).as_ptr(),
-                ints(&to[..to.len() - 1]).as_ptr(),
-                byte_type(),
-                x
-            ));
+            if sc.g.groups.len() > DIRECT_SITES {
+                ck!(PMPI_Allgatherv()(
+                    in_place_ptr(),
+                    0,
+                    byte_type(),
+                    all.as_mut_ptr().cast(),
+                    ints(&site_totals).as_ptr(),
+                    ints(&to[..to.len() - 1]).as_ptr(),
+                    byte_type(),
+                    x
+                ));
+            } else {
+                ck!(x_allgather_direct(sc, x, &mut all, &site_totals, &to));
+            }
             let sb: Vec<u64> = site_totals.iter().map(|&t| t as u64).collect();
             sc.cross(SaOp::Allgather, None, 0, &sb);
         }

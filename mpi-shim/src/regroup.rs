@@ -271,9 +271,15 @@ pub fn crossing(g: &Grouping, root: usize, family: Family, carried: &dyn Fn(usiz
 /// Whether running `op` site-aware pays, from what the library's algorithm would do: it
 /// crosses the WAN more than once on the critical path (site-aware crosses once, plus two
 /// LAN phases), or, for messages of 64 KiB and more, it moves a quarter more bytes across
-/// than one copy per remote site. `bytes` as for `library_algorithm`. Every rank passes
+/// than one copy per remote site. All-to-all blocks of 32 KiB and more stay flat. `bytes` as for `library_algorithm`. Every rank passes
 /// the same arguments, so every rank decides the same.
 pub fn pays(op: SaOp, g: &Grouping, root: Option<usize>, bytes: u64) -> bool {
+    // An all-to-all moves the same bytes across either way; from 32 KiB blocks the detour
+    // through the leaders (two in-site phases of the whole volume) costs more than the WAN
+    // latencies it saves.
+    if op == SaOp::Alltoall && bytes >= 32_768 {
+        return false;
+    }
     let n = g.site_of.len();
     let sites = g.groups.len() as f64;
     let root = root.unwrap_or(0);
@@ -427,6 +433,7 @@ mod tests {
         assert!(pays(SaOp::Barrier, &blocks, None, 0), "dissemination crosses in every round");
         assert!(!pays(SaOp::Alltoall, &inter, None, 4096), "posted at once: one crossing");
         assert!(pays(SaOp::Alltoall, &blocks, None, 8), "Bruck over site blocks: every round crosses");
+        assert!(!pays(SaOp::Alltoall, &blocks, None, 1 << 19), "pairwise, but the same bytes: the detour costs more");
         assert!(!pays(SaOp::Gather, &blocks, Some(0), 8 * 8));
     }
 

@@ -13,13 +13,16 @@
 //! allreduce  COLLBENCH_SIZES=8,65536  COLLBENCH_LAYOUTS=blocks,1+7  COLLBENCH_SECS=1.5 (timed
 //! work per case)  COLLBENCH_MPI=mpich (only MPICH has pins and a model so far)  COLLBENCH_RAW=1
 //! (print collbench's own lines)  COLLBENCH_UCX_RNDV_THRESH=auto (UCX's rendezvous back; the
-//! default, inf, sends every size eagerly). The last line is machine-readable.
+//! default, inf, sends every size eagerly)  COLLBENCH_SHIM=path (another build of the shim's
+//! library to preload). The last line is machine-readable. Column "sa": whether the shim
+//! regroups that row (`collmodel_bed::shim_regroups`, the shim's own `regroup::pays`); where
+//! it does not, both launches run the library's algorithm and the model of both is one.
 
 use std::time::{Duration, Instant};
 
 use straddle_tests::bed::launch::BedLaunch;
 use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
-use straddle_tests::collmodel_bed::{cost, layouts, library, mpich_env, mpich_pin, regrouped, Cost, Leaders, Net, Op};
+use straddle_tests::collmodel_bed::{cost, layouts, library, mpich_env, mpich_pin, regrouped, shim_regroups, Cost, Net, Op, Regroup};
 use straddle_tests::mpi::Mpi;
 use straddle_tests::paths::{program, shim, Scratch};
 
@@ -167,16 +170,19 @@ fn main() {
     let mut summary = Vec::new();
     for mpi in mpis {
         let exe = mpi.compile(&program("collbench.c"), &dir.0);
+        // COLLBENCH_SHIM: another build of the shim (an instrumented copy, say).
+        let shim_lib = std::env::var_os("COLLBENCH_SHIM").map(std::path::PathBuf::from).unwrap_or_else(|| shim(mpi));
         let (mut speed, mut slower, mut bytes, mut model, mut wrong) =
             (Tally::default(), Tally::default(), Tally::default(), Tally::default(), 0u64);
         let mut speedups = Vec::new();
         println!(
-            "\n{:<6} {:<11} {:<20} {:>7} {:<22} {:>5} {:>17} {:>17} {:>13} {:>23} {:>23}  goals: 2x / >=0.95 / bytes / model",
+            "\n{:<6} {:<11} {:<20} {:>7} {:<22} {:>2} {:>5} {:>17} {:>17} {:>13} {:>23} {:>23}  goals: 2x / >=0.95 / bytes / model",
             "mpi",
             "layout",
             "op",
             "size",
             "library algorithm",
+            "sa",
             "hops",
             "lib ms meas/mod",
             "reg ms meas/mod",
@@ -207,7 +213,7 @@ fn main() {
                         .arg(names.join(","))
                         .arg(size)
                         .arg(secs)
-                        .env("LD_PRELOAD", format!("{} {}", shim(mpi).display(), idle.display()))
+                        .env("LD_PRELOAD", format!("{} {}", shim_lib.display(), idle.display()))
                         .env("STRADDLE_REGROUP", regroup)
                         .env("STRADDLE_SITE_MAP", &map)
                         .env("STRADDLE_VERBOSE", 1)
@@ -257,9 +263,10 @@ fn main() {
                         continue;
                     };
                     let alg = mpich_pin(op, sz).0;
+                    let sa = shim_regroups(op, site, 0, sz as f64);
                     let ml: Cost = cost(&library(op, alg, site.len(), 0, sz as f64), site, &net);
-                    let mr: Cost = cost(&regrouped(op, site, 0, sz as f64, Leaders::Library), site, &net);
-                    let floor: Cost = cost(&regrouped(op, site, 0, sz as f64, Leaders::Direct), site, &net);
+                    let mr: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Pays), site, &net);
+                    let floor: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Floor), site, &net);
                     let (s_meas, s_model) = (lib.median_s / reg.median_s, ml.time / mr.time);
                     speedups.push(s_meas);
                     let g_speed = (s_model >= 2.5, s_meas >= 2.0);
@@ -281,11 +288,12 @@ fn main() {
                         notes.push_str(&format!(" overruns {}+{} of {}+{}", lib.overruns, reg.overruns, lib.iters, reg.iters));
                     }
                     println!(
-                        "{:<6} {lname:<11} {:<20} {:>7} {:<22} {:>2}/{:<2} {:>8.1}/{:<8.1} {:>8.1}/{:<8.1} {:>6.2}/{:<6.2} {:>7} {:>7} ({:>7}) {:>7} {:>7} ({:>7})  {} / {} / {} / {}{notes}",
+                        "{:<6} {lname:<11} {:<20} {:>7} {:<22} {:>2} {:>2}/{:<2} {:>8.1}/{:<8.1} {:>8.1}/{:<8.1} {:>6.2}/{:<6.2} {:>7} {:>7} ({:>7}) {:>7} {:>7} ({:>7})  {} / {} / {} / {}{notes}",
                         mpi.name(),
                         op.name(),
                         human(sz as f64),
                         alg.cvar(),
+                        if sa { "y" } else { "n" },
                         ml.wan_hops,
                         mr.wan_hops,
                         lib.median_s * 1e3,

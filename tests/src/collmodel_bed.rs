@@ -3,6 +3,9 @@
 //! algorithm pinned for the run (MPICH 4.0.2's own, by its CVARs) and of the regrouped
 //! algorithm the shim runs (inside each site first, one WAN crossing per site, through one
 //! leader per site), as rounds of (from, to, bytes); and what they cost on the test bed.
+//! The shim regroups a call only where `straddle_shim::regroup::pays` says so (the model
+//! asks the same function, [`shim_regroups`]); elsewhere it runs the library's algorithm
+//! unchanged and the model of both sides is the same.
 //!
 //! Cost of one call: the sum over rounds of the round's latency (one WAN one-way delay when
 //! any message of the round crosses sites, else a LAN hop) plus its transfer time (the
@@ -308,28 +311,78 @@ pub fn sites_of(site: &[usize]) -> Vec<Vec<usize>> {
     order.iter().map(|&s| (0..site.len()).filter(|&r| site[r] == s).collect()).collect()
 }
 
-/// How the leaders cross the WAN in the regrouped model.
+/// The shim's limit for the leaders' direct exchange (`DIRECT_SITES` in
+/// `mpi-shim/abi/sites.rs`): up to this many sites the leaders of a broadcast, reduction,
+/// allreduce or exscan send to each other directly; above it they call the library's
+/// collective on the leaders' communicator.
+pub const DIRECT_SITES: usize = 4;
+
+/// Which regrouped algorithm the model describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Leaders {
-    /// As the shim does: barrier, broadcast, reductions and scans among the leaders are the
-    /// library's pinned algorithm on the leaders' communicator; data movement (gathers,
-    /// scatters, all-to-all) goes leader to leader.
-    Library,
-    /// Every datum once per remote site, leader to leader: the floor the bytes goal uses.
-    Direct,
+pub enum Regroup {
+    /// `STRADDLE_REGROUP=1`, as the shim does: site-aware only where [`shim_regroups`],
+    /// else the library's algorithm unchanged. Leaders: direct exchange for broadcast,
+    /// reductions and exscan up to [`DIRECT_SITES`] sites (one message per site pair that
+    /// needs one, one WAN crossing), the library's pinned algorithm on the leaders'
+    /// communicator above that and for the barrier; data movement (gathers, scatters,
+    /// allgathers, reduce-scatter, all-to-all) leader to leader.
+    Pays,
+    /// `STRADDLE_REGROUP=always`: site-aware wherever the shim can (Gatherv, Scatterv and
+    /// Alltoallv too), leaders as in `Pays`.
+    Always,
+    /// Site-aware everywhere it can be, every datum once per remote site leader to leader:
+    /// the floor the bytes goal uses.
+    Floor,
 }
 
-/// The regrouped algorithm's rounds. Leaders: the root leads its own site, every other site
-/// its lowest rank (the shim's leaders rotate and the root hands over to its site's leader;
-/// only LAN hops differ). Phases inside sites use the library's pinned algorithm on the
-/// site's communicator. Scans stay flat unless every site's ranks are contiguous; one site,
-/// or one rank per site, stays flat.
-pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Leaders) -> Rounds {
+/// Whether the shim (`STRADDLE_REGROUP=1`) runs `op` site-aware under this placement: more
+/// than one site and not one rank per site (`regroup::route`); scans only when every site's
+/// ranks are contiguous; never Gatherv, Scatterv, Alltoallv (the library posts them at once:
+/// one crossing, one copy per rank); otherwise exactly where `regroup::pays` says so, asked
+/// with the arguments the shim passes it (`collbench.c`'s buffers, `MPI_SUM` commutes).
+pub fn shim_regroups(op: Op, site: &[usize], root: usize, size: f64) -> bool {
+    use straddle_shim::regroup::{pays, Grouping, SaOp};
+    let n = site.len();
+    let sites = sites_of(site);
+    let contiguous = sites.iter().all(|m| m.windows(2).all(|w| w[1] == w[0] + 1));
+    if sites.len() < 2 || sites.len() == n || (matches!(op, Op::Scan | Op::Exscan) && !contiguous) {
+        return false;
+    }
+    let (msg, block) = shape(op, size, n);
+    let whole = block * n as f64;
+    let (sa, r, bytes) = match op {
+        Op::Gatherv | Op::Scatterv | Op::Alltoallv => return false,
+        Op::Barrier => (SaOp::Barrier, None, 0.0),
+        Op::Bcast => (SaOp::Bcast, Some(root), msg),
+        Op::Reduce => (SaOp::Reduce, Some(root), msg),
+        Op::Allreduce => (SaOp::Allreduce, None, msg),
+        Op::Gather => (SaOp::Gather, Some(root), whole),
+        Op::Scatter => (SaOp::Scatter, Some(root), whole),
+        Op::Allgather | Op::Allgatherv => (SaOp::Allgather, None, whole),
+        Op::ReduceScatter | Op::ReduceScatterBlock => (SaOp::ReduceScatter, None, msg),
+        // One block (the shim passes the receive count's bytes).
+        Op::Alltoall => (SaOp::Alltoall, None, block),
+        Op::Scan | Op::Exscan => (SaOp::Scan, None, msg),
+    };
+    let g = Grouping::from_sites(0, site.iter().map(|&s| s as u64).collect());
+    pays(sa, &g, r, bytes as u64)
+}
+
+/// The regrouped algorithm's rounds under `how`; where the shim would not regroup (`Pays`
+/// and not [`shim_regroups`]) the library's algorithm. Leaders: the root leads its own
+/// site, every other site its lowest rank (the shim's leaders rotate and the root hands
+/// over to its site's leader; only LAN hops differ). Phases inside sites use the library's
+/// pinned algorithm on the site's communicator. Scans stay flat unless every site's ranks
+/// are contiguous; one site, or one rank per site, stays flat.
+pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -> Rounds {
     let n = site.len();
     let sites = sites_of(site);
     let flat = || library(op, mpich_pin(op, size as u64).0, n, root, size);
     let contiguous = sites.iter().all(|m| m.windows(2).all(|w| w[1] == w[0] + 1));
     if sites.len() < 2 || sites.len() == n || (matches!(op, Op::Scan | Op::Exscan) && !contiguous) {
+        return flat();
+    }
+    if how == Regroup::Pays && !shim_regroups(op, site, root, size) {
         return flat();
     }
     let (msg, block) = shape(op, size, n);
@@ -349,19 +402,26 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Leaders) -
         }
         vec![round]
     };
-    // The library's algorithm for `lop` on the leaders' communicator, rooted at the root's
-    // site, or `direct` when the model asks for the floor.
+    // The leaders' step of a broadcast, reduction or exscan: `direct` (one round, one
+    // message per pair it names) for the floor and, as the shim does, up to DIRECT_SITES
+    // sites; the library's algorithm for `lop` on the leaders' communicator, rooted at the
+    // root's site, above that.
     let lead = |lop: Op, arg: f64, direct: &dyn Fn(usize, usize) -> Option<f64>| -> Rounds {
-        match how {
-            Leaders::Library => lift(library(lop, mpich_pin(lop, arg as u64).0, g_n, g_root, arg), &leader),
-            Leaders::Direct => wan(direct),
+        if how == Regroup::Floor || g_n <= DIRECT_SITES {
+            wan(direct)
+        } else {
+            lift(library(lop, mpich_pin(lop, arg as u64).0, g_n, g_root, arg), &leader)
         }
     };
     let mut r: Rounds = Vec::new();
     match op {
         Op::Barrier => {
             r.extend(per_site(Op::Barrier, &sites, local_root, |_| 0.0));
-            r.extend(lead(Op::Barrier, 0.0, &|_, _| Some(0.0)));
+            // The shim calls the library's barrier among leaders at any number of sites.
+            r.extend(match how {
+                Regroup::Floor => wan(&|_, _| Some(0.0)),
+                _ => lift(library(Op::Barrier, Alg::Dissemination, g_n, g_root, 0.0), &leader),
+            });
             r.extend(per_site(Op::Bcast, &sites, local_root, |_| 0.0));
         }
         Op::Bcast => {
@@ -425,13 +485,15 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Leaders) -
             ));
         }
         Op::Scan | Op::Exscan => {
-            // Contiguous sites: scan inside, each site's last rank passes its running total
-            // to the next site, which broadcasts it and adds it in.
-            // (The shim's leaders exchange the site totals with the library's exscan.)
+            // Contiguous sites: scan inside, each site's last rank hands its site's total to
+            // the leader, the leaders exchange the totals (directly up to DIRECT_SITES sites:
+            // every leader to every later one; the library's exscan above), and each later
+            // site broadcasts its prefix and adds it in.
             r.extend(per_site(Op::Scan, &sites, |_| 0, |_| msg));
             match how {
-                Leaders::Library => r.extend(lift(library(Op::Exscan, mpich_pin(Op::Exscan, size as u64).0, g_n, 0, msg), &leader)),
-                Leaders::Direct => r.push((1..g_n).map(|g| (leader[g - 1], leader[g], msg)).collect()),
+                Regroup::Floor => r.push((1..g_n).map(|g| (leader[g - 1], leader[g], msg)).collect()),
+                _ if g_n <= DIRECT_SITES => r.extend(wan(&|a, b| (a < b).then_some(msg))),
+                _ => r.extend(lift(library(Op::Exscan, mpich_pin(Op::Exscan, size as u64).0, g_n, 0, msg), &leader)),
             }
             r.extend(concurrent(
                 sites.iter().skip(1).map(|m| lift(library(Op::Bcast, mpich_pin(Op::Bcast, size as u64).0, m.len(), 0, msg), m)).collect(),
@@ -545,7 +607,7 @@ mod tests {
     fn both(op: Op, site: &[usize], size: f64) -> (Cost, Cost) {
         let net = Net::bed(10.0, 100.0);
         let alg = mpich_pin(op, size as u64).0;
-        (cost(&library(op, alg, site.len(), 0, size), site, &net), cost(&regrouped(op, site, 0, size, Leaders::Library), site, &net))
+        (cost(&library(op, alg, site.len(), 0, size), site, &net), cost(&regrouped(op, site, 0, size, Regroup::Pays), site, &net))
     }
 
     #[test]
@@ -553,30 +615,37 @@ mod tests {
         let inter = [0, 1, 0, 1, 0, 1, 0, 1];
         let (lib, reg) = both(Op::Bcast, &inter, 4.0 * MIB);
         assert!(((lib.ab + lib.ba) / (4.0 * MIB) - 7.5).abs() < 1e-9, "{lib:?}");
-        // The leaders' own scatter + ring on two ranks: one copy out, half of one back.
-        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (4.0 * MIB, 2.0 * MIB, 2));
+        // The root's leader sends the other leader one copy: one crossing.
+        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (4.0 * MIB, 0.0, 1));
         assert!(lib.time / reg.time > 2.5, "{} vs {}", lib.time, reg.time);
-        let direct = cost(&regrouped(Op::Bcast, &inter, 0, 4.0 * MIB, Leaders::Direct), &inter, &Net::bed(10.0, 100.0));
-        assert_eq!((direct.ab, direct.ba, direct.wan_hops), (4.0 * MIB, 0.0, 1));
-        // Short: binomial, the last level crosses, four copies in one round.
+        let floor = cost(&regrouped(Op::Bcast, &inter, 0, 4.0 * MIB, Regroup::Floor), &inter, &Net::bed(10.0, 100.0));
+        assert_eq!(floor, reg);
+        // Short: binomial, the last level crosses, four copies in one round; one crossing
+        // round and 8 B a copy, so the shim leaves it to the library.
+        assert!(!shim_regroups(Op::Bcast, &inter, 0, 8.0));
         let (lib, reg) = both(Op::Bcast, &inter, 8.0);
         assert_eq!((lib.ab, lib.wan_hops), (32.0, 1));
-        assert_eq!((reg.ab, reg.wan_hops), (8.0, 1));
+        assert_eq!(lib, reg);
+        let forced = cost(&regrouped(Op::Bcast, &inter, 0, 8.0, Regroup::Always), &inter, &Net::bed(10.0, 100.0));
+        assert_eq!((forced.ab, forced.wan_hops), (8.0, 1));
     }
 
     #[test]
     fn rabenseifner_allreduce_crosses_where_the_distance_does() {
         let s = 4.0 * MIB;
-        // Site blocks: only distance 4 crosses, S/8 per rank each way, twice.
+        // Site blocks: only distance 4 crosses, S/8 per rank each way, twice. Regrouped:
+        // the two leaders swap their sites' partials directly, once.
         let (lib, reg) = both(Op::Allreduce, &[0, 0, 0, 0, 1, 1, 1, 1], s);
         assert_eq!((lib.ab, lib.ba, lib.wan_hops), (s, s, 2));
-        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (s, s, 2));
+        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (s, s, 1));
         // Interleaved: distance 1 crosses, S/2 per rank each way, twice.
         let (lib, _) = both(Op::Allreduce, &[0, 1, 0, 1, 0, 1, 0, 1], s);
         assert_eq!((lib.ab, lib.ba, lib.wan_hops), (4.0 * s, 4.0 * s, 2));
-        // Short: recursive doubling, every rank sends the vector to its partner.
+        // Short: recursive doubling, every rank sends the vector to its partner, in one
+        // crossing round: the shim leaves it to the library.
         let (lib, reg) = both(Op::Allreduce, &[0, 0, 0, 0, 1, 1, 1, 1], 8.0);
-        assert_eq!((lib.ab, lib.wan_hops, reg.ab, reg.wan_hops), (32.0, 1, 8.0, 1));
+        assert_eq!((lib.ab, lib.wan_hops), (32.0, 1));
+        assert_eq!(lib, reg);
     }
 
     #[test]
@@ -587,14 +656,64 @@ mod tests {
         assert_eq!((reg.ab, reg.ba, reg.wan_hops), (0.0, 5.0 * s / 8.0, 1));
         let (_, reg) = both(Op::Allgather, &site, s);
         assert_eq!((reg.ab, reg.ba), (3.0 * s / 8.0, 5.0 * s / 8.0));
-        // All-to-all cannot send less: every remote block crosses once either way; the
-        // regrouped one takes one WAN round instead of the pairwise steps that cross.
+        // All-to-all cannot send less: every remote block crosses once either way. From
+        // 32 KiB blocks the shim leaves it to the library (the detour costs more than the
+        // pairwise steps' latencies); short blocks (Bruck, crossing in every round) take one
+        // WAN round regrouped.
         let (lib, reg) = both(Op::Alltoall, &site, s);
-        assert_eq!((lib.ab, reg.ab), (15.0 * s / 8.0, 15.0 * s / 8.0));
+        assert_eq!(lib.ab, 15.0 * s / 8.0);
+        assert_eq!(lib, reg);
+        let (lib, reg) = both(Op::Alltoall, &site, 64.0);
         assert_eq!(reg.wan_hops, 1);
-        assert!(lib.wan_hops >= 4);
+        assert!(lib.wan_hops >= 2);
+        // Binomial over site blocks already crosses once with one copy: left alone.
         let (lib, reg) = both(Op::Scatter, &[0, 0, 0, 0, 1, 1, 1, 1], s);
         assert_eq!((lib.ab, reg.ab), (s / 2.0, s / 2.0));
+        assert_eq!(lib, reg);
+    }
+
+    #[test]
+    fn the_shim_regroups_only_where_its_rule_says_and_never_the_v_variants() {
+        let net = Net::bed(10.0, 100.0);
+        let (blocks, inter) = ([0, 0, 0, 0, 1, 1, 1, 1], [0, 1, 0, 1, 0, 1, 0, 1]);
+        for op in [Op::Gatherv, Op::Scatterv, Op::Alltoallv] {
+            for size in [8.0, 65536.0, 4.0 * MIB] {
+                assert!(!shim_regroups(op, &inter, 0, size), "{op:?}");
+                let (lib, reg) = both(op, &inter, size);
+                assert_eq!(lib, reg, "{op:?} {size}");
+            }
+        }
+        // Forced, Gatherv regroups like Gather.
+        let g = cost(&regrouped(Op::Gather, &inter, 0, 4.0 * MIB, Regroup::Always), &inter, &net);
+        let gv = cost(&regrouped(Op::Gatherv, &inter, 0, 4.0 * MIB, Regroup::Always), &inter, &net);
+        assert_eq!(g, gv);
+        // Dissemination crosses in every round over site blocks; ring allgather in n - 1.
+        assert!(shim_regroups(Op::Barrier, &blocks, 0, 0.0));
+        assert!(shim_regroups(Op::Allgather, &blocks, 0, 4.0 * MIB));
+        assert!(!shim_regroups(Op::Bcast, &blocks, 0, 8.0));
+        // One rank per site or one site: nothing to regroup.
+        assert!(!shim_regroups(Op::Bcast, &[0, 1], 0, 4.0 * MIB));
+        assert!(!shim_regroups(Op::Bcast, &[0; 8], 0, 4.0 * MIB));
+    }
+
+    #[test]
+    fn leaders_exchange_directly_up_to_four_sites_and_with_the_library_above() {
+        let net = Net::bed(10.0, 100.0);
+        // Four sites of two: every leader sends its partial to the three others at once.
+        let four = [0, 0, 1, 1, 2, 2, 3, 3];
+        let r = regrouped(Op::Allreduce, &four, 0, 4.0 * MIB, Regroup::Always);
+        let c = cost(&r, &four, &net);
+        assert_eq!(c.wan_hops, 1);
+        assert_eq!(c.cross, 12.0 * 4.0 * MIB);
+        // Five sites: the library's Rabenseifner among leaders, more than one crossing.
+        let five = [0, 0, 1, 1, 2, 2, 3, 4];
+        let c = cost(&regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Always), &five, &net);
+        assert!(c.wan_hops > 1, "{c:?}");
+        let floor = cost(&regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Floor), &five, &net);
+        assert_eq!(floor.wan_hops, 1);
+        // Broadcast to four sites: three copies from the root's leader, one crossing.
+        let c = cost(&regrouped(Op::Bcast, &four, 0, MIB, Regroup::Always), &four, &net);
+        assert_eq!((c.cross, c.wan_hops), (3.0 * MIB, 1));
     }
 
     #[test]
@@ -617,7 +736,8 @@ mod tests {
         assert_eq!(lib, reg);
         let (lib, reg) = both(Op::Exscan, &[0, 0, 0, 0, 1, 1, 1, 1], 64.0 * 1024.0);
         assert_eq!((lib.ab, lib.ba, lib.wan_hops), (4.0 * 65536.0, 4.0 * 65536.0, 1));
-        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (65536.0, 65536.0, 1));
+        // Leaders directly: the first site's total to the second, nothing back.
+        assert_eq!((reg.ab, reg.ba, reg.wan_hops), (65536.0, 0.0, 1));
         let (lib, reg) = both(Op::Bcast, &[0; 8], MIB);
         assert_eq!((lib.cross, reg.cross, lib.wan_hops), (0.0, 0.0, 0));
         assert_eq!(lib.time, reg.time);
