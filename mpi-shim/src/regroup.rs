@@ -268,10 +268,10 @@ pub fn crossing(g: &Grouping, root: usize, family: Family, carried: &dyn Fn(usiz
     c
 }
 
-/// Whether running `op` site-aware pays, from what the library's algorithm would do: it
-/// crosses the WAN more than once on the critical path (site-aware crosses once, plus two
-/// LAN phases), or, for messages of 64 KiB and more, it moves a quarter more bytes across
-/// than one copy per remote site. All-to-all blocks of 32 KiB and more stay flat. `bytes` as for `library_algorithm`. Every rank passes
+/// Whether running `op` site-aware pays, from what the library's algorithm would do: below
+/// 64 KiB, it crosses the WAN more than once on the critical path (site-aware crosses once,
+/// plus two LAN phases); from 64 KiB, it moves a quarter more bytes across than one copy
+/// per remote site. All-to-all blocks of 32 KiB and more stay flat. `bytes` as for `library_algorithm`. Every rank passes
 /// the same arguments, so every rank decides the same.
 pub fn pays(op: SaOp, g: &Grouping, root: Option<usize>, bytes: u64) -> bool {
     // An all-to-all moves the same bytes across either way; from 32 KiB blocks the detour
@@ -295,14 +295,23 @@ pub fn pays(op: SaOp, g: &Grouping, root: Option<usize>, bytes: u64) -> bool {
             let away = n - g.groups[g.group_of[root]].len();
             (Box::new(move |k| block * k as f64), away as f64 * block)
         }
-        (SaOp::Allreduce, _) => (Box::new(move |_| b), 2.0 * (sites - 1.0) * b),
+        (SaOp::Allreduce, Family::RecursiveDoubling) if times == 1 => (Box::new(move |_| b), 2.0 * (sites - 1.0) * b),
+        // Reduce-scatter by recursive halving, then allgather by doubling: the message at
+        // distance k carries b / 2k.
+        (SaOp::Allreduce, _) => (Box::new(move |k| b / (2.0 * k as f64)), 2.0 * (sites - 1.0) * b),
         (SaOp::Allgather, Family::Ring) => (Box::new(move |_| block), (sites - 1.0) * b),
         (SaOp::Allgather, _) => (Box::new(move |k| 2.0 * block * k as f64), (sites - 1.0) * b),
         (SaOp::Alltoall, _) => (Box::new(move |_| b), f64::INFINITY),
         (SaOp::ReduceScatter | SaOp::Scan, _) => (Box::new(move |_| b), (sites - 1.0) * b),
     };
     let flat = crossing(g, root, family, &*carried);
-    flat.rounds * times >= 2 || (bytes >= 65_536 && flat.bytes * times as f64 > 1.25 * regrouped)
+    if bytes >= 65_536 {
+        // Long messages: the WAN latencies saved are small next to two in-site phases of
+        // the whole message; only fewer bytes across pays.
+        flat.bytes * times as f64 > 1.25 * regrouped
+    } else {
+        flat.rounds * times >= 2
+    }
 }
 
 /// The site-aware collectives, for the byte model below.
@@ -435,6 +444,14 @@ mod tests {
         assert!(pays(SaOp::Alltoall, &blocks, None, 8), "Bruck over site blocks: every round crosses");
         assert!(!pays(SaOp::Alltoall, &blocks, None, 1 << 19), "pairwise, but the same bytes: the detour costs more");
         assert!(!pays(SaOp::Gather, &blocks, Some(0), 8 * 8));
+        // Long messages regroup only for bytes: a 1+7 binomial gather crosses three times
+        // but moves each remote block once; Rabenseifner over site blocks moves one copy
+        // each way; interleaved, four.
+        let one_seven = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 1, 1, 1, 1, 1, 1, 1]).unwrap();
+        assert!(pays(SaOp::Gather, &one_seven, Some(0), 64));
+        assert!(!pays(SaOp::Gather, &one_seven, Some(0), 1 << 22));
+        assert!(!pays(SaOp::Allreduce, &blocks, None, 1 << 22));
+        assert!(pays(SaOp::Allreduce, &inter, None, 1 << 22));
     }
 
     /// Ranks learn a new epoch at different moments (some never before the agreement);
