@@ -114,8 +114,9 @@ impl<'a> Launch<'a> {
         }
         // Eight busy-polling MPICH ranks on two cores take each other's time slices: a
         // rank with nothing to do sleeps briefly instead (Open MPI yields by itself when
-        // oversubscribed).
-        if self.mpi == Mpi::Mpich {
+        // oversubscribed). Launches without the shim set no LD_PRELOAD at all (callers may
+        // pass their own through the environment).
+        if self.shim && self.mpi == Mpi::Mpich {
             preload.push(crate::paths::idle_sleep().display().to_string());
         }
         if !preload.is_empty() {
