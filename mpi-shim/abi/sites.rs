@@ -254,7 +254,6 @@ unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) 
     }
     if let (Some(cur), Some(n)) = (&rg.current, &next) {
         if cur.g.same_as(n) {
-            rg.agreement.adopt(n.epoch);
             return;
         }
     }
@@ -271,7 +270,6 @@ unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) 
             note(s, &why);
             return;
         };
-        rg.agreement.adopt(g.epoch);
         let epoch = g.epoch;
         let sites = g.groups.len();
         rg.current = build_site_comms(comm, rg.me, g.clone());
@@ -1376,7 +1374,6 @@ unsafe fn alltoall_any(
     // SAFETY: the application's buffers, used as its call describes them.
     unsafe {
         let n = sc.n();
-        let me = sc.me;
         let inplace = in_place(s);
         let (st, sext) = if inplace { (rt, layout(rt)?.extent) } else { (st, layout(st)?.extent) };
         let rext = layout(rt)?.extent;
@@ -1545,7 +1542,6 @@ unsafe fn alltoall_any(
             let (c, d) = recv(src);
             ck!(unpack(&inbox[roff[src]..roff[src + 1]], at(r, d, rext), c, rt, comm));
         }
-        let _ = me;
     }
     Some(0)
 }
