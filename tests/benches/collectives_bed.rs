@@ -2,27 +2,32 @@
 //! ranks, one per node, over two sites 10 ms and 100 Mbit/s apart, in four layouts
 //! (interleaved, site blocks, 3+5, 1+7); every blocking collective at 8 B, 64 KiB and 4 MiB
 //! (`tests/programs/collbench.c` defines what size means per operation); the library's
-//! algorithm pinned by its own variables (`collmodel_bed::mpich_pin`), and the same launch
-//! with the shim regrouping (STRADDLE_REGROUP=1) or not (=0, shim still preloaded). Per case:
-//! median time per call, payload bytes that crossed the WAN each way per call (the relay's
-//! counters, framing and the program's own hand-out subtracted), next to the model's
-//! prediction for both algorithms, and the goals as PASS/FAIL.
+//! algorithm pinned by its own variables (`collmodel_bed::mpich_pin`). One launch per layout
+//! and size, the shim preloaded with STRADDLE_REGROUP=1: each case alternates windows of the
+//! library's own call (through PMPI, which the shim does not see) and the same call through
+//! the shim, library / shim / shim / library, so drift weighs on both alike. Per case and
+//! mode: median time per call over its windows, payload bytes that crossed the WAN each way
+//! per call (the relay's counters, framing and the program's own hand-out subtracted), next
+//! to the model's prediction for both algorithms, and the goals as PASS/FAIL. The model's
+//! path figures come from the same launch: single messages of 8 B, 64 KiB and 4 MiB timed
+//! one way across and inside a site, and four 4 MiB messages across at once.
 //!
 //! Run (root; builds and tears down its own bed): `cargo bench -p straddle-tests --bench
 //! collectives_bed` after `cargo build --release --workspace`. Knobs: COLLBENCH_OPS=bcast,
 //! allreduce  COLLBENCH_SIZES=8,65536  COLLBENCH_LAYOUTS=blocks,1+7  COLLBENCH_SECS=1.5 (timed
-//! work per case)  COLLBENCH_MPI=mpich (only MPICH has pins and a model so far)  COLLBENCH_RAW=1
-//! (print collbench's own lines)  COLLBENCH_UCX_RNDV_THRESH=auto (UCX's rendezvous back; the
-//! default, inf, sends every size eagerly)  COLLBENCH_SHIM=path (another build of the shim's
-//! library to preload). The last line is machine-readable. Column "sa": whether the shim
-//! regroups that row (`collmodel_bed::shim_regroups`, the shim's own `regroup::pays`); where
-//! it does not, both launches run the library's algorithm and the model of both is one.
+//! work per case and mode)  COLLBENCH_MPI=mpich (only MPICH has pins and a model so far)
+//! COLLBENCH_RAW=1 (print collbench's own lines)  COLLBENCH_UCX_RNDV_THRESH=auto (UCX's
+//! rendezvous back; the default, inf, sends every size eagerly)  COLLBENCH_SHIM=path (another
+//! build of the shim's library to preload). The last line is machine-readable. Column "sa":
+//! whether the shim regroups that row (`collmodel_bed::shim_regroups`, the shim's own
+//! `regroup::pays`); where it does not, both modes run the library's algorithm and the model
+//! of both is one.
 
 use std::time::{Duration, Instant};
 
 use straddle_tests::bed::launch::BedLaunch;
 use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
-use straddle_tests::collmodel_bed::{cost, layouts, library, mpich_env, mpich_pin, regrouped, shim_regroups, Cost, Net, Op, Regroup};
+use straddle_tests::collmodel_bed::{cost, layouts, library, mpich_env, mpich_pin, regrouped, shim_regroups, sites_of, Cost, Link, Net, Op, Regroup};
 use straddle_tests::mpi::Mpi;
 use straddle_tests::paths::{program, shim, Scratch};
 
@@ -31,6 +36,8 @@ use straddle_tests::paths::{program, shim, Scratch};
 const FRAME_OVERHEAD: u64 = 66;
 const DELAY_MS: u64 = 10;
 const RATE_MBIT: u32 = 100;
+/// Messages across at once when calibrating the WAN's rate under sharing.
+const FLOWS: usize = 4;
 
 fn knob(name: &str, default: &str) -> Vec<String> {
     std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
@@ -38,7 +45,8 @@ fn knob(name: &str, default: &str) -> Vec<String> {
 
 use straddle_tests::paths::idle_sleep;
 
-/// One `case` line of collbench, reduced to per-call figures.
+/// One operation and size of a launch, one mode (library through PMPI, or the shim),
+/// reduced to per-call figures over its windows.
 #[derive(Debug, Clone, Default)]
 struct Measured {
     median_s: f64,
@@ -51,7 +59,11 @@ struct Measured {
 }
 
 fn field(line: &str, key: &str) -> Option<f64> {
-    line.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('='))).and_then(|v| v.parse().ok())
+    text(line, key).and_then(|v| v.parse().ok())
+}
+
+fn text<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 /// Payload of a counter pair: bytes minus the framing of every frame.
@@ -61,28 +73,61 @@ fn payload(line: &str, dir: &str) -> f64 {
     bytes - frames * FRAME_OVERHEAD as f64
 }
 
-/// Parses a launch's output: (op, size) -> figures.
-fn parse(stdout: &str) -> Vec<((String, u64), Measured)> {
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.get(v.len() / 2).cloned().unwrap_or(f64::NAN)
+}
+
+/// The figures of `op` at `size` in `mode` ("lib" or "shim") from a launch's output: every
+/// window's iterations pooled (median), its counters less the null window's, per call.
+fn measured(stdout: &str, op: &str, size: u64, mode: &str) -> Option<Measured> {
+    let mine = |l: &&str| text(l, "op") == Some(op) && field(l, "bytes") == Some(size as f64) && text(l, "mode") == Some(mode);
     let null = stdout.lines().find(|l| l.starts_with("null "));
     let (n_ab, n_ba) = null.map(|l| (payload(l, "ab"), payload(l, "ba"))).unwrap_or((0.0, 0.0));
-    stdout
-        .lines()
-        .filter(|l| l.starts_with("case "))
-        .map(|l| {
-            let op = l.split_whitespace().find_map(|kv| kv.strip_prefix("op=")).unwrap_or("?").to_string();
-            let size = field(l, "bytes").unwrap_or(0.0) as u64;
-            let iters = field(l, "iters").unwrap_or(1.0).max(1.0);
-            let m = Measured {
-                median_s: field(l, "median_us").unwrap_or(f64::NAN) / 1e6,
-                iters: iters as u32,
-                overruns: field(l, "overruns").unwrap_or(0.0) as u32,
-                errors: field(l, "errors").unwrap_or(0.0) as u64,
-                ab: ((payload(l, "ab") - n_ab) / iters).max(0.0),
-                ba: ((payload(l, "ba") - n_ba) / iters).max(0.0),
-            };
-            ((op, size), m)
-        })
-        .collect()
+    let windows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("window ")).filter(mine).collect();
+    if windows.is_empty() {
+        return None;
+    }
+    let times: Vec<f64> =
+        windows.iter().flat_map(|l| text(l, "times_us").unwrap_or("").split(',').filter_map(|t| t.parse::<f64>().ok())).map(|t| t / 1e6).collect();
+    let iters = times.len().max(1) as f64;
+    let sum = |f: &dyn Fn(&str) -> f64| windows.iter().map(|l| f(l)).sum::<f64>();
+    Some(Measured {
+        median_s: median(times.clone()),
+        iters: times.len() as u32,
+        overruns: sum(&|l| field(l, "overruns").unwrap_or(0.0)) as u32,
+        errors: field(stdout.lines().filter(|l| l.starts_with("check ")).find(mine)?, "errors")? as u64,
+        ab: ((sum(&|l| payload(l, "ab")) - n_ab * windows.len() as f64) / iters).max(0.0),
+        ba: ((sum(&|l| payload(l, "ba")) - n_ba * windows.len() as f64) / iters).max(0.0),
+    })
+}
+
+/// The launch's single-message times (`link` lines) from rank `a` to `b`: 8 B, 64 KiB,
+/// 4 MiB, one way, in seconds.
+fn link_times(stdout: &str, a: usize, b: usize) -> Option<Link> {
+    let t = |bytes: f64| {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("link "))
+            .find(|l| field(l, "from") == Some(a as f64) && field(l, "to") == Some(b as f64) && field(l, "bytes") == Some(bytes))
+            .and_then(|l| field(l, "oneway_us"))
+            .map(|us| us / 1e6)
+    };
+    Link::calibrated(t(8.0)?, t(65536.0)?, t(4194304.0)?)
+}
+
+/// The model's path figures in one line.
+fn describe(what: &str, net: &Net) -> String {
+    let l = |k: &Link| {
+        format!(
+            "{:.2} ms (8 B) / {:.2} ms (64 KiB on) + bytes / {:.1} MB/s ({:.1} MB/s behind others)",
+            k.small * 1e3,
+            k.large * 1e3,
+            k.rate / 1e6,
+            k.busy / 1e6
+        )
+    };
+    format!("model paths {what}: WAN {}; in a site {}", l(&net.wan), l(&net.lan))
 }
 
 fn human(b: f64) -> String {
@@ -141,7 +186,7 @@ fn main() {
     let wanted = knob("COLLBENCH_LAYOUTS", "interleaved,blocks,3+5,1+7");
     let secs: f64 = std::env::var("COLLBENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.5);
     let layouts: Vec<(&str, Vec<usize>)> = layouts().into_iter().filter(|(n, _)| wanted.iter().any(|w| w == n)).collect();
-    let net = Net::bed(DELAY_MS as f64, RATE_MBIT as f64);
+    let nominal = Net::bed(DELAY_MS as f64, RATE_MBIT as f64);
     let rndv = std::env::var("COLLBENCH_UCX_RNDV_THRESH").unwrap_or_else(|_| "inf".into());
 
     let dir = Scratch::new("collbench");
@@ -159,13 +204,7 @@ fn main() {
         let _ = b.on(i, "sysctl").args(["-qw", "net.ipv4.tcp_slow_start_after_idle=0"]).status();
     }
     println!("bed: 2 sites (4 + 7 nodes), {DELAY_MS} ms one way, {RATE_MBIT} Mbit/s, up in {:.1} s", t.elapsed().as_secs_f64());
-    println!(
-        "model: WAN {:.1} ms + bytes / {:.2} MB/s per round that crosses, LAN {:.1} ms + bytes / {:.0} MB/s per round that does not",
-        net.wan_latency * 1e3,
-        net.wan_rate / 1e6,
-        net.lan_latency * 1e3,
-        net.lan_rate / 1e6
-    );
+    println!("{}", describe("nominal", &nominal));
 
     let mut summary = Vec::new();
     for mpi in mpis {
@@ -207,53 +246,69 @@ fn main() {
                     continue;
                 }
                 let names: Vec<&str> = these.iter().map(|o| o.name()).collect();
-                let mut results = Vec::new();
-                for regroup in [0, 1] {
-                    let mut l = BedLaunch::new(&b, mpi, placement.clone(), &exe)
-                        .arg(names.join(","))
-                        .arg(size)
-                        .arg(secs)
-                        .env("LD_PRELOAD", format!("{} {}", shim_lib.display(), idle.display()))
-                        .env("STRADDLE_REGROUP", regroup)
-                        .env("STRADDLE_SITE_MAP", &map)
-                        .env("STRADDLE_VERBOSE", 1)
-                        .env("STRADDLE_JOB", "collbench")
-                        .env("COLLBENCH_STATS", b.dir.join("wan.stats").display());
-                    // UCX's rendezvous over TCP costs several extra WAN trips per message
-                    // (40-60 ms at 10 ms); eager for every size, for both modes alike.
-                    l = l.env("UCX_RNDV_THRESH", &rndv);
-                    for (k, v) in mpich_env(size) {
-                        l = l.env(&k, v);
-                    }
-                    // Calls of up to a few seconds (4 MiB, library, interleaved): room for
-                    // warm-up, calibration and at least three timed calls each.
-                    let per_op = if size >= 1 << 20 { 60 } else { 15 };
-                    l.deadline = Duration::from_secs(60 + per_op * these.len() as u64);
-                    let run = l.run();
-                    if !run.success {
-                        println!(
-                            "{} {lname} size {size} regroup={regroup}: launch failed after {:.0} s (timed out: {})\n{}\n{}",
-                            mpi.name(),
-                            run.elapsed.as_secs_f64(),
-                            run.timed_out,
-                            run.stdout.trim(),
-                            run.stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-                        );
-                    }
-                    if std::env::var_os("COLLBENCH_RAW").is_some() {
-                        println!("regroup={regroup} {lname} {size}:\n{}", run.stdout.trim());
-                    }
-                    if regroup == 1 && !run.stderr.contains("site-aware collectives") {
-                        println!("{} {lname}: the shim never said it regrouped (STRADDLE_VERBOSE)", mpi.name());
-                    }
-                    results.push(parse(&run.stdout));
+                // Single messages timed first: across (rank 0 to the other site's first
+                // rank) and inside the larger site (its first two ranks).
+                let sites = sites_of(site);
+                let wan_pair = (0, sites[1][0]);
+                let big = sites.iter().max_by_key(|m| m.len()).unwrap();
+                let lan_pair = (big[0], big[1]);
+                // Four 4 MiB messages across at once, the second site's ranks to the first's.
+                let flows: Vec<(usize, usize)> = (0..FLOWS).map(|j| (sites[1][j % sites[1].len()], sites[0][j % sites[0].len()])).collect();
+                let mut l = BedLaunch::new(&b, mpi, placement.clone(), &exe)
+                    .arg(names.join(","))
+                    .arg(size)
+                    .arg(secs)
+                    .env("LD_PRELOAD", format!("{} {}", shim_lib.display(), idle.display()))
+                    .env("STRADDLE_REGROUP", 1)
+                    .env("STRADDLE_SITE_MAP", &map)
+                    .env("STRADDLE_VERBOSE", 1)
+                    .env("STRADDLE_JOB", "collbench")
+                    .env("COLLBENCH_STATS", b.dir.join("wan.stats").display())
+                    .env("COLLBENCH_LINKS", format!("{}>{},{}>{}", wan_pair.0, wan_pair.1, lan_pair.0, lan_pair.1))
+                    .env("COLLBENCH_FLOWS", flows.iter().map(|(a, b)| format!("{a}>{b}")).collect::<Vec<_>>().join(","));
+                // UCX's rendezvous over TCP costs several extra WAN trips per message
+                // (40-60 ms at 10 ms); eager for every size, for both modes alike.
+                l = l.env("UCX_RNDV_THRESH", &rndv);
+                for (k, v) in mpich_env(size) {
+                    l = l.env(&k, v);
                 }
+                // Calls of up to a few seconds (4 MiB, library, interleaved): room for
+                // warm-up, calibration and at least four timed calls per mode; the links.
+                let per_op = if size >= 1 << 20 { 100 } else { 25 };
+                l.deadline = Duration::from_secs(90 + per_op * these.len() as u64);
+                let run = l.run();
+                if !run.success {
+                    println!(
+                        "{} {lname} size {size}: launch failed after {:.0} s (timed out: {})\n{}\n{}",
+                        mpi.name(),
+                        run.elapsed.as_secs_f64(),
+                        run.timed_out,
+                        run.stdout.trim(),
+                        run.stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+                    );
+                }
+                if std::env::var_os("COLLBENCH_RAW").is_some() {
+                    println!("{lname} {size}:\n{}", run.stdout.trim());
+                }
+                if !run.stderr.contains("site-aware collectives") {
+                    println!("{} {lname}: the shim never said it regrouped (STRADDLE_VERBOSE)", mpi.name());
+                }
+                // The model's path figures from this launch's single messages.
+                let net = match (link_times(&run.stdout, wan_pair.0, wan_pair.1), link_times(&run.stdout, lan_pair.0, lan_pair.1)) {
+                    (Some(wan), Some(lan)) => {
+                        let all = run.stdout.lines().find(|l| l.starts_with("flows ")).and_then(|l| field(l, "all_us"));
+                        let wan = all.map(|us| wan.with_flows(FLOWS, 4194304.0, us / 1e6)).unwrap_or(wan);
+                        Net { wan, lan }
+                    }
+                    _ => {
+                        println!("{} {lname} {size}: no single-message times; the model uses the bed's nominal figures", mpi.name());
+                        nominal
+                    }
+                };
+                println!("{}", describe(&format!("{} {lname} {}", mpi.name(), human(size as f64)), &net));
                 for &op in &these {
                     let sz = if op == Op::Barrier { 0 } else { size };
-                    let find = |r: &Vec<((String, u64), Measured)>| {
-                        r.iter().find(|((o, s), _)| o == op.name() && *s == sz).map(|(_, m)| m.clone())
-                    };
-                    let (Some(lib), Some(reg)) = (find(&results[0]), find(&results[1])) else {
+                    let (Some(lib), Some(reg)) = (measured(&run.stdout, op.name(), sz, "lib"), measured(&run.stdout, op.name(), sz, "shim")) else {
                         println!(
                             "{:<6} {lname:<11} {:<20} {:>7} missing (see the launch output above)",
                             mpi.name(),

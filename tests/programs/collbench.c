@@ -1,20 +1,29 @@
-/* Times blocking collectives on MPI_COMM_WORLD and reads the test bed's WAN counters around
- * each timed loop (benches/collectives_bed.rs runs it). Usage: collbench OPS SIZES SECS
+/* Times blocking collectives on MPI_COMM_WORLD, the library's own (called through PMPI) against
+ * the same call through the preloaded shim (MPI), in the same launch, and reads the test bed's
+ * WAN counters around each timed window (benches/collectives_bed.rs runs it).
+ * Usage: collbench OPS SIZES SECS
  *   OPS   comma list: barrier,bcast,reduce,allreduce,gather,gatherv,scatter,scatterv,allgather,
  *         allgatherv,reduce_scatter,reduce_scatter_block,alltoall,alltoallv,scan,exscan
  *   SIZES comma list of bytes (barrier runs once, at size 0)
- *   SECS  aim for this much timed work per case
+ *   SECS  aim for this much timed work per case and mode
  * Size: the message (bcast) or vector (reductions, scans, reduce-scatter, MPI_INT, MPI_SUM);
  * the whole gathered / scattered buffer (gather, scatter, allgather: block = size/8, MPI_BYTE);
  * each rank's send buffer (alltoall: block = size/n). Root 0.
  *
- * Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0 hands out a
- * start time T0 and a period P and iteration i starts on every rank at T0 + i P; its time is
- * the latest rank's end minus that instant, and rank 0 prints the median over iterations.
- * Counters: rank 0 reads the relay's per-pair counters (file $COLLBENCH_STATS) before handing
- * out T0 and once every rank has idled SETTLE past the loop; a "null" window (hand-out and
- * settle only) is printed once so the harness can subtract it. Each case ends with a check
- * of one call's result against the expected values (errors summed over ranks). */
+ * Modes alternate in four windows per case, library, shim, shim, library, so that a drift of
+ * the machine over the case weighs on both alike. Timing: every rank's clock is the same
+ * CLOCK_MONOTONIC (one kernel), so rank 0 hands out a start time T0 and a period P per window
+ * and iteration i starts on every rank at T0 + i P; its time is the latest rank's end minus
+ * that instant; rank 0 prints every iteration's time. Counters: rank 0 reads the relay's
+ * per-pair counters (file $COLLBENCH_STATS) before handing out T0 and once every rank has
+ * idled SETTLE past the window; a "null" window (hand-out and settle only) is printed once so
+ * the harness can subtract it. Each case ends with a check of one call's result per mode
+ * against the expected values (errors summed over ranks).
+ *
+ * COLLBENCH_LINKS=a>b,c>d first times single messages of 8 B, 64 KiB and 4 MiB from rank a to
+ * rank b (one way, on the shared clock; median of several), and COLLBENCH_FLOWS=a>b,c>d,...
+ * the time until all of several 4 MiB messages started at one instant have arrived: the
+ * figures the harness calibrates its model with. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <mpi.h>
@@ -26,10 +35,14 @@
 #include <unistd.h>
 
 #define SETTLE 0.1
-#define MIN_ITERS 3
+#define MIN_ITERS 3 /* per window */
 #define MAX_ITERS 400
+#define WINDOWS 4
 
 static int rank, n;
+/* 1: the library's own algorithm, called through PMPI (the shim does not see the call). */
+static int lib_mode;
+#define CALL(f, ...) (lib_mode ? P##f(__VA_ARGS__) : f(__VA_ARGS__))
 static char *sbuf, *rbuf;
 static int *counts, *displs;
 
@@ -84,25 +97,25 @@ static void call(int op, long size) {
     MPI_Comm w = MPI_COMM_WORLD;
     for (int i = 0; i < n; i++) counts[i] = b, displs[i] = i * b;
     switch (op) {
-    case BARRIER: MPI_Barrier(w); break;
-    case BCAST: MPI_Bcast(sbuf, c, MPI_INT, 0, w); break;
-    case REDUCE: MPI_Reduce(sbuf, rbuf, c, MPI_INT, MPI_SUM, 0, w); break;
-    case ALLREDUCE: MPI_Allreduce(sbuf, rbuf, c, MPI_INT, MPI_SUM, w); break;
-    case GATHER: MPI_Gather(sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, 0, w); break;
-    case GATHERV: MPI_Gatherv(sbuf, b, MPI_BYTE, rbuf, counts, displs, MPI_BYTE, 0, w); break;
-    case SCATTER: MPI_Scatter(sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, 0, w); break;
-    case SCATTERV: MPI_Scatterv(sbuf, counts, displs, MPI_BYTE, rbuf, b, MPI_BYTE, 0, w); break;
-    case ALLGATHER: MPI_Allgather(sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, w); break;
-    case ALLGATHERV: MPI_Allgatherv(sbuf, b, MPI_BYTE, rbuf, counts, displs, MPI_BYTE, w); break;
+    case BARRIER: CALL(MPI_Barrier, w); break;
+    case BCAST: CALL(MPI_Bcast, sbuf, c, MPI_INT, 0, w); break;
+    case REDUCE: CALL(MPI_Reduce, sbuf, rbuf, c, MPI_INT, MPI_SUM, 0, w); break;
+    case ALLREDUCE: CALL(MPI_Allreduce, sbuf, rbuf, c, MPI_INT, MPI_SUM, w); break;
+    case GATHER: CALL(MPI_Gather, sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, 0, w); break;
+    case GATHERV: CALL(MPI_Gatherv, sbuf, b, MPI_BYTE, rbuf, counts, displs, MPI_BYTE, 0, w); break;
+    case SCATTER: CALL(MPI_Scatter, sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, 0, w); break;
+    case SCATTERV: CALL(MPI_Scatterv, sbuf, counts, displs, MPI_BYTE, rbuf, b, MPI_BYTE, 0, w); break;
+    case ALLGATHER: CALL(MPI_Allgather, sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, w); break;
+    case ALLGATHERV: CALL(MPI_Allgatherv, sbuf, b, MPI_BYTE, rbuf, counts, displs, MPI_BYTE, w); break;
     case RS:
         for (int i = 0; i < n; i++) counts[i] = rb;
-        MPI_Reduce_scatter(sbuf, rbuf, counts, MPI_INT, MPI_SUM, w);
+        CALL(MPI_Reduce_scatter, sbuf, rbuf, counts, MPI_INT, MPI_SUM, w);
         break;
-    case RSB: MPI_Reduce_scatter_block(sbuf, rbuf, rb, MPI_INT, MPI_SUM, w); break;
-    case ALLTOALL: MPI_Alltoall(sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, w); break;
-    case ALLTOALLV: MPI_Alltoallv(sbuf, counts, displs, MPI_BYTE, rbuf, counts, displs, MPI_BYTE, w); break;
-    case SCAN: MPI_Scan(sbuf, rbuf, c, MPI_INT, MPI_SUM, w); break;
-    case EXSCAN: MPI_Exscan(sbuf, rbuf, c, MPI_INT, MPI_SUM, w); break;
+    case RSB: CALL(MPI_Reduce_scatter_block, sbuf, rbuf, rb, MPI_INT, MPI_SUM, w); break;
+    case ALLTOALL: CALL(MPI_Alltoall, sbuf, b, MPI_BYTE, rbuf, b, MPI_BYTE, w); break;
+    case ALLTOALLV: CALL(MPI_Alltoallv, sbuf, counts, displs, MPI_BYTE, rbuf, counts, displs, MPI_BYTE, w); break;
+    case SCAN: CALL(MPI_Scan, sbuf, rbuf, c, MPI_INT, MPI_SUM, w); break;
+    case EXSCAN: CALL(MPI_Exscan, sbuf, rbuf, c, MPI_INT, MPI_SUM, w); break;
     }
 }
 
@@ -177,30 +190,14 @@ static void hand_out(double *p, double period, int iters) {
     MPI_Bcast(p, 3, MPI_DOUBLE, 0, MPI_COMM_WORLD);
 }
 
-static void run_case(int op, long size, double secs) {
-    /* Connections and the library's per-size state; then two calls timed barrier to
-     * barrier (an upper bound: it includes a barrier) size the period: a call that overran
-     * its slot would start the next one late on some ranks. */
-    call(op, size);
-    double once = 0;
-    for (int i = 0; i < 2; i++) {
-        MPI_Barrier(MPI_COMM_WORLD);
-        double t = now();
-        call(op, size);
-        MPI_Barrier(MPI_COMM_WORLD);
-        if (now() - t > once) once = now() - t;
-    }
-    MPI_Bcast(&once, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    double period = 1.5 * once + 0.002;
-    int iters = (int)(secs / period);
-    iters = iters < MIN_ITERS ? MIN_ITERS : iters > MAX_ITERS ? MAX_ITERS : iters;
-
+/* One timed window of `iters` calls in the current mode, `period` apart; rank 0 prints it. */
+static void window(int op, long size, double period, int iters) {
+    static double d[MAX_ITERS], dmax[MAX_ITERS];
     unsigned long long c0[4], c1[4];
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) wan(c0);
     double p[3];
     hand_out(p, period, iters);
-    static double d[MAX_ITERS], dmax[MAX_ITERS];
     for (int i = 0; i < iters; i++) {
         double start = p[0] + i * p[1];
         wait_until(start);
@@ -210,16 +207,114 @@ static void run_case(int op, long size, double secs) {
     wait_until(p[0] + iters * p[1] + SETTLE);
     if (rank == 0) wan(c1);
     MPI_Reduce(d, dmax, iters, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    long bad = check(op, size), allbad = 0;
-    MPI_Reduce(&bad, &allbad, 1, MPI_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
     if (rank == 0) {
         int over = 0;
         for (int i = 0; i < iters; i++) over += dmax[i] > p[1];
-        qsort(dmax, iters, sizeof dmax[0], cmp);
-        printf("case op=%s bytes=%ld iters=%d period_ms=%.3f median_us=%.1f p10_us=%.1f p90_us=%.1f overruns=%d errors=%ld "
-               "ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu\n",
-               NAMES[op], size, iters, p[1] * 1e3, dmax[iters / 2] * 1e6, dmax[iters / 10] * 1e6, dmax[(iters * 9) / 10] * 1e6, over,
-               allbad, c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2], c1[3] - c0[3]);
+        printf("window op=%s bytes=%ld mode=%s iters=%d period_ms=%.3f overruns=%d ab_bytes=%llu ab_frames=%llu ba_bytes=%llu "
+               "ba_frames=%llu times_us=",
+               NAMES[op], size, lib_mode ? "lib" : "shim", iters, p[1] * 1e3, over, c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2],
+               c1[3] - c0[3]);
+        for (int i = 0; i < iters; i++) printf("%s%.1f", i ? "," : "", dmax[i] * 1e6);
+        printf("\n");
+        fflush(stdout);
+    }
+}
+
+static void run_case(int op, long size, double secs) {
+    /* Per mode: connections and the library's per-size state; then two calls timed barrier
+     * to barrier (an upper bound: it includes a barrier) size its period: a call that
+     * overran its slot would start the next one late on some ranks. */
+    double period[2];
+    for (int m = 0; m < 2; m++) {
+        lib_mode = m;
+        call(op, size);
+        double once = 0;
+        for (int i = 0; i < 2; i++) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            double t = now();
+            call(op, size);
+            MPI_Barrier(MPI_COMM_WORLD);
+            if (now() - t > once) once = now() - t;
+        }
+        MPI_Bcast(&once, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        period[m] = 1.5 * once + 0.002;
+    }
+    /* Library, shim, shim, library: half of each mode's time in each of its windows. */
+    static const int order[WINDOWS] = {1, 0, 0, 1};
+    for (int w = 0; w < WINDOWS; w++) {
+        lib_mode = order[w];
+        int iters = (int)(secs / 2 / period[lib_mode]);
+        iters = iters < MIN_ITERS ? MIN_ITERS : iters > MAX_ITERS ? MAX_ITERS : iters;
+        window(op, size, period[lib_mode], iters);
+    }
+    for (int m = 0; m < 2; m++) {
+        lib_mode = m;
+        long bad = check(op, size), allbad = 0;
+        MPI_Reduce(&bad, &allbad, 1, MPI_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+        if (rank == 0) printf("check op=%s bytes=%ld mode=%s errors=%ld\n", NAMES[op], size, m ? "lib" : "shim", allbad);
+    }
+    lib_mode = 0;
+}
+
+/* One-way times of single messages from rank `a` to rank `b` on the shared clock: `b` sends
+ * a token, `a` stamps the instant into the message and sends it, `b` reads its arrival. */
+static void link_times(int a, int b) {
+    static const long sizes[] = {8, 65536, 4194304};
+    static const int reps[] = {9, 9, 3};
+    for (int k = 0; k < 3; k++) {
+        double t[9];
+        for (int i = 0; i < reps[k]; i++) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            if (rank == b) {
+                PMPI_Send(NULL, 0, MPI_BYTE, a, 77, MPI_COMM_WORLD);
+                PMPI_Recv(sbuf, (int)sizes[k], MPI_BYTE, a, 78, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                double t0;
+                memcpy(&t0, sbuf, sizeof t0);
+                t[i] = now() - t0;
+            } else if (rank == a) {
+                PMPI_Recv(NULL, 0, MPI_BYTE, b, 77, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                double t0 = now();
+                memcpy(sbuf, &t0, sizeof t0);
+                PMPI_Send(sbuf, (int)sizes[k], MPI_BYTE, b, 78, MPI_COMM_WORLD);
+            }
+        }
+        if (rank == b) {
+            qsort(t, reps[k], sizeof t[0], cmp);
+            printf("link from=%d to=%d bytes=%ld oneway_us=%.1f min_us=%.1f\n", a, b, sizes[k], t[reps[k] / 2] * 1e6, t[0] * 1e6);
+            fflush(stdout);
+        }
+    }
+}
+
+/* Several 4 MiB messages across at once (`from[i]` to `to[i]`, all starting at one instant):
+ * the time until the last has arrived, median of three. */
+static void flow_times(const int *from, const int *to, int k) {
+    const long size = 4194304;
+    double t[3];
+    char *in = malloc(size * k);
+    for (int i = 0; i < 3; i++) {
+        MPI_Request rq[64];
+        int nr = 0;
+        for (int j = 0; j < k; j++)
+            if (rank == to[j]) PMPI_Irecv(in + size * nr, (int)size, MPI_BYTE, from[j], 79, MPI_COMM_WORLD, &rq[nr]), nr++;
+        MPI_Barrier(MPI_COMM_WORLD);
+        double p[3];
+        hand_out(p, 0, 0);
+        double arrived = 0, last = 0;
+        wait_until(p[0]);
+        for (int j = 0; j < k; j++)
+            if (rank == from[j]) PMPI_Send(sbuf, (int)size, MPI_BYTE, to[j], 79, MPI_COMM_WORLD);
+        if (nr > 0) {
+            PMPI_Waitall(nr, rq, MPI_STATUSES_IGNORE);
+            arrived = now() - p[0];
+        }
+        MPI_Reduce(&arrived, &last, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+        t[i] = last;
+    }
+    free(in);
+    if (rank == 0) {
+        qsort(t, 3, sizeof t[0], cmp);
+        printf("flows count=%d bytes=%ld all_us=%.1f\n", k, size, t[1] * 1e6);
         fflush(stdout);
     }
 }
@@ -235,7 +330,7 @@ int main(int argc, char **argv) {
     double secs = atof(argv[3]);
     long sizes[16];
     int nsizes = 0;
-    long maxsize = 64;
+    long maxsize = getenv("COLLBENCH_LINKS") || getenv("COLLBENCH_FLOWS") ? 4194304 : 64;
     for (char *s = strtok(strdup(argv[2]), ","); s && nsizes < 16; s = strtok(NULL, ",")) {
         sizes[nsizes] = atol(s);
         if (sizes[nsizes] > maxsize) maxsize = sizes[nsizes];
@@ -263,6 +358,20 @@ int main(int argc, char **argv) {
         printf("null ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu\n", c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2],
                c1[3] - c0[3]);
         fflush(stdout);
+    }
+
+    const char *links = getenv("COLLBENCH_LINKS");
+    for (char *l = links ? strtok(strdup(links), ",") : NULL; l; l = strtok(NULL, ",")) {
+        int a, b;
+        if (sscanf(l, "%d>%d", &a, &b) == 2 && a >= 0 && b >= 0 && a < n && b < n && a != b) link_times(a, b);
+    }
+
+    const char *flows = getenv("COLLBENCH_FLOWS");
+    if (flows) {
+        int from[64], to[64], k = 0;
+        for (char *l = strtok(strdup(flows), ","); l && k < 64; l = strtok(NULL, ","))
+            if (sscanf(l, "%d>%d", &from[k], &to[k]) == 2 && from[k] >= 0 && to[k] >= 0 && from[k] < n && to[k] < n) k++;
+        if (k > 0) flow_times(from, to, k);
     }
 
     for (char *o = strtok(strdup(argv[1]), ","); o; o = strtok(NULL, ",")) {
