@@ -9,7 +9,7 @@
 // Nonblocking, persistent, neighbourhood, large-count and w-collectives step the
 // agreement and run flat.
 
-use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, pays, route, Agreement, Grouping, Route, SaOp};
+use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, pays, route, Agreement, Grouping, Route, SaOp, DIRECT_SITES};
 
 pmpi!(PMPI_Comm_create_group: fn(Comm, Group, c_int, *mut Comm) -> c_int);
 pmpi!(PMPI_Group_incl: fn(Group, c_int, *const c_int, *mut Group) -> c_int);
@@ -37,12 +37,9 @@ const TOTAL_TAG: c_int = 0x5d60;
 /// Tags of MPI_Comm_create_group for the site and the leaders' communicators.
 const LOCAL_GROUP_TAG: c_int = 0x5d61;
 const LEADERS_GROUP_TAG: c_int = 0x5d62;
-/// Tag of the leaders' direct messages on their communicator.
+const CROSS_GROUP_TAG: c_int = 0x5d64;
+/// Tag of the heads' direct messages (on the leaders' or the cross communicator).
 const LEADERS_TAG: c_int = 0x5d63;
-/// Up to this many sites the leaders send to each other directly (one message per pair,
-/// one WAN crossing) instead of running the library's algorithm among themselves, which
-/// for long messages splits them into phases that cross more than once.
-const DIRECT_SITES: usize = 4;
 
 static REGROUP_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
 
@@ -80,6 +77,10 @@ struct SiteComms {
     local: Comm,
     /// The leaders' communicator (rank h leads group h), on leaders only.
     leaders: Option<Comm>,
+    /// The whole communicator again, private to the shim: up to DIRECT_SITES sites the
+    /// heads of a rooted operation (the root for its own site, `Grouping::head`) send to
+    /// each other on it directly, by communicator rank.
+    cross: Option<Comm>,
     /// Site-communicator rank of each communicator rank.
     local_rank: Vec<c_int>,
     /// Regroup even where the library would cross the WAN as little.
@@ -90,8 +91,8 @@ unsafe fn free_site_comms(sc: &mut SiteComms) {
     // SAFETY: communicators this shim created; every member frees them at the same point.
     unsafe {
         PMPI_Comm_free()(&mut sc.local);
-        if let Some(mut l) = sc.leaders.take() {
-            PMPI_Comm_free()(&mut l);
+        for mut c in [sc.leaders.take(), sc.cross.take()].into_iter().flatten() {
+            PMPI_Comm_free()(&mut c);
         }
     }
 }
@@ -291,9 +292,9 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
         PMPI_Comm_get_errhandler()(comm, &mut user_eh);
         PMPI_Comm_set_errhandler()(comm, errors_return());
         // MPICH's MPI_Comm_create_group waits (forever) for a context id when a member has
-        // none left, instead of failing: every rank first checks that it has the two it
+        // none left, instead of failing: every rank first checks that it has the three it
         // may need, and all go on only if all have them.
-        let have = context_ids_left(2);
+        let have = context_ids_left(3);
         if !all_ranks(comm, have, g.site_of.len()) {
             PMPI_Comm_set_errhandler()(comm, user_eh);
             PMPI_Errhandler_free()(&mut user_eh);
@@ -305,6 +306,7 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
         let mut ok = PMPI_Comm_group()(comm, &mut cg) == 0;
         let mut local: Option<Comm> = None;
         let mut leaders: Option<Comm> = None;
+        let mut cross: Option<Comm> = None;
         if ok {
             let members: Vec<c_int> = g.groups[mine].iter().map(|&r| r as c_int).collect();
             let mut lg: Group = std::mem::zeroed();
@@ -326,6 +328,15 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
                     PMPI_Group_free()(&mut xg);
                 }
             }
+            // Every rank takes part (a failure above only makes the result unused).
+            if g.groups.len() <= DIRECT_SITES {
+                let mut c: Comm = std::mem::zeroed();
+                if PMPI_Comm_create_group()(comm, cg, CROSS_GROUP_TAG, &mut c) == 0 {
+                    cross = Some(c);
+                } else {
+                    ok = false;
+                }
+            }
             PMPI_Group_free()(&mut cg);
         }
         // All or nothing, decided the same on every rank.
@@ -333,7 +344,7 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
         PMPI_Comm_set_errhandler()(comm, user_eh);
         PMPI_Errhandler_free()(&mut user_eh);
         if !agreed_ok {
-            for c in [local, leaders].into_iter().flatten() {
+            for c in [local, leaders, cross].into_iter().flatten() {
                 let mut c = c;
                 PMPI_Comm_free()(&mut c);
             }
@@ -341,7 +352,7 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
         }
         let local = local?;
         PMPI_Comm_set_errhandler()(local, errors_return());
-        if let Some(x) = leaders {
+        for x in [leaders, cross].into_iter().flatten() {
             PMPI_Comm_set_errhandler()(x, errors_return());
         }
         let mut local_rank = vec![0; g.site_of.len()];
@@ -351,7 +362,7 @@ unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Option<SiteCom
             }
         }
         let always = state::shim().is_some_and(|s| s.config.regroup_always);
-        Some(SiteComms { me, mine, local, leaders, local_rank, g, always })
+        Some(SiteComms { me, mine, local, leaders, cross, local_rank, g, always })
     }
 }
 
@@ -415,6 +426,15 @@ impl SiteComms {
     /// Site-communicator rank of this site's leader.
     fn lead_local(&self) -> c_int {
         self.local_rank[self.g.leader(self.mine)]
+    }
+    /// Who speaks for group `h` across sites in an operation rooted at `root`
+    /// (`Grouping::head`: the root for its own site where the heads exchange directly).
+    fn head(&self, h: usize, root: usize) -> usize {
+        self.g.head(h, Some(root))
+    }
+    /// Site-communicator rank of this site's head for `root`.
+    fn head_local(&self, root: usize) -> c_int {
+        self.local_rank[self.head(self.mine, root)]
     }
     fn members(&self) -> &[usize] {
         &self.g.groups[self.mine]
@@ -548,26 +568,26 @@ fn ints(v: &[usize]) -> Vec<c_int> {
     v.iter().map(|&x| x as c_int).collect()
 }
 
-/// Gathers one usize per member to the site leader (`None` elsewhere).
-unsafe fn gather_sizes(sc: &SiteComms, mine: usize) -> Result<Vec<usize>, c_int> {
+/// Gathers one usize per member to the site's member `at` (a communicator rank).
+unsafe fn gather_sizes(sc: &SiteComms, mine: usize, at: usize) -> Result<Vec<usize>, c_int> {
     let k = sc.members().len();
     let send = [mine as u64];
-    let mut recv = vec![0u64; if sc.is_leader() { k } else { 1 }];
+    let mut recv = vec![0u64; if sc.me == at { k } else { 1 }];
     // SAFETY: buffers sized for the call.
-    let rc = unsafe { PMPI_Gather()(send.as_ptr().cast(), 8, byte_type(), recv.as_mut_ptr().cast(), 8, byte_type(), sc.lead_local(), sc.local) };
+    let rc = unsafe { PMPI_Gather()(send.as_ptr().cast(), 8, byte_type(), recv.as_mut_ptr().cast(), 8, byte_type(), sc.local_rank[at], sc.local) };
     if rc != 0 {
         return Err(rc);
     }
     Ok(recv.into_iter().map(|x| x as usize).collect())
 }
 
-/// The byte size of every member's block, at the leader: `uniform` when the call says
-/// all are equal, else gathered from the members (`mine`: this rank's).
-unsafe fn member_sizes(sc: &SiteComms, uniform: Option<usize>, mine: usize) -> Result<Vec<usize>, c_int> {
+/// The byte size of every member's block, at the site's member `at`: `uniform` when the
+/// call says all are equal, else gathered from the members (`mine`: this rank's).
+unsafe fn member_sizes(sc: &SiteComms, uniform: Option<usize>, mine: usize, at: usize) -> Result<Vec<usize>, c_int> {
     match uniform {
         Some(b) => Ok(vec![b; sc.members().len()]),
         // SAFETY: a gather on our site communicator.
-        None => unsafe { gather_sizes(sc, mine) },
+        None => unsafe { gather_sizes(sc, mine, at) },
     }
 }
 
@@ -618,21 +638,31 @@ unsafe fn typed_copy(src: *const c_void, dst: *mut c_void, count: c_int, dt: Dat
     }
 }
 
-/// The leaders' broadcast from group `rg`'s leader: direct sends for a few sites.
-unsafe fn x_bcast(sc: &SiteComms, x: Comm, buf: *mut c_void, count: c_int, dt: Datatype, rg: usize) -> c_int {
-    let sites = sc.g.groups.len();
+/// The step between sites of a broadcast from `root`. Up to DIRECT_SITES sites the root
+/// sends every other site's head one copy on the cross communicator; above, it hands the
+/// data to its site's leader and the library broadcasts among the leaders.
+unsafe fn x_bcast(sc: &SiteComms, buf: *mut c_void, count: c_int, dt: Datatype, root: usize) -> c_int {
+    let rg = sc.g.group_of[root];
     // SAFETY: the caller's buffer of `count` elements of `dt`.
     unsafe {
-        if sites > DIRECT_SITES {
-            return PMPI_Bcast()(buf, count, dt, rg as c_int, x);
+        let Some(x) = sc.cross else {
+            let rc = handover(sc, buf, count, dt, root, sc.leader(rg), HANDOVER_TAG);
+            return match sc.leaders {
+                Some(l) if rc == 0 => PMPI_Bcast()(buf, count, dt, rg as c_int, l),
+                _ => rc,
+            };
+        };
+        if sc.me != root {
+            if sc.mine != rg && sc.head(sc.mine, root) == sc.me {
+                return PMPI_Recv()(buf, count, dt, root as c_int, LEADERS_TAG, x, status_ignore());
+            }
+            return 0;
         }
-        if sc.mine != rg {
-            return PMPI_Recv()(buf, count, dt, rg as c_int, LEADERS_TAG, x, status_ignore());
-        }
+        let sites = sc.g.groups.len();
         let mut reqs: Vec<Request> = Vec::with_capacity(sites);
         for h in (0..sites).filter(|&h| h != rg) {
             let mut r: Request = std::mem::zeroed();
-            let rc = PMPI_Isend()(buf, count, dt, h as c_int, LEADERS_TAG, x, &mut r);
+            let rc = PMPI_Isend()(buf, count, dt, sc.head(h, root) as c_int, LEADERS_TAG, x, &mut r);
             if rc != 0 {
                 return rc;
             }
@@ -673,14 +703,16 @@ unsafe fn x_allgather_direct(sc: &SiteComms, x: Comm, all: &mut [u8], sizes: &[u
     }
 }
 
-/// A reduction among leaders by direct exchange: this leader sends its partial `mine` to
-/// every leader h with `to(h)`, receives the partials of every h with `from(h)`, and
-/// combines those (with its own when `with_mine`) in site order into `out`. Site order is
-/// communicator order when a non-commutative operation got this far.
+/// A reduction among heads by direct exchange on `x`, where group h's head is rank
+/// `peer(h)`: this head sends its partial `mine` to every head h with `to(h)`, receives
+/// the partials of every h with `from(h)`, and combines those (with its own when
+/// `with_mine`) in site order into `out`. Site order is communicator order when a
+/// non-commutative operation got this far.
 #[allow(clippy::too_many_arguments)]
 unsafe fn x_reduce_direct(
     sc: &SiteComms,
     x: Comm,
+    peer: &dyn Fn(usize) -> c_int,
     mine: *const c_void,
     count: c_int,
     dt: Datatype,
@@ -701,7 +733,7 @@ unsafe fn x_reduce_direct(
         for (h, p) in partials.iter_mut().enumerate() {
             if let Some(p) = p {
                 let mut r: Request = std::mem::zeroed();
-                let rc = PMPI_Irecv()(p.buf(), count, dt, h as c_int, LEADERS_TAG, x, &mut r);
+                let rc = PMPI_Irecv()(p.buf(), count, dt, peer(h), LEADERS_TAG, x, &mut r);
                 if rc != 0 {
                     return rc;
                 }
@@ -710,7 +742,7 @@ unsafe fn x_reduce_direct(
         }
         for h in (0..sites).filter(|&h| h != sc.mine && to(h)) {
             let mut r: Request = std::mem::zeroed();
-            let rc = PMPI_Isend()(mine, count, dt, h as c_int, LEADERS_TAG, x, &mut r);
+            let rc = PMPI_Isend()(mine, count, dt, peer(h), LEADERS_TAG, x, &mut r);
             if rc != 0 {
                 return rc;
             }
@@ -765,28 +797,25 @@ unsafe fn sa_barrier(sc: &SiteComms, _comm: Comm) -> Option<c_int> {
     Some(0)
 }
 
-/// Bcast: the root hands the data to its site's leader, the leaders broadcast among
-/// themselves, then each leader inside its site.
+/// Bcast: the root sends each other site's head a copy (`x_bcast`), then each head
+/// broadcasts inside its site.
 unsafe fn sa_bcast(sc: &SiteComms, buf: *mut c_void, count: c_int, dt: Datatype, root: c_int, _comm: Comm) -> Option<c_int> {
     let root = sc.root(root)?;
-    let rg = sc.g.group_of[root];
     // SAFETY: the application's buffer, as it passed it.
     unsafe {
         if !sc.worth(SaOp::Bcast, Some(root), bytes(count, dt)) {
             return None;
         }
-        ck!(handover(sc, buf, count, dt, root, sc.leader(rg), HANDOVER_TAG));
-        if let Some(x) = sc.leaders {
-            ck!(x_bcast(sc, x, buf, count, dt, rg));
-        }
-        ck!(PMPI_Bcast()(buf, count, dt, sc.lead_local(), sc.local));
+        ck!(x_bcast(sc, buf, count, dt, root));
+        ck!(PMPI_Bcast()(buf, count, dt, sc.head_local(root), sc.local));
         sc.cross(SaOp::Bcast, Some(root), bytes(count, dt), &[]);
     }
     Some(0)
 }
 
-/// Reduce: each site to its leader, the leaders to the root's leader, which hands the
-/// result to the root.
+/// Reduce: each site to its head (the root in its own site), the other heads straight to
+/// the root; above DIRECT_SITES sites the leaders reduce to the root's leader, which hands
+/// the result to the root.
 unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, root: c_int, comm: Comm) -> Option<c_int> {
     let root = sc.root(root)?;
     // SAFETY: the application's buffers; scratch of the datatype's layout.
@@ -797,7 +826,6 @@ unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_i
         let l = layout(dt)?;
         let me = sc.me;
         let rg = sc.g.group_of[root];
-        let rl = sc.leader(rg);
         let inplace = me == root && in_place(s);
         // No MPI_IN_PLACE and no null receive buffers below: MPICH 4.0 reads through the
         // in-place sentinel when a reduction's root is not rank 0 and the message is long,
@@ -810,18 +838,23 @@ unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_i
             s
         };
         let mut site = Scratch::new(count as usize, l);
-        ck!(PMPI_Reduce()(send, site.buf(), count, dt, op, sc.lead_local(), sc.local));
-        let mut total = Scratch::new(count as usize, l);
+        ck!(PMPI_Reduce()(send, site.buf(), count, dt, op, sc.head_local(root), sc.local));
+        let mut total = Scratch::new(if me == root { 0 } else { count as usize }, l);
         let acc = if me == root { r } else { total.buf() };
-        if let Some(x) = sc.leaders {
-            if sc.g.groups.len() > DIRECT_SITES {
-                ck!(PMPI_Reduce()(site.buf(), acc, count, dt, op, rg as c_int, x));
-            } else {
-                let mine = sc.mine;
-                ck!(x_reduce_direct(sc, x, site.buf(), count, dt, op, l, &|h| h == rg, &|h| mine == rg && h != rg, mine == rg, acc, comm));
+        if let Some(x) = sc.cross {
+            // Every other site's head sends its partial straight to the root.
+            let mine = sc.mine;
+            if sc.head(mine, root) == me {
+                let peer = |h: usize| sc.head(h, root) as c_int;
+                ck!(x_reduce_direct(sc, x, &peer, site.buf(), count, dt, op, l, &|h| h == rg, &|h| mine == rg && h != rg, mine == rg, acc, comm));
             }
+        } else {
+            let rl = sc.leader(rg);
+            if let Some(x) = sc.leaders {
+                ck!(PMPI_Reduce()(site.buf(), acc, count, dt, op, rg as c_int, x));
+            }
+            ck!(handover(sc, acc, count, dt, rl, root, HANDOVER_TAG));
         }
-        ck!(handover(sc, acc, count, dt, rl, root, HANDOVER_TAG));
         sc.cross(SaOp::Reduce, Some(root), bytes(count, dt), &[]);
     }
     Some(0)
@@ -852,7 +885,7 @@ unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: 
                 ck!(PMPI_Allreduce()(in_place_ptr(), r, count, dt, op, x));
             } else {
                 let mine = sc.mine;
-                ck!(x_reduce_direct(sc, x, r, count, dt, op, l, &|h| h != mine, &|h| h != mine, true, r, comm));
+                ck!(x_reduce_direct(sc, x, &|h| h as c_int, r, count, dt, op, l, &|h| h != mine, &|h| h != mine, true, r, comm));
             }
         }
         ck!(PMPI_Bcast()(r, count, dt, sc.lead_local(), sc.local));
@@ -861,8 +894,9 @@ unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: 
     Some(0)
 }
 
-/// Gather and Gatherv: each site packs its blocks at its leader, the leaders gather to
-/// the root's leader, which hands everything to the root to unpack. `recv` gives the
+/// Gather and Gatherv: each site packs its blocks at its head (the root in its own site),
+/// the other heads send theirs straight to the root (above DIRECT_SITES sites: the
+/// leaders gather to the root's leader, which hands everything to the root) to unpack. `recv` gives the
 /// root's (count, displacement) of each rank's block; `mine` this rank's block size.
 #[allow(clippy::too_many_arguments)]
 unsafe fn gather_any(
@@ -891,13 +925,15 @@ unsafe fn gather_any(
         } else {
             ck!(pack(&mut mine, s, sc_, st, comm));
         }
-        // Member block sizes at the leader.
-        let member_sizes = match member_sizes(sc, uniform, mine.len()) {
+        // Member block sizes at the site's head.
+        let head = sc.head(sc.mine, root);
+        let member_sizes = match member_sizes(sc, uniform, mine.len(), head) {
             Ok(v) => v,
             Err(rc) => return Some(rc),
         };
         let mo = offsets(&member_sizes);
-        let mut site_blob = vec![0u8; if sc.is_leader() { mo[mo.len() - 1].max(1) } else { 1 }];
+        let site_len = mo[mo.len() - 1];
+        let mut site_blob = vec![0u8; if me == head { site_len.max(1) } else { 1 }];
         ck!(PMPI_Gatherv()(
             mine.as_ptr().cast(),
             mine.len() as c_int,
@@ -906,7 +942,7 @@ unsafe fn gather_any(
             ints(&member_sizes).as_ptr(),
             ints(&mo[..mo.len() - 1]).as_ptr(),
             byte_type(),
-            sc.lead_local(),
+            sc.local_rank[head],
             sc.local
         ));
         // Site totals at the root's leader: known to everyone for Gather, from the root's
@@ -919,16 +955,34 @@ unsafe fn gather_any(
             }
             None => vec![0; sc.g.groups.len()],
         };
-        if uniform.is_none() {
+        if uniform.is_none() && sc.cross.is_none() {
             ck!(handover(sc, totals.as_mut_ptr().cast(), 8 * totals.len() as c_int, byte_type(), root, rl, SIZES_TAG));
         }
         let to = offsets(&totals.iter().map(|&t| t as usize).collect::<Vec<_>>());
         let total = to[to.len() - 1];
-        let mut all = vec![0u8; if me == rl || me == root { total.max(1) } else { 1 }];
-        if let Some(x) = sc.leaders {
+        let holds = me == root || (sc.cross.is_none() && me == rl);
+        let mut all = vec![0u8; if holds { total.max(1) } else { 1 }];
+        if let Some(x) = sc.cross {
+            // Every other site's head sends its site's blocks straight to the root.
+            if me == root {
+                let own = site_len.min(to[rg + 1] - to[rg]);
+                all[to[rg]..to[rg] + own].copy_from_slice(&site_blob[..own]);
+                let base = all.as_mut_ptr();
+                let mut reqs: Vec<Request> = Vec::with_capacity(sc.g.groups.len());
+                for h in (0..sc.g.groups.len()).filter(|&h| h != rg) {
+                    let mut q: Request = std::mem::zeroed();
+                    let len = as_int(to[h + 1] - to[h])?;
+                    ck!(PMPI_Irecv()(base.add(to[h]).cast(), len, byte_type(), sc.head(h, root) as c_int, LEADERS_TAG, x, &mut q));
+                    reqs.push(q);
+                }
+                ck!(PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore()));
+            } else if me == head {
+                ck!(PMPI_Send()(site_blob.as_ptr().cast(), site_len as c_int, byte_type(), root as c_int, LEADERS_TAG, x));
+            }
+        } else if let Some(x) = sc.leaders {
             ck!(PMPI_Gatherv()(
                 site_blob.as_ptr().cast(),
-                mo[mo.len() - 1] as c_int,
+                site_len as c_int,
                 byte_type(),
                 all.as_mut_ptr().cast(),
                 totals.iter().map(|&t| t as c_int).collect::<Vec<_>>().as_ptr(),
@@ -937,12 +991,14 @@ unsafe fn gather_any(
                 rg as c_int,
                 x
             ));
-            if me != rl {
-                let sb: Vec<u64> = (0..sc.g.groups.len()).map(|h| if h == sc.mine { mo[mo.len() - 1] as u64 } else { 0 }).collect();
-                sc.cross(SaOp::Gather, Some(root), 0, &sb);
-            }
         }
-        ck!(handover(sc, all.as_mut_ptr().cast(), as_int(total)?, byte_type(), rl, root, HANDOVER_TAG));
+        if me == head && sc.mine != rg {
+            let sb: Vec<u64> = (0..sc.g.groups.len()).map(|h| if h == sc.mine { site_len as u64 } else { 0 }).collect();
+            sc.cross(SaOp::Gather, Some(root), 0, &sb);
+        }
+        if sc.cross.is_none() {
+            ck!(handover(sc, all.as_mut_ptr().cast(), as_int(total)?, byte_type(), rl, root, HANDOVER_TAG));
+        }
         if me == root {
             let sz = type_size(rt) as usize;
             let mut pos = 0;
@@ -999,8 +1055,9 @@ unsafe fn sa_gatherv(
     unsafe { gather_any(sc, s, scnt, st, r, rt, root, comm, &|m| if me == root { (*rcs.add(m), *displs.add(m) as usize) } else { (0, 0) }, None) }
 }
 
-/// Scatter and Scatterv: the root packs every block in site order and hands it to its
-/// leader, the leaders scatter one blob per site, each leader scatters inside its site.
+/// Scatter and Scatterv: the root packs every block in site order and sends every other
+/// site's head its site's blob (above DIRECT_SITES sites: hands it all to its leader, and
+/// the leaders scatter one blob per site); each head scatters inside its site.
 #[allow(clippy::too_many_arguments)]
 unsafe fn scatter_any(
     sc: &SiteComms,
@@ -1025,11 +1082,13 @@ unsafe fn scatter_any(
         } else {
             bytes(rcnt, rt) as usize
         };
-        let member_sizes = match member_sizes(sc, uniform, mine_len) {
+        let head = sc.head(sc.mine, root);
+        let member_sizes = match member_sizes(sc, uniform, mine_len, head) {
             Ok(v) => v,
             Err(rc) => return Some(rc),
         };
         let mo = offsets(&member_sizes);
+        let site_len = mo[mo.len() - 1];
         let mut totals: Vec<u64> = vec![0; sc.g.groups.len()];
         let mut all = Vec::new();
         if me == root {
@@ -1043,34 +1102,52 @@ unsafe fn scatter_any(
             let sz = type_size(st) as usize;
             totals = sc.site_sums(|m| send(m).0.max(0) as usize * sz).into_iter().map(|x| x as u64).collect();
         }
-        if uniform.is_some() {
-            totals = sc.g.groups.iter().map(|m| (m.len() * uniform.unwrap()) as u64).collect();
-        } else {
+        if let Some(b) = uniform {
+            totals = sc.g.groups.iter().map(|m| (m.len() * b) as u64).collect();
+        } else if sc.cross.is_none() {
             ck!(handover(sc, totals.as_mut_ptr().cast(), 8 * totals.len() as c_int, byte_type(), root, rl, SIZES_TAG));
         }
         let to = offsets(&totals.iter().map(|&t| t as usize).collect::<Vec<_>>());
         let total = to[to.len() - 1];
-        if me == rl && me != root {
-            all = vec![0u8; total];
+        let mut site_blob = vec![0u8; site_len.max(1)];
+        if let Some(x) = sc.cross {
+            // The root sends every other site's head that site's blocks.
+            if me == root {
+                let own = site_len.min(to[rg + 1] - to[rg]);
+                site_blob[..own].copy_from_slice(&all[to[rg]..to[rg] + own]);
+                let mut reqs: Vec<Request> = Vec::with_capacity(sc.g.groups.len());
+                for h in (0..sc.g.groups.len()).filter(|&h| h != rg) {
+                    let mut q: Request = std::mem::zeroed();
+                    let len = as_int(to[h + 1] - to[h])?;
+                    ck!(PMPI_Isend()(all.as_ptr().add(to[h]).cast(), len, byte_type(), sc.head(h, root) as c_int, LEADERS_TAG, x, &mut q));
+                    reqs.push(q);
+                }
+                ck!(PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore()));
+            } else if me == head {
+                ck!(PMPI_Recv()(site_blob.as_mut_ptr().cast(), site_len as c_int, byte_type(), root as c_int, LEADERS_TAG, x, status_ignore()));
+            }
+        } else {
+            if me == rl && me != root {
+                all = vec![0u8; total];
+            }
+            all.resize(all.len().max(1), 0);
+            ck!(handover(sc, all.as_mut_ptr().cast(), as_int(total)?, byte_type(), root, rl, HANDOVER_TAG));
         }
-        all.resize(all.len().max(1), 0);
-        ck!(handover(sc, all.as_mut_ptr().cast(), as_int(total)?, byte_type(), root, rl, HANDOVER_TAG));
-        let mut site_blob = vec![0u8; mo[mo.len() - 1].max(1)];
-        if let Some(x) = sc.leaders {
+        if let (None, Some(x)) = (sc.cross, sc.leaders) {
             ck!(PMPI_Scatterv()(
                 all.as_ptr().cast(),
                 totals.iter().map(|&t| t as c_int).collect::<Vec<_>>().as_ptr(),
                 ints(&to[..to.len() - 1]).as_ptr(),
                 byte_type(),
                 site_blob.as_mut_ptr().cast(),
-                mo[mo.len() - 1] as c_int,
+                site_len as c_int,
                 byte_type(),
                 rg as c_int,
                 x
             ));
-            if me == rl {
-                sc.cross(SaOp::Scatter, Some(root), 0, &totals);
-            }
+        }
+        if me == head && sc.mine == rg {
+            sc.cross(SaOp::Scatter, Some(root), 0, &totals);
         }
         let mut mine = vec![0u8; mine_len.max(1)];
         ck!(PMPI_Scatterv()(
@@ -1081,7 +1158,7 @@ unsafe fn scatter_any(
             mine.as_mut_ptr().cast(),
             mine_len as c_int,
             byte_type(),
-            sc.lead_local(),
+            sc.local_rank[head],
             sc.local
         ));
         if !inplace {
@@ -1329,7 +1406,7 @@ unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_in
             } else {
                 let mine = sc.mine;
                 let p = prefix.buf();
-                ck!(x_reduce_direct(sc, x, total.buf(), count, dt, op, l, &|h| h > mine, &|h| h < mine, false, p, comm));
+                ck!(x_reduce_direct(sc, x, &|h| h as c_int, total.buf(), count, dt, op, l, &|h| h > mine, &|h| h < mine, false, p, comm));
             }
             sc.cross(SaOp::Scan, None, bytes(count, dt), &[]);
         }

@@ -3,10 +3,10 @@
 //! (interleaved, site blocks, 3+5, 1+7); every blocking collective at 8 B, 64 KiB and 4 MiB
 //! (`tests/programs/collbench.c` defines what size means per operation); the library's
 //! algorithm pinned by its own variables (`collmodel_bed::mpich_pin`). One launch per layout
-//! and size, the shim preloaded with STRADDLE_REGROUP=1: each case alternates windows of the
-//! library's own call (through PMPI, which the shim does not see) and the same call through
-//! the shim, library / shim / shim / library, so drift weighs on both alike. Per case and
-//! mode: median time per call over its windows, payload bytes that crossed the WAN each way
+//! and size, the shim preloaded with STRADDLE_REGROUP=1: each case alternates the library's
+//! own call (through PMPI, which the shim does not see) and the same call through the shim,
+//! call by call (library / shim, shim / library, ...), so both see the same machine,
+//! connections and drift. Per case and mode: median time per call, payload bytes that crossed the WAN each way
 //! per call (the relay's counters, framing and the program's own hand-out subtracted), next
 //! to the model's prediction for both algorithms, and the goals as PASS/FAIL. The model's
 //! path figures come from the same launch: single messages of 8 B, 64 KiB and 4 MiB timed
@@ -27,7 +27,10 @@ use std::time::{Duration, Instant};
 
 use straddle_tests::bed::launch::BedLaunch;
 use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
-use straddle_tests::collmodel_bed::{cost, layouts, library, mpich_env, mpich_pin, regrouped, shim_regroups, sites_of, Cost, Link, Net, Op, Regroup};
+use straddle_tests::collmodel_bed::{
+    cost, layouts, library, mpich_env, mpich_pin, regrouped, shim_regroups, sites_of, Cost, Link,
+    Net, Op, Regroup,
+};
 use straddle_tests::mpi::Mpi;
 use straddle_tests::paths::{program, shim, Scratch};
 
@@ -40,7 +43,12 @@ const RATE_MBIT: u32 = 100;
 const FLOWS: usize = 4;
 
 fn knob(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 use straddle_tests::paths::idle_sleep;
@@ -63,7 +71,8 @@ fn field(line: &str, key: &str) -> Option<f64> {
 }
 
 fn text<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 /// Payload of a counter pair: bytes minus the framing of every frame.
@@ -79,26 +88,52 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// The figures of `op` at `size` in `mode` ("lib" or "shim") from a launch's output: every
-/// window's iterations pooled (median), its counters less the null window's, per call.
+/// window's calls pooled (median), its counters less any hand-out's, per call.
 fn measured(stdout: &str, op: &str, size: u64, mode: &str) -> Option<Measured> {
-    let mine = |l: &&str| text(l, "op") == Some(op) && field(l, "bytes") == Some(size as f64) && text(l, "mode") == Some(mode);
+    let mine = |l: &&str| {
+        text(l, "op") == Some(op)
+            && field(l, "bytes") == Some(size as f64)
+            && text(l, "mode") == Some(mode)
+    };
     let null = stdout.lines().find(|l| l.starts_with("null "));
-    let (n_ab, n_ba) = null.map(|l| (payload(l, "ab"), payload(l, "ba"))).unwrap_or((0.0, 0.0));
-    let windows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("window ")).filter(mine).collect();
+    let (n_ab, n_ba) = null
+        .map(|l| (payload(l, "ab"), payload(l, "ba")))
+        .unwrap_or((0.0, 0.0));
+    let windows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("window "))
+        .filter(mine)
+        .collect();
     if windows.is_empty() {
         return None;
     }
-    let times: Vec<f64> =
-        windows.iter().flat_map(|l| text(l, "times_us").unwrap_or("").split(',').filter_map(|t| t.parse::<f64>().ok())).map(|t| t / 1e6).collect();
+    let times: Vec<f64> = windows
+        .iter()
+        .flat_map(|l| {
+            text(l, "times_us")
+                .unwrap_or("")
+                .split(',')
+                .filter_map(|t| t.parse::<f64>().ok())
+        })
+        .map(|t| t / 1e6)
+        .collect();
     let iters = times.len().max(1) as f64;
     let sum = |f: &dyn Fn(&str) -> f64| windows.iter().map(|l| f(l)).sum::<f64>();
+    // Hand-outs inside the counted windows (none where every slot is counted alone).
+    let nulls = sum(&|l| field(l, "nulls").unwrap_or(1.0));
     Some(Measured {
         median_s: median(times.clone()),
         iters: times.len() as u32,
         overruns: sum(&|l| field(l, "overruns").unwrap_or(0.0)) as u32,
-        errors: field(stdout.lines().filter(|l| l.starts_with("check ")).find(mine)?, "errors")? as u64,
-        ab: ((sum(&|l| payload(l, "ab")) - n_ab * windows.len() as f64) / iters).max(0.0),
-        ba: ((sum(&|l| payload(l, "ba")) - n_ba * windows.len() as f64) / iters).max(0.0),
+        errors: field(
+            stdout
+                .lines()
+                .filter(|l| l.starts_with("check "))
+                .find(mine)?,
+            "errors",
+        )? as u64,
+        ab: ((sum(&|l| payload(l, "ab")) - n_ab * nulls) / iters).max(0.0),
+        ba: ((sum(&|l| payload(l, "ba")) - n_ba * nulls) / iters).max(0.0),
     })
 }
 
@@ -109,7 +144,11 @@ fn link_times(stdout: &str, a: usize, b: usize) -> Option<Link> {
         stdout
             .lines()
             .filter(|l| l.starts_with("link "))
-            .find(|l| field(l, "from") == Some(a as f64) && field(l, "to") == Some(b as f64) && field(l, "bytes") == Some(bytes))
+            .find(|l| {
+                field(l, "from") == Some(a as f64)
+                    && field(l, "to") == Some(b as f64)
+                    && field(l, "bytes") == Some(bytes)
+            })
             .and_then(|l| field(l, "oneway_us"))
             .map(|us| us / 1e6)
     };
@@ -127,7 +166,11 @@ fn describe(what: &str, net: &Net) -> String {
             k.busy / 1e6
         )
     };
-    format!("model paths {what}: WAN {}; in a site {}", l(&net.wan), l(&net.lan))
+    format!(
+        "model paths {what}: WAN {}; in a site {}",
+        l(&net.wan),
+        l(&net.lan)
+    )
 }
 
 fn human(b: f64) -> String {
@@ -182,10 +225,19 @@ fn main() {
         .iter()
         .map(|o| Op::parse(o).unwrap_or_else(|| panic!("COLLBENCH_OPS: unknown operation {o}")))
         .collect();
-    let sizes: Vec<u64> = knob("COLLBENCH_SIZES", "8,65536,4194304").iter().map(|s| s.parse().expect("COLLBENCH_SIZES")).collect();
+    let sizes: Vec<u64> = knob("COLLBENCH_SIZES", "8,65536,4194304")
+        .iter()
+        .map(|s| s.parse().expect("COLLBENCH_SIZES"))
+        .collect();
     let wanted = knob("COLLBENCH_LAYOUTS", "interleaved,blocks,3+5,1+7");
-    let secs: f64 = std::env::var("COLLBENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.5);
-    let layouts: Vec<(&str, Vec<usize>)> = layouts().into_iter().filter(|(n, _)| wanted.iter().any(|w| w == n)).collect();
+    let secs: f64 = std::env::var("COLLBENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.5);
+    let layouts: Vec<(&str, Vec<usize>)> = layouts()
+        .into_iter()
+        .filter(|(n, _)| wanted.iter().any(|w| w == n))
+        .collect();
     let nominal = Net::bed(DELAY_MS as f64, RATE_MBIT as f64);
     let rndv = std::env::var("COLLBENCH_UCX_RNDV_THRESH").unwrap_or_else(|_| "inf".into());
 
@@ -193,26 +245,50 @@ fn main() {
     let idle = idle_sleep();
     // Site a holds at most 4 ranks (interleaved, blocks), site b up to 7 (1+7).
     let spec = BedSpec {
-        sites: vec![SiteSpec { name: "a".into(), nodes: 4 }, SiteSpec { name: "b".into(), nodes: 7 }],
-        ..BedSpec::new("cb", 2, 4).delay(Duration::from_millis(DELAY_MS)).rate_mbit(Some(RATE_MBIT))
+        sites: vec![
+            SiteSpec {
+                name: "a".into(),
+                nodes: 4,
+            },
+            SiteSpec {
+                name: "b".into(),
+                nodes: 7,
+            },
+        ],
+        ..BedSpec::new("cb", 2, 4)
+            .delay(Duration::from_millis(DELAY_MS))
+            .rate_mbit(Some(RATE_MBIT))
     };
     let t = Instant::now();
     let b = Bed::up(spec).expect("bed up");
     // A connection idle between calls keeps its window (as it would under steady traffic):
     // no slow start again after every pause of the timed loop.
     for i in 0..b.nodes.len() {
-        let _ = b.on(i, "sysctl").args(["-qw", "net.ipv4.tcp_slow_start_after_idle=0"]).status();
+        let _ = b
+            .on(i, "sysctl")
+            .args(["-qw", "net.ipv4.tcp_slow_start_after_idle=0"])
+            .status();
     }
-    println!("bed: 2 sites (4 + 7 nodes), {DELAY_MS} ms one way, {RATE_MBIT} Mbit/s, up in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "bed: 2 sites (4 + 7 nodes), {DELAY_MS} ms one way, {RATE_MBIT} Mbit/s, up in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     println!("{}", describe("nominal", &nominal));
 
     let mut summary = Vec::new();
     for mpi in mpis {
         let exe = mpi.compile(&program("collbench.c"), &dir.0);
         // COLLBENCH_SHIM: another build of the shim (an instrumented copy, say).
-        let shim_lib = std::env::var_os("COLLBENCH_SHIM").map(std::path::PathBuf::from).unwrap_or_else(|| shim(mpi));
-        let (mut speed, mut slower, mut bytes, mut model, mut wrong) =
-            (Tally::default(), Tally::default(), Tally::default(), Tally::default(), 0u64);
+        let shim_lib = std::env::var_os("COLLBENCH_SHIM")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| shim(mpi));
+        let (mut speed, mut slower, mut bytes, mut model, mut wrong) = (
+            Tally::default(),
+            Tally::default(),
+            Tally::default(),
+            Tally::default(),
+            0u64,
+        );
         let mut speedups = Vec::new();
         println!(
             "\n{:<6} {:<11} {:<20} {:>7} {:<22} {:>2} {:>5} {:>17} {:>17} {:>13} {:>23} {:>23}  goals: 2x / >=0.95 / bytes / model",
@@ -230,7 +306,11 @@ fn main() {
             "reg a>b b>a (model a>b)"
         );
         for (lname, site) in &layouts {
-            let map: String = site.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
+            let map: String = site
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
             // Rank r on the next free node of its site.
             let mut next = [0usize, 4];
             let placement: Vec<usize> = site
@@ -241,7 +321,11 @@ fn main() {
                 })
                 .collect();
             for (si, &size) in sizes.iter().enumerate() {
-                let these: Vec<Op> = ops.iter().cloned().filter(|&o| o != Op::Barrier || si == 0).collect();
+                let these: Vec<Op> = ops
+                    .iter()
+                    .cloned()
+                    .filter(|&o| o != Op::Barrier || si == 0)
+                    .collect();
                 if these.is_empty() {
                     continue;
                 }
@@ -253,19 +337,37 @@ fn main() {
                 let big = sites.iter().max_by_key(|m| m.len()).unwrap();
                 let lan_pair = (big[0], big[1]);
                 // Four 4 MiB messages across at once, the second site's ranks to the first's.
-                let flows: Vec<(usize, usize)> = (0..FLOWS).map(|j| (sites[1][j % sites[1].len()], sites[0][j % sites[0].len()])).collect();
+                let flows: Vec<(usize, usize)> = (0..FLOWS)
+                    .map(|j| (sites[1][j % sites[1].len()], sites[0][j % sites[0].len()]))
+                    .collect();
                 let mut l = BedLaunch::new(&b, mpi, placement.clone(), &exe)
                     .arg(names.join(","))
                     .arg(size)
                     .arg(secs)
-                    .env("LD_PRELOAD", format!("{} {}", shim_lib.display(), idle.display()))
+                    .env(
+                        "LD_PRELOAD",
+                        format!("{} {}", shim_lib.display(), idle.display()),
+                    )
                     .env("STRADDLE_REGROUP", 1)
                     .env("STRADDLE_SITE_MAP", &map)
                     .env("STRADDLE_VERBOSE", 1)
                     .env("STRADDLE_JOB", "collbench")
                     .env("COLLBENCH_STATS", b.dir.join("wan.stats").display())
-                    .env("COLLBENCH_LINKS", format!("{}>{},{}>{}", wan_pair.0, wan_pair.1, lan_pair.0, lan_pair.1))
-                    .env("COLLBENCH_FLOWS", flows.iter().map(|(a, b)| format!("{a}>{b}")).collect::<Vec<_>>().join(","));
+                    .env(
+                        "COLLBENCH_LINKS",
+                        format!(
+                            "{}>{},{}>{}",
+                            wan_pair.0, wan_pair.1, lan_pair.0, lan_pair.1
+                        ),
+                    )
+                    .env(
+                        "COLLBENCH_FLOWS",
+                        flows
+                            .iter()
+                            .map(|(a, b)| format!("{a}>{b}"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
                 // UCX's rendezvous over TCP costs several extra WAN trips per message
                 // (40-60 ms at 10 ms); eager for every size, for both modes alike.
                 l = l.env("UCX_RNDV_THRESH", &rndv);
@@ -291,13 +393,25 @@ fn main() {
                     println!("{lname} {size}:\n{}", run.stdout.trim());
                 }
                 if !run.stderr.contains("site-aware collectives") {
-                    println!("{} {lname}: the shim never said it regrouped (STRADDLE_VERBOSE)", mpi.name());
+                    println!(
+                        "{} {lname}: the shim never said it regrouped (STRADDLE_VERBOSE)",
+                        mpi.name()
+                    );
                 }
                 // The model's path figures from this launch's single messages.
-                let net = match (link_times(&run.stdout, wan_pair.0, wan_pair.1), link_times(&run.stdout, lan_pair.0, lan_pair.1)) {
+                let net = match (
+                    link_times(&run.stdout, wan_pair.0, wan_pair.1),
+                    link_times(&run.stdout, lan_pair.0, lan_pair.1),
+                ) {
                     (Some(wan), Some(lan)) => {
-                        let all = run.stdout.lines().find(|l| l.starts_with("flows ")).and_then(|l| field(l, "all_us"));
-                        let wan = all.map(|us| wan.with_flows(FLOWS, 4194304.0, us / 1e6)).unwrap_or(wan);
+                        let all = run
+                            .stdout
+                            .lines()
+                            .find(|l| l.starts_with("flows "))
+                            .and_then(|l| field(l, "all_us"));
+                        let wan = all
+                            .map(|us| wan.with_flows(FLOWS, 4194304.0, us / 1e6))
+                            .unwrap_or(wan);
                         Net { wan, lan }
                     }
                     _ => {
@@ -305,10 +419,19 @@ fn main() {
                         nominal
                     }
                 };
-                println!("{}", describe(&format!("{} {lname} {}", mpi.name(), human(size as f64)), &net));
+                println!(
+                    "{}",
+                    describe(
+                        &format!("{} {lname} {}", mpi.name(), human(size as f64)),
+                        &net
+                    )
+                );
                 for &op in &these {
                     let sz = if op == Op::Barrier { 0 } else { size };
-                    let (Some(lib), Some(reg)) = (measured(&run.stdout, op.name(), sz, "lib"), measured(&run.stdout, op.name(), sz, "shim")) else {
+                    let (Some(lib), Some(reg)) = (
+                        measured(&run.stdout, op.name(), sz, "lib"),
+                        measured(&run.stdout, op.name(), sz, "shim"),
+                    ) else {
                         println!(
                             "{:<6} {lname:<11} {:<20} {:>7} missing (see the launch output above)",
                             mpi.name(),
@@ -320,16 +443,38 @@ fn main() {
                     let alg = mpich_pin(op, sz).0;
                     let sa = shim_regroups(op, site, 0, sz as f64);
                     let ml: Cost = cost(&library(op, alg, site.len(), 0, sz as f64), site, &net);
-                    let mr: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Pays), site, &net);
-                    let floor: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Floor), site, &net);
+                    let mr: Cost = cost(
+                        &regrouped(op, site, 0, sz as f64, Regroup::Pays),
+                        site,
+                        &net,
+                    );
+                    let floor: Cost = cost(
+                        &regrouped(op, site, 0, sz as f64, Regroup::Floor),
+                        site,
+                        &net,
+                    );
                     let (s_meas, s_model) = (lib.median_s / reg.median_s, ml.time / mr.time);
                     speedups.push(s_meas);
                     let g_speed = (s_model >= 2.5, s_meas >= 2.0);
                     let g_slower = (true, s_meas >= 0.95);
-                    let copy_ops = matches!(op, Op::Bcast | Op::Gather | Op::Gatherv | Op::Allgather | Op::Allgatherv | Op::Allreduce);
-                    let g_bytes = (copy_ops && sz >= 1 << 20, reg.ab.max(reg.ba) <= 1.1 * floor.ab.max(floor.ba));
+                    let copy_ops = matches!(
+                        op,
+                        Op::Bcast
+                            | Op::Gather
+                            | Op::Gatherv
+                            | Op::Allgather
+                            | Op::Allgatherv
+                            | Op::Allreduce
+                    );
+                    let g_bytes = (
+                        copy_ops && sz >= 1 << 20,
+                        reg.ab.max(reg.ba) <= 1.1 * floor.ab.max(floor.ba),
+                    );
                     let near = |m: f64, p: f64| (m / p - 1.0).abs() <= 0.2;
-                    let g_model = (true, near(lib.median_s, ml.time) && near(reg.median_s, mr.time));
+                    let g_model = (
+                        true,
+                        near(lib.median_s, ml.time) && near(reg.median_s, mr.time),
+                    );
                     speed.add(g_speed.0, g_speed.1);
                     slower.add(g_slower.0, g_slower.1);
                     bytes.add(g_bytes.0, g_bytes.1);
@@ -337,10 +482,16 @@ fn main() {
                     wrong += lib.errors + reg.errors;
                     let mut notes = String::new();
                     if lib.errors + reg.errors > 0 {
-                        notes.push_str(&format!(" WRONG RESULTS lib {} reg {}", lib.errors, reg.errors));
+                        notes.push_str(&format!(
+                            " WRONG RESULTS lib {} reg {}",
+                            lib.errors, reg.errors
+                        ));
                     }
                     if lib.overruns + reg.overruns > 0 {
-                        notes.push_str(&format!(" overruns {}+{} of {}+{}", lib.overruns, reg.overruns, lib.iters, reg.iters));
+                        notes.push_str(&format!(
+                            " overruns {}+{} of {}+{}",
+                            lib.overruns, reg.overruns, lib.iters, reg.iters
+                        ));
                     }
                     println!(
                         "{:<6} {lname:<11} {:<20} {:>7} {:<22} {:>2} {:>2}/{:<2} {:>8.1}/{:<8.1} {:>8.1}/{:<8.1} {:>6.2}/{:<6.2} {:>7} {:>7} ({:>7}) {:>7} {:>7} ({:>7})  {} / {} / {} / {}{notes}",
@@ -372,7 +523,10 @@ fn main() {
             }
         }
         speedups.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let median = speedups.get(speedups.len() / 2).cloned().unwrap_or(f64::NAN);
+        let median = speedups
+            .get(speedups.len() / 2)
+            .cloned()
+            .unwrap_or(f64::NAN);
         summary.push(format!(
             "{m}_cases={} {m}_median_speedup={median:.2} {m}_speed2x={}/{} {m}_not_slower={}/{} {m}_bytes={}/{} {m}_model={}/{} {m}_wrong_elements={wrong}",
             speedups.len(),
@@ -388,5 +542,8 @@ fn main() {
         ));
     }
     drop(b);
-    println!("collectives_bed delay_ms={DELAY_MS} rate_mbit={RATE_MBIT} secs_per_case={secs} {}", summary.join(" "));
+    println!(
+        "collectives_bed delay_ms={DELAY_MS} rate_mbit={RATE_MBIT} secs_per_case={secs} {}",
+        summary.join(" ")
+    );
 }

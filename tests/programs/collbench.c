@@ -10,15 +10,18 @@
  * the whole gathered / scattered buffer (gather, scatter, allgather: block = size/8, MPI_BYTE);
  * each rank's send buffer (alltoall: block = size/n). Root 0.
  *
- * Modes alternate in four windows per case, library, shim, shim, library, so that a drift of
- * the machine over the case weighs on both alike. Timing: every rank's clock is the same
- * CLOCK_MONOTONIC (one kernel), so rank 0 hands out a start time T0 and a period P per window
- * and iteration i starts on every rank at T0 + i P; its time is the latest rank's end minus
- * that instant; rank 0 prints every iteration's time. Counters: rank 0 reads the relay's
- * per-pair counters (file $COLLBENCH_STATS) before handing out T0 and once every rank has
- * idled SETTLE past the window; a "null" window (hand-out and settle only) is printed once so
- * the harness can subtract it. Each case ends with a check of one call's result per mode
- * against the expected values (errors summed over ranks).
+ * Modes alternate call by call: after one warm-up call of each, pairs of slots library /
+ * shim, shim / library, library / shim, ... so that both see the same machine, connections
+ * and drift. Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0
+ * hands out a start time T0; slot k starts on every rank at T0 plus the lengths of the slots
+ * before it (1.5 x the slowest of two calibration calls of its mode) and its time is the
+ * latest rank's end minus that instant. Counters: rank 0 reads the relay's per-pair
+ * counters (file $COLLBENCH_STATS) at every slot's start and once every rank has idled
+ * SETTLE past the last; a slot's bytes are its call's (nothing else crosses then). Rank 0
+ * prints one line per mode with every slot's time and the summed counters (`nulls=0`: no
+ * hand-out inside them; the "null" window, hand-out and settle only, is printed once).
+ * Each case ends with a check of one call's result per mode against the expected values
+ * (errors summed over ranks).
  *
  * COLLBENCH_LINKS=a>b,c>d first times single messages of 8 B, 64 KiB and 4 MiB from rank a to
  * rank b (one way, on the shared clock; median of several), and COLLBENCH_FLOWS=a>b,c>d,...
@@ -35,9 +38,8 @@
 #include <unistd.h>
 
 #define SETTLE 0.1
-#define MIN_ITERS 3 /* per window */
-#define MAX_ITERS 400
-#define WINDOWS 4
+#define MIN_PAIRS 6
+#define MAX_PAIRS 200
 
 static int rank, n;
 /* 1: the library's own algorithm, called through PMPI (the shim does not see the call). */
@@ -190,39 +192,27 @@ static void hand_out(double *p, double period, int iters) {
     MPI_Bcast(p, 3, MPI_DOUBLE, 0, MPI_COMM_WORLD);
 }
 
-/* One timed window of `iters` calls in the current mode, `period` apart; rank 0 prints it. */
-static void window(int op, long size, double period, int iters) {
-    static double d[MAX_ITERS], dmax[MAX_ITERS];
-    unsigned long long c0[4], c1[4];
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (rank == 0) wan(c0);
-    double p[3];
-    hand_out(p, period, iters);
-    for (int i = 0; i < iters; i++) {
-        double start = p[0] + i * p[1];
-        wait_until(start);
-        call(op, size);
-        d[i] = now() - start;
-    }
-    wait_until(p[0] + iters * p[1] + SETTLE);
-    if (rank == 0) wan(c1);
-    MPI_Reduce(d, dmax, iters, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    if (rank == 0) {
-        int over = 0;
-        for (int i = 0; i < iters; i++) over += dmax[i] > p[1];
-        printf("window op=%s bytes=%ld mode=%s iters=%d period_ms=%.3f overruns=%d ab_bytes=%llu ab_frames=%llu ba_bytes=%llu "
-               "ba_frames=%llu times_us=",
-               NAMES[op], size, lib_mode ? "lib" : "shim", iters, p[1] * 1e3, over, c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2],
-               c1[3] - c0[3]);
-        for (int i = 0; i < iters; i++) printf("%s%.1f", i ? "," : "", dmax[i] * 1e6);
-        printf("\n");
-        fflush(stdout);
-    }
+static void report(int op, long size, int mode, const int *modes, const double *t, const double *slot,
+                   unsigned long long (*c)[4], int slots) {
+    unsigned long long sum[4] = {0, 0, 0, 0};
+    int iters = 0, over = 0;
+    for (int k = 2; k < slots; k++)
+        if (modes[k] == mode) {
+            iters++;
+            over += t[k] > slot[k];
+            for (int j = 0; j < 4; j++) sum[j] += c[k + 1][j] - c[k][j];
+        }
+    printf("window op=%s bytes=%ld mode=%s iters=%d nulls=0 overruns=%d ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu "
+           "times_us=",
+           NAMES[op], size, mode ? "lib" : "shim", iters, over, sum[0], sum[1], sum[2], sum[3]);
+    for (int k = 2, first = 1; k < slots; k++)
+        if (modes[k] == mode) printf("%s%.1f", first ? "" : ",", t[k] * 1e6), first = 0;
+    printf("\n");
 }
 
 static void run_case(int op, long size, double secs) {
     /* Per mode: connections and the library's per-size state; then two calls timed barrier
-     * to barrier (an upper bound: it includes a barrier) size its period: a call that
+     * to barrier (an upper bound: it includes a barrier) size its slot: a call that
      * overran its slot would start the next one late on some ranks. */
     double period[2];
     for (int m = 0; m < 2; m++) {
@@ -239,13 +229,37 @@ static void run_case(int op, long size, double secs) {
         MPI_Bcast(&once, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
         period[m] = 1.5 * once + 0.002;
     }
-    /* Library, shim, shim, library: half of each mode's time in each of its windows. */
-    static const int order[WINDOWS] = {1, 0, 0, 1};
-    for (int w = 0; w < WINDOWS; w++) {
-        lib_mode = order[w];
-        int iters = (int)(secs / 2 / period[lib_mode]);
-        iters = iters < MIN_ITERS ? MIN_ITERS : iters > MAX_ITERS ? MAX_ITERS : iters;
-        window(op, size, period[lib_mode], iters);
+    /* One pair of slots to warm up, then pairs library / shim, shim / library, ... so that
+     * both modes see the same machine, connections and drift; each mode about SECS. */
+    int pairs = (int)(2 * secs / (period[0] + period[1]));
+    pairs = pairs < MIN_PAIRS ? MIN_PAIRS : pairs > MAX_PAIRS ? MAX_PAIRS : pairs;
+    int slots = 2 * (pairs + 1);
+    static int modes[2 * MAX_PAIRS + 2];
+    static double start[2 * MAX_PAIRS + 2], slot[2 * MAX_PAIRS + 2], d[2 * MAX_PAIRS + 2], dmax[2 * MAX_PAIRS + 2];
+    static unsigned long long c[2 * MAX_PAIRS + 3][4];
+    for (int k = 0; k < slots; k++) {
+        int pair = k / 2 - 1;
+        modes[k] = (k % 2) ^ (pair >= 0 && pair % 2 == 1) ^ 1; /* 1, 0 | 1, 0 | 0, 1 | 1, 0 ... */
+        slot[k] = period[modes[k]];
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    double p[3];
+    hand_out(p, 0, slots);
+    for (int k = 0; k < slots; k++) start[k] = (k ? start[k - 1] + slot[k - 1] : p[0]);
+    for (int k = 0; k < slots; k++) {
+        lib_mode = modes[k];
+        wait_until(start[k]);
+        if (rank == 0) wan(c[k]);
+        call(op, size);
+        d[k] = now() - start[k];
+    }
+    wait_until(start[slots - 1] + slot[slots - 1] + SETTLE);
+    if (rank == 0) wan(c[slots]);
+    MPI_Reduce(d, dmax, slots, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        report(op, size, 1, modes, dmax, slot, c, slots);
+        report(op, size, 0, modes, dmax, slot, c, slots);
+        fflush(stdout);
     }
     for (int m = 0; m < 2; m++) {
         lib_mode = m;
@@ -260,7 +274,7 @@ static void run_case(int op, long size, double secs) {
  * a token, `a` stamps the instant into the message and sends it, `b` reads its arrival. */
 static void link_times(int a, int b) {
     static const long sizes[] = {8, 65536, 4194304};
-    static const int reps[] = {9, 9, 3};
+    static const int reps[] = {9, 9, 5};
     for (int k = 0; k < 3; k++) {
         double t[9];
         for (int i = 0; i < reps[k]; i++) {

@@ -134,20 +134,63 @@ pub fn mpich_pin(op: Op, size: u64) -> (Alg, &'static str) {
     let small = size <= SMALL;
     match op {
         Op::Barrier => (Alg::Dissemination, "MPIR_CVAR_BARRIER_INTRA_ALGORITHM"),
-        Op::Bcast => (if small { Alg::Binomial } else { Alg::ScatterRingAllgather }, "MPIR_CVAR_BCAST_INTRA_ALGORITHM"),
+        Op::Bcast => (
+            if small {
+                Alg::Binomial
+            } else {
+                Alg::ScatterRingAllgather
+            },
+            "MPIR_CVAR_BCAST_INTRA_ALGORITHM",
+        ),
         Op::Reduce => (Alg::Binomial, "MPIR_CVAR_REDUCE_INTRA_ALGORITHM"),
-        Op::Allreduce => (if small { Alg::RecursiveDoubling } else { Alg::ReduceScatterAllgather }, "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM"),
+        Op::Allreduce => (
+            if small {
+                Alg::RecursiveDoubling
+            } else {
+                Alg::ReduceScatterAllgather
+            },
+            "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM",
+        ),
         Op::Gather => (Alg::Binomial, "MPIR_CVAR_GATHER_INTRA_ALGORITHM"),
         Op::Gatherv => (Alg::Linear, "MPIR_CVAR_GATHERV_INTRA_ALGORITHM"),
         Op::Scatter => (Alg::Binomial, "MPIR_CVAR_SCATTER_INTRA_ALGORITHM"),
         Op::Scatterv => (Alg::Linear, "MPIR_CVAR_SCATTERV_INTRA_ALGORITHM"),
-        Op::Allgather => (if small { Alg::RecursiveDoubling } else { Alg::Ring }, "MPIR_CVAR_ALLGATHER_INTRA_ALGORITHM"),
-        Op::Allgatherv => (if small { Alg::RecursiveDoubling } else { Alg::Ring }, "MPIR_CVAR_ALLGATHERV_INTRA_ALGORITHM"),
-        Op::ReduceScatter => (if small { Alg::RecursiveHalving } else { Alg::Pairwise }, "MPIR_CVAR_REDUCE_SCATTER_INTRA_ALGORITHM"),
-        Op::ReduceScatterBlock => {
-            (if small { Alg::RecursiveHalving } else { Alg::Pairwise }, "MPIR_CVAR_REDUCE_SCATTER_BLOCK_INTRA_ALGORITHM")
-        }
-        Op::Alltoall => (if small { Alg::Brucks } else { Alg::Pairwise }, "MPIR_CVAR_ALLTOALL_INTRA_ALGORITHM"),
+        Op::Allgather => (
+            if small {
+                Alg::RecursiveDoubling
+            } else {
+                Alg::Ring
+            },
+            "MPIR_CVAR_ALLGATHER_INTRA_ALGORITHM",
+        ),
+        Op::Allgatherv => (
+            if small {
+                Alg::RecursiveDoubling
+            } else {
+                Alg::Ring
+            },
+            "MPIR_CVAR_ALLGATHERV_INTRA_ALGORITHM",
+        ),
+        Op::ReduceScatter => (
+            if small {
+                Alg::RecursiveHalving
+            } else {
+                Alg::Pairwise
+            },
+            "MPIR_CVAR_REDUCE_SCATTER_INTRA_ALGORITHM",
+        ),
+        Op::ReduceScatterBlock => (
+            if small {
+                Alg::RecursiveHalving
+            } else {
+                Alg::Pairwise
+            },
+            "MPIR_CVAR_REDUCE_SCATTER_BLOCK_INTRA_ALGORITHM",
+        ),
+        Op::Alltoall => (
+            if small { Alg::Brucks } else { Alg::Pairwise },
+            "MPIR_CVAR_ALLTOALL_INTRA_ALGORITHM",
+        ),
         Op::Alltoallv => (Alg::Scattered, "MPIR_CVAR_ALLTOALLV_INTRA_ALGORITHM"),
         Op::Scan => (Alg::RecursiveDoubling, "MPIR_CVAR_SCAN_INTRA_ALGORITHM"),
         Op::Exscan => (Alg::RecursiveDoubling, "MPIR_CVAR_EXSCAN_INTRA_ALGORITHM"),
@@ -158,8 +201,14 @@ pub fn mpich_pin(op: Op, size: u64) -> (Alg, &'static str) {
 /// (ch4) may not substitute its own, and an algorithm that cannot run says so.
 pub fn mpich_env(size: u64) -> Vec<(String, String)> {
     let mut env = vec![
-        ("MPIR_CVAR_DEVICE_COLLECTIVES".to_string(), "none".to_string()),
-        ("MPIR_CVAR_COLLECTIVE_FALLBACK".to_string(), "print".to_string()),
+        (
+            "MPIR_CVAR_DEVICE_COLLECTIVES".to_string(),
+            "none".to_string(),
+        ),
+        (
+            "MPIR_CVAR_COLLECTIVE_FALLBACK".to_string(),
+            "print".to_string(),
+        ),
     ];
     for op in Op::ALL {
         let (alg, var) = mpich_pin(op, size);
@@ -186,7 +235,15 @@ fn by_round(edges: impl IntoIterator<Item = (usize, Msg)>) -> Rounds {
 /// MPICH's binomial tree rooted at `root`: (child, parent, level); a broadcast runs the
 /// highest level first, a reduction the lowest.
 fn binomial(n: usize, root: usize) -> Vec<(usize, usize, usize)> {
-    (1..n).map(|rel| ((rel + root) % n, ((rel & (rel - 1)) + root) % n, rel.trailing_zeros() as usize)).collect()
+    (1..n)
+        .map(|rel| {
+            (
+                (rel + root) % n,
+                ((rel & (rel - 1)) + root) % n,
+                rel.trailing_zeros() as usize,
+            )
+        })
+        .collect()
 }
 
 /// Blocks in the binomial subtree under relative rank r.
@@ -199,11 +256,20 @@ fn subtree(n: usize, rel: usize) -> usize {
 }
 
 fn xor_rounds(n: usize, dists: impl IntoIterator<Item = (usize, f64)>) -> Rounds {
-    dists.into_iter().map(|(d, b)| (0..n).filter_map(|i| (i ^ d < n).then_some((i, i ^ d, b))).collect()).collect()
+    dists
+        .into_iter()
+        .map(|(d, b)| {
+            (0..n)
+                .filter_map(|i| (i ^ d < n).then_some((i, i ^ d, b)))
+                .collect()
+        })
+        .collect()
 }
 
 fn ring(n: usize, steps: usize, chunk: f64) -> Rounds {
-    (0..steps).map(|_| (0..n).map(|i| (i, (i + 1) % n, chunk)).collect()).collect()
+    (0..steps)
+        .map(|_| (0..n).map(|i| (i, (i + 1) % n, chunk)).collect())
+        .collect()
 }
 
 /// How `collbench.c` sizes a call: (message or vector, per-rank block) in bytes.
@@ -231,71 +297,135 @@ pub fn library(op: Op, alg: Alg, n: usize, root: usize, size: f64) -> Rounds {
     let lg = log2_ceil(n);
     let (msg, block) = shape(op, size, n);
     match (op, alg) {
-        (Op::Barrier, _) => (0..lg).map(|k| (0..n).map(|i| (i, (i + (1 << k)) % n, 0.0)).collect()).collect(),
+        (Op::Barrier, _) => (0..lg)
+            .map(|k| (0..n).map(|i| (i, (i + (1 << k)) % n, 0.0)).collect())
+            .collect(),
         (Op::Bcast, Alg::ScatterRingAllgather) => {
             let mut r = library(Op::Scatter, Alg::Binomial, n, root, msg);
             r.extend(ring(n, n - 1, msg / n as f64));
             r
         }
-        (Op::Bcast, _) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| (lg - 1 - l, (p, c, msg)))),
-        (Op::Reduce, _) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| (l, (c, p, msg)))),
+        (Op::Bcast, _) => by_round(
+            binomial(n, root)
+                .into_iter()
+                .map(|(c, p, l)| (lg - 1 - l, (p, c, msg))),
+        ),
+        (Op::Reduce, _) => by_round(
+            binomial(n, root)
+                .into_iter()
+                .map(|(c, p, l)| (l, (c, p, msg))),
+        ),
         (Op::Allreduce, Alg::ReduceScatterAllgather) => {
             // Distance 1 first with half the vector, halving; the allgather mirrors it.
             let mut r = xor_rounds(n, (0..lg).map(|k| (1 << k, msg / (2 << k) as f64)));
-            r.extend(xor_rounds(n, (0..lg).rev().map(|k| (1 << k, msg / (2 << k) as f64))));
+            r.extend(xor_rounds(
+                n,
+                (0..lg).rev().map(|k| (1 << k, msg / (2 << k) as f64)),
+            ));
             r
         }
         (Op::Allreduce | Op::Scan | Op::Exscan, _) => xor_rounds(n, (0..lg).map(|k| (1 << k, msg))),
-        (Op::Gather | Op::Gatherv, Alg::Binomial) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
-            let rel = (c + n - root) % n;
-            (l, (c, p, block * subtree(n, rel) as f64))
-        })),
-        (Op::Gather | Op::Gatherv, _) => vec![(0..n).filter(|&i| i != root).map(|i| (i, root, block)).collect()],
-        (Op::Scatter | Op::Scatterv, Alg::Binomial) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
-            let rel = (c + n - root) % n;
-            (lg - 1 - l, (p, c, block * subtree(n, rel) as f64))
-        })),
-        (Op::Scatter | Op::Scatterv, _) => vec![(0..n).filter(|&i| i != root).map(|i| (root, i, block)).collect()],
-        (Op::Allgather | Op::Allgatherv, Alg::Ring) => ring(n, n - 1, block),
-        (Op::Allgather | Op::Allgatherv, _) => xor_rounds(n, (0..lg).map(|k| (1 << k, block * (1 << k) as f64))),
-        (Op::ReduceScatter | Op::ReduceScatterBlock, Alg::RecursiveHalving) => {
-            xor_rounds(n, (0..lg).rev().map(|k| (1 << k, msg * (1 << k) as f64 / n as f64)))
+        (Op::Gather | Op::Gatherv, Alg::Binomial) => {
+            by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
+                let rel = (c + n - root) % n;
+                (l, (c, p, block * subtree(n, rel) as f64))
+            }))
         }
-        (Op::ReduceScatter | Op::ReduceScatterBlock | Op::Alltoall, Alg::Pairwise) => xor_rounds(n, (1..n).map(|k| (k, block))),
+        (Op::Gather | Op::Gatherv, _) => vec![(0..n)
+            .filter(|&i| i != root)
+            .map(|i| (i, root, block))
+            .collect()],
+        (Op::Scatter | Op::Scatterv, Alg::Binomial) => {
+            by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
+                let rel = (c + n - root) % n;
+                (lg - 1 - l, (p, c, block * subtree(n, rel) as f64))
+            }))
+        }
+        (Op::Scatter | Op::Scatterv, _) => vec![(0..n)
+            .filter(|&i| i != root)
+            .map(|i| (root, i, block))
+            .collect()],
+        (Op::Allgather | Op::Allgatherv, Alg::Ring) => ring(n, n - 1, block),
+        (Op::Allgather | Op::Allgatherv, _) => {
+            xor_rounds(n, (0..lg).map(|k| (1 << k, block * (1 << k) as f64)))
+        }
+        (Op::ReduceScatter | Op::ReduceScatterBlock, Alg::RecursiveHalving) => xor_rounds(
+            n,
+            (0..lg)
+                .rev()
+                .map(|k| (1 << k, msg * (1 << k) as f64 / n as f64)),
+        ),
+        (Op::ReduceScatter | Op::ReduceScatterBlock | Op::Alltoall, Alg::Pairwise) => {
+            xor_rounds(n, (1..n).map(|k| (k, block)))
+        }
         (Op::Alltoall, Alg::Brucks) => {
             // Step k: to rank + 2^k, the blocks whose index has bit k set.
             (0..lg)
                 .map(|k| {
                     let blocks = (0..n).filter(|j| j & (1 << k) != 0).count() as f64;
-                    (0..n).map(|i| (i, (i + (1 << k)) % n, blocks * block)).collect()
+                    (0..n)
+                        .map(|i| (i, (i + (1 << k)) % n, blocks * block))
+                        .collect()
                 })
                 .collect()
         }
         (Op::Alltoall | Op::Alltoallv | Op::ReduceScatter | Op::ReduceScatterBlock, _) => {
-            vec![(0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j, block))).collect()]
+            vec![(0..n)
+                .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j, block)))
+                .collect()]
         }
     }
 }
 
 /// Runs `rounds` (indices into `members`) as rounds of the whole communicator.
 fn lift(rounds: Rounds, members: &[usize]) -> Rounds {
-    rounds.into_iter().map(|r| r.into_iter().map(|(a, b, x)| (members[a], members[b], x)).collect()).collect()
+    rounds
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|(a, b, x)| (members[a], members[b], x))
+                .collect()
+        })
+        .collect()
 }
 
 /// Phases that run at the same time (one per site): round k of each together.
 fn concurrent(phases: Vec<Rounds>) -> Rounds {
     let len = phases.iter().map(Vec::len).max().unwrap_or(0);
-    (0..len).map(|k| phases.iter().flat_map(|p| p.get(k).cloned().unwrap_or_default()).collect()).collect()
+    (0..len)
+        .map(|k| {
+            phases
+                .iter()
+                .flat_map(|p| p.get(k).cloned().unwrap_or_default())
+                .collect()
+        })
+        .collect()
 }
 
 /// The same library algorithm on every site's communicator at once; `root_of(g)` is the
 /// root (index into the site) and `size_of(g)` the size argument for site g.
-fn per_site(op: Op, sites: &[Vec<usize>], root_of: impl Fn(usize) -> usize, size_of: impl Fn(usize) -> f64) -> Rounds {
+fn per_site(
+    op: Op,
+    sites: &[Vec<usize>],
+    root_of: impl Fn(usize) -> usize,
+    size_of: impl Fn(usize) -> f64,
+) -> Rounds {
     concurrent(
         sites
             .iter()
             .enumerate()
-            .map(|(g, m)| lift(library(op, mpich_pin(op, size_of(g) as u64).0, m.len(), root_of(g), size_of(g)), m))
+            .map(|(g, m)| {
+                lift(
+                    library(
+                        op,
+                        mpich_pin(op, size_of(g) as u64).0,
+                        m.len(),
+                        root_of(g),
+                        size_of(g),
+                    ),
+                    m,
+                )
+            })
             .collect(),
     )
 }
@@ -308,14 +438,16 @@ pub fn sites_of(site: &[usize]) -> Vec<Vec<usize>> {
             order.push(s);
         }
     }
-    order.iter().map(|&s| (0..site.len()).filter(|&r| site[r] == s).collect()).collect()
+    order
+        .iter()
+        .map(|&s| (0..site.len()).filter(|&r| site[r] == s).collect())
+        .collect()
 }
 
-/// The shim's limit for the leaders' direct exchange (`DIRECT_SITES` in
-/// `mpi-shim/abi/sites.rs`): up to this many sites the leaders of a broadcast, reduction,
-/// allreduce or exscan send to each other directly; above it they call the library's
-/// collective on the leaders' communicator.
-pub const DIRECT_SITES: usize = 4;
+/// The shim's limit for the heads' direct exchange: up to this many sites the heads of a
+/// broadcast, reduction, allreduce, gather, scatter or exscan send to each other directly;
+/// above it the leaders call the library's collective on their communicator.
+pub use straddle_shim::regroup::DIRECT_SITES;
 
 /// Which regrouped algorithm the model describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -369,9 +501,9 @@ pub fn shim_regroups(op: Op, site: &[usize], root: usize, size: f64) -> bool {
 }
 
 /// The regrouped algorithm's rounds under `how`; where the shim would not regroup (`Pays`
-/// and not [`shim_regroups`]) the library's algorithm. Leaders: the root leads its own
-/// site, every other site its lowest rank (the shim's leaders rotate and the root hands
-/// over to its site's leader; only LAN hops differ). Phases inside sites use the library's
+/// and not [`shim_regroups`]) the library's algorithm. Heads: the root speaks for its own
+/// site, every other site its lowest rank (the shim's leader at epoch 0, as the benchmark
+/// runs it; later epochs rotate it). Phases inside sites use the library's
 /// pinned algorithm on the site's communicator. Scans stay flat unless every site's ranks
 /// are contiguous; one site, or one rank per site, stays flat.
 pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -> Rounds {
@@ -387,7 +519,11 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
     }
     let (msg, block) = shape(op, size, n);
     let g_root = sites.iter().position(|m| m.contains(&root)).unwrap();
-    let leader: Vec<usize> = sites.iter().enumerate().map(|(g, m)| if g == g_root { root } else { m[0] }).collect();
+    let leader: Vec<usize> = sites
+        .iter()
+        .enumerate()
+        .map(|(g, m)| if g == g_root { root } else { m[0] })
+        .collect();
     let local_root = |g: usize| sites[g].iter().position(|&r| r == leader[g]).unwrap();
     let g_n = sites.len();
     // Leader to leader, every ordered pair that `bytes(from, to)` gives a payload.
@@ -410,7 +546,10 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
         if how == Regroup::Floor || g_n <= DIRECT_SITES {
             wan(direct)
         } else {
-            lift(library(lop, mpich_pin(lop, arg as u64).0, g_n, g_root, arg), &leader)
+            lift(
+                library(lop, mpich_pin(lop, arg as u64).0, g_n, g_root, arg),
+                &leader,
+            )
         }
     };
     let mut r: Rounds = Vec::new();
@@ -420,7 +559,10 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             // The shim calls the library's barrier among leaders at any number of sites.
             r.extend(match how {
                 Regroup::Floor => wan(&|_, _| Some(0.0)),
-                _ => lift(library(Op::Barrier, Alg::Dissemination, g_n, g_root, 0.0), &leader),
+                _ => lift(
+                    library(Op::Barrier, Alg::Dissemination, g_n, g_root, 0.0),
+                    &leader,
+                ),
             });
             r.extend(per_site(Op::Bcast, &sites, local_root, |_| 0.0));
         }
@@ -438,22 +580,34 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             r.extend(per_site(Op::Bcast, &sites, local_root, |_| msg));
         }
         Op::Gather | Op::Gatherv => {
-            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| block * sites[g].len() as f64));
-            r.extend(wan(&|a, b| (b == g_root).then_some(block * sites[a].len() as f64)));
+            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| {
+                block * sites[g].len() as f64
+            }));
+            r.extend(wan(&|a, b| {
+                (b == g_root).then_some(block * sites[a].len() as f64)
+            }));
         }
         Op::Scatter | Op::Scatterv => {
-            r.extend(wan(&|a, b| (a == g_root).then_some(block * sites[b].len() as f64)));
-            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| block * sites[g].len() as f64));
+            r.extend(wan(&|a, b| {
+                (a == g_root).then_some(block * sites[b].len() as f64)
+            }));
+            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| {
+                block * sites[g].len() as f64
+            }));
         }
         Op::Allgather | Op::Allgatherv => {
-            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| block * sites[g].len() as f64));
+            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| {
+                block * sites[g].len() as f64
+            }));
             r.extend(wan(&|a, _| Some(block * sites[a].len() as f64)));
             r.extend(per_site(Op::Bcast, &sites, local_root, |_| msg));
         }
         Op::ReduceScatter | Op::ReduceScatterBlock => {
             r.extend(per_site(Op::Reduce, &sites, local_root, |_| msg));
             r.extend(wan(&|_, b| Some(block * sites[b].len() as f64)));
-            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| block * sites[g].len() as f64));
+            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| {
+                block * sites[g].len() as f64
+            }));
         }
         Op::Alltoall | Op::Alltoallv => {
             // In-site blocks directly; remote blocks gathered per remote site, one message
@@ -461,25 +615,44 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             r.extend(concurrent(
                 sites
                     .iter()
-                    .map(|m| vec![m.iter().flat_map(|&i| m.iter().filter(move |&&j| j != i).map(move |&j| (i, j, block))).collect()])
-                    .collect(),
-            ));
-            r.extend(concurrent(
-                sites
-                    .iter()
-                    .enumerate()
-                    .map(|(g, m)| {
-                        vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (i, leader[g], block * (n - m.len()) as f64)).collect()]
+                    .map(|m| {
+                        vec![m
+                            .iter()
+                            .flat_map(|&i| {
+                                m.iter()
+                                    .filter(move |&&j| j != i)
+                                    .map(move |&j| (i, j, block))
+                            })
+                            .collect()]
                     })
                     .collect(),
             ));
-            r.extend(wan(&|a, b| Some(block * (sites[a].len() * sites[b].len()) as f64)));
             r.extend(concurrent(
                 sites
                     .iter()
                     .enumerate()
                     .map(|(g, m)| {
-                        vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (leader[g], i, block * (n - m.len()) as f64)).collect()]
+                        vec![m
+                            .iter()
+                            .filter(|&&i| i != leader[g])
+                            .map(|&i| (i, leader[g], block * (n - m.len()) as f64))
+                            .collect()]
+                    })
+                    .collect(),
+            ));
+            r.extend(wan(&|a, b| {
+                Some(block * (sites[a].len() * sites[b].len()) as f64)
+            }));
+            r.extend(concurrent(
+                sites
+                    .iter()
+                    .enumerate()
+                    .map(|(g, m)| {
+                        vec![m
+                            .iter()
+                            .filter(|&&i| i != leader[g])
+                            .map(|&i| (leader[g], i, block * (n - m.len()) as f64))
+                            .collect()]
                     })
                     .collect(),
             ));
@@ -491,12 +664,38 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             // site broadcasts its prefix and adds it in.
             r.extend(per_site(Op::Scan, &sites, |_| 0, |_| msg));
             match how {
-                Regroup::Floor => r.push((1..g_n).map(|g| (leader[g - 1], leader[g], msg)).collect()),
+                Regroup::Floor => {
+                    r.push((1..g_n).map(|g| (leader[g - 1], leader[g], msg)).collect())
+                }
                 _ if g_n <= DIRECT_SITES => r.extend(wan(&|a, b| (a < b).then_some(msg))),
-                _ => r.extend(lift(library(Op::Exscan, mpich_pin(Op::Exscan, size as u64).0, g_n, 0, msg), &leader)),
+                _ => r.extend(lift(
+                    library(
+                        Op::Exscan,
+                        mpich_pin(Op::Exscan, size as u64).0,
+                        g_n,
+                        0,
+                        msg,
+                    ),
+                    &leader,
+                )),
             }
             r.extend(concurrent(
-                sites.iter().skip(1).map(|m| lift(library(Op::Bcast, mpich_pin(Op::Bcast, size as u64).0, m.len(), 0, msg), m)).collect(),
+                sites
+                    .iter()
+                    .skip(1)
+                    .map(|m| {
+                        lift(
+                            library(
+                                Op::Bcast,
+                                mpich_pin(Op::Bcast, size as u64).0,
+                                m.len(),
+                                0,
+                                msg,
+                            ),
+                            m,
+                        )
+                    })
+                    .collect(),
             ));
         }
     }
@@ -524,17 +723,29 @@ const KNEE: f64 = 65536.0;
 
 impl Link {
     pub fn nominal(latency: f64, rate: f64) -> Link {
-        Link { small: latency, large: latency, rate, busy: rate }
+        Link {
+            small: latency,
+            large: latency,
+            rate,
+            busy: rate,
+        }
     }
 
     /// From measured one-way times of single messages of 8 B, 64 KiB and 4 MiB: the rate
-    /// from 64 KiB to 4 MiB, the latencies what is left of the two smaller ones. Every
-    /// measured point comes out exactly; `None` when the figures make no sense (a larger
+    /// from 64 KiB to 4 MiB, the latencies what is left of the two smaller ones (never
+    /// below zero). Every measured point comes out exactly unless a latency had to be
+    /// raised to zero; `None` when the figures make no sense (a larger
     /// message not slower).
     pub fn calibrated(t8: f64, t64k: f64, t4m: f64) -> Option<Link> {
         let big = 4194304.0;
         let rate = (big - KNEE) / (t4m - t64k);
-        (rate.is_finite() && rate > 0.0 && t8 > 0.0).then_some(Link { small: t8 - 8.0 / rate, large: t64k - KNEE / rate, rate, busy: rate })
+        let (small, large) = ((t8 - 8.0 / rate).max(0.0), (t64k - KNEE / rate).max(0.0));
+        (rate.is_finite() && rate > 0.0 && t8 > 0.0).then_some(Link {
+            small,
+            large,
+            rate,
+            busy: rate,
+        })
     }
 
     /// With the measured time until all of `k` messages of `bytes` started at one instant
@@ -576,7 +787,10 @@ impl Net {
     /// The bed as configured: 10 ms, 100 Mbit/s (TCP payload of 1448 per 1514-byte frame),
     /// in-site hops of 0.1 ms at 2 Gbit/s.
     pub fn bed(delay_ms: f64, rate_mbit: f64) -> Net {
-        Net { wan: Link::nominal(delay_ms / 1e3, rate_mbit * 1e6 / 8.0 * 1448.0 / 1514.0), lan: Link::nominal(1e-4, 2e9 / 8.0) }
+        Net {
+            wan: Link::nominal(delay_ms / 1e3, rate_mbit * 1e6 / 8.0 * 1448.0 / 1514.0),
+            lan: Link::nominal(1e-4, 2e9 / 8.0),
+        }
     }
 }
 
@@ -606,7 +820,10 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
     let n = site.len();
     let mut c = Cost::default();
     let order = sites_of(site);
-    let (a, b) = (site[order[0][0]], order.get(1).map(|m| site[m[0]]).unwrap_or(usize::MAX));
+    let (a, b) = (
+        site[order[0][0]],
+        order.get(1).map(|m| site[m[0]]).unwrap_or(usize::MAX),
+    );
     let (mut ready, mut hops) = (vec![0.0f64; n], vec![0usize; n]);
     let mut wan_free: std::collections::HashMap<(usize, usize), f64> = Default::default();
     let mut lan_free = vec![0.0f64; n];
@@ -627,7 +844,11 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
             } else {
                 (&net.lan, &mut lan_free[from], 0)
             };
-            let out = if *free > ready[from] { *free + x / link.busy } else { ready[from] + x / link.rate };
+            let out = if *free > ready[from] {
+                *free + x / link.busy
+            } else {
+                ready[from] + x / link.rate
+            };
             *free = out;
             let arrive = out + link.latency(x);
             if arrive > next[to] {
@@ -639,7 +860,9 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
         ready = next;
         hops = next_hops;
     }
-    let last = (0..n).max_by(|&i, &j| ready[i].partial_cmp(&ready[j]).unwrap()).unwrap_or(0);
+    let last = (0..n)
+        .max_by(|&i, &j| ready[i].partial_cmp(&ready[j]).unwrap())
+        .unwrap_or(0);
     c.time = ready.get(last).cloned().unwrap_or(0.0);
     c.wan_hops = hops.get(last).cloned().unwrap_or(0);
     c
@@ -664,18 +887,28 @@ mod tests {
     fn both(op: Op, site: &[usize], size: f64) -> (Cost, Cost) {
         let net = Net::bed(10.0, 100.0);
         let alg = mpich_pin(op, size as u64).0;
-        (cost(&library(op, alg, site.len(), 0, size), site, &net), cost(&regrouped(op, site, 0, size, Regroup::Pays), site, &net))
+        (
+            cost(&library(op, alg, site.len(), 0, size), site, &net),
+            cost(&regrouped(op, site, 0, size, Regroup::Pays), site, &net),
+        )
     }
 
     #[test]
     fn bcast_long_interleaved_library_sends_seven_and_a_half_copies_regrouped_one() {
         let inter = [0, 1, 0, 1, 0, 1, 0, 1];
         let (lib, reg) = both(Op::Bcast, &inter, 4.0 * MIB);
-        assert!(((lib.ab + lib.ba) / (4.0 * MIB) - 7.5).abs() < 1e-9, "{lib:?}");
+        assert!(
+            ((lib.ab + lib.ba) / (4.0 * MIB) - 7.5).abs() < 1e-9,
+            "{lib:?}"
+        );
         // The root's leader sends the other leader one copy: one crossing.
         assert_eq!((reg.ab, reg.ba, reg.wan_hops), (4.0 * MIB, 0.0, 1));
         assert!(lib.time / reg.time > 2.5, "{} vs {}", lib.time, reg.time);
-        let floor = cost(&regrouped(Op::Bcast, &inter, 0, 4.0 * MIB, Regroup::Floor), &inter, &Net::bed(10.0, 100.0));
+        let floor = cost(
+            &regrouped(Op::Bcast, &inter, 0, 4.0 * MIB, Regroup::Floor),
+            &inter,
+            &Net::bed(10.0, 100.0),
+        );
         assert_eq!(floor, reg);
         // Short: binomial, the last level crosses, four copies in one round; one crossing
         // round and 8 B a copy, so the shim leaves it to the library.
@@ -683,7 +916,11 @@ mod tests {
         let (lib, reg) = both(Op::Bcast, &inter, 8.0);
         assert_eq!((lib.ab, lib.wan_hops), (32.0, 1));
         assert_eq!(lib, reg);
-        let forced = cost(&regrouped(Op::Bcast, &inter, 0, 8.0, Regroup::Always), &inter, &Net::bed(10.0, 100.0));
+        let forced = cost(
+            &regrouped(Op::Bcast, &inter, 0, 8.0, Regroup::Always),
+            &inter,
+            &Net::bed(10.0, 100.0),
+        );
         assert_eq!((forced.ab, forced.wan_hops), (8.0, 1));
     }
 
@@ -743,8 +980,16 @@ mod tests {
             }
         }
         // Forced, Gatherv regroups like Gather.
-        let g = cost(&regrouped(Op::Gather, &inter, 0, 4.0 * MIB, Regroup::Always), &inter, &net);
-        let gv = cost(&regrouped(Op::Gatherv, &inter, 0, 4.0 * MIB, Regroup::Always), &inter, &net);
+        let g = cost(
+            &regrouped(Op::Gather, &inter, 0, 4.0 * MIB, Regroup::Always),
+            &inter,
+            &net,
+        );
+        let gv = cost(
+            &regrouped(Op::Gatherv, &inter, 0, 4.0 * MIB, Regroup::Always),
+            &inter,
+            &net,
+        );
         assert_eq!(g, gv);
         // Dissemination crosses in every round over site blocks; ring allgather in n - 1.
         assert!(shim_regroups(Op::Barrier, &blocks, 0, 0.0));
@@ -766,12 +1011,24 @@ mod tests {
         assert_eq!(c.cross, 12.0 * 4.0 * MIB);
         // Five sites: the library's Rabenseifner among leaders, more than one crossing.
         let five = [0, 0, 1, 1, 2, 2, 3, 4];
-        let c = cost(&regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Always), &five, &net);
+        let c = cost(
+            &regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Always),
+            &five,
+            &net,
+        );
         assert!(c.wan_hops > 1, "{c:?}");
-        let floor = cost(&regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Floor), &five, &net);
+        let floor = cost(
+            &regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Floor),
+            &five,
+            &net,
+        );
         assert_eq!(floor.wan_hops, 1);
         // Broadcast to four sites: three copies from the root's leader, one crossing.
-        let c = cost(&regrouped(Op::Bcast, &four, 0, MIB, Regroup::Always), &four, &net);
+        let c = cost(
+            &regrouped(Op::Bcast, &four, 0, MIB, Regroup::Always),
+            &four,
+            &net,
+        );
         assert_eq!((c.cross, c.wan_hops), (3.0 * MIB, 1));
     }
 
@@ -784,7 +1041,11 @@ mod tests {
         assert_eq!(lib.wan_hops, 2);
         assert!((lib.time - 0.0201).abs() < 1e-3, "{}", lib.time);
         // One 4 MiB message: the delay plus its transfer.
-        let one = cost(&vec![vec![(0, 1, 4.0 * MIB)]], &[0, 1], &Net::bed(10.0, 100.0));
+        let one = cost(
+            &vec![vec![(0, 1, 4.0 * MIB)]],
+            &[0, 1],
+            &Net::bed(10.0, 100.0),
+        );
         assert!((one.time - (0.010 + 4.0 * MIB / (12.5e6 * 1448.0 / 1514.0))).abs() < 1e-9);
     }
 
@@ -795,14 +1056,30 @@ mod tests {
         // Binomial reduce with the root alone in its site: ranks 1, 2 and 4 each send it
         // 4 MiB, in three rounds, over the same direction: one after the other.
         let lone = [0, 1, 1, 1, 1, 1, 1, 1];
-        let lib = cost(&library(Op::Reduce, Alg::Binomial, 8, 0, 4.0 * MIB), &lone, &net);
+        let lib = cost(
+            &library(Op::Reduce, Alg::Binomial, 8, 0, 4.0 * MIB),
+            &lone,
+            &net,
+        );
         assert_eq!((lib.ab, lib.ba), (0.0, 3.0 * 4.0 * MIB));
-        assert!(lib.time > 3.0 * (one - net.wan.latency(4.0 * MIB)), "{} vs {one}", lib.time);
+        assert!(
+            lib.time > 3.0 * (one - net.wan.latency(4.0 * MIB)),
+            "{} vs {one}",
+            lib.time
+        );
         // Opposite directions do not wait for each other.
-        let both_ways = cost(&vec![vec![(0, 1, 4.0 * MIB), (1, 0, 4.0 * MIB)]], &[0, 1], &net);
+        let both_ways = cost(
+            &vec![vec![(0, 1, 4.0 * MIB), (1, 0, 4.0 * MIB)]],
+            &[0, 1],
+            &net,
+        );
         assert!((both_ways.time - one).abs() < 1e-9);
         // Two senders of one round in one direction: the second is out after both.
-        let same_way = cost(&vec![vec![(0, 2, 4.0 * MIB), (1, 3, 4.0 * MIB)]], &[0, 0, 1, 1], &net);
+        let same_way = cost(
+            &vec![vec![(0, 2, 4.0 * MIB), (1, 3, 4.0 * MIB)]],
+            &[0, 0, 1, 1],
+            &net,
+        );
         assert!((same_way.time - (one + 4.0 * MIB / net.wan.rate)).abs() < 1e-9);
     }
 
@@ -814,11 +1091,17 @@ mod tests {
             assert!((l.alone(x) - t).abs() < 1e-12, "{x}: {} vs {t}", l.alone(x));
         }
         // Between the points the latency is linear in the size.
-        assert!(l.latency(32768.0) > l.small.min(l.large) && l.latency(32768.0) < l.small.max(l.large));
+        assert!(
+            l.latency(32768.0) > l.small.min(l.large) && l.latency(32768.0) < l.small.max(l.large)
+        );
         // Four at once, the last arriving after 1.8 s (not 1.56 s): the model gives 1.8 s back.
         let four = l.with_flows(4, 4.0 * MIB, 1.8);
         assert!(four.busy < four.rate);
-        let c = cost(&vec![(0..4).map(|i| (i, 4 + i, 4.0 * MIB)).collect()], &[0, 0, 0, 0, 1, 1, 1, 1], &Net { wan: four, lan: l });
+        let c = cost(
+            &vec![(0..4).map(|i| (i, 4 + i, 4.0 * MIB)).collect()],
+            &[0, 0, 0, 0, 1, 1, 1, 1],
+            &Net { wan: four, lan: l },
+        );
         assert!((c.time - 1.8).abs() < 1e-9, "{}", c.time);
         // A larger message that is not slower gives no rate.
         assert_eq!(Link::calibrated(0.01, 0.02, 0.02), None);
@@ -830,7 +1113,10 @@ mod tests {
         let (lib, reg) = both(Op::Scan, &inter, 8.0);
         assert_eq!(lib, reg);
         let (lib, reg) = both(Op::Exscan, &[0, 0, 0, 0, 1, 1, 1, 1], 64.0 * 1024.0);
-        assert_eq!((lib.ab, lib.ba, lib.wan_hops), (4.0 * 65536.0, 4.0 * 65536.0, 1));
+        assert_eq!(
+            (lib.ab, lib.ba, lib.wan_hops),
+            (4.0 * 65536.0, 4.0 * 65536.0, 1)
+        );
         // Leaders directly: the first site's total to the second, nothing back.
         assert_eq!((reg.ab, reg.ba, reg.wan_hops), (65536.0, 0.0, 1));
         let (lib, reg) = both(Op::Bcast, &[0; 8], MIB);
@@ -841,8 +1127,13 @@ mod tests {
     #[test]
     fn pins_name_real_cvars_and_shapes_match_the_program() {
         let env = mpich_env(8);
-        assert!(env.iter().any(|(k, v)| k == "MPIR_CVAR_BCAST_INTRA_ALGORITHM" && v == "binomial"));
-        assert!(mpich_env(65536).iter().any(|(k, v)| k == "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM" && v == "reduce_scatter_allgather"));
+        assert!(env
+            .iter()
+            .any(|(k, v)| k == "MPIR_CVAR_BCAST_INTRA_ALGORITHM" && v == "binomial"));
+        assert!(mpich_env(65536)
+            .iter()
+            .any(|(k, v)| k == "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM"
+                && v == "reduce_scatter_allgather"));
         assert_eq!(shape(Op::ReduceScatter, 8.0, 8), (32.0, 4.0));
         assert_eq!(shape(Op::Gather, 8.0, 8), (8.0, 1.0));
         assert_eq!(shape(Op::Alltoall, 4.0 * MIB, 8), (4.0 * MIB, MIB / 2.0));
