@@ -10,7 +10,7 @@
 //! per call (the relay's counters, framing and the program's own hand-out subtracted), next
 //! to the model's prediction for both algorithms, and the goals as PASS/FAIL. The model's
 //! path figures come from the same launch: single messages of 8 B, 64 KiB and 4 MiB timed
-//! one way across and inside a site, and four 4 MiB messages across at once.
+//! one way across and inside a site, and four 4 MiB messages each way across at once.
 //!
 //! Run (root; builds and tears down its own bed): `cargo bench -p straddle-tests --bench
 //! collectives_bed` after `cargo build --release --workspace`. Knobs: COLLBENCH_OPS=bcast,
@@ -39,7 +39,7 @@ use straddle_tests::paths::{program, shim, Scratch};
 const FRAME_OVERHEAD: u64 = 66;
 const DELAY_MS: u64 = 10;
 const RATE_MBIT: u32 = 100;
-/// Messages across at once when calibrating the WAN's rate under sharing.
+/// Messages each way at once when calibrating the WAN's rate with data both ways.
 const FLOWS: usize = 4;
 
 fn knob(name: &str, default: &str) -> Vec<String> {
@@ -159,7 +159,7 @@ fn link_times(stdout: &str, a: usize, b: usize) -> Option<Link> {
 fn describe(what: &str, net: &Net) -> String {
     let l = |k: &Link| {
         format!(
-            "{:.2} ms (8 B) / {:.2} ms (64 KiB on) + bytes / {:.1} MB/s ({:.1} MB/s behind others)",
+            "{:.2} ms (8 B) / {:.2} ms (64 KiB on) + bytes / {:.1} MB/s ({:.1} MB/s with data both ways)",
             k.small * 1e3,
             k.large * 1e3,
             k.rate / 1e6,
@@ -336,9 +336,12 @@ fn main() {
                 let wan_pair = (0, sites[1][0]);
                 let big = sites.iter().max_by_key(|m| m.len()).unwrap();
                 let lan_pair = (big[0], big[1]);
-                // Four 4 MiB messages across at once, the second site's ranks to the first's.
+                // Four 4 MiB messages each way across at once, between the sites' ranks.
                 let flows: Vec<(usize, usize)> = (0..FLOWS)
-                    .map(|j| (sites[1][j % sites[1].len()], sites[0][j % sites[0].len()]))
+                    .flat_map(|j| {
+                        let (x, y) = (sites[1][j % sites[1].len()], sites[0][j % sites[0].len()]);
+                        [(x, y), (y, x)]
+                    })
                     .collect();
                 let mut l = BedLaunch::new(&b, mpi, placement.clone(), &exe)
                     .arg(names.join(","))

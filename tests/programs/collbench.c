@@ -300,8 +300,8 @@ static void link_times(int a, int b) {
     }
 }
 
-/* Several 4 MiB messages across at once (`from[i]` to `to[i]`, all starting at one instant):
- * the time until the last has arrived, median of three. */
+/* Several 4 MiB messages at once (`from[i]` to `to[i]`, all starting at one instant; a rank
+ * with several sends them in turn): the time until the last has arrived, median of three. */
 static void flow_times(const int *from, const int *to, int k) {
     const long size = 4194304;
     double t[3];

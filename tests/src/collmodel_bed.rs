@@ -713,8 +713,8 @@ pub struct Link {
     pub large: f64,
     /// Bytes per second of a message that finds the path free.
     pub rate: f64,
-    /// Bytes per second of a message that waits for others on the path (several TCP flows
-    /// through the one queue of a shaped link lose more than one alone).
+    /// Bytes per second while the path also carries data the other way (each direction's
+    /// data then shares the shaped queues with the other's acknowledgements).
     pub busy: f64,
 }
 
@@ -748,12 +748,12 @@ impl Link {
         })
     }
 
-    /// With the measured time until all of `k` messages of `bytes` started at one instant
-    /// on the path have arrived: the first at [`Link::rate`], the others waiting, so the
-    /// model gives that time back exactly. Unchanged when the figure makes no sense.
+    /// With the measured time until all of `k` messages of `bytes` each way, started at one
+    /// instant in both directions, have arrived: all of them at [`Link::busy`], so the model
+    /// gives that time back exactly. Unchanged when the figure makes no sense.
     pub fn with_flows(self, k: usize, bytes: f64, t_all: f64) -> Link {
-        let busy = (k as f64 - 1.0) * bytes / (t_all - self.latency(bytes) - bytes / self.rate);
-        if k > 1 && busy.is_finite() && busy > 0.0 {
+        let busy = k as f64 * bytes / (t_all - self.latency(bytes));
+        if k > 0 && busy.is_finite() && busy > 0.0 {
             Link { busy, ..self }
         } else {
             self
@@ -811,8 +811,8 @@ pub struct Cost {
 /// Evaluates `rounds` with rank r at site `site[r]`. Time follows dependencies, not lock
 /// step: a rank sends its messages of a round once it is ready, and is ready for the next
 /// once every message it receives in the round has arrived and its own sends are out. A
-/// message occupies its path for `bytes / rate` (`bytes / busy` when it had to wait for
-/// the path): each WAN direction carries one message at a time, in the order their senders
+/// message occupies its path for `bytes / rate` (`bytes / busy` while data also crosses the
+/// other way): each WAN direction carries one message at a time, in the order their senders
 /// were ready, across rounds (a message sent while the previous round's bytes still cross
 /// waits for them); inside a site each sender sends one at a time. It arrives the path's latency after it is out. `wan_hops` counts the
 /// crossings on the path that finishes last.
@@ -831,8 +831,18 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
         let (mut next, mut next_hops) = (ready.clone(), hops.clone());
         let mut msgs: Vec<&Msg> = round.iter().filter(|m| m.0 != m.1).collect();
         msgs.sort_by(|x, y| ready[x.0].partial_cmp(&ready[y.0]).unwrap());
+        let ways: std::collections::HashSet<(usize, usize)> = msgs
+            .iter()
+            .map(|m| (site[m.0], site[m.1]))
+            .filter(|(s, d)| s != d)
+            .collect();
         for &&(from, to, x) in &msgs {
             let (s, d) = (site[from], site[to]);
+            // Data both ways at once: each direction's data shares the shaped queues with
+            // the other's acknowledgements.
+            let both_ways = s != d
+                && (ways.contains(&(d, s))
+                    || wan_free.get(&(d, s)).is_some_and(|&f| f > ready[from]));
             let (link, free, crossed) = if s != d {
                 c.cross += x;
                 if (s, d) == (a, b) {
@@ -844,11 +854,7 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
             } else {
                 (&net.lan, &mut lan_free[from], 0)
             };
-            let out = if *free > ready[from] {
-                *free + x / link.busy
-            } else {
-                ready[from] + x / link.rate
-            };
+            let out = ready[from].max(*free) + x / if both_ways { link.busy } else { link.rate };
             *free = out;
             let arrive = out + link.latency(x);
             if arrive > next[to] {
@@ -1094,15 +1100,30 @@ mod tests {
         assert!(
             l.latency(32768.0) > l.small.min(l.large) && l.latency(32768.0) < l.small.max(l.large)
         );
-        // Four at once, the last arriving after 1.8 s (not 1.56 s): the model gives 1.8 s back.
+        // Four each way at once, the last arriving after 1.8 s (not 1.56 s): the model gives
+        // 1.8 s back; one way only, the rate of a free path.
         let four = l.with_flows(4, 4.0 * MIB, 1.8);
         assert!(four.busy < four.rate);
+        let site = [0, 0, 0, 0, 1, 1, 1, 1];
+        let net = Net { wan: four, lan: l };
         let c = cost(
-            &vec![(0..4).map(|i| (i, 4 + i, 4.0 * MIB)).collect()],
-            &[0, 0, 0, 0, 1, 1, 1, 1],
-            &Net { wan: four, lan: l },
+            &vec![(0..4)
+                .flat_map(|i| [(i, 4 + i, 4.0 * MIB), (4 + i, i, 4.0 * MIB)])
+                .collect()],
+            &site,
+            &net,
         );
         assert!((c.time - 1.8).abs() < 1e-9, "{}", c.time);
+        let c = cost(
+            &vec![(0..4).map(|i| (i, 4 + i, 4.0 * MIB)).collect()],
+            &site,
+            &net,
+        );
+        assert!(
+            (c.time - (four.latency(4.0 * MIB) + 16.0 * MIB / four.rate)).abs() < 1e-9,
+            "{}",
+            c.time
+        );
         // A larger message that is not slower gives no rate.
         assert_eq!(Link::calibrated(0.01, 0.02, 0.02), None);
     }
