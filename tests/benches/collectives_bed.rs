@@ -9,8 +9,9 @@
 //! connections and drift. Per case and mode: median time per call, payload bytes that crossed the WAN each way
 //! per call (the relay's counters, framing and the program's own hand-out subtracted), next
 //! to the model's prediction for both algorithms, and the goals as PASS/FAIL. The model's
-//! path figures come from the same launch: single messages of 8 B, 64 KiB and 4 MiB timed
-//! one way across and inside a site, and four 4 MiB messages each way across at once.
+//! path figures come from the same launch, after its cases: single messages of 8 B, 64 KiB
+//! and 4 MiB timed one way across and inside a site, and four 4 MiB messages each way across
+//! at once.
 //!
 //! Run (root; builds and tears down its own bed): `cargo bench -p straddle-tests --bench
 //! collectives_bed` after `cargo build --release --workspace`. Knobs: COLLBENCH_OPS=bcast,
@@ -330,8 +331,8 @@ fn main() {
                     continue;
                 }
                 let names: Vec<&str> = these.iter().map(|o| o.name()).collect();
-                // Single messages timed first: across (rank 0 to the other site's first
-                // rank) and inside the larger site (its first two ranks).
+                // Single messages timed after the cases: across (rank 0 to the other site's
+                // first rank) and inside the larger site (its first two ranks).
                 let sites = sites_of(site);
                 let wan_pair = (0, sites[1][0]);
                 let big = sites.iter().max_by_key(|m| m.len()).unwrap();
@@ -378,7 +379,7 @@ fn main() {
                     l = l.env(&k, v);
                 }
                 // Calls of up to a few seconds (4 MiB, library, interleaved): room for
-                // warm-up, calibration and at least four timed calls per mode; the links.
+                // warm-up, calibration and at least six timed calls per mode; the links.
                 let per_op = if size >= 1 << 20 { 100 } else { 25 };
                 l.deadline = Duration::from_secs(90 + per_op * these.len() as u64);
                 let run = l.run();
