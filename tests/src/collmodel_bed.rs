@@ -811,8 +811,8 @@ pub struct Cost {
 /// Evaluates `rounds` with rank r at site `site[r]`. Time follows dependencies, not lock
 /// step: a rank sends its messages of a round once it is ready, and is ready for the next
 /// once every message it receives in the round has arrived and its own sends are out. A
-/// message occupies its path for `bytes / rate` (`bytes / busy` while data also crosses the
-/// other way): each WAN direction carries one message at a time, in the order their senders
+/// message occupies its path for `bytes / rate` (`bytes / busy` for the part sent while
+/// data also crosses the other way, scheduled or in the same round): each WAN direction carries one message at a time, in the order their senders
 /// were ready, across rounds (a message sent while the previous round's bytes still cross
 /// waits for them); inside a site each sender sends one at a time. It arrives the path's latency after it is out. `wan_hops` counts the
 /// crossings on the path that finishes last.
@@ -831,18 +831,32 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
         let (mut next, mut next_hops) = (ready.clone(), hops.clone());
         let mut msgs: Vec<&Msg> = round.iter().filter(|m| m.0 != m.1).collect();
         msgs.sort_by(|x, y| ready[x.0].partial_cmp(&ready[y.0]).unwrap());
-        let ways: std::collections::HashSet<(usize, usize)> = msgs
-            .iter()
-            .map(|m| (site[m.0], site[m.1]))
-            .filter(|(s, d)| s != d)
-            .collect();
+        // Each direction's data in this round, as if it went at the slower rate from its
+        // first sender's readiness: how long the other direction sees data coming back.
+        let mut round_way: std::collections::HashMap<(usize, usize), (f64, f64)> =
+            Default::default();
+        for &&(from, to, x) in &msgs {
+            if site[from] != site[to] {
+                let e = round_way
+                    .entry((site[from], site[to]))
+                    .or_insert((f64::INFINITY, 0.0));
+                *e = (e.0.min(ready[from]), e.1 + x);
+            }
+        }
         for &&(from, to, x) in &msgs {
             let (s, d) = (site[from], site[to]);
-            // Data both ways at once: each direction's data shares the shaped queues with
-            // the other's acknowledgements.
-            let both_ways = s != d
-                && (ways.contains(&(d, s))
-                    || wan_free.get(&(d, s)).is_some_and(|&f| f > ready[from]));
+            // While data also crosses the other way, each direction's data shares the shaped
+            // queues with the other's acknowledgements: until when that lasts.
+            let back = if s == d {
+                0.0
+            } else {
+                let scheduled = wan_free.get(&(d, s)).cloned().unwrap_or(0.0);
+                let this_round = round_way
+                    .get(&(d, s))
+                    .map(|&(t, b)| t + b / net.wan.busy)
+                    .unwrap_or(0.0);
+                scheduled.max(this_round)
+            };
             let (link, free, crossed) = if s != d {
                 c.cross += x;
                 if (s, d) == (a, b) {
@@ -854,7 +868,14 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
             } else {
                 (&net.lan, &mut lan_free[from], 0)
             };
-            let out = ready[from].max(*free) + x / if both_ways { link.busy } else { link.rate };
+            let start = ready[from].max(*free);
+            // At the slower rate while data comes back, at the full rate after.
+            let shared = ((back - start) * link.busy).max(0.0);
+            let out = if x <= shared {
+                start + x / link.busy
+            } else {
+                start.max(back) + (x - shared) / link.rate
+            };
             *free = out;
             let arrive = out + link.latency(x);
             if arrive > next[to] {
