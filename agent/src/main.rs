@@ -7,11 +7,7 @@ use clap::{Parser, Subcommand};
 use straddle_agent::usage;
 
 #[derive(Parser)]
-#[command(
-    name = "straddle-agent",
-    version,
-    about = "The straddle per-host agent"
-)]
+#[command(name = "straddle-agent", version, about = "The straddle per-host agent")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -38,11 +34,7 @@ fn read(path: &str) -> Result<String> {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Usage {
-            interval_ms,
-            watch,
-            host,
-        } => {
+        Cmd::Usage { interval_ms, watch, host } => {
             let host = match host {
                 Some(h) => h,
                 None => read("/proc/sys/kernel/hostname")?.trim().to_string(),
@@ -52,14 +44,7 @@ fn main() -> Result<()> {
                 std::thread::sleep(Duration::from_millis(interval_ms));
                 let after = usage::parse_stat(&read("/proc/stat")?)?;
                 let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
-                let u = usage::report(
-                    &host,
-                    now,
-                    before,
-                    after,
-                    &read("/proc/meminfo")?,
-                    &read("/proc/net/dev")?,
-                )?;
+                let u = usage::report(&host, now, before, after, &read("/proc/meminfo")?, &read("/proc/net/dev")?)?;
                 println!(
                     "{}",
                     serde_json::json!({

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use ndarray::Array2;
 use straddle_controller::classify::{Class, CollectiveUse, JobProfile};
 use straddle_controller::plan::{greedy_first_fit, plan, PlanConfig, PlanInput, PlanJob};
-use straddle_controller::topology::{
-    HostConfig, LinkConfig, SiteConfig, Topology, TopologyConfig, VmConfig,
-};
+use straddle_controller::topology::{HostConfig, LinkConfig, SiteConfig, Topology, TopologyConfig, VmConfig};
 use straddle_proto::CollectiveOp;
 
 struct Rng(u64);
@@ -41,14 +39,7 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
     let sites: Vec<SiteConfig> = (0..SITES)
         .map(|s| SiteConfig {
             name: format!("s{s}"),
-            hosts: (0..HOSTS_PER_SITE)
-                .map(|h| HostConfig {
-                    name: format!("s{s}h{h}"),
-                    vm_capacity: CAPACITY,
-                    memory_gib: 256.0,
-                    libvirt_uri: String::new(),
-                })
-                .collect(),
+            hosts: (0..HOSTS_PER_SITE).map(|h| HostConfig { name: format!("s{s}h{h}"), vm_capacity: CAPACITY, memory_gib: 256.0, libvirt_uri: String::new() }).collect(),
             max_concurrent_migrations: 4,
         })
         .collect();
@@ -69,9 +60,7 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
     let mut jobs = Vec::new();
     for j in 0..JOBS {
         let spread = 1 + r.below(3) as usize;
-        let home: Vec<usize> = (0..spread)
-            .map(|_| r.below(SITES as u64) as usize)
-            .collect();
+        let home: Vec<usize> = (0..spread).map(|_| r.below(SITES as u64) as usize).collect();
         let mut rank_vm = Vec::new();
         for k in 0..VMS_PER_JOB {
             let s = home[k % spread];
@@ -93,11 +82,7 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
             });
         }
         let network = r.unit() < 0.4;
-        let rate = if network {
-            (5.0 + r.unit() * 45.0) * 1e6
-        } else {
-            r.unit() * 0.5e6
-        };
+        let rate = if network { (5.0 + r.unit() * 45.0) * 1e6 } else { r.unit() * 0.5e6 };
         let n = VMS_PER_JOB;
         let mut bytes = Array2::zeros((n, n));
         let mut messages = Array2::zeros((n, n));
@@ -107,55 +92,24 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
                 messages[[i, (i + d) % n]] = rate / 2.0 / 65536.0;
             }
         }
-        let collectives = vec![CollectiveUse {
-            members: (0..n).collect(),
-            op: CollectiveOp::Allreduce,
-            root: 0,
-            site_aware: false,
-            calls_per_s: 10.0,
-            bytes_per_call: 8.0,
-        }];
+        let collectives = vec![CollectiveUse { members: (0..n).collect(), op: CollectiveOp::Allreduce, root: 0, site_aware: false, calls_per_s: 10.0, bytes_per_call: 8.0 }];
         jobs.push(PlanJob {
             id: format!("j{j}"),
-            class: if network {
-                Class::Network
-            } else {
-                Class::Compute
-            },
+            class: if network { Class::Network } else { Class::Compute },
             rank_vm,
-            profile: JobProfile {
-                bytes,
-                messages,
-                collectives,
-            },
+            profile: JobProfile { bytes, messages, collectives },
         });
     }
-    let topo = Topology::from_config(&TopologyConfig {
-        sites,
-        links,
-        vms,
-        clusters: vec![],
-    })
-    .expect("generated topology");
+    let topo = Topology::from_config(&TopologyConfig { sites, links, vms, clusters: vec![] }).expect("generated topology");
     (topo, jobs)
 }
 
 fn main() {
-    let budget_secs: f64 = std::env::var("PLANNER_BUDGET_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30.0);
+    let budget_secs: f64 = std::env::var("PLANNER_BUDGET_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30.0);
     let (topo, jobs) = instance(0x5eed);
     let vm_host: Vec<usize> = topo.vms.iter().map(|v| v.host).collect();
     let none = HashSet::new();
-    let input = PlanInput {
-        topo: &topo,
-        vm_host: &vm_host,
-        jobs: &jobs,
-        pinned: &none,
-        drained: &none,
-        cooling: &none,
-    };
+    let input = PlanInput { topo: &topo, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &none, cooling: &none };
     let cfg = PlanConfig::default();
 
     let mut times = Vec::new();
@@ -171,47 +125,18 @@ fn main() {
     let t = Instant::now();
     let ff = greedy_first_fit(&input, &cfg);
     let ff_ms = t.elapsed().as_secs_f64() * 1e3;
-    let long_cfg = PlanConfig {
-        budget: Some(Duration::from_secs_f64(budget_secs)),
-        ..PlanConfig::default()
-    };
+    let long_cfg = PlanConfig { budget: Some(Duration::from_secs_f64(budget_secs)), ..PlanConfig::default() };
     let t = Instant::now();
     let long = plan(&input, &long_cfg);
     let long_s = t.elapsed().as_secs_f64();
 
-    println!(
-        "instance: {} sites, {} hosts, {} VMs, {} jobs ({} network-intensive)",
-        SITES,
-        topo.hosts.len(),
-        topo.vms.len(),
-        jobs.len(),
-        jobs.iter().filter(|j| j.class == Class::Network).count()
-    );
-    println!(
-        "plan time ms: min {:.1} median {:.1} max {:.1} (goal <= 50)",
-        times[0],
-        times[times.len() / 2],
-        times[times.len() - 1]
-    );
-    println!(
-        "objective (job-seconds over a {:.0} s horizon, lower is better):",
-        cfg.horizon_s
-    );
+    println!("instance: {} sites, {} hosts, {} VMs, {} jobs ({} network-intensive)", SITES, topo.hosts.len(), topo.vms.len(), jobs.len(), jobs.iter().filter(|j| j.class == Class::Network).count());
+    println!("plan time ms: min {:.1} median {:.1} max {:.1} (goal <= 50)", times[0], times[times.len() / 2], times[times.len() - 1]);
+    println!("objective (job-seconds over a {:.0} s horizon, lower is better):", cfg.horizon_s);
     println!("  before                  {:>12.1}", fast.objective_before);
-    println!(
-        "  planner (fast)          {:>12.1}  {} migrations in {} waves",
-        fast.objective_after,
-        fast.moves.len(),
-        fast.moves.iter().map(|m| m.wave).max().map_or(0, |w| w + 1)
-    );
-    println!(
-        "  planner ({budget_secs:.0} s local search) {:>12.1}  ({long_s:.1} s)",
-        long.objective_after
-    );
-    println!(
-        "  greedy first-fit        {:>12.1}  ({ff_ms:.1} ms)",
-        ff.objective_after
-    );
+    println!("  planner (fast)          {:>12.1}  {} migrations in {} waves", fast.objective_after, fast.moves.len(), fast.moves.iter().map(|m| m.wave).max().map_or(0, |w| w + 1));
+    println!("  planner ({budget_secs:.0} s local search) {:>12.1}  ({long_s:.1} s)", long.objective_after);
+    println!("  greedy first-fit        {:>12.1}  ({ff_ms:.1} ms)", ff.objective_after);
     let vs_long = fast.objective_after / long.objective_after;
     let vs_ff = fast.objective_after / ff.objective_after;
     println!(

@@ -103,10 +103,7 @@ pub fn predict(p: &JobProfile, site: &[SiteId], topo: &Topology) -> Prediction {
         for b in 0..n {
             if a != b && pair[a][b] > 0.0 {
                 out.wan_bytes_per_s += pair[a][b];
-                let bw = topo
-                    .path(a, b)
-                    .map(|p| p.bandwidth_bps)
-                    .unwrap_or(f64::MIN_POSITIVE);
+                let bw = topo.path(a, b).map(|p| p.bandwidth_bps).unwrap_or(f64::MIN_POSITIVE);
                 out.bandwidth_part += pair[a][b] / bw;
             }
         }
@@ -118,9 +115,7 @@ pub fn predict(p: &JobProfile, site: &[SiteId], topo: &Topology) -> Prediction {
 
 /// The paper's measurement: ranks split half and half (in rank order) over two sites.
 pub fn half_split(ranks: usize, a: SiteId, b: SiteId) -> Vec<SiteId> {
-    (0..ranks)
-        .map(|i| if i < ranks.div_ceil(2) { a } else { b })
-        .collect()
+    (0..ranks).map(|i| if i < ranks.div_ceil(2) { a } else { b }).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,9 +160,7 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
         if !(v >= 0.0) {
-            return Err(serde::de::Error::custom(format!(
-                "{v} is not a duration in seconds"
-            )));
+            return Err(serde::de::Error::custom(format!("{v} is not a duration in seconds")));
         }
         Ok(Duration::from_secs_f64(v))
     }
@@ -225,24 +218,12 @@ pub fn spanning_pair(topo: &Topology, home: SiteId) -> Option<SiteId> {
     (0..topo.sites.len())
         .filter(|&s| s != home)
         .filter_map(|s| topo.path(home, s).map(|p| (s, p)))
-        .max_by(|a, b| {
-            a.1.bandwidth_bps
-                .partial_cmp(&b.1.bandwidth_bps)
-                .unwrap()
-                .then(b.1.latency_s.partial_cmp(&a.1.latency_s).unwrap())
-        })
+        .max_by(|a, b| a.1.bandwidth_bps.partial_cmp(&b.1.bandwidth_bps).unwrap().then(b.1.latency_s.partial_cmp(&a.1.latency_s).unwrap()))
         .map(|(s, _)| s)
 }
 
 /// Classifies a job whose VMs mostly sit on `home`.
-pub fn classify(
-    policy: &Policy,
-    topo: &Topology,
-    profile: &JobProfile,
-    home: SiteId,
-    prev: Option<ClassState>,
-    now: Instant,
-) -> (Verdict, ClassState) {
+pub fn classify(policy: &Policy, topo: &Topology, profile: &JobProfile, home: SiteId, prev: Option<ClassState>, now: Instant) -> (Verdict, ClassState) {
     let (model_slowdown, paper_rate) = match spanning_pair(topo, home) {
         Some(other) => {
             let split = half_split(profile.ranks(), home, other);
@@ -252,18 +233,8 @@ pub fn classify(
         None => (0.0, 0.0),
     };
     let current = prev.map(|p| p.class);
-    let model_says = with_band(
-        model_slowdown,
-        policy.slowdown_threshold,
-        policy.hysteresis,
-        current,
-    );
-    let paper_says = with_band(
-        paper_rate,
-        policy.paper_threshold_bytes_per_s,
-        policy.hysteresis,
-        current,
-    );
+    let model_says = with_band(model_slowdown, policy.slowdown_threshold, policy.hysteresis, current);
+    let paper_says = with_band(paper_rate, policy.paper_threshold_bytes_per_s, policy.hysteresis, current);
     let wanted = match policy.kind {
         PolicyKind::Model => model_says,
         PolicyKind::Paper => paper_says,
@@ -288,35 +259,15 @@ pub fn classify(
         Some(p) if now.duration_since(p.since) < policy.min_dwell => (
             p.class,
             false,
-            format!(
-                "would become {wanted:?} but has been {:?} only {:?} of the {:?} dwell: {measure}",
-                p.class,
-                now.duration_since(p.since),
-                policy.min_dwell
-            ),
+            format!("would become {wanted:?} but has been {:?} only {:?} of the {:?} dwell: {measure}", p.class, now.duration_since(p.since), policy.min_dwell),
         ),
-        Some(p) => (
-            wanted,
-            true,
-            format!("{:?} -> {wanted:?}: {measure}", p.class),
-        ),
+        Some(p) => (wanted, true, format!("{:?} -> {wanted:?}: {measure}", p.class)),
     };
     let state = match prev {
         Some(p) if !changed => p,
         _ => ClassState { class, since: now },
     };
-    (
-        Verdict {
-            class,
-            changed,
-            model_slowdown,
-            paper_rate,
-            model_says,
-            paper_says,
-            reason,
-        },
-        state,
-    )
+    (Verdict { class, changed, model_slowdown, paper_rate, model_says, paper_says, reason }, state)
 }
 
 #[cfg(test)]
@@ -339,11 +290,7 @@ mod tests {
             bytes[[i, (i + 1) % n]] = rate;
             messages[[i, (i + 1) % n]] = msgs;
         }
-        JobProfile {
-            bytes,
-            messages,
-            collectives: vec![],
-        }
+        JobProfile { bytes, messages, collectives: vec![] }
     }
 
     #[test]
@@ -364,32 +311,16 @@ mod tests {
     #[test]
     fn paper_cases_fall_on_the_right_side_of_10_mb_s() {
         let t = two_sites(1000.0, 2.0);
-        let policy = Policy {
-            kind: PolicyKind::Paper,
-            ..Policy::default()
-        };
+        let policy = Policy { kind: PolicyKind::Paper, ..Policy::default() };
         let now = Instant::now();
-        let cases = [
-            ("LU-16", 3.36, Class::Compute),
-            ("LU-32", 5.88, Class::Compute),
-            ("LU-64", 6.94, Class::Compute),
-            ("EP", 0.0, Class::Compute),
-            ("CG-16", 40.7, Class::Network),
-            ("CG-32", 19.9, Class::Network),
-            ("CG-64", 28.5, Class::Network),
-            ("BT-16", 13.6, Class::Network),
-            ("BT-32", 15.4, Class::Network),
-            ("BT-64", 20.1, Class::Network),
-        ];
+        let cases = [("LU-16", 3.36, Class::Compute), ("LU-32", 5.88, Class::Compute), ("LU-64", 6.94, Class::Compute),
+            ("EP", 0.0, Class::Compute), ("CG-16", 40.7, Class::Network), ("CG-32", 19.9, Class::Network),
+            ("CG-64", 28.5, Class::Network), ("BT-16", 13.6, Class::Network), ("BT-32", 15.4, Class::Network), ("BT-64", 20.1, Class::Network)];
         for (name, mb_s, want) in cases {
             // 32 ranks in a ring: exactly two ring edges cross a half/half split.
             let j = ring_job(32, mb_s * 1e6 / 2.0, 1.0);
             let (v, _) = classify(&policy, &t, &j, 0, None, now);
-            assert!(
-                (v.paper_rate - mb_s * 1e6).abs() < 1.0,
-                "{name}: {}",
-                v.paper_rate
-            );
+            assert!((v.paper_rate - mb_s * 1e6).abs() < 1.0, "{name}: {}", v.paper_rate);
             assert_eq!(v.class, want, "{name}: {}", v.reason);
             assert_eq!(v.paper_says, want);
         }
@@ -398,12 +329,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn hysteresis_and_dwell_keep_a_job_near_the_line_from_flipping() {
         let t = two_sites(100.0, 0.0);
-        let policy = Policy {
-            slowdown_threshold: 0.1,
-            hysteresis: 0.2,
-            min_dwell: Duration::from_secs(60),
-            ..Policy::default()
-        };
+        let policy = Policy { slowdown_threshold: 0.1, hysteresis: 0.2, min_dwell: Duration::from_secs(60), ..Policy::default() };
         // Slowdown = 2 × rate / 12.5e6 with no latency: rate for slowdown s is s × 6.25e6.
         let job = |s: f64| ring_job(4, s * 6.25e6, 0.0);
         let (v, mut st) = classify(&policy, &t, &job(0.15), 0, None, Instant::now());
@@ -411,12 +337,7 @@ mod tests {
         // Inside the band (0.08..0.12): stays network even long after.
         tokio::time::advance(Duration::from_secs(120)).await;
         let (v, s2) = classify(&policy, &t, &job(0.09), 0, Some(st), Instant::now());
-        assert_eq!(
-            (v.class, v.changed),
-            (Class::Network, false),
-            "{}",
-            v.reason
-        );
+        assert_eq!((v.class, v.changed), (Class::Network, false), "{}", v.reason);
         st = s2;
         // Below the band but within the dwell of a fresh change: first change at t=120.
         let (v, s3) = classify(&policy, &t, &job(0.05), 0, Some(st), Instant::now());
@@ -424,12 +345,7 @@ mod tests {
         st = s3;
         tokio::time::advance(Duration::from_secs(30)).await;
         let (v, s4) = classify(&policy, &t, &job(0.5), 0, Some(st), Instant::now());
-        assert_eq!(
-            (v.class, v.changed),
-            (Class::Compute, false),
-            "dwell holds: {}",
-            v.reason
-        );
+        assert_eq!((v.class, v.changed), (Class::Compute, false), "dwell holds: {}", v.reason);
         assert_eq!(v.model_says, Class::Network);
         assert!(v.reason.contains("dwell"));
         tokio::time::advance(Duration::from_secs(31)).await;
@@ -451,10 +367,7 @@ mod tests {
         });
         let blocks = predict(&j, &[0, 0, 0, 0, 1, 1, 1, 1], &t);
         let inter = predict(&j, &[0, 1, 0, 1, 0, 1, 0, 1], &t);
-        assert!(
-            inter.wan_bytes_per_s > 3.0 * blocks.wan_bytes_per_s,
-            "{inter:?} vs {blocks:?}"
-        );
+        assert!(inter.wan_bytes_per_s > 3.0 * blocks.wan_bytes_per_s, "{inter:?} vs {blocks:?}");
         // Run site-aware by the shim, the same broadcast crosses once per remote site
         // whatever the layout: 2 calls/s x 1 MiB.
         j.collectives[0].site_aware = true;

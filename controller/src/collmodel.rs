@@ -21,15 +21,7 @@ pub const BCAST_LONG_MIN_RANKS: usize = 8;
 /// r minus its lowest set bit. Edges as (child, parent, level), level = that bit's index:
 /// a broadcast sends the highest levels first, a reduction the lowest.
 fn binomial(n: usize, root: usize) -> Vec<(usize, usize, usize)> {
-    (1..n)
-        .map(|rel| {
-            (
-                (rel + root) % n,
-                ((rel & (rel - 1)) + root) % n,
-                rel.trailing_zeros() as usize,
-            )
-        })
-        .collect()
+    (1..n).map(|rel| ((rel + root) % n, ((rel & (rel - 1)) + root) % n, rel.trailing_zeros() as usize)).collect()
 }
 
 fn subtree_sizes(n: usize) -> Vec<usize> {
@@ -70,21 +62,15 @@ pub fn rounds(op: CollectiveOp, n: usize, root: usize, bytes: f64) -> Vec<Vec<Ms
     let root = root.min(n - 1);
     let lg = log2_ceil(n);
     match op {
-        CollectiveOp::Bcast if bytes < BCAST_LONG || n < BCAST_LONG_MIN_RANKS => rounds_of(
-            binomial(n, root)
-                .into_iter()
-                .map(|(c, p, l)| (lg - 1 - l, (p, c, bytes))),
-        ),
+        CollectiveOp::Bcast if bytes < BCAST_LONG || n < BCAST_LONG_MIN_RANKS => {
+            rounds_of(binomial(n, root).into_iter().map(|(c, p, l)| (lg - 1 - l, (p, c, bytes))))
+        }
         CollectiveOp::Bcast => {
             let mut r = rounds(CollectiveOp::Scatter, n, root, bytes / n as f64);
             r.extend(ring(n, n - 1, bytes / n as f64));
             r
         }
-        CollectiveOp::Reduce => rounds_of(
-            binomial(n, root)
-                .into_iter()
-                .map(|(c, p, l)| (l, (c, p, bytes))),
-        ),
+        CollectiveOp::Reduce => rounds_of(binomial(n, root).into_iter().map(|(c, p, l)| (l, (c, p, bytes)))),
         CollectiveOp::Gather | CollectiveOp::Gatherv => {
             let sizes = subtree_sizes(n);
             rounds_of(binomial(n, root).into_iter().map(|(c, p, l)| {
@@ -121,20 +107,14 @@ pub fn rounds(op: CollectiveOp, n: usize, root: usize, bytes: f64) -> Vec<Vec<Ms
                 ring(n, n - 1, bytes)
             }
         }
-        CollectiveOp::ReduceScatter | CollectiveOp::ReduceScatterBlock => {
-            ring(n, n - 1, bytes / n as f64)
-        }
+        CollectiveOp::ReduceScatter | CollectiveOp::ReduceScatterBlock => ring(n, n - 1, bytes / n as f64),
         CollectiveOp::Alltoall | CollectiveOp::Alltoallv | CollectiveOp::Alltoallw => {
             // Pairwise exchange: in step k every rank sends its block to rank + k.
             let block = bytes / n as f64;
-            (1..n)
-                .map(|k| (0..n).map(|i| (i, (i + k) % n, block)).collect())
-                .collect()
+            (1..n).map(|k| (0..n).map(|i| (i, (i + k) % n, block)).collect()).collect()
         }
         CollectiveOp::Scan | CollectiveOp::Exscan => recursive_doubling(n, bytes),
-        CollectiveOp::Barrier => (0..lg)
-            .map(|k| (0..n).map(|i| (i, (i + (1 << k)) % n, 0.0)).collect())
-            .collect(),
+        CollectiveOp::Barrier => (0..lg).map(|k| (0..n).map(|i| (i, (i + (1 << k)) % n, 0.0)).collect()).collect(),
         // Neighbourhood collectives follow the application's own topology, which the
         // report does not carry: they are left out of the model.
         _ => vec![],
@@ -146,12 +126,7 @@ pub fn rounds(op: CollectiveOp, n: usize, root: usize, bytes: f64) -> Vec<Vec<Ms
 /// lowest rank; which member leads does not change site-pair traffic). `site[i]` is the
 /// site of communicator rank i; `bytes` as for `rounds`. Only the leaders' messages are
 /// modelled: the in-site phases never cross.
-pub fn site_aware_rounds(
-    op: CollectiveOp,
-    site: &[usize],
-    root: usize,
-    bytes: f64,
-) -> Vec<Vec<Msg>> {
+pub fn site_aware_rounds(op: CollectiveOp, site: &[usize], root: usize, bytes: f64) -> Vec<Vec<Msg>> {
     let n = site.len();
     if n < 2 {
         return vec![];
@@ -170,74 +145,30 @@ pub fn site_aware_rounds(
     let nf = n as f64;
     let one_round = |msgs: Vec<Msg>| if msgs.is_empty() { vec![] } else { vec![msgs] };
     match op {
-        CollectiveOp::Barrier => one_round(
-            sites
-                .iter()
-                .flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), 0.0)))
-                .collect(),
-        ),
-        CollectiveOp::Bcast => one_round(
-            others(root_site)
-                .map(|b| (leader(root_site), leader(b), bytes))
-                .collect(),
-        ),
-        CollectiveOp::Reduce => one_round(
-            others(root_site)
-                .map(|a| (leader(a), leader(root_site), bytes))
-                .collect(),
-        ),
-        CollectiveOp::Allreduce => one_round(
-            sites
-                .iter()
-                .flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes)))
-                .collect(),
-        ),
-        CollectiveOp::Gather | CollectiveOp::Gatherv => one_round(
-            others(root_site)
-                .map(|a| (leader(a), leader(root_site), bytes * members(a)))
-                .collect(),
-        ),
-        CollectiveOp::Scatter | CollectiveOp::Scatterv => one_round(
-            others(root_site)
-                .map(|b| (leader(root_site), leader(b), bytes * members(b)))
-                .collect(),
-        ),
-        CollectiveOp::Allgather | CollectiveOp::Allgatherv => one_round(
-            sites
-                .iter()
-                .flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes * members(a))))
-                .collect(),
-        ),
+        CollectiveOp::Barrier => one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), 0.0))).collect()),
+        CollectiveOp::Bcast => one_round(others(root_site).map(|b| (leader(root_site), leader(b), bytes)).collect()),
+        CollectiveOp::Reduce => one_round(others(root_site).map(|a| (leader(a), leader(root_site), bytes)).collect()),
+        CollectiveOp::Allreduce => one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes))).collect()),
+        CollectiveOp::Gather | CollectiveOp::Gatherv => {
+            one_round(others(root_site).map(|a| (leader(a), leader(root_site), bytes * members(a))).collect())
+        }
+        CollectiveOp::Scatter | CollectiveOp::Scatterv => {
+            one_round(others(root_site).map(|b| (leader(root_site), leader(b), bytes * members(b))).collect())
+        }
+        CollectiveOp::Allgather | CollectiveOp::Allgatherv => {
+            one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes * members(a)))).collect())
+        }
         // Every rank of a sends bytes/n to every rank of b, in one message per site pair.
-        CollectiveOp::Alltoall | CollectiveOp::Alltoallv => one_round(
-            sites
-                .iter()
-                .flat_map(|&a| {
-                    others(a)
-                        .map(move |b| (leader(a), leader(b), bytes / nf * members(a) * members(b)))
-                })
-                .collect(),
-        ),
+        CollectiveOp::Alltoall | CollectiveOp::Alltoallv => {
+            one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes / nf * members(a) * members(b)))).collect())
+        }
         // Each site's reduced vector goes out in the segments of the other sites' ranks.
-        CollectiveOp::ReduceScatter | CollectiveOp::ReduceScatterBlock => one_round(
-            sites
-                .iter()
-                .flat_map(|&a| {
-                    others(a).map(move |b| (leader(a), leader(b), bytes / nf * members(b)))
-                })
-                .collect(),
-        ),
+        CollectiveOp::ReduceScatter | CollectiveOp::ReduceScatterBlock => {
+            one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes / nf * members(b)))).collect())
+        }
         // Each site's total goes to the leaders of the sites after it.
         CollectiveOp::Scan | CollectiveOp::Exscan => one_round(
-            sites
-                .iter()
-                .enumerate()
-                .flat_map(|(i, &a)| {
-                    sites[i + 1..]
-                        .iter()
-                        .map(move |&b| (leader(a), leader(b), bytes))
-                })
-                .collect(),
+            sites.iter().enumerate().flat_map(|(i, &a)| sites[i + 1..].iter().map(move |&b| (leader(a), leader(b), bytes))).collect(),
         ),
         _ => rounds(op, n, root, bytes),
     }
@@ -257,9 +188,7 @@ fn recursive_doubling(n: usize, bytes: f64) -> Vec<Vec<Msg>> {
 }
 
 fn ring(n: usize, steps: usize, chunk: f64) -> Vec<Vec<Msg>> {
-    (0..steps)
-        .map(|_| (0..n).map(|i| (i, (i + 1) % n, chunk)).collect())
-        .collect()
+    (0..steps).map(|_| (0..n).map(|i| (i, (i + 1) % n, chunk)).collect()).collect()
 }
 
 /// What one call costs across sites under a placement of the communicator's ranks.
@@ -274,11 +203,7 @@ pub struct CrossSite {
 
 /// Site-pair traffic of one call; `site[i]` is the site of the communicator's rank i.
 pub fn cross_site(rounds: &[Vec<Msg>], site: &[usize], nsites: usize) -> CrossSite {
-    let mut c = CrossSite {
-        bytes: vec![vec![0.0; nsites]; nsites],
-        messages: vec![vec![0.0; nsites]; nsites],
-        wan_rounds: 0,
-    };
+    let mut c = CrossSite { bytes: vec![vec![0.0; nsites]; nsites], messages: vec![vec![0.0; nsites]; nsites], wan_rounds: 0 };
     for r in rounds {
         let mut wan = false;
         for &(from, to, b) in r {
@@ -307,66 +232,30 @@ mod tests {
     #[test]
     fn site_aware_calls_cross_once_with_one_copy_per_remote_site() {
         let inter = [0, 1, 0, 1, 0, 1, 0, 1];
-        let c = cross_site(
-            &site_aware_rounds(CollectiveOp::Bcast, &inter, 3, 1048576.0),
-            &inter,
-            2,
-        );
-        assert_eq!(
-            (c.bytes[1][0], c.bytes[0][1], c.wan_rounds),
-            (1048576.0, 0.0, 1),
-            "7.5 copies flat, one regrouped"
-        );
-        let c = cross_site(
-            &site_aware_rounds(CollectiveOp::Allreduce, &inter, 0, 1000.0),
-            &inter,
-            2,
-        );
-        assert_eq!(
-            (c.bytes[0][1], c.bytes[1][0], c.wan_rounds),
-            (1000.0, 1000.0, 1)
-        );
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Bcast, &inter, 3, 1048576.0), &inter, 2);
+        assert_eq!((c.bytes[1][0], c.bytes[0][1], c.wan_rounds), (1048576.0, 0.0, 1), "7.5 copies flat, one regrouped");
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Allreduce, &inter, 0, 1000.0), &inter, 2);
+        assert_eq!((c.bytes[0][1], c.bytes[1][0], c.wan_rounds), (1000.0, 1000.0, 1));
         // Gather of 100-byte blocks to rank 0 from a 1+7 layout: site 1's seven blocks, once.
         let one_seven = [0, 1, 1, 1, 1, 1, 1, 1];
-        let c = cross_site(
-            &site_aware_rounds(CollectiveOp::Gather, &one_seven, 0, 100.0),
-            &one_seven,
-            2,
-        );
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Gather, &one_seven, 0, 100.0), &one_seven, 2);
         assert_eq!((c.bytes[1][0], c.bytes[0][1]), (700.0, 0.0));
         // An all-to-all where each rank sends 800 bytes (100 per rank): 4 x 4 x 100 each way.
-        let c = cross_site(
-            &site_aware_rounds(CollectiveOp::Alltoall, &inter, 0, 800.0),
-            &inter,
-            2,
-        );
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Alltoall, &inter, 0, 800.0), &inter, 2);
         assert_eq!((c.bytes[0][1], c.bytes[1][0]), (1600.0, 1600.0));
         let three = [0, 1, 2, 0, 1, 2, 0, 1];
-        let c = cross_site(
-            &site_aware_rounds(CollectiveOp::Bcast, &three, 0, 10.0),
-            &three,
-            3,
-        );
-        assert_eq!(
-            (c.bytes[0][1], c.bytes[0][2], c.bytes[1][2]),
-            (10.0, 10.0, 0.0)
-        );
+        let c = cross_site(&site_aware_rounds(CollectiveOp::Bcast, &three, 0, 10.0), &three, 3);
+        assert_eq!((c.bytes[0][1], c.bytes[0][2], c.bytes[1][2]), (10.0, 10.0, 0.0));
     }
 
     #[test]
     fn short_bcast_binomial_sends_one_copy_per_crossing_edge() {
         // 8 ranks in site blocks: the binomial tree from 0 crosses once (0 -> 4).
         let blocks = [0, 0, 0, 0, 1, 1, 1, 1];
-        assert_eq!(
-            total_cross(CollectiveOp::Bcast, &blocks, 1000.0),
-            (1000.0, 0.0, 1)
-        );
+        assert_eq!(total_cross(CollectiveOp::Bcast, &blocks, 1000.0), (1000.0, 0.0, 1));
         // Interleaved: the last level (0->1, 2->3, 4->5, 6->7) all crosses, in one round.
         let inter = [0, 1, 0, 1, 0, 1, 0, 1];
-        assert_eq!(
-            total_cross(CollectiveOp::Bcast, &inter, 1000.0),
-            (4000.0, 0.0, 1)
-        );
+        assert_eq!(total_cross(CollectiveOp::Bcast, &inter, 1000.0), (4000.0, 0.0, 1));
     }
 
     #[test]
@@ -375,11 +264,7 @@ mod tests {
         // steps of 1/8): 7.5 copies, as the test bed measured for MPICH.
         let inter = [0, 1, 0, 1, 0, 1, 0, 1];
         let (ab, ba, _) = total_cross(CollectiveOp::Bcast, &inter, 1048576.0);
-        assert!(
-            ((ab + ba) / 1048576.0 - 7.5).abs() < 0.01,
-            "{}",
-            (ab + ba) / 1048576.0
-        );
+        assert!(((ab + ba) / 1048576.0 - 7.5).abs() < 0.01, "{}", (ab + ba) / 1048576.0);
         let blocks = [0, 0, 0, 0, 1, 1, 1, 1];
         let (ab, ba, _) = total_cross(CollectiveOp::Bcast, &blocks, 1048576.0);
         assert!(((ab + ba) / 1048576.0 - 2.25).abs() < 0.01);
@@ -402,16 +287,8 @@ mod tests {
     fn gather_carries_subtrees_and_one_site_costs_nothing() {
         let blocks = [0, 0, 0, 0, 1, 1, 1, 1];
         // Rank 4 forwards its subtree of 4 blocks to the root.
-        assert_eq!(
-            total_cross(CollectiveOp::Gather, &blocks, 100.0),
-            (0.0, 400.0, 1)
-        );
-        for op in [
-            CollectiveOp::Bcast,
-            CollectiveOp::Alltoall,
-            CollectiveOp::Barrier,
-            CollectiveOp::Allgather,
-        ] {
+        assert_eq!(total_cross(CollectiveOp::Gather, &blocks, 100.0), (0.0, 400.0, 1));
+        for op in [CollectiveOp::Bcast, CollectiveOp::Alltoall, CollectiveOp::Barrier, CollectiveOp::Allgather] {
             assert_eq!(total_cross(op, &[0; 8], 1000.0), (0.0, 0.0, 0));
         }
         assert!(rounds(CollectiveOp::Bcast, 1, 0, 5.0).is_empty());
@@ -421,9 +298,6 @@ mod tests {
     fn alltoall_pairwise_counts_every_remote_block() {
         let blocks = [0, 0, 1, 1];
         // Each rank sends 1/4 of 400 bytes to each of the two remote ranks.
-        assert_eq!(
-            total_cross(CollectiveOp::Alltoall, &blocks, 400.0),
-            (400.0, 400.0, 3)
-        );
+        assert_eq!(total_cross(CollectiveOp::Alltoall, &blocks, 400.0), (400.0, 400.0, 3));
     }
 }

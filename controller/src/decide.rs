@@ -57,11 +57,7 @@ impl Default for DecisionLog {
 
 impl DecisionLog {
     pub fn new(store: Option<Arc<crate::store::Store>>, restored: Vec<Decision>) -> DecisionLog {
-        DecisionLog {
-            all: Mutex::new(restored),
-            feed: broadcast::channel(1024).0,
-            store,
-        }
+        DecisionLog { all: Mutex::new(restored), feed: broadcast::channel(1024).0, store }
     }
 
     fn keep(&self, d: &Decision) {
@@ -136,12 +132,7 @@ fn job_class(c: Class) -> JobClass {
 }
 
 impl Decider {
-    pub fn new(
-        plane: Arc<ControlPlane>,
-        hypervisor: Arc<dyn Hypervisor>,
-        cfg: DeciderConfig,
-        mode: PlannerMode,
-    ) -> Decider {
+    pub fn new(plane: Arc<ControlPlane>, hypervisor: Arc<dyn Hypervisor>, cfg: DeciderConfig, mode: PlannerMode) -> Decider {
         Self::restored(plane, hypervisor, cfg, mode, vec![])
     }
 
@@ -149,20 +140,11 @@ impl Decider {
     /// when the controller stopped are settled from the placements the store kept (a
     /// migration either completed — its placement was kept — or did not happen); plans
     /// that waited for approval expired.
-    pub fn restored(
-        plane: Arc<ControlPlane>,
-        hypervisor: Arc<dyn Hypervisor>,
-        cfg: DeciderConfig,
-        mode: PlannerMode,
-        decisions: Vec<Decision>,
-    ) -> Decider {
+    pub fn restored(plane: Arc<ControlPlane>, hypervisor: Arc<dyn Hypervisor>, cfg: DeciderConfig, mode: PlannerMode, decisions: Vec<Decision>) -> Decider {
         let store = plane.store.clone();
         let interrupted: Vec<Decision> = decisions
             .iter()
-            .filter(|d| {
-                d.state == DecisionState::Applying as i32
-                    || d.state == DecisionState::PendingApproval as i32
-            })
+            .filter(|d| d.state == DecisionState::Applying as i32 || d.state == DecisionState::PendingApproval as i32)
             .cloned()
             .collect();
         let d = Decider {
@@ -177,36 +159,13 @@ impl Decider {
         };
         for x in interrupted {
             if x.state == DecisionState::PendingApproval as i32 {
-                d.log.update(
-                    x.id,
-                    DecisionState::Rejected,
-                    "the plan expired with a controller restart; the planner proposes again".into(),
-                );
+                d.log.update(x.id, DecisionState::Rejected, "the plan expired with a controller restart; the planner proposes again".into());
                 continue;
             }
-            let (vm_host, topo) = (
-                d.plane
-                    .state
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .vm_host
-                    .clone(),
-                &d.plane.topo,
-            );
-            let done = x
-                .migrations
-                .iter()
-                .filter(|m| {
-                    topo.vm(&m.vm)
-                        .zip(topo.host(&m.to_host))
-                        .is_some_and(|(v, h)| vm_host[v] == h)
-                })
-                .count();
+            let (vm_host, topo) = (d.plane.state.lock().unwrap_or_else(|p| p.into_inner()).vm_host.clone(), &d.plane.topo);
+            let done = x.migrations.iter().filter(|m| topo.vm(&m.vm).zip(topo.host(&m.to_host)).is_some_and(|(v, h)| vm_host[v] == h)).count();
             let (state, why) = if done == x.migrations.len() {
-                (
-                    DecisionState::Applied,
-                    format!("all {done} migrations had completed when the controller restarted"),
-                )
+                (DecisionState::Applied, format!("all {done} migrations had completed when the controller restarted"))
             } else {
                 (
                     DecisionState::Failed,
@@ -241,11 +200,7 @@ impl Decider {
         let now = reg.now_secs();
         reg.with_job(job, |j| {
             let m = j.rate(now, self.cfg.window_secs);
-            JobProfile {
-                bytes: m.bytes,
-                messages: m.messages,
-                collectives: j.collective_uses(now),
-            }
+            JobProfile { bytes: m.bytes, messages: m.messages, collectives: j.collective_uses(now) }
         })
         .ok()
     }
@@ -256,19 +211,12 @@ impl Decider {
         let topo = &self.plane.topo;
         let (vm_host, jobs_spec, pinned, drained) = {
             let st = self.plane.state.lock().unwrap_or_else(|p| p.into_inner());
-            (
-                st.vm_host.clone(),
-                st.jobs.clone(),
-                st.pinned.clone(),
-                st.drained.clone(),
-            )
+            (st.vm_host.clone(), st.jobs.clone(), st.pinned.clone(), st.drained.clone())
         };
         let mut recorded = Vec::new();
         let mut jobs = Vec::new();
         for (name, spec) in &jobs_spec {
-            let Some(profile) = self.profile(name) else {
-                continue;
-            };
+            let Some(profile) = self.profile(name) else { continue };
             if profile.ranks() != spec.rank_vm.len() {
                 continue;
             }
@@ -289,12 +237,7 @@ impl Decider {
                     ..Default::default()
                 }));
             }
-            jobs.push(PlanJob {
-                id: name.clone(),
-                class: v.class,
-                rank_vm: spec.rank_vm.clone(),
-                profile,
-            });
+            jobs.push(PlanJob { id: name.clone(), class: v.class, rank_vm: spec.rank_vm.clone(), profile });
         }
         let cooling: HashSet<VmId> = self
             .last_moved
@@ -304,14 +247,7 @@ impl Decider {
             .filter(|(_, &t)| now.duration_since(t) < self.cfg.cooldown)
             .map(|(&v, _)| v)
             .collect();
-        let input = PlanInput {
-            topo,
-            vm_host: &vm_host,
-            jobs: &jobs,
-            pinned: &pinned,
-            drained: &drained,
-            cooling: &cooling,
-        };
+        let input = PlanInput { topo, vm_host: &vm_host, jobs: &jobs, pinned: &pinned, drained: &drained, cooling: &cooling };
         let p = plan(&input, &self.cfg.plan);
         if p.moves.is_empty() {
             return recorded;
@@ -319,16 +255,7 @@ impl Decider {
         let mode = self.mode();
         // One decision per job whose VMs move.
         for d in &p.decisions {
-            let moves: Vec<Move> = p
-                .moves
-                .iter()
-                .filter(|m| {
-                    jobs.iter()
-                        .find(|j| j.id == d.job)
-                        .is_some_and(|j| j.rank_vm.contains(&m.vm))
-                })
-                .cloned()
-                .collect();
+            let moves: Vec<Move> = p.moves.iter().filter(|m| jobs.iter().find(|j| j.id == d.job).is_some_and(|j| j.rank_vm.contains(&m.vm))).cloned().collect();
             if moves.is_empty() {
                 continue;
             }
@@ -344,10 +271,7 @@ impl Decider {
                 predicted_gain_secs: d.gain_s - d.cost_s,
                 migrations: moves.iter().map(|m| self.migration(m)).collect(),
                 state: state as i32,
-                detail: format!(
-                    "slowdown {:.4} -> {:.4}; mode {:?}",
-                    d.slowdown_before, d.slowdown_after, mode
-                ),
+                detail: format!("slowdown {:.4} -> {:.4}; mode {:?}", d.slowdown_before, d.slowdown_after, mode),
                 ..Default::default()
             });
             recorded.push(id);
@@ -377,21 +301,9 @@ impl Decider {
 
     /// An operator approves (or rejects) a pending plan.
     pub async fn approve(&self, id: u64, yes: bool) -> Result<Decision, String> {
-        let moves = self
-            .pending
-            .lock()
-            .unwrap()
-            .remove(&id)
-            .ok_or_else(|| format!("decision {id} is not waiting for approval"))?;
+        let moves = self.pending.lock().unwrap().remove(&id).ok_or_else(|| format!("decision {id} is not waiting for approval"))?;
         if !yes {
-            return self
-                .log
-                .update(
-                    id,
-                    DecisionState::Rejected,
-                    "rejected by an operator".into(),
-                )
-                .ok_or_else(|| format!("no decision {id}"));
+            return self.log.update(id, DecisionState::Rejected, "rejected by an operator".into()).ok_or_else(|| format!("no decision {id}"));
         }
         self.apply(id, moves).await;
         self.log.get(id).ok_or_else(|| format!("no decision {id}"))
@@ -412,31 +324,22 @@ impl Decider {
         };
         for w in waves {
             let batch: Vec<&Move> = moves.iter().filter(|m| m.wave == w).collect();
-            let results = join_all(
-                batch
-                    .iter()
-                    .map(|m| {
-                        let (a, b) = (topo.site_of_host(m.from), topo.site_of_host(m.to));
-                        let bw = if a == b {
-                            10e9 / 8.0
-                        } else {
-                            topo.path(a, b).map(|p| p.bandwidth_bps).unwrap_or(1.0)
-                        };
-                        let req = MigrationRequest {
-                            vm: topo.vms[m.vm].name.clone(),
-                            from_host: topo.hosts[m.from].name.clone(),
-                            to_host: topo.hosts[m.to].name.clone(),
-                            bandwidth_bps: bw,
-                            timeout: self.cfg.migration_timeout,
-                        };
-                        let hv = self.hypervisor.clone();
-                        Box::pin(async move {
-                            let r = hv.migrate(&req).await;
-                            (req, r)
-                        })
-                    })
-                    .collect(),
-            )
+            let results = join_all(batch.iter().map(|m| {
+                let (a, b) = (topo.site_of_host(m.from), topo.site_of_host(m.to));
+                let bw = if a == b { 10e9 / 8.0 } else { topo.path(a, b).map(|p| p.bandwidth_bps).unwrap_or(1.0) };
+                let req = MigrationRequest {
+                    vm: topo.vms[m.vm].name.clone(),
+                    from_host: topo.hosts[m.from].name.clone(),
+                    to_host: topo.hosts[m.to].name.clone(),
+                    bandwidth_bps: bw,
+                    timeout: self.cfg.migration_timeout,
+                };
+                let hv = self.hypervisor.clone();
+                Box::pin(async move {
+                    let r = hv.migrate(&req).await;
+                    (req, r)
+                })
+            }).collect())
             .await;
             for (m, (req, r)) in batch.iter().zip(results) {
                 match r {
@@ -450,10 +353,7 @@ impl Decider {
                             req.to_host,
                             out.total_s,
                             out.downtime_s * 1e3,
-                            epochs
-                                .iter()
-                                .map(|(j, e)| format!(", {j} epoch {e}"))
-                                .collect::<String>()
+                            epochs.iter().map(|(j, e)| format!(", {j} epoch {e}")).collect::<String>()
                         ));
                     }
                     Err(e) => failures.push(e.to_string()),
@@ -461,23 +361,9 @@ impl Decider {
             }
         }
         let (state, detail) = if failures.is_empty() {
-            (
-                DecisionState::Applied,
-                format!("applied: {}", done.join("; ")),
-            )
+            (DecisionState::Applied, format!("applied: {}", done.join("; ")))
         } else {
-            (
-                DecisionState::Failed,
-                format!(
-                    "failed: {}; done: {}",
-                    failures.join("; "),
-                    if done.is_empty() {
-                        "nothing".into()
-                    } else {
-                        done.join("; ")
-                    }
-                ),
-            )
+            (DecisionState::Failed, format!("failed: {}; done: {}", failures.join("; "), if done.is_empty() { "nothing".into() } else { done.join("; ") }))
         };
         self.log.update(id, state, detail);
     }
@@ -514,10 +400,7 @@ async fn join_all<F: std::future::Future + Unpin>(mut fs: Vec<F>) -> Vec<F::Outp
         }
     })
     .await;
-    results
-        .into_iter()
-        .map(|r| r.expect("every future finished"))
-        .collect()
+    results.into_iter().map(|r| r.expect("every future finished")).collect()
 }
 
 fn majority_site(topo: &crate::topology::Topology, vm_host: &[usize], vms: &[VmId]) -> usize {
@@ -525,7 +408,5 @@ fn majority_site(topo: &crate::topology::Topology, vm_host: &[usize], vms: &[VmI
     for &v in vms {
         count[topo.site_of_host(vm_host[v])] += 1;
     }
-    (0..count.len())
-        .max_by_key(|&s| (count[s], std::cmp::Reverse(s)))
-        .unwrap_or(0)
+    (0..count.len()).max_by_key(|&s| (count[s], std::cmp::Reverse(s))).unwrap_or(0)
 }

@@ -14,12 +14,7 @@ pub struct SiteMaps {
 
 impl SiteMaps {
     fn sender(&self, job: &str) -> watch::Sender<Option<SiteMap>> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(job.to_string())
-            .or_insert_with(|| watch::channel(None).0)
-            .clone()
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).entry(job.to_string()).or_insert_with(|| watch::channel(None).0).clone()
     }
 
     /// Publishes a new placement of `job`'s ranks; returns its epoch (one more than the
@@ -35,12 +30,7 @@ impl SiteMaps {
                 }
             }
             epoch = cur.as_ref().map_or(0, |m| m.epoch) + 1;
-            *cur = Some(SiteMap {
-                job: job.to_string(),
-                epoch,
-                rank_site,
-                sites,
-            });
+            *cur = Some(SiteMap { job: job.to_string(), epoch, rank_site, sites });
             true
         });
         epoch
@@ -77,17 +67,10 @@ mod tests {
         let mut early = m.subscribe("cg");
         early.changed().await.unwrap();
         assert_eq!(early.borrow_and_update().as_ref().unwrap().epoch, 1);
-        assert_eq!(
-            m.publish("cg", sites.clone(), vec![0, 0, 1, 1]),
-            1,
-            "same map, same epoch"
-        );
+        assert_eq!(m.publish("cg", sites.clone(), vec![0, 0, 1, 1]), 1, "same map, same epoch");
         assert_eq!(m.publish("cg", sites.clone(), vec![0, 0, 0, 0]), 2);
         early.changed().await.unwrap();
-        assert_eq!(
-            early.borrow_and_update().as_ref().unwrap().rank_site,
-            vec![0, 0, 0, 0]
-        );
+        assert_eq!(early.borrow_and_update().as_ref().unwrap().rank_site, vec![0, 0, 0, 0]);
         let mut late = m.subscribe("cg");
         late.changed().await.unwrap();
         assert_eq!(late.borrow().as_ref().unwrap().epoch, 2);

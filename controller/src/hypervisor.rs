@@ -23,13 +23,7 @@ pub struct MigrationEstimate {
 /// Pre-copy: round 0 copies all memory; each next round copies what was dirtied during the
 /// previous one; stop-and-copy once a round fits in `max_downtime_s` (or after
 /// `max_rounds`).
-pub fn precopy(
-    memory_bytes: f64,
-    dirty_bps: f64,
-    bandwidth_bps: f64,
-    max_downtime_s: f64,
-    max_rounds: u32,
-) -> MigrationEstimate {
+pub fn precopy(memory_bytes: f64, dirty_bps: f64, bandwidth_bps: f64, max_downtime_s: f64, max_rounds: u32) -> MigrationEstimate {
     let bw = bandwidth_bps.max(1.0);
     let mut to_send = memory_bytes;
     let mut total = 0.0;
@@ -80,18 +74,9 @@ pub enum HypervisorError {
     #[error("unknown VM {0:?}")]
     UnknownVm(String),
     #[error("VM {vm:?} is on {actual:?}, not {expected:?}")]
-    WrongHost {
-        vm: String,
-        expected: String,
-        actual: String,
-    },
+    WrongHost { vm: String, expected: String, actual: String },
     #[error("migration of {vm:?} would take {needed_s:.1} s, over its {timeout_s:.1} s timeout; aborted, the VM stays on {host:?}")]
-    Timeout {
-        vm: String,
-        needed_s: f64,
-        timeout_s: f64,
-        host: String,
-    },
+    Timeout { vm: String, needed_s: f64, timeout_s: f64, host: String },
     #[error("migration of {vm:?} does not converge (dirty rate at or above bandwidth); aborted, the VM stays on {host:?}")]
     NoConvergence { vm: String, host: String },
     #[error("host {0:?} is unreachable")]
@@ -125,21 +110,11 @@ struct SimVm {
 
 impl SimHypervisor {
     pub fn new() -> SimHypervisor {
-        SimHypervisor {
-            vms: Mutex::new(HashMap::new()),
-            unreachable: Mutex::new(vec![]),
-        }
+        SimHypervisor { vms: Mutex::new(HashMap::new()), unreachable: Mutex::new(vec![]) }
     }
 
     pub fn add_vm(&self, name: &str, host: &str, memory_bytes: f64, dirty_bps: f64) {
-        self.vms.lock().unwrap().insert(
-            name.into(),
-            SimVm {
-                host: host.into(),
-                memory_bytes,
-                dirty_bps,
-            },
-        );
+        self.vms.lock().unwrap().insert(name.into(), SimVm { host: host.into(), memory_bytes, dirty_bps });
     }
 
     /// Makes a host unreachable (a cut link, a dead daemon) or reachable again.
@@ -161,67 +136,29 @@ impl Default for SimHypervisor {
 #[tonic::async_trait]
 impl Hypervisor for SimHypervisor {
     async fn locate(&self, vm: &str) -> Result<String, HypervisorError> {
-        self.vms
-            .lock()
-            .unwrap()
-            .get(vm)
-            .map(|v| v.host.clone())
-            .ok_or_else(|| HypervisorError::UnknownVm(vm.into()))
+        self.vms.lock().unwrap().get(vm).map(|v| v.host.clone()).ok_or_else(|| HypervisorError::UnknownVm(vm.into()))
     }
 
     async fn migrate(&self, req: &MigrationRequest) -> Result<MigrationOutcome, HypervisorError> {
-        let vm = self
-            .vms
-            .lock()
-            .unwrap()
-            .get(&req.vm)
-            .cloned()
-            .ok_or_else(|| HypervisorError::UnknownVm(req.vm.clone()))?;
+        let vm = self.vms.lock().unwrap().get(&req.vm).cloned().ok_or_else(|| HypervisorError::UnknownVm(req.vm.clone()))?;
         if vm.host != req.from_host {
-            return Err(HypervisorError::WrongHost {
-                vm: req.vm.clone(),
-                expected: req.from_host.clone(),
-                actual: vm.host,
-            });
+            return Err(HypervisorError::WrongHost { vm: req.vm.clone(), expected: req.from_host.clone(), actual: vm.host });
         }
         if self.unreachable.lock().unwrap().contains(&req.to_host) {
             return Err(HypervisorError::Unreachable(req.to_host.clone()));
         }
-        let est = precopy(
-            vm.memory_bytes,
-            vm.dirty_bps,
-            req.bandwidth_bps,
-            MAX_DOWNTIME_S,
-            MAX_ROUNDS,
-        );
+        let est = precopy(vm.memory_bytes, vm.dirty_bps, req.bandwidth_bps, MAX_DOWNTIME_S, MAX_ROUNDS);
         if !est.converges {
             tokio::time::sleep(req.timeout.min(Duration::from_secs_f64(est.total_s))).await;
-            return Err(HypervisorError::NoConvergence {
-                vm: req.vm.clone(),
-                host: vm.host,
-            });
+            return Err(HypervisorError::NoConvergence { vm: req.vm.clone(), host: vm.host });
         }
         if est.total_s > req.timeout.as_secs_f64() {
             tokio::time::sleep(req.timeout).await;
-            return Err(HypervisorError::Timeout {
-                vm: req.vm.clone(),
-                needed_s: est.total_s,
-                timeout_s: req.timeout.as_secs_f64(),
-                host: vm.host,
-            });
+            return Err(HypervisorError::Timeout { vm: req.vm.clone(), needed_s: est.total_s, timeout_s: req.timeout.as_secs_f64(), host: vm.host });
         }
         tokio::time::sleep(Duration::from_secs_f64(est.total_s)).await;
-        self.vms
-            .lock()
-            .unwrap()
-            .get_mut(&req.vm)
-            .expect("checked above")
-            .host = req.to_host.clone();
-        Ok(MigrationOutcome {
-            total_s: est.total_s,
-            downtime_s: est.downtime_s,
-            transferred_bytes: est.transferred_bytes,
-        })
+        self.vms.lock().unwrap().get_mut(&req.vm).expect("checked above").host = req.to_host.clone();
+        Ok(MigrationOutcome { total_s: est.total_s, downtime_s: est.downtime_s, transferred_bytes: est.transferred_bytes })
     }
 }
 
@@ -243,10 +180,7 @@ mod tests {
     #[test]
     fn dirtying_guest_needs_more_rounds_and_may_not_converge() {
         let fast = precopy(GIB, 10.0 * 1048576.0, 1000.0 * MBIT, 0.3, 30);
-        assert!(
-            fast.rounds > 1 && fast.downtime_s <= 0.3 && fast.converges,
-            "{fast:?}"
-        );
+        assert!(fast.rounds > 1 && fast.downtime_s <= 0.3 && fast.converges, "{fast:?}");
         assert!(fast.transferred_bytes > GIB);
         let slow = precopy(256.0 * 1048576.0, 32.0 * 1048576.0, 100.0 * MBIT, 0.3, 30);
         assert!(!slow.converges, "32 MB/s dirty over 100 Mbit/s: {slow:?}");
@@ -255,41 +189,19 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn sim_migrates_on_tokio_time_and_fails_safe() {
         let h = SimHypervisor::new();
-        h.add_vm("v", "a1", GIB, 0.0);
-        let req = MigrationRequest {
-            vm: "v".into(),
-            from_host: "a1".into(),
-            to_host: "b1".into(),
-            bandwidth_bps: 1000.0 * MBIT,
-            timeout: Duration::from_secs(60),
-        };
+        h.add_vm("v", "a1", GIB, 0.0, );
+        let req = MigrationRequest { vm: "v".into(), from_host: "a1".into(), to_host: "b1".into(), bandwidth_bps: 1000.0 * MBIT, timeout: Duration::from_secs(60) };
         let t = tokio::time::Instant::now();
         let out = h.migrate(&req).await.unwrap();
         assert!((t.elapsed().as_secs_f64() - out.total_s).abs() < 0.01);
         assert_eq!(h.locate("v").await.unwrap(), "b1");
         // Too slow for its timeout: aborted, VM stays.
-        let slow = MigrationRequest {
-            from_host: "b1".into(),
-            to_host: "a1".into(),
-            bandwidth_bps: 1.0 * MBIT,
-            timeout: Duration::from_secs(10),
-            ..req.clone()
-        };
-        assert!(matches!(
-            h.migrate(&slow).await,
-            Err(HypervisorError::Timeout { .. })
-        ));
+        let slow = MigrationRequest { from_host: "b1".into(), to_host: "a1".into(), bandwidth_bps: 1.0 * MBIT, timeout: Duration::from_secs(10), ..req.clone() };
+        assert!(matches!(h.migrate(&slow).await, Err(HypervisorError::Timeout { .. })));
         assert_eq!(h.locate("v").await.unwrap(), "b1");
         h.set_unreachable("a1", true);
-        let back = MigrationRequest {
-            from_host: "b1".into(),
-            to_host: "a1".into(),
-            ..req
-        };
-        assert_eq!(
-            h.migrate(&back).await,
-            Err(HypervisorError::Unreachable("a1".into()))
-        );
+        let back = MigrationRequest { from_host: "b1".into(), to_host: "a1".into(), ..req };
+        assert_eq!(h.migrate(&back).await, Err(HypervisorError::Unreachable("a1".into())));
         assert_eq!(h.locate("v").await.unwrap(), "b1");
     }
 }

@@ -12,11 +12,7 @@ use straddle_proto::traffic_client::TrafficClient;
 use straddle_proto::{ListJobsRequest, TrafficMatrix, TrafficRequest};
 
 #[derive(Parser)]
-#[command(
-    name = "straddle",
-    version,
-    about = "Place MPI jobs across sites by what they actually send"
-)]
+#[command(name = "straddle", version, about = "Place MPI jobs across sites by what they actually send")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -69,11 +65,7 @@ enum Cmd {
         /// Keep following new decisions.
         #[arg(long)]
         watch: bool,
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:50051",
-            env = "STRADDLE_CONTROLLER"
-        )]
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
         controller: String,
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -81,11 +73,7 @@ enum Cmd {
     /// Explain one decision: why, what it predicted, what happened.
     Explain {
         id: u64,
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:50051",
-            env = "STRADDLE_CONTROLLER"
-        )]
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
         controller: String,
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -94,11 +82,7 @@ enum Cmd {
     Placements {
         #[arg(long, default_value = "")]
         job: String,
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:50051",
-            env = "STRADDLE_CONTROLLER"
-        )]
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
         controller: String,
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -107,12 +91,7 @@ enum Cmd {
     Override {
         #[command(subcommand)]
         what: Override,
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:50051",
-            env = "STRADDLE_CONTROLLER",
-            global = true
-        )]
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER", global = true)]
         controller: String,
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
@@ -124,11 +103,7 @@ enum Cmd {
         vms: Vec<String>,
         #[arg(long, default_value = "")]
         cluster: String,
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:50051",
-            env = "STRADDLE_CONTROLLER"
-        )]
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
         controller: String,
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -136,11 +111,7 @@ enum Cmd {
     /// Submit a scenario file (YAML: jobs with arrival times).
     Scenario {
         file: PathBuf,
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:50051",
-            env = "STRADDLE_CONTROLLER"
-        )]
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
         controller: String,
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -148,11 +119,7 @@ enum Cmd {
     /// Cancel a job.
     Cancel {
         job: String,
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:50051",
-            env = "STRADDLE_CONTROLLER"
-        )]
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
         controller: String,
         #[arg(long, env = "STRADDLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -160,11 +127,7 @@ enum Cmd {
     /// Show a job's rank × rank traffic matrix and per-rank totals.
     Traffic {
         job: String,
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:50051",
-            env = "STRADDLE_CONTROLLER"
-        )]
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
         controller: String,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -178,11 +141,7 @@ enum Cmd {
     },
     /// List the jobs the controller knows.
     Jobs {
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:50051",
-            env = "STRADDLE_CONTROLLER"
-        )]
+        #[arg(long, default_value = "http://127.0.0.1:50051", env = "STRADDLE_CONTROLLER")]
         controller: String,
     },
     /// Run a real MPI program under the shim with a live controller and show its traffic.
@@ -239,38 +198,17 @@ enum Mpi {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     // The controller logs what it accepts and refuses; the CLI and demo only warnings.
-    let default_level = if matches!(cli.cmd, Cmd::Controller { .. }) {
-        "info"
-    } else {
-        "warn"
-    };
+    let default_level = if matches!(cli.cmd, Cmd::Controller { .. }) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STRADDLE_LOG")
-                .unwrap_or_else(|_| default_level.into()),
+            tracing_subscriber::EnvFilter::try_from_env("STRADDLE_LOG").unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Controller {
-                listen,
-                topology,
-                state,
-                token,
-                submitted_only,
-                mode,
-                decide_every,
-                window,
-                threshold,
-                policy,
-                dwell,
-                cooldown,
-            } => {
+            Cmd::Controller { listen, topology, state, token, submitted_only, mode, decide_every, window, threshold, policy, dwell, cooldown } => {
                 let mut cfg = straddle_controller::decide::DeciderConfig::default();
                 cfg.window_secs = window.max(1);
                 cfg.policy.slowdown_threshold = threshold;
@@ -280,30 +218,11 @@ fn main() -> Result<()> {
                 };
                 cfg.policy.min_dwell = Duration::from_secs_f64(dwell.max(0.0));
                 cfg.cooldown = Duration::from_secs_f64(cooldown.max(0.0));
-                run_controller(
-                    listen,
-                    topology,
-                    state,
-                    token,
-                    submitted_only,
-                    cfg,
-                    mode.into(),
-                    Duration::from_secs_f64(decide_every.max(0.1)),
-                )
-                .await
+                run_controller(listen, topology, state, token, submitted_only, cfg, mode.into(), Duration::from_secs_f64(decide_every.max(0.1))).await
             }
-            Cmd::Decisions {
-                job,
-                watch,
-                controller,
-                token,
-            } => {
+            Cmd::Decisions { job, watch, controller, token } => {
                 let mut c = operator(&controller, token).await?;
-                let mut s = c
-                    .watch_decisions(straddle_proto::WatchDecisionsRequest { job })
-                    .await
-                    .map_err(status)?
-                    .into_inner();
+                let mut s = c.watch_decisions(straddle_proto::WatchDecisionsRequest { job }).await.map_err(status)?.into_inner();
                 loop {
                     let next = if watch {
                         s.message().await.map_err(status)?
@@ -317,171 +236,68 @@ fn main() -> Result<()> {
                     println!("{}", render::decision_line(&d));
                 }
             }
-            Cmd::Explain {
-                id,
-                controller,
-                token,
-            } => {
+            Cmd::Explain { id, controller, token } => {
                 let mut c = operator(&controller, token).await?;
-                let d = c
-                    .explain(straddle_proto::ExplainRequest { decision_id: id })
-                    .await
-                    .map_err(status)?
-                    .into_inner();
+                let d = c.explain(straddle_proto::ExplainRequest { decision_id: id }).await.map_err(status)?.into_inner();
                 print!("{}", render::explain(&d));
                 Ok(())
             }
-            Cmd::Placements {
-                job,
-                controller,
-                token,
-            } => {
+            Cmd::Placements { job, controller, token } => {
                 let mut c = operator(&controller, token).await?;
-                let p = c
-                    .list_placements(straddle_proto::ListPlacementsRequest { job })
-                    .await
-                    .map_err(status)?
-                    .into_inner();
-                println!(
-                    "{:<16} {:<12} {:<12} {:<16} {:<10} pinned",
-                    "vm", "host", "site", "job", "ranks"
-                );
+                let p = c.list_placements(straddle_proto::ListPlacementsRequest { job }).await.map_err(status)?.into_inner();
+                println!("{:<16} {:<12} {:<12} {:<16} {:<10} pinned", "vm", "host", "site", "job", "ranks");
                 for x in p.placements {
-                    let ranks = x
-                        .ranks
-                        .iter()
-                        .map(|r| r.to_string())
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    println!(
-                        "{:<16} {:<12} {:<12} {:<16} {:<10} {}",
-                        x.vm,
-                        x.host,
-                        x.site,
-                        x.job,
-                        ranks,
-                        if x.pinned { "yes" } else { "" }
-                    );
+                    let ranks = x.ranks.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");
+                    println!("{:<16} {:<12} {:<12} {:<16} {:<10} {}", x.vm, x.host, x.site, x.job, ranks, if x.pinned { "yes" } else { "" });
                 }
                 Ok(())
             }
-            Cmd::Override {
-                what,
-                controller,
-                token,
-            } => {
+            Cmd::Override { what, controller, token } => {
                 let mut c = operator(&controller, token).await?;
                 let ack = match what {
-                    Override::Pin { vm } => {
-                        c.pin(straddle_proto::PinRequest { vm, pinned: true }).await
-                    }
-                    Override::Unpin { vm } => {
-                        c.pin(straddle_proto::PinRequest { vm, pinned: false })
-                            .await
-                    }
-                    Override::Drain { site } => {
-                        c.drain(straddle_proto::DrainRequest { site, drain: true })
-                            .await
-                    }
-                    Override::Undrain { site } => {
-                        c.drain(straddle_proto::DrainRequest { site, drain: false })
-                            .await
-                    }
-                    Override::Mode { mode } => {
-                        c.set_mode(straddle_proto::SetModeRequest {
-                            mode: straddle_proto::PlannerMode::from(mode) as i32,
-                        })
-                        .await
-                    }
-                    Override::Approve { id } => {
-                        c.approve(straddle_proto::ApproveRequest {
-                            decision_id: id,
-                            approve: true,
-                        })
-                        .await
-                    }
-                    Override::Reject { id } => {
-                        c.approve(straddle_proto::ApproveRequest {
-                            decision_id: id,
-                            approve: false,
-                        })
-                        .await
-                    }
+                    Override::Pin { vm } => c.pin(straddle_proto::PinRequest { vm, pinned: true }).await,
+                    Override::Unpin { vm } => c.pin(straddle_proto::PinRequest { vm, pinned: false }).await,
+                    Override::Drain { site } => c.drain(straddle_proto::DrainRequest { site, drain: true }).await,
+                    Override::Undrain { site } => c.drain(straddle_proto::DrainRequest { site, drain: false }).await,
+                    Override::Mode { mode } => c.set_mode(straddle_proto::SetModeRequest { mode: straddle_proto::PlannerMode::from(mode) as i32 }).await,
+                    Override::Approve { id } => c.approve(straddle_proto::ApproveRequest { decision_id: id, approve: true }).await,
+                    Override::Reject { id } => c.approve(straddle_proto::ApproveRequest { decision_id: id, approve: false }).await,
                 }
                 .map_err(status)?
                 .into_inner();
                 println!("{}", ack.message);
                 Ok(())
             }
-            Cmd::Submit {
-                job,
-                vms,
-                cluster,
-                controller,
-                token,
-            } => {
-                let spec = straddle_proto::JobSpec {
-                    job,
-                    world_size: vms.len() as u32,
-                    cluster,
-                    rank_vms: vms,
-                };
+            Cmd::Submit { job, vms, cluster, controller, token } => {
+                let spec = straddle_proto::JobSpec { job, world_size: vms.len() as u32, cluster, rank_vms: vms };
                 let mut c = scheduler(&controller, token).await?;
                 let r = c.submit_job(spec).await.map_err(status)?.into_inner();
                 println!("submitted {}", r.job);
                 Ok(())
             }
-            Cmd::Scenario {
-                file,
-                controller,
-                token,
-            } => {
-                let yaml = std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                let name = file
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+            Cmd::Scenario { file, controller, token } => {
+                let yaml = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
                 let mut c = scheduler(&controller, token).await?;
-                let r = c
-                    .submit_scenario(straddle_proto::ScenarioSpec { name, yaml })
-                    .await
-                    .map_err(status)?
-                    .into_inner();
+                let r = c.submit_scenario(straddle_proto::ScenarioSpec { name, yaml }).await.map_err(status)?.into_inner();
                 println!("scenario {} accepted: {}", r.name, r.jobs.join(", "));
                 Ok(())
             }
-            Cmd::Cancel {
-                job,
-                controller,
-                token,
-            } => {
+            Cmd::Cancel { job, controller, token } => {
                 let mut c = scheduler(&controller, token).await?;
-                let r = c
-                    .cancel_job(straddle_proto::CancelJobRequest { job })
-                    .await
-                    .map_err(status)?
-                    .into_inner();
+                let r = c.cancel_job(straddle_proto::CancelJobRequest { job }).await.map_err(status)?.into_inner();
                 println!("cancelled {}", r.job);
                 Ok(())
             }
-            Cmd::Traffic {
-                job,
-                controller,
-                json,
-                rate,
-                watch,
-            } => traffic(&controller, &job, json, rate, watch).await,
+            Cmd::Traffic { job, controller, json, rate, watch } => traffic(&controller, &job, json, rate, watch).await,
             Cmd::Jobs { controller } => jobs(&controller).await,
             Cmd::Demo { mpi, ranks, steps } => demo(mpi, ranks, steps).await,
         }
     })
 }
 
-type AuthChannel = tonic::service::interceptor::InterceptedService<
-    tonic::transport::Channel,
-    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
->;
+type AuthChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>;
 type SchedulerClient = straddle_proto::scheduler_client::SchedulerClient<AuthChannel>;
 type OperatorClient = straddle_proto::operator_client::OperatorClient<AuthChannel>;
 
@@ -499,25 +315,16 @@ async fn operator(controller: &str, token: Option<String>) -> Result<OperatorCli
 async fn authed(
     controller: &str,
     token: Option<String>,
-) -> Result<(
-    tonic::transport::Channel,
-    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
-)> {
+) -> Result<(tonic::transport::Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>)> {
     let channel = tonic::transport::Endpoint::from_shared(controller.to_string())?
         .connect()
         .await
         .with_context(|| format!("cannot reach the controller at {controller}"))?;
     let header = match token {
-        Some(t) => Some(
-            format!("Bearer {t}")
-                .parse::<tonic::metadata::MetadataValue<_>>()
-                .context("token is not a valid header value")?,
-        ),
+        Some(t) => Some(format!("Bearer {t}").parse::<tonic::metadata::MetadataValue<_>>().context("token is not a valid header value")?),
         None => None,
     };
-    let add: Box<
-        dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send,
-    > = Box::new(move |mut r| {
+    let add: Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send> = Box::new(move |mut r| {
         if let Some(h) = &header {
             r.metadata_mut().insert("authorization", h.clone());
         }
@@ -540,29 +347,16 @@ async fn run_controller(
     mode: straddle_proto::PlannerMode,
     every: Duration,
 ) -> Result<()> {
-    let mut c = Controller::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let mut c = Controller::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     if let Some(path) = topology {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let topo = straddle_controller::topology::Topology::from_yaml(&text)
-            .with_context(|| format!("{}", path.display()))?;
-        tracing::info!(
-            sites = topo.sites.len(),
-            hosts = topo.hosts.len(),
-            vms = topo.vms.len(),
-            "topology loaded"
-        );
-        c = c
-            .with_topology(topo, state.as_deref())?
-            .with_decider(cfg, mode, every, None);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let topo = straddle_controller::topology::Topology::from_yaml(&text).with_context(|| format!("{}", path.display()))?;
+        tracing::info!(sites = topo.sites.len(), hosts = topo.hosts.len(), vms = topo.vms.len(), "topology loaded");
+        c = c.with_topology(topo, state.as_deref())?.with_decider(cfg, mode, every, None);
     } else if state.is_some() {
         bail!("--state needs --topology: the state describes placements over a topology");
     }
-    c.registry
-        .submitted_only
-        .store(submitted_only, std::sync::atomic::Ordering::Relaxed);
+    c.registry.submitted_only.store(submitted_only, std::sync::atomic::Ordering::Relaxed);
     let c = c.with_token(token);
     // The first line on stdout says where to connect (tools read it when --listen ends in :0).
     println!("straddle controller listening on {}", c.local_addr());
@@ -579,10 +373,7 @@ async fn fetch(controller: &str, job: &str, rate: Option<u32>) -> Result<Traffic
         .await
         .with_context(|| format!("cannot reach the controller at {controller}"))?;
     let m = c
-        .get_traffic(TrafficRequest {
-            job: job.to_string(),
-            rate_window_secs: rate.unwrap_or(0),
-        })
+        .get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: rate.unwrap_or(0) })
         .await
         .map_err(|s| anyhow::anyhow!("{}: {}", code_word(s.code()), s.message()))?;
     Ok(m.into_inner())
@@ -608,13 +399,7 @@ fn print(m: &TrafficMatrix, json: bool) {
     }
 }
 
-async fn traffic(
-    controller: &str,
-    job: &str,
-    json: bool,
-    rate: Option<u32>,
-    watch: bool,
-) -> Result<()> {
+async fn traffic(controller: &str, job: &str, json: bool, rate: Option<u32>, watch: bool) -> Result<()> {
     loop {
         let m = fetch(controller, job, rate).await?;
         if watch && !json {
@@ -633,10 +418,7 @@ async fn jobs(controller: &str) -> Result<()> {
         .await
         .with_context(|| format!("cannot reach the controller at {controller}"))?;
     let jobs = c.list_jobs(ListJobsRequest {}).await?.into_inner().jobs;
-    println!(
-        "{:<24} {:>6} {:>9} {:>14} {:>10}",
-        "job", "ranks", "attached", "bytes", "messages"
-    );
+    println!("{:<24} {:>6} {:>9} {:>14} {:>10}", "job", "ranks", "attached", "bytes", "messages");
     for j in jobs {
         println!(
             "{:<24} {:>6} {:>9} {:>14} {:>10}",
@@ -660,10 +442,7 @@ fn shim_path(mpi: Mpi) -> Result<PathBuf> {
     let dir = exe.parent().context("binary has no folder")?;
     let p = dir.join(name);
     if !p.exists() {
-        bail!(
-            "the shim {} is missing: build the workspace with `cargo build --release`",
-            p.display()
-        );
+        bail!("the shim {} is missing: build the workspace with `cargo build --release`", p.display());
     }
     Ok(p)
 }
@@ -679,12 +458,7 @@ async fn demo(mpi: Mpi, ranks: u32, steps: u32) -> Result<()> {
         Mpi::Mpich => ("mpicc.mpich", "mpiexec.mpich"),
         Mpi::Openmpi => ("mpicc.openmpi", "mpirun.openmpi"),
     };
-    let st = std::process::Command::new(cc)
-        .arg("-O2")
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .status()
+    let st = std::process::Command::new(cc).arg("-O2").arg(&src).arg("-o").arg(&exe).status()
         .with_context(|| format!("cannot run {cc}: install MPI with scripts/setup.sh"))?;
     if !st.success() {
         bail!("{cc} failed on the demo program");
@@ -697,10 +471,7 @@ async fn demo(mpi: Mpi, ranks: u32, steps: u32) -> Result<()> {
     let server = tokio::spawn(c.serve(async {
         let _ = stop_rx.await;
     }));
-    println!(
-        "controller on {url}; running {ranks} ranks of the demo under {} with the shim\n",
-        launcher
-    );
+    println!("controller on {url}; running {ranks} ranks of the demo under {} with the shim\n", launcher);
 
     let job = "demo";
     let mut cmd = tokio::process::Command::new(launcher);
@@ -718,21 +489,14 @@ async fn demo(mpi: Mpi, ranks: u32, steps: u32) -> Result<()> {
             }
         }
         Mpi::Openmpi => {
-            cmd.args(["--allow-run-as-root", "--oversubscribe", "-n"])
-                .arg(ranks.to_string());
+            cmd.args(["--allow-run-as-root", "--oversubscribe", "-n"]).arg(ranks.to_string());
             for (k, v) in &envs {
                 cmd.arg("-x").arg(format!("{k}={v}"));
             }
         }
     }
-    cmd.arg(&exe)
-        .arg(steps.to_string())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {launcher}"))?;
+    cmd.arg(&exe).arg(steps.to_string()).stdout(Stdio::inherit()).stderr(Stdio::inherit()).kill_on_drop(true);
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {launcher}"))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60 + steps as u64);
     let status = loop {
         tokio::select! {
@@ -756,9 +520,7 @@ async fn demo(mpi: Mpi, ranks: u32, steps: u32) -> Result<()> {
     }
     let now = registry.now_secs();
     let m = registry
-        .with_job(job, |j| {
-            straddle_controller::service::traffic::matrix(j, now, 0)
-        })
+        .with_job(job, |j| straddle_controller::service::traffic::matrix(j, now, 0))
         .map_err(|e| anyhow::anyhow!("the controller saw no traffic: {e}"))?;
     println!("=== final: everything the ranks sent ===");
     print!("{}", render::table(&m));

@@ -29,20 +29,12 @@ impl PlanJob {
     /// Its distinct VMs, in first-rank order.
     pub fn vms(&self) -> Vec<VmId> {
         let mut seen = HashSet::new();
-        self.rank_vm
-            .iter()
-            .copied()
-            .filter(|v| seen.insert(*v))
-            .collect()
+        self.rank_vm.iter().copied().filter(|v| seen.insert(*v)).collect()
     }
 
     /// Predicted slowdown with VMs where `vm_host` puts them.
     pub fn slowdown(&self, topo: &Topology, vm_host: &[HostId]) -> f64 {
-        let site: Vec<SiteId> = self
-            .rank_vm
-            .iter()
-            .map(|&v| topo.site_of_host(vm_host[v]))
-            .collect();
+        let site: Vec<SiteId> = self.rank_vm.iter().map(|&v| topo.site_of_host(vm_host[v])).collect();
         predict(&self.profile, &site, topo).slowdown
     }
 }
@@ -59,11 +51,7 @@ pub struct PlanConfig {
 
 impl Default for PlanConfig {
     fn default() -> Self {
-        PlanConfig {
-            horizon_s: 600.0,
-            migration_drag: 0.05,
-            budget: None,
-        }
+        PlanConfig { horizon_s: 600.0, migration_drag: 0.05, budget: None }
     }
 }
 
@@ -133,24 +121,14 @@ impl<'a> State<'a> {
                 vm_job.insert(v, j);
             }
         }
-        State {
-            input,
-            cfg,
-            vm_host: input.vm_host.to_vec(),
-            host_free,
-            vm_job,
-        }
+        State { input, cfg, vm_host: input.vm_host.to_vec(), host_free, vm_job }
     }
 
     fn site_free(&self, s: SiteId) -> i64 {
         if self.input.drained.contains(&s) {
             return 0;
         }
-        self.input.topo.sites[s]
-            .hosts
-            .iter()
-            .map(|&h| self.host_free[h].max(0))
-            .sum()
+        self.input.topo.sites[s].hosts.iter().map(|&h| self.host_free[h].max(0)).sum()
     }
 
     fn movable(&self, v: VmId) -> bool {
@@ -167,13 +145,7 @@ impl<'a> State<'a> {
             topo.path(from, to_site)?.bandwidth_bps
         };
         let vm = &topo.vms[v];
-        let e = precopy(
-            vm.memory_bytes,
-            vm.dirty_bps,
-            bw,
-            MAX_DOWNTIME_S,
-            MAX_ROUNDS,
-        );
+        let e = precopy(vm.memory_bytes, vm.dirty_bps, bw, MAX_DOWNTIME_S, MAX_ROUNDS);
         if !e.converges {
             return None;
         }
@@ -182,12 +154,7 @@ impl<'a> State<'a> {
 
     /// The host of `s` with the most room.
     fn pick_host(&self, s: SiteId) -> Option<HostId> {
-        self.input.topo.sites[s]
-            .hosts
-            .iter()
-            .copied()
-            .filter(|&h| self.host_free[h] > 0)
-            .max_by_key(|&h| (self.host_free[h], std::cmp::Reverse(h)))
+        self.input.topo.sites[s].hosts.iter().copied().filter(|&h| self.host_free[h] > 0).max_by_key(|&h| (self.host_free[h], std::cmp::Reverse(h)))
     }
 
     fn relocate(&mut self, v: VmId, to: HostId) {
@@ -198,17 +165,12 @@ impl<'a> State<'a> {
 }
 
 fn slowdowns(input: &PlanInput, vm_host: &[HostId]) -> Vec<f64> {
-    input
-        .jobs
-        .iter()
-        .map(|j| j.slowdown(input.topo, vm_host))
-        .collect()
+    input.jobs.iter().map(|j| j.slowdown(input.topo, vm_host)).collect()
 }
 
 /// Σ slowdown × horizon over every job, plus the migrations' cost.
 pub fn objective(input: &PlanInput, cfg: &PlanConfig, vm_host: &[HostId], moves: &[Move]) -> f64 {
-    slowdowns(input, vm_host).iter().sum::<f64>() * cfg.horizon_s
-        + moves.iter().map(|m| m.cost_s).sum::<f64>()
+    slowdowns(input, vm_host).iter().sum::<f64>() * cfg.horizon_s + moves.iter().map(|m| m.cost_s).sum::<f64>()
 }
 
 /// Tries to bring network job `j` onto one site; returns its decision.
@@ -218,13 +180,8 @@ fn consolidate(st: &mut State, j: usize, allow_make_room: bool) -> JobDecision {
     let job = &input.jobs[j];
     let vms = job.vms();
     let before = job.slowdown(topo, &st.vm_host);
-    let sites: HashSet<SiteId> = vms
-        .iter()
-        .map(|&v| topo.site_of_host(st.vm_host[v]))
-        .collect();
-    let on_drained = vms
-        .iter()
-        .any(|&v| input.drained.contains(&topo.site_of_host(st.vm_host[v])));
+    let sites: HashSet<SiteId> = vms.iter().map(|&v| topo.site_of_host(st.vm_host[v])).collect();
+    let on_drained = vms.iter().any(|&v| input.drained.contains(&topo.site_of_host(st.vm_host[v])));
     let mut d = JobDecision {
         job: job.id.clone(),
         class: job.class,
@@ -237,39 +194,24 @@ fn consolidate(st: &mut State, j: usize, allow_make_room: bool) -> JobDecision {
     };
     if sites.len() == 1 && !on_drained {
         d.target_site = sites.iter().next().copied();
-        d.reason = format!(
-            "network-intensive and already on one site ({})",
-            topo.sites[d.target_site.unwrap()].name
-        );
+        d.reason = format!("network-intensive and already on one site ({})", topo.sites[d.target_site.unwrap()].name);
         return d;
     }
-    let stuck: HashSet<SiteId> = vms
-        .iter()
-        .filter(|&&v| !st.movable(v))
-        .map(|&v| topo.site_of_host(st.vm_host[v]))
-        .collect();
+    let stuck: HashSet<SiteId> = vms.iter().filter(|&&v| !st.movable(v)).map(|&v| topo.site_of_host(st.vm_host[v])).collect();
     if stuck.len() > 1 {
-        d.reason =
-            "network-intensive but pinned or cooling VMs hold it on several sites; left as is"
-                .into();
+        d.reason = "network-intensive but pinned or cooling VMs hold it on several sites; left as is".into();
         return d;
     }
     let candidates: Vec<SiteId> = match stuck.iter().next() {
         Some(&s) => vec![s],
-        None => (0..topo.sites.len())
-            .filter(|s| !input.drained.contains(s))
-            .collect(),
+        None => (0..topo.sites.len()).filter(|s| !input.drained.contains(s)).collect(),
     };
     // Cheapest reachable site with room: gain is the whole slowdown (one site costs none).
     let gain = before * st.cfg.horizon_s;
     let mut best: Option<(SiteId, f64, Vec<(VmId, MigrationEstimate, f64)>)> = None;
     let mut short_of_room: Vec<(SiteId, i64)> = Vec::new();
     for &s in &candidates {
-        let away: Vec<VmId> = vms
-            .iter()
-            .copied()
-            .filter(|&v| topo.site_of_host(st.vm_host[v]) != s)
-            .collect();
+        let away: Vec<VmId> = vms.iter().copied().filter(|&v| topo.site_of_host(st.vm_host[v]) != s).collect();
         let mut moves = Vec::new();
         let mut cost = 0.0;
         let mut ok = true;
@@ -303,15 +245,8 @@ fn consolidate(st: &mut State, j: usize, allow_make_room: bool) -> JobDecision {
         short_of_room.sort_by_key(|&(s, lack)| (lack, s));
         for &(s, lack) in &short_of_room {
             if let Some(extra_cost) = make_room(st, s, lack, j) {
-                let away: Vec<VmId> = vms
-                    .iter()
-                    .copied()
-                    .filter(|&v| topo.site_of_host(st.vm_host[v]) != s)
-                    .collect();
-                let moves: Vec<_> = away
-                    .iter()
-                    .filter_map(|&v| st.move_cost(v, s).map(|(e, c)| (v, e, c)))
-                    .collect();
+                let away: Vec<VmId> = vms.iter().copied().filter(|&v| topo.site_of_host(st.vm_host[v]) != s).collect();
+                let moves: Vec<_> = away.iter().filter_map(|&v| st.move_cost(v, s).map(|(e, c)| (v, e, c))).collect();
                 let cost = moves.iter().map(|m| m.2).sum::<f64>() + extra_cost;
                 best = Some((s, cost, moves));
                 break;
@@ -362,11 +297,7 @@ fn make_room(st: &mut State, s: SiteId, lack: i64, except: usize) -> Option<f64>
     let victims: Vec<VmId> = (0..st.vm_host.len())
         .filter(|&v| on_site.contains(&st.vm_host[v]))
         .filter(|v| st.movable(*v))
-        .filter(|v| {
-            st.vm_job
-                .get(v)
-                .is_none_or(|&j| j != except && input.jobs[j].class == Class::Compute)
-        })
+        .filter(|v| st.vm_job.get(v).is_none_or(|&j| j != except && input.jobs[j].class == Class::Compute))
         .take(lack as usize)
         .collect();
     if (victims.len() as i64) < lack {
@@ -374,14 +305,8 @@ fn make_room(st: &mut State, s: SiteId, lack: i64, except: usize) -> Option<f64>
     }
     let snapshot: Vec<HostId> = st.vm_host.clone();
     let free_snapshot = st.host_free.clone();
-    let touched: HashSet<usize> = victims
-        .iter()
-        .filter_map(|v| st.vm_job.get(v).copied())
-        .collect();
-    let before: f64 = touched
-        .iter()
-        .map(|&j| input.jobs[j].slowdown(topo, &st.vm_host))
-        .sum();
+    let touched: HashSet<usize> = victims.iter().filter_map(|v| st.vm_job.get(v).copied()).collect();
+    let before: f64 = touched.iter().map(|&j| input.jobs[j].slowdown(topo, &st.vm_host)).sum();
     let mut cost = 0.0;
     for v in victims {
         let dest = (0..topo.sites.len())
@@ -397,10 +322,7 @@ fn make_room(st: &mut State, s: SiteId, lack: i64, except: usize) -> Option<f64>
         st.relocate(v, h);
         cost += c;
     }
-    let after: f64 = touched
-        .iter()
-        .map(|&j| input.jobs[j].slowdown(topo, &st.vm_host))
-        .sum();
+    let after: f64 = touched.iter().map(|&j| input.jobs[j].slowdown(topo, &st.vm_host)).sum();
     Some(cost + (after - before).max(0.0) * st.cfg.horizon_s)
 }
 
@@ -418,13 +340,7 @@ fn evacuate(st: &mut State) -> usize {
         let own: HashSet<SiteId> = st
             .vm_job
             .get(&v)
-            .map(|&j| {
-                input.jobs[j]
-                    .vms()
-                    .iter()
-                    .map(|&w| topo.site_of_host(st.vm_host[w]))
-                    .collect()
-            })
+            .map(|&j| input.jobs[j].vms().iter().map(|&w| topo.site_of_host(st.vm_host[w])).collect())
             .unwrap_or_default();
         let dest = (0..topo.sites.len())
             .filter(|&d| st.site_free(d) > 0 && st.move_cost(v, d).is_some())
@@ -445,13 +361,7 @@ fn waves(topo: &Topology, moves: &mut [Move]) {
     for m in moves.iter_mut() {
         let (a, b) = (topo.site_of_host(m.from), topo.site_of_host(m.to));
         let link = (a.min(b), a.max(b));
-        let link_limit = if a == b {
-            u32::MAX
-        } else {
-            topo.link(a, b)
-                .map(|l| l.max_concurrent_migrations)
-                .unwrap_or(1)
-        };
+        let link_limit = if a == b { u32::MAX } else { topo.link(a, b).map(|l| l.max_concurrent_migrations).unwrap_or(1) };
         let mut w = 0;
         loop {
             if per_wave_site.len() <= w {
@@ -461,10 +371,7 @@ fn waves(topo: &Topology, moves: &mut [Move]) {
             let sa = per_wave_site[w].get(&a).copied().unwrap_or(0);
             let sb = per_wave_site[w].get(&b).copied().unwrap_or(0);
             let l = per_wave_link[w].get(&link).copied().unwrap_or(0);
-            if sa < topo.sites[a].max_concurrent_migrations.max(1)
-                && sb < topo.sites[b].max_concurrent_migrations.max(1)
-                && l < link_limit
-            {
+            if sa < topo.sites[a].max_concurrent_migrations.max(1) && sb < topo.sites[b].max_concurrent_migrations.max(1) && l < link_limit {
                 *per_wave_site[w].entry(a).or_default() += 1;
                 if b != a {
                     *per_wave_site[w].entry(b).or_default() += 1;
@@ -478,52 +385,22 @@ fn waves(topo: &Topology, moves: &mut [Move]) {
     }
 }
 
-fn finish(
-    input: &PlanInput,
-    cfg: &PlanConfig,
-    vm_host: Vec<HostId>,
-    decisions: Vec<JobDecision>,
-) -> Plan {
+fn finish(input: &PlanInput, cfg: &PlanConfig, vm_host: Vec<HostId>, decisions: Vec<JobDecision>) -> Plan {
     let topo = input.topo;
     let mut moves = Vec::new();
     for (v, (&from, &to)) in input.vm_host.iter().zip(vm_host.iter()).enumerate() {
         if from != to {
             let to_site = topo.site_of_host(to);
-            let bw = if topo.site_of_host(from) == to_site {
-                10e9 / 8.0
-            } else {
-                topo.path(topo.site_of_host(from), to_site)
-                    .map(|p| p.bandwidth_bps)
-                    .unwrap_or(1.0)
-            };
+            let bw = if topo.site_of_host(from) == to_site { 10e9 / 8.0 } else { topo.path(topo.site_of_host(from), to_site).map(|p| p.bandwidth_bps).unwrap_or(1.0) };
             let vm = &topo.vms[v];
-            let e = precopy(
-                vm.memory_bytes,
-                vm.dirty_bps,
-                bw,
-                MAX_DOWNTIME_S,
-                MAX_ROUNDS,
-            );
-            moves.push(Move {
-                vm: v,
-                from,
-                to,
-                wave: 0,
-                estimate: e,
-                cost_s: e.downtime_s + e.total_s * cfg.migration_drag,
-            });
+            let e = precopy(vm.memory_bytes, vm.dirty_bps, bw, MAX_DOWNTIME_S, MAX_ROUNDS);
+            moves.push(Move { vm: v, from, to, wave: 0, estimate: e, cost_s: e.downtime_s + e.total_s * cfg.migration_drag });
         }
     }
     waves(topo, &mut moves);
     let objective_before = objective(input, cfg, input.vm_host, &[]);
     let objective_after = objective(input, cfg, &vm_host, &moves);
-    Plan {
-        moves,
-        decisions,
-        vm_host_after: vm_host,
-        objective_before,
-        objective_after,
-    }
+    Plan { moves, decisions, vm_host_after: vm_host, objective_before, objective_after }
 }
 
 /// The planner: greedy consolidation in order of what spanning costs each job, then (with
@@ -532,9 +409,7 @@ pub fn plan(input: &PlanInput, cfg: &PlanConfig) -> Plan {
     let start = Instant::now();
     let mut st = State::new(input, cfg);
     let before = slowdowns(input, input.vm_host);
-    let mut order: Vec<usize> = (0..input.jobs.len())
-        .filter(|&j| input.jobs[j].class == Class::Network)
-        .collect();
+    let mut order: Vec<usize> = (0..input.jobs.len()).filter(|&j| input.jobs[j].class == Class::Network).collect();
     order.sort_by(|&a, &b| before[b].partial_cmp(&before[a]).unwrap().then(a.cmp(&b)));
     let mut decisions: Vec<Option<JobDecision>> = vec![None; input.jobs.len()];
     for &j in &order {
@@ -552,10 +427,7 @@ pub fn plan(input: &PlanInput, cfg: &PlanConfig) -> Plan {
                 slowdown_after: s,
                 gain_s: 0.0,
                 cost_s: 0.0,
-                reason: format!(
-                    "compute-intensive: may span sites ({:.1}% predicted slowdown)",
-                    s * 100.0
-                ),
+                reason: format!("compute-intensive: may span sites ({:.1}% predicted slowdown)", s * 100.0),
             });
         }
     }
@@ -563,15 +435,7 @@ pub fn plan(input: &PlanInput, cfg: &PlanConfig) -> Plan {
     if let Some(budget) = cfg.budget {
         vm_host = improve(input, cfg, vm_host, start + budget);
     }
-    finish(
-        input,
-        cfg,
-        vm_host,
-        decisions
-            .into_iter()
-            .map(|d| d.expect("every job decided"))
-            .collect(),
-    )
+    finish(input, cfg, vm_host, decisions.into_iter().map(|d| d.expect("every job decided")).collect())
 }
 
 /// One job's share of the objective: its slowdown over the horizon plus the cost of moving
@@ -583,24 +447,10 @@ fn job_cost(input: &PlanInput, cfg: &PlanConfig, job: &PlanJob, vm_host: &[HostI
         let (from, to) = (input.vm_host[v], vm_host[v]);
         if from != to {
             let (a, b) = (topo.site_of_host(from), topo.site_of_host(to));
-            let bw = if a == b {
-                10e9 / 8.0
-            } else {
-                topo.path(a, b).map(|p| p.bandwidth_bps).unwrap_or(1.0)
-            };
+            let bw = if a == b { 10e9 / 8.0 } else { topo.path(a, b).map(|p| p.bandwidth_bps).unwrap_or(1.0) };
             let vm = &topo.vms[v];
-            let e = precopy(
-                vm.memory_bytes,
-                vm.dirty_bps,
-                bw,
-                MAX_DOWNTIME_S,
-                MAX_ROUNDS,
-            );
-            c += if e.converges {
-                e.downtime_s + e.total_s * cfg.migration_drag
-            } else {
-                f64::INFINITY
-            };
+            let e = precopy(vm.memory_bytes, vm.dirty_bps, bw, MAX_DOWNTIME_S, MAX_ROUNDS);
+            c += if e.converges { e.downtime_s + e.total_s * cfg.migration_drag } else { f64::INFINITY };
         }
     }
     c
@@ -609,12 +459,7 @@ fn job_cost(input: &PlanInput, cfg: &PlanConfig, job: &PlanJob, vm_host: &[HostI
 /// Local search until `deadline`: move a network job wholesale to another site (or back
 /// where it started) when that lowers its share of the objective; jobs share no VMs, so
 /// the change is local to the job.
-fn improve(
-    input: &PlanInput,
-    cfg: &PlanConfig,
-    mut vm_host: Vec<HostId>,
-    deadline: Instant,
-) -> Vec<HostId> {
+fn improve(input: &PlanInput, cfg: &PlanConfig, mut vm_host: Vec<HostId>, deadline: Instant) -> Vec<HostId> {
     let topo = input.topo;
     let mut free: Vec<i64> = topo.hosts.iter().map(|h| h.vm_capacity as i64).collect();
     for &h in &vm_host {
@@ -644,22 +489,14 @@ fn improve(
                     if topo.site_of_host(vm_host[v]) == want_site {
                         continue;
                     }
-                    if input.pinned.contains(&v)
-                        || input.cooling.contains(&v)
-                        || input.drained.contains(&want_site)
-                    {
+                    if input.pinned.contains(&v) || input.cooling.contains(&v) || input.drained.contains(&want_site) {
                         ok = false;
                         break;
                     }
                     let h = if target.is_none() && trial_free[input.vm_host[v]] > 0 {
                         Some(input.vm_host[v])
                     } else {
-                        topo.sites[want_site]
-                            .hosts
-                            .iter()
-                            .copied()
-                            .filter(|&h| trial_free[h] > 0)
-                            .max_by_key(|&h| trial_free[h])
+                        topo.sites[want_site].hosts.iter().copied().filter(|&h| trial_free[h] > 0).max_by_key(|&h| trial_free[h])
                     };
                     match h {
                         Some(h) => {
@@ -676,8 +513,7 @@ fn improve(
                 if !ok || trial.is_empty() {
                     continue;
                 }
-                let undo: Vec<(VmId, HostId)> =
-                    trial.iter().map(|&(v, _)| (v, vm_host[v])).collect();
+                let undo: Vec<(VmId, HostId)> = trial.iter().map(|&(v, _)| (v, vm_host[v])).collect();
                 for &(v, h) in &trial {
                     vm_host[v] = h;
                 }
@@ -712,22 +548,13 @@ pub fn greedy_first_fit(input: &PlanInput, cfg: &PlanConfig) -> Plan {
             continue;
         }
         let vms = job.vms();
-        let sites: HashSet<SiteId> = vms
-            .iter()
-            .map(|&v| topo.site_of_host(st.vm_host[v]))
-            .collect();
+        let sites: HashSet<SiteId> = vms.iter().map(|&v| topo.site_of_host(st.vm_host[v])).collect();
         if sites.len() <= 1 || vms.iter().any(|&v| !st.movable(v)) {
             continue;
         }
         for s in 0..topo.sites.len() {
-            let away: Vec<VmId> = vms
-                .iter()
-                .copied()
-                .filter(|&v| topo.site_of_host(st.vm_host[v]) != s)
-                .collect();
-            if st.site_free(s) >= away.len() as i64
-                && away.iter().all(|&v| st.move_cost(v, s).is_some())
-            {
+            let away: Vec<VmId> = vms.iter().copied().filter(|&v| topo.site_of_host(st.vm_host[v]) != s).collect();
+            if st.site_free(s) >= away.len() as i64 && away.iter().all(|&v| st.move_cost(v, s).is_some()) {
                 for v in away {
                     let h = st.pick_host(s).expect("room was checked");
                     st.relocate(v, h);
@@ -756,9 +583,7 @@ mod tests {
              \x20 - {{between: [B, C], bandwidth_mbit: 100, latency_ms: 20}}\n  - {{between: [A, C], bandwidth_mbit: 100, latency_ms: 20}}\nvms:\n"
         );
         for (name, host, mib) in vms {
-            y.push_str(&format!(
-                "  - {{name: {name}, host: {host}, memory_mib: {mib}}}\n"
-            ));
+            y.push_str(&format!("  - {{name: {name}, host: {host}, memory_mib: {mib}}}\n"));
         }
         Topology::from_yaml(&y).unwrap()
     }
@@ -771,79 +596,36 @@ mod tests {
             bytes[[i, (i + 1) % n]] = rate;
             messages[[i, (i + 1) % n]] = rate / 65536.0;
         }
-        JobProfile {
-            bytes,
-            messages,
-            collectives: vec![],
-        }
+        JobProfile { bytes, messages, collectives: vec![] }
     }
 
     fn job(id: &str, class: Class, vms: &[VmId], rate: f64) -> PlanJob {
-        PlanJob {
-            id: id.into(),
-            class,
-            rank_vm: vms.to_vec(),
-            profile: ring(vms.len(), rate),
-        }
+        PlanJob { id: id.into(), class, rank_vm: vms.to_vec(), profile: ring(vms.len(), rate) }
     }
 
     fn hosts(t: &Topology) -> Vec<HostId> {
         t.vms.iter().map(|v| v.host).collect()
     }
 
-    fn run(
-        t: &Topology,
-        jobs: &[PlanJob],
-        pinned: &[VmId],
-        drained: &[SiteId],
-        cooling: &[VmId],
-    ) -> Plan {
+    fn run(t: &Topology, jobs: &[PlanJob], pinned: &[VmId], drained: &[SiteId], cooling: &[VmId]) -> Plan {
         let vm_host = hosts(t);
-        let (p, d, c): (HashSet<_>, HashSet<_>, HashSet<_>) = (
-            pinned.iter().copied().collect(),
-            drained.iter().copied().collect(),
-            cooling.iter().copied().collect(),
-        );
-        let input = PlanInput {
-            topo: t,
-            vm_host: &vm_host,
-            jobs,
-            pinned: &p,
-            drained: &d,
-            cooling: &c,
-        };
+        let (p, d, c): (HashSet<_>, HashSet<_>, HashSet<_>) =
+            (pinned.iter().copied().collect(), drained.iter().copied().collect(), cooling.iter().copied().collect());
+        let input = PlanInput { topo: t, vm_host: &vm_host, jobs, pinned: &p, drained: &d, cooling: &c };
         plan(&input, &PlanConfig::default())
     }
 
     #[test]
     fn network_job_goes_where_it_is_cheapest_to_gather() {
         // Three VMs on A, one on B: moving the one is cheapest.
-        let t = topo(
-            4,
-            &[
-                ("v0", "a1", 512.0),
-                ("v1", "a1", 512.0),
-                ("v2", "a2", 512.0),
-                ("v3", "b1", 512.0),
-            ],
-        );
-        let p = run(
-            &t,
-            &[job("cg", Class::Network, &[0, 1, 2, 3], 5e6)],
-            &[],
-            &[],
-            &[],
-        );
+        let t = topo(4, &[("v0", "a1", 512.0), ("v1", "a1", 512.0), ("v2", "a2", 512.0), ("v3", "b1", 512.0)]);
+        let p = run(&t, &[job("cg", Class::Network, &[0, 1, 2, 3], 5e6)], &[], &[], &[]);
         assert_eq!(p.moves.len(), 1, "{p:#?}");
         assert_eq!((p.moves[0].vm, t.site_of_host(p.moves[0].to)), (3, 0));
         let d = &p.decisions[0];
         assert_eq!(d.target_site, Some(0));
         assert_eq!(d.slowdown_after, 0.0);
-        assert!(
-            d.gain_s > d.cost_s && d.reason.contains("moving 1 VM(s) to A"),
-            "{}",
-            d.reason
-        );
+        assert!(d.gain_s > d.cost_s && d.reason.contains("moving 1 VM(s) to A"), "{}", d.reason);
         assert!(p.objective_after < p.objective_before);
     }
 
@@ -851,46 +633,21 @@ mod tests {
     fn not_worth_it_when_migration_costs_more_than_it_saves() {
         // A trickle of traffic, 32 GiB guests over a 100 Mbit/s link.
         let t = topo(4, &[("v0", "a1", 32768.0), ("v1", "c1", 32768.0)]);
-        let p = run(
-            &t,
-            &[job("ep", Class::Network, &[0, 1], 1e3)],
-            &[],
-            &[],
-            &[],
-        );
+        let p = run(&t, &[job("ep", Class::Network, &[0, 1], 1e3)], &[], &[], &[]);
         assert!(p.moves.is_empty());
-        assert!(
-            p.decisions[0].reason.contains("not worth it"),
-            "{}",
-            p.decisions[0].reason
-        );
+        assert!(p.decisions[0].reason.contains("not worth it"), "{}", p.decisions[0].reason);
     }
 
     #[test]
     fn compute_jobs_stay_spread_and_make_room() {
         // B is full of a compute job; the network job must gather on B (its pinned VM).
-        let t = topo(
-            2,
-            &[
-                ("n0", "a1", 256.0),
-                ("n1", "b1", 256.0),
-                ("c0", "b1", 256.0),
-                ("c1", "b2", 256.0),
-                ("c2", "b2", 256.0),
-            ],
-        );
-        let jobs = [
-            job("net", Class::Network, &[0, 1], 20e6),
-            job("cpu", Class::Compute, &[2, 3, 4], 1e3),
-        ];
+        let t = topo(2, &[("n0", "a1", 256.0), ("n1", "b1", 256.0), ("c0", "b1", 256.0), ("c1", "b2", 256.0), ("c2", "b2", 256.0)]);
+        let jobs = [job("net", Class::Network, &[0, 1], 20e6), job("cpu", Class::Compute, &[2, 3, 4], 1e3)];
         let p = run(&t, &jobs, &[1], &[], &[]);
         let site = |v: VmId| t.site_of_host(p.vm_host_after[v]);
         assert_eq!((site(0), site(1)), (1, 1), "{p:#?}");
         assert!(p.decisions[1].reason.starts_with("compute-intensive"));
-        assert!(
-            [2, 3, 4].iter().any(|&v| site(v) != 1),
-            "a compute VM made room"
-        );
+        assert!([2, 3, 4].iter().any(|&v| site(v) != 1), "a compute VM made room");
         // Never over capacity.
         let mut load = vec![0; t.hosts.len()];
         for &h in &p.vm_host_after {
@@ -901,29 +658,15 @@ mod tests {
 
     #[test]
     fn pinned_and_cooling_vms_stay_and_drained_sites_empty() {
-        let t = topo(
-            4,
-            &[
-                ("v0", "a1", 256.0),
-                ("v1", "b1", 256.0),
-                ("w0", "c1", 256.0),
-            ],
-        );
-        let jobs = [
-            job("net", Class::Network, &[0, 1], 20e6),
-            job("cpu", Class::Compute, &[2], 0.0),
-        ];
+        let t = topo(4, &[("v0", "a1", 256.0), ("v1", "b1", 256.0), ("w0", "c1", 256.0)]);
+        let jobs = [job("net", Class::Network, &[0, 1], 20e6), job("cpu", Class::Compute, &[2], 0.0)];
         // v1 pinned on B: the job gathers on B.
         let p = run(&t, &jobs, &[1], &[], &[]);
         assert_eq!(t.site_of_host(p.vm_host_after[0]), 1);
         // Both ends cooling: nothing moves, and the reason says why.
         let p = run(&t, &jobs, &[], &[], &[0, 1]);
         assert!(p.moves.is_empty());
-        assert!(
-            p.decisions[0].reason.contains("pinned or cooling"),
-            "{}",
-            p.decisions[0].reason
-        );
+        assert!(p.decisions[0].reason.contains("pinned or cooling"), "{}", p.decisions[0].reason);
         // C drained: w0 leaves it.
         let p = run(&t, &jobs, &[], &[2], &[]);
         assert_ne!(t.site_of_host(p.vm_host_after[2]), 2);
@@ -932,26 +675,9 @@ mod tests {
     #[test]
     fn waves_respect_site_and_link_limits() {
         // Four VMs from B to A: A takes one migration at a time.
-        let t = topo(
-            8,
-            &[
-                ("a", "a1", 256.0),
-                ("b", "a1", 256.0),
-                ("c", "a1", 256.0),
-                ("d", "a2", 256.0),
-                ("e", "a2", 256.0),
-                ("w", "b1", 256.0),
-                ("x", "b1", 256.0),
-                ("y", "b2", 256.0),
-            ],
-        );
-        let p = run(
-            &t,
-            &[job("net", Class::Network, &[0, 1, 2, 3, 4, 5, 6, 7], 50e6)],
-            &[],
-            &[],
-            &[],
-        );
+        let t = topo(8, &[("a", "a1", 256.0), ("b", "a1", 256.0), ("c", "a1", 256.0), ("d", "a2", 256.0), ("e", "a2", 256.0),
+            ("w", "b1", 256.0), ("x", "b1", 256.0), ("y", "b2", 256.0)]);
+        let p = run(&t, &[job("net", Class::Network, &[0, 1, 2, 3, 4, 5, 6, 7], 50e6)], &[], &[], &[]);
         assert_eq!(p.moves.len(), 3);
         let waves: HashSet<u32> = p.moves.iter().map(|m| m.wave).collect();
         assert_eq!(waves.len(), 3, "site A allows one at a time: {:?}", p.moves);
@@ -960,9 +686,7 @@ mod tests {
     /// Exhaustive search over every network job's target site (small instances only).
     fn exact(input: &PlanInput, cfg: &PlanConfig) -> f64 {
         let topo = input.topo;
-        let net: Vec<usize> = (0..input.jobs.len())
-            .filter(|&j| input.jobs[j].class == Class::Network)
-            .collect();
+        let net: Vec<usize> = (0..input.jobs.len()).filter(|&j| input.jobs[j].class == Class::Network).collect();
         let n = topo.sites.len();
         let mut best = objective(input, cfg, input.vm_host, &[]);
         for code in 0..(n + 1).pow(net.len() as u32) {
@@ -983,13 +707,7 @@ mod tests {
                     if topo.site_of_host(vm_host[v]) == choice {
                         continue;
                     }
-                    match topo.sites[choice]
-                        .hosts
-                        .iter()
-                        .copied()
-                        .filter(|&h| free[h] > 0)
-                        .max_by_key(|&h| free[h])
-                    {
+                    match topo.sites[choice].hosts.iter().copied().filter(|&h| free[h] > 0).max_by_key(|&h| free[h]) {
                         Some(h) => {
                             free[vm_host[v]] += 1;
                             free[h] -= 1;
@@ -1023,40 +741,19 @@ mod tests {
             let hosts = ["a1", "a2", "b1", "b2", "c1", "c2"];
             let off = next() as usize % 6;
             for i in 0..12 {
-                vms.push((
-                    format!("v{i}"),
-                    hosts[(i * 5 + off) % 6],
-                    256.0 + (next() % 4096) as f64,
-                ));
+                vms.push((format!("v{i}"), hosts[(i * 5 + off) % 6], 256.0 + (next() % 4096) as f64));
             }
-            let spec: Vec<(&str, &str, f64)> =
-                vms.iter().map(|(n, h, m)| (n.as_str(), *h, *m)).collect();
+            let spec: Vec<(&str, &str, f64)> = vms.iter().map(|(n, h, m)| (n.as_str(), *h, *m)).collect();
             let t = topo(3, &spec);
             let jobs: Vec<PlanJob> = (0..4)
                 .map(|j| {
-                    let class = if next() % 3 == 0 {
-                        Class::Compute
-                    } else {
-                        Class::Network
-                    };
-                    job(
-                        &format!("j{j}"),
-                        class,
-                        &[3 * j, 3 * j + 1, 3 * j + 2],
-                        (next() % 50) as f64 * 1e6,
-                    )
+                    let class = if next() % 3 == 0 { Class::Compute } else { Class::Network };
+                    job(&format!("j{j}"), class, &[3 * j, 3 * j + 1, 3 * j + 2], (next() % 50) as f64 * 1e6)
                 })
                 .collect();
             let vm_host = hosts_of(&t);
             let none = HashSet::new();
-            let input = PlanInput {
-                topo: &t,
-                vm_host: &vm_host,
-                jobs: &jobs,
-                pinned: &none,
-                drained: &none,
-                cooling: &none,
-            };
+            let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &none, cooling: &none };
             let cfg = PlanConfig::default();
             let p = plan(&input, &cfg);
             let best = exact(&input, &cfg);
@@ -1066,15 +763,8 @@ mod tests {
             ours += p.objective_after;
             ff += g.objective_after;
         }
-        eprintln!(
-            "worst gap to exact {:.2}%, planner {ours:.1} vs first-fit {ff:.1} job-s",
-            worse_than_exact * 100.0
-        );
-        assert!(
-            worse_than_exact <= 0.05,
-            "planner is {:.1}% above the exact optimum",
-            worse_than_exact * 100.0
-        );
+        eprintln!("worst gap to exact {:.2}%, planner {ours:.1} vs first-fit {ff:.1} job-s", worse_than_exact * 100.0);
+        assert!(worse_than_exact <= 0.05, "planner is {:.1}% above the exact optimum", worse_than_exact * 100.0);
         assert!(ours < ff, "planner {ours:.1} vs first-fit {ff:.1}");
     }
 
@@ -1084,25 +774,10 @@ mod tests {
 
     /// Runs 10 minutes of traffic that flips every 20 s between two jobs and an operator
     /// who drains and undrains site A every 40 s; returns the migration times of every VM.
-    async fn flapping(
-        cooldown: Duration,
-        policy: crate::classify::Policy,
-    ) -> Vec<Vec<tokio::time::Instant>> {
+    async fn flapping(cooldown: Duration, policy: crate::classify::Policy) -> Vec<Vec<tokio::time::Instant>> {
         use crate::classify::{classify, ClassState};
-        let t = topo(
-            4,
-            &[
-                ("x0", "a1", 256.0),
-                ("x1", "a2", 256.0),
-                ("x2", "b1", 256.0),
-                ("x3", "b2", 256.0),
-                ("y0", "a1", 256.0),
-                ("y1", "b1", 256.0),
-                ("y2", "a2", 256.0),
-                ("y3", "b2", 256.0),
-                ("z0", "c1", 256.0),
-            ],
-        );
+        let t = topo(4, &[("x0", "a1", 256.0), ("x1", "a2", 256.0), ("x2", "b1", 256.0), ("x3", "b2", 256.0),
+            ("y0", "a1", 256.0), ("y1", "b1", 256.0), ("y2", "a2", 256.0), ("y3", "b2", 256.0), ("z0", "c1", 256.0)]);
         let mut vm_host = hosts(&t);
         let mut moved: Vec<Vec<tokio::time::Instant>> = vec![vec![]; t.vms.len()];
         let mut states: Vec<Option<ClassState>> = vec![None; 3];
@@ -1111,11 +786,7 @@ mod tests {
             let now = tokio::time::Instant::now();
             let secs = (now - start).as_secs();
             let x_heavy = (secs / 20) % 2 == 0;
-            let rates = [
-                if x_heavy { 50e6 } else { 1e3 },
-                if x_heavy { 1e3 } else { 50e6 },
-                0.0,
-            ];
+            let rates = [if x_heavy { 50e6 } else { 1e3 }, if x_heavy { 1e3 } else { 50e6 }, 0.0];
             let members: [&[VmId]; 3] = [&[0, 1, 2, 3], &[4, 5, 6, 7], &[8]];
             let mut jobs = Vec::new();
             for j in 0..3 {
@@ -1126,23 +797,10 @@ mod tests {
                 pj.class = v.class;
                 jobs.push(pj);
             }
-            let drained: HashSet<SiteId> = if (secs / 40) % 2 == 1 {
-                [0].into()
-            } else {
-                HashSet::new()
-            };
-            let cooling: HashSet<VmId> = (0..t.vms.len())
-                .filter(|&v| moved[v].last().is_some_and(|&m| now - m < cooldown))
-                .collect();
+            let drained: HashSet<SiteId> = if (secs / 40) % 2 == 1 { [0].into() } else { HashSet::new() };
+            let cooling: HashSet<VmId> = (0..t.vms.len()).filter(|&v| moved[v].last().is_some_and(|&m| now - m < cooldown)).collect();
             let none = HashSet::new();
-            let input = PlanInput {
-                topo: &t,
-                vm_host: &vm_host,
-                jobs: &jobs,
-                pinned: &none,
-                drained: &drained,
-                cooling: &cooling,
-            };
+            let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &drained, cooling: &cooling };
             let p = plan(&input, &PlanConfig::default());
             for m in &p.moves {
                 moved[m.vm].push(now);
@@ -1157,12 +815,7 @@ mod tests {
     fn most_in_window(moved: &[Vec<tokio::time::Instant>], window: Duration) -> usize {
         moved
             .iter()
-            .map(|ts| {
-                ts.iter()
-                    .map(|&a| ts.iter().filter(|&&b| b >= a && b - a < window).count())
-                    .max()
-                    .unwrap_or(0)
-            })
+            .map(|ts| ts.iter().map(|&a| ts.iter().filter(|&&b| b >= a && b - a < window).count()).max().unwrap_or(0))
             .max()
             .unwrap_or(0)
     }
@@ -1172,23 +825,10 @@ mod tests {
         use crate::classify::Policy;
         let cooldown = Duration::from_secs(300);
         // Without cooldown or dwell the same pattern moves VMs back and forth.
-        let loose = flapping(
-            Duration::ZERO,
-            Policy {
-                min_dwell: Duration::ZERO,
-                ..Policy::default()
-            },
-        )
-        .await;
-        assert!(
-            most_in_window(&loose, cooldown) > 1,
-            "the pattern does provoke ping-pong: {loose:?}"
-        );
+        let loose = flapping(Duration::ZERO, Policy { min_dwell: Duration::ZERO, ..Policy::default() }).await;
+        assert!(most_in_window(&loose, cooldown) > 1, "the pattern does provoke ping-pong: {loose:?}");
         let held = flapping(cooldown, Policy::default()).await;
-        assert!(
-            held.iter().map(|m| m.len()).sum::<usize>() > 0,
-            "some VMs did move"
-        );
+        assert!(held.iter().map(|m| m.len()).sum::<usize>() > 0, "some VMs did move");
         assert_eq!(most_in_window(&held, cooldown), 1, "{held:?}");
     }
 }

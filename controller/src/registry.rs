@@ -20,12 +20,8 @@ impl From<RegistryError> for tonic::Status {
     fn from(e: RegistryError) -> tonic::Status {
         match &e {
             RegistryError::UnknownJob(_) => tonic::Status::not_found(e.to_string()),
-            RegistryError::Traffic(TrafficError::WorldSizeMismatch { .. }) => {
-                tonic::Status::failed_precondition(e.to_string())
-            }
-            RegistryError::Traffic(TrafficError::RankOutsideJob { .. }) => {
-                tonic::Status::out_of_range(e.to_string())
-            }
+            RegistryError::Traffic(TrafficError::WorldSizeMismatch { .. }) => tonic::Status::failed_precondition(e.to_string()),
+            RegistryError::Traffic(TrafficError::RankOutsideJob { .. }) => tonic::Status::out_of_range(e.to_string()),
             RegistryError::Traffic(_) => tonic::Status::invalid_argument(e.to_string()),
         }
     }
@@ -58,10 +54,7 @@ fn lock(j: &SharedJob) -> std::sync::MutexGuard<'_, JobTraffic> {
 }
 
 pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Registry {
@@ -78,18 +71,12 @@ impl Registry {
         if h.world_size == 0 {
             return Err(TrafficError::EmptyWorld.into());
         }
-        if self
-            .submitted_only
-            .load(std::sync::atomic::Ordering::Relaxed)
-            && self.get(&h.job).is_err()
-        {
+        if self.submitted_only.load(std::sync::atomic::Ordering::Relaxed) && self.get(&h.job).is_err() {
             return Err(RegistryError::UnknownJob(h.job.clone()));
         }
         let job = {
             let mut jobs = self.jobs.write().unwrap_or_else(|p| p.into_inner());
-            jobs.entry(h.job.clone())
-                .or_insert_with(|| Arc::new(Mutex::new(JobTraffic::new(&h.job, h.world_size))))
-                .clone()
+            jobs.entry(h.job.clone()).or_insert_with(|| Arc::new(Mutex::new(JobTraffic::new(&h.job, h.world_size)))).clone()
         };
         lock(&job).attach(h)?;
         Ok(job)
@@ -101,18 +88,10 @@ impl Registry {
             return Err(TrafficError::EmptyWorld.into());
         }
         let mut jobs = self.jobs.write().unwrap_or_else(|p| p.into_inner());
-        let j = jobs
-            .entry(job.to_string())
-            .or_insert_with(|| Arc::new(Mutex::new(JobTraffic::new(job, world))))
-            .clone();
+        let j = jobs.entry(job.to_string()).or_insert_with(|| Arc::new(Mutex::new(JobTraffic::new(job, world)))).clone();
         let have = lock(&j).world_size;
         if have != world {
-            return Err(TrafficError::WorldSizeMismatch {
-                job: job.to_string(),
-                expected: have,
-                got: world,
-            }
-            .into());
+            return Err(TrafficError::WorldSizeMismatch { job: job.to_string(), expected: have, got: world }.into());
         }
         Ok(j)
     }
@@ -137,22 +116,13 @@ impl Registry {
     }
 
     /// Runs `f` on a consistent view of one job.
-    pub fn with_job<T>(
-        &self,
-        job: &str,
-        f: impl FnOnce(&JobTraffic) -> T,
-    ) -> Result<T, RegistryError> {
+    pub fn with_job<T>(&self, job: &str, f: impl FnOnce(&JobTraffic) -> T) -> Result<T, RegistryError> {
         let j = self.get(job)?;
         let g = lock(&j);
         Ok(f(&g))
     }
 
     pub fn jobs(&self) -> Vec<SharedJob> {
-        self.jobs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.jobs.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 }

@@ -24,11 +24,7 @@ pub fn table(m: &TrafficMatrix) -> String {
     let n = m.world_size as usize;
     let unit = if m.rate { "/s" } else { "" };
     let mut out = String::new();
-    let what = if m.rate {
-        format!("rate over the last {} s", m.window_secs)
-    } else {
-        "cumulative".to_string()
-    };
+    let what = if m.rate { format!("rate over the last {} s", m.window_secs) } else { "cumulative".to_string() };
     out.push_str(&format!("job {}  ({} ranks, {what})\n", m.job, n));
     out.push_str("bytes sent, row = source rank, column = destination rank [messages]\n");
     let cell = |i: usize, j: usize| -> String {
@@ -71,10 +67,7 @@ pub fn table(m: &TrafficMatrix) -> String {
         let recv: f64 = (0..n).map(|j| m.bytes[j * n + i]).sum();
         let rma: f64 = (0..n).map(|j| m.rma_bytes[i * n + j]).sum();
         let r = m.ranks.get(i);
-        let node = r
-            .map(|r| r.node.as_str())
-            .filter(|s| !s.is_empty())
-            .unwrap_or("?");
+        let node = r.map(|r| r.node.as_str()).filter(|s| !s.is_empty()).unwrap_or("?");
         let status = match r {
             Some(r) if r.attached => format!("attached, {} reports", r.reports),
             Some(r) if r.reports > 0 => format!("detached, {} reports", r.reports),
@@ -93,31 +86,20 @@ pub fn table(m: &TrafficMatrix) -> String {
     }
     let total: f64 = m.bytes.iter().sum();
     let total_msgs: f64 = m.messages.iter().sum();
-    out.push_str(&format!(
-        "total  {}{unit} in {} messages\n",
-        human_bytes(total),
-        fmt_count(total_msgs)
-    ));
+    out.push_str(&format!("total  {}{unit} in {} messages\n", human_bytes(total), fmt_count(total_msgs)));
     let regrouped: u64 = m.ranks.iter().map(|r| r.regrouped_cross_site_bytes).sum();
     if regrouped > 0 {
-        out.push_str(&format!(
-            "site-aware collectives sent {} across sites (cumulative, as the shims count it)\n",
-            human_bytes(regrouped as f64)
-        ));
+        out.push_str(&format!("site-aware collectives sent {} across sites (cumulative, as the shims count it)\n", human_bytes(regrouped as f64)));
     }
     out
 }
 
 fn state_word(s: i32) -> String {
-    straddle_proto::DecisionState::try_from(s)
-        .map(|s| s.as_str_name().to_ascii_lowercase())
-        .unwrap_or_else(|_| s.to_string())
+    straddle_proto::DecisionState::try_from(s).map(|s| s.as_str_name().to_ascii_lowercase()).unwrap_or_else(|_| s.to_string())
 }
 
 fn class_word(c: i32) -> String {
-    straddle_proto::JobClass::try_from(c)
-        .map(|s| s.as_str_name().to_ascii_lowercase().replace('_', "-"))
-        .unwrap_or_else(|_| c.to_string())
+    straddle_proto::JobClass::try_from(c).map(|s| s.as_str_name().to_ascii_lowercase().replace('_', "-")).unwrap_or_else(|_| c.to_string())
 }
 
 /// One line per decision, for `straddle decisions`.
@@ -127,22 +109,10 @@ pub fn decision_line(d: &straddle_proto::Decision) -> String {
     } else {
         format!(
             " [{}]",
-            d.migrations
-                .iter()
-                .map(|m| format!("{} {}->{}", m.vm, m.from_site, m.to_site))
-                .collect::<Vec<_>>()
-                .join(", ")
+            d.migrations.iter().map(|m| format!("{} {}->{}", m.vm, m.from_site, m.to_site)).collect::<Vec<_>>().join(", ")
         )
     };
-    format!(
-        "#{:<4} {:<16} {:<18} {:<17} {}{}",
-        d.id,
-        d.job,
-        class_word(d.class),
-        state_word(d.state),
-        d.reason,
-        moves
-    )
+    format!("#{:<4} {:<16} {:<18} {:<17} {}{}", d.id, d.job, class_word(d.class), state_word(d.state), d.reason, moves)
 }
 
 /// Everything about one decision, for `straddle explain`.
@@ -157,20 +127,11 @@ pub fn explain(d: &straddle_proto::Decision) -> String {
         d.reason
     );
     if !d.migrations.is_empty() {
-        s.push_str(&format!(
-            "  predicted net gain: {:.1} job-seconds\n  migrations:\n",
-            d.predicted_gain_secs
-        ));
+        s.push_str(&format!("  predicted net gain: {:.1} job-seconds\n  migrations:\n", d.predicted_gain_secs));
         for m in &d.migrations {
             s.push_str(&format!(
                 "    {} {}:{} -> {}:{}  ~{:.1} s, ~{:.0} ms downtime\n",
-                m.vm,
-                m.from_site,
-                m.from_host,
-                m.to_site,
-                m.to_host,
-                m.predicted_seconds,
-                m.predicted_downtime_ms
+                m.vm, m.from_site, m.from_host, m.to_site, m.to_host, m.predicted_seconds, m.predicted_downtime_ms
             ));
         }
     }
@@ -287,9 +248,7 @@ pub fn json(m: &TrafficMatrix) -> String {
                 Some(JsonCollective {
                     rank: c.rank,
                     comm_id: t.comm_id,
-                    op: CollectiveOp::try_from(t.op)
-                        .map(|o| o.as_str_name().to_ascii_lowercase())
-                        .unwrap_or_else(|_| t.op.to_string()),
+                    op: CollectiveOp::try_from(t.op).map(|o| o.as_str_name().to_ascii_lowercase()).unwrap_or_else(|_| t.op.to_string()),
                     mode: CollectiveMode::try_from(t.mode)
                         .map(|o| o.as_str_name().to_ascii_lowercase())
                         .unwrap_or_else(|_| t.mode.to_string()),

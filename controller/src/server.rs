@@ -15,10 +15,7 @@ use crate::control::ControlPlane;
 use crate::decide::{Decider, DeciderConfig};
 use crate::hypervisor::{Hypervisor, SimHypervisor};
 use crate::registry::Registry;
-use crate::service::{
-    operator::OperatorService, scheduler::SchedulerService, telemetry::TelemetryService,
-    traffic::TrafficService,
-};
+use crate::service::{operator::OperatorService, scheduler::SchedulerService, telemetry::TelemetryService, traffic::TrafficService};
 use crate::topology::Topology;
 
 /// A bound, not yet serving controller.
@@ -48,11 +45,7 @@ impl Controller {
 
     /// Places jobs over this topology (without one, the scheduler API refuses jobs),
     /// keeping state in `state` (a redb file; restored from it when it exists).
-    pub fn with_topology(
-        mut self,
-        topo: Topology,
-        state: Option<&std::path::Path>,
-    ) -> Result<Self, crate::store::StoreError> {
+    pub fn with_topology(mut self, topo: Topology, state: Option<&std::path::Path>) -> Result<Self, crate::store::StoreError> {
         let store = match state {
             Some(p) => Some(Arc::new(crate::store::Store::open(p)?)),
             None => None,
@@ -70,24 +63,13 @@ impl Controller {
 
     /// Runs the decision loop every `every` over the topology's VMs on `hypervisor` (a
     /// simulated one, seeded with the topology's VMs, when `None`).
-    pub fn with_decider(
-        mut self,
-        cfg: DeciderConfig,
-        mode: straddle_proto::PlannerMode,
-        every: std::time::Duration,
-        hypervisor: Option<Arc<dyn Hypervisor>>,
-    ) -> Self {
+    pub fn with_decider(mut self, cfg: DeciderConfig, mode: straddle_proto::PlannerMode, every: std::time::Duration, hypervisor: Option<Arc<dyn Hypervisor>>) -> Self {
         if let Some(plane) = &self.plane {
             let hv = hypervisor.unwrap_or_else(|| {
                 let sim = SimHypervisor::new();
                 let st = plane.state.lock().unwrap_or_else(|p| p.into_inner());
                 for (v, vm) in plane.topo.vms.iter().enumerate() {
-                    sim.add_vm(
-                        &vm.name,
-                        &plane.topo.hosts[st.vm_host[v]].name,
-                        vm.memory_bytes,
-                        vm.dirty_bps,
-                    );
+                    sim.add_vm(&vm.name, &plane.topo.hosts[st.vm_host[v]].name, vm.memory_bytes, vm.dirty_bps);
                 }
                 Arc::new(sim)
             });
@@ -98,13 +80,7 @@ impl Controller {
                 .and_then(|m| straddle_proto::PlannerMode::from_str_name(m))
                 .filter(|m| *m != straddle_proto::PlannerMode::Unspecified)
                 .unwrap_or(mode);
-            self.decider = Some(Arc::new(Decider::restored(
-                plane.clone(),
-                hv,
-                cfg,
-                mode,
-                snap.decisions,
-            )));
+            self.decider = Some(Arc::new(Decider::restored(plane.clone(), hv, cfg, mode, snap.decisions)));
             self.decide_every = every;
         }
         self
@@ -117,32 +93,21 @@ impl Controller {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.listener.local_addr().expect("bound listener has an address")
     }
 
     /// Serves until `shutdown` resolves.
-    pub async fn serve(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), tonic::transport::Error> {
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
         let registry = self.registry.clone();
         let token = self.token.clone();
         let check = move |req: Request<()>| -> Result<Request<()>, Status> {
             let Some(want) = &token else { return Ok(req) };
-            let got = req
-                .metadata()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
+            let got = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
             if got.is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes())) {
                 Ok(req)
             } else {
                 tracing::warn!("refused a scheduler call without a valid token");
-                Err(Status::unauthenticated(
-                    "a valid bearer token is required to change placement",
-                ))
+                Err(Status::unauthenticated("a valid bearer token is required to change placement"))
             }
         };
         if let Some(d) = &self.decider {
@@ -151,22 +116,10 @@ impl Controller {
         let check_op = check.clone();
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
-            .add_service(TelemetryServer::new(TelemetryService {
-                registry: registry.clone(),
-            }))
+            .add_service(TelemetryServer::new(TelemetryService { registry: registry.clone() }))
             .add_service(TrafficServer::new(TrafficService { registry }))
-            .add_service(SchedulerServer::with_interceptor(
-                SchedulerService {
-                    plane: self.plane.clone(),
-                },
-                check,
-            ))
-            .add_service(OperatorServer::with_interceptor(
-                OperatorService {
-                    decider: self.decider.clone(),
-                },
-                check_op,
-            ))
+            .add_service(SchedulerServer::with_interceptor(SchedulerService { plane: self.plane.clone() }, check))
+            .add_service(OperatorServer::with_interceptor(OperatorService { decider: self.decider.clone() }, check_op))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await
     }

@@ -47,10 +47,7 @@ impl Store {
         Ok(s)
     }
 
-    fn write(
-        &self,
-        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
-    ) -> Result<(), StoreError> {
+    fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(e)?;
         {
             tx.open_table(JOBS).map_err(e)?;
@@ -66,11 +63,9 @@ impl Store {
     /// A new job and its first site map, together.
     pub fn put_job(&self, spec: &JobSpec, map: Option<&SiteMap>) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.open_table(JOBS)?
-                .insert(spec.job.as_str(), spec.encode_to_vec().as_slice())?;
+            tx.open_table(JOBS)?.insert(spec.job.as_str(), spec.encode_to_vec().as_slice())?;
             if let Some(m) = map {
-                tx.open_table(SITE_MAPS)?
-                    .insert(m.job.as_str(), m.encode_to_vec().as_slice())?;
+                tx.open_table(SITE_MAPS)?.insert(m.job.as_str(), m.encode_to_vec().as_slice())?;
             }
             Ok(())
         })
@@ -98,8 +93,7 @@ impl Store {
 
     pub fn put_decision(&self, d: &Decision) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.open_table(DECISIONS)?
-                .insert(d.id, d.encode_to_vec().as_slice())?;
+            tx.open_table(DECISIONS)?.insert(d.id, d.encode_to_vec().as_slice())?;
             Ok(())
         })
     }
@@ -120,8 +114,7 @@ impl Store {
         }
         for r in tx.open_table(PLACEMENTS).map_err(e)?.iter().map_err(e)? {
             let (k, v) = r.map_err(e)?;
-            s.placements
-                .insert(k.value().to_string(), v.value().to_string());
+            s.placements.insert(k.value().to_string(), v.value().to_string());
         }
         for r in tx.open_table(SITE_MAPS).map_err(e)?.iter().map_err(e)? {
             let (_, v) = r.map_err(e)?;
@@ -150,53 +143,18 @@ mod tests {
         let path = dir.join("state.redb");
         {
             let s = Store::open(&path).unwrap();
-            let spec = JobSpec {
-                job: "cg".into(),
-                world_size: 2,
-                cluster: String::new(),
-                rank_vms: vec!["v0".into(), "v1".into()],
-            };
-            let map = SiteMap {
-                job: "cg".into(),
-                epoch: 1,
-                rank_site: vec![0, 1],
-                sites: vec!["A".into(), "B".into()],
-            };
+            let spec = JobSpec { job: "cg".into(), world_size: 2, cluster: String::new(), rank_vms: vec!["v0".into(), "v1".into()] };
+            let map = SiteMap { job: "cg".into(), epoch: 1, rank_site: vec![0, 1], sites: vec!["A".into(), "B".into()] };
             s.put_job(&spec, Some(&map)).unwrap();
-            s.put_move(
-                "v1",
-                "a2",
-                &[SiteMap {
-                    epoch: 2,
-                    rank_site: vec![0, 0],
-                    ..map
-                }],
-            )
-            .unwrap();
-            s.put_decision(&Decision {
-                id: 1,
-                job: "cg".into(),
-                reason: "why".into(),
-                ..Default::default()
-            })
-            .unwrap();
-            s.put_decision(&Decision {
-                id: 1,
-                job: "cg".into(),
-                reason: "why".into(),
-                detail: "applied".into(),
-                ..Default::default()
-            })
-            .unwrap();
+            s.put_move("v1", "a2", &[SiteMap { epoch: 2, rank_site: vec![0, 0], ..map }]).unwrap();
+            s.put_decision(&Decision { id: 1, job: "cg".into(), reason: "why".into(), ..Default::default() }).unwrap();
+            s.put_decision(&Decision { id: 1, job: "cg".into(), reason: "why".into(), detail: "applied".into(), ..Default::default() }).unwrap();
             s.put_meta("mode", "approve").unwrap();
         }
         let s = Store::open(&path).unwrap().load().unwrap();
         assert_eq!(s.jobs.len(), 1);
         assert_eq!(s.placements["v1"], "a2");
-        assert_eq!(
-            (s.site_maps[0].epoch, s.site_maps[0].rank_site.clone()),
-            (2, vec![0, 0])
-        );
+        assert_eq!((s.site_maps[0].epoch, s.site_maps[0].rank_site.clone()), (2, vec![0, 0]));
         assert_eq!(s.decisions.len(), 1);
         assert_eq!(s.decisions[0].detail, "applied");
         assert_eq!(s.meta["mode"], "approve");

@@ -92,23 +92,11 @@ pub enum ConfigError {
     #[error("{field}: {value:?} is defined twice")]
     Duplicate { field: String, value: String },
     #[error("{field}: unknown {what} {value:?}")]
-    Unknown {
-        field: String,
-        what: &'static str,
-        value: String,
-    },
+    Unknown { field: String, what: &'static str, value: String },
     #[error("{field}: {value} is not allowed ({why})")]
-    Invalid {
-        field: String,
-        value: String,
-        why: &'static str,
-    },
+    Invalid { field: String, value: String, why: &'static str },
     #[error("host {host} holds {vms} VMs but has capacity {capacity}")]
-    OverCapacity {
-        host: String,
-        vms: u32,
-        capacity: u32,
-    },
+    OverCapacity { host: String, vms: u32, capacity: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -165,8 +153,7 @@ pub struct Topology {
 
 impl Topology {
     pub fn from_yaml(text: &str) -> Result<Topology, ConfigError> {
-        let cfg: TopologyConfig =
-            serde_norway::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let cfg: TopologyConfig = serde_norway::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         Topology::from_config(&cfg)
     }
 
@@ -177,139 +164,72 @@ impl Topology {
         let mut site_index = HashMap::new();
         let mut host_index = HashMap::new();
         if cfg.sites.is_empty() {
-            return Err(ConfigError::Invalid {
-                field: "sites".into(),
-                value: "[]".into(),
-                why: "at least one site",
-            });
+            return Err(ConfigError::Invalid { field: "sites".into(), value: "[]".into(), why: "at least one site" });
         }
         for (si, s) in cfg.sites.iter().enumerate() {
             if site_index.insert(s.name.clone(), si).is_some() {
-                return Err(ConfigError::Duplicate {
-                    field: format!("sites[{si}].name"),
-                    value: s.name.clone(),
-                });
+                return Err(ConfigError::Duplicate { field: format!("sites[{si}].name"), value: s.name.clone() });
             }
             let node = graph.add_node(si);
             let mut ids = Vec::new();
             for (hi, h) in s.hosts.iter().enumerate() {
                 let id = hosts.len();
                 if host_index.insert(h.name.clone(), id).is_some() {
-                    return Err(ConfigError::Duplicate {
-                        field: format!("sites[{si}].hosts[{hi}].name"),
-                        value: h.name.clone(),
-                    });
+                    return Err(ConfigError::Duplicate { field: format!("sites[{si}].hosts[{hi}].name"), value: h.name.clone() });
                 }
-                hosts.push(Host {
-                    name: h.name.clone(),
-                    site: si,
-                    vm_capacity: h.vm_capacity,
-                    libvirt_uri: h.libvirt_uri.clone(),
-                });
+                hosts.push(Host { name: h.name.clone(), site: si, vm_capacity: h.vm_capacity, libvirt_uri: h.libvirt_uri.clone() });
                 ids.push(id);
             }
-            sites.push(Site {
-                name: s.name.clone(),
-                hosts: ids,
-                max_concurrent_migrations: s.max_concurrent_migrations,
-                node,
-            });
+            sites.push(Site { name: s.name.clone(), hosts: ids, max_concurrent_migrations: s.max_concurrent_migrations, node });
         }
         for (li, l) in cfg.links.iter().enumerate() {
             let end = |k: usize| {
-                site_index
-                    .get(&l.between[k])
-                    .copied()
-                    .ok_or_else(|| ConfigError::Unknown {
-                        field: format!("links[{li}].between[{k}]"),
-                        what: "site",
-                        value: l.between[k].clone(),
-                    })
+                site_index.get(&l.between[k]).copied().ok_or_else(|| ConfigError::Unknown {
+                    field: format!("links[{li}].between[{k}]"),
+                    what: "site",
+                    value: l.between[k].clone(),
+                })
             };
             let (a, b) = (end(0)?, end(1)?);
             if a == b {
-                return Err(ConfigError::Invalid {
-                    field: format!("links[{li}].between"),
-                    value: l.between[0].clone(),
-                    why: "a link joins two different sites",
-                });
+                return Err(ConfigError::Invalid { field: format!("links[{li}].between"), value: l.between[0].clone(), why: "a link joins two different sites" });
             }
             if !(l.bandwidth_mbit > 0.0) {
-                return Err(ConfigError::Invalid {
-                    field: format!("links[{li}].bandwidth_mbit"),
-                    value: l.bandwidth_mbit.to_string(),
-                    why: "must be positive",
-                });
+                return Err(ConfigError::Invalid { field: format!("links[{li}].bandwidth_mbit"), value: l.bandwidth_mbit.to_string(), why: "must be positive" });
             }
             if !(l.latency_ms >= 0.0) {
-                return Err(ConfigError::Invalid {
-                    field: format!("links[{li}].latency_ms"),
-                    value: l.latency_ms.to_string(),
-                    why: "must not be negative",
-                });
+                return Err(ConfigError::Invalid { field: format!("links[{li}].latency_ms"), value: l.latency_ms.to_string(), why: "must not be negative" });
             }
             graph.add_edge(
                 sites[a].node,
                 sites[b].node,
-                Link {
-                    bandwidth_bps: l.bandwidth_mbit * 1e6 / 8.0,
-                    latency_s: l.latency_ms / 1e3,
-                    max_concurrent_migrations: l.max_concurrent_migrations,
-                },
+                Link { bandwidth_bps: l.bandwidth_mbit * 1e6 / 8.0, latency_s: l.latency_ms / 1e3, max_concurrent_migrations: l.max_concurrent_migrations },
             );
         }
         let mut vms = Vec::new();
         let mut vm_index = HashMap::new();
         let mut load = vec![0u32; hosts.len()];
         for (vi, v) in cfg.vms.iter().enumerate() {
-            let host = *host_index
-                .get(&v.host)
-                .ok_or_else(|| ConfigError::Unknown {
-                    field: format!("vms[{vi}].host"),
-                    what: "host",
-                    value: v.host.clone(),
-                })?;
+            let host = *host_index.get(&v.host).ok_or_else(|| ConfigError::Unknown {
+                field: format!("vms[{vi}].host"),
+                what: "host",
+                value: v.host.clone(),
+            })?;
             if vm_index.insert(v.name.clone(), vi).is_some() {
-                return Err(ConfigError::Duplicate {
-                    field: format!("vms[{vi}].name"),
-                    value: v.name.clone(),
-                });
+                return Err(ConfigError::Duplicate { field: format!("vms[{vi}].name"), value: v.name.clone() });
             }
             if !(v.memory_mib > 0.0) {
-                return Err(ConfigError::Invalid {
-                    field: format!("vms[{vi}].memory_mib"),
-                    value: v.memory_mib.to_string(),
-                    why: "must be positive",
-                });
+                return Err(ConfigError::Invalid { field: format!("vms[{vi}].memory_mib"), value: v.memory_mib.to_string(), why: "must be positive" });
             }
             load[host] += 1;
-            vms.push(Vm {
-                name: v.name.clone(),
-                host,
-                memory_bytes: v.memory_mib * 1048576.0,
-                dirty_bps: v.dirty_mib_per_s * 1048576.0,
-                cluster: v.cluster.clone(),
-            });
+            vms.push(Vm { name: v.name.clone(), host, memory_bytes: v.memory_mib * 1048576.0, dirty_bps: v.dirty_mib_per_s * 1048576.0, cluster: v.cluster.clone() });
         }
         for (h, &n) in load.iter().enumerate() {
             if n > hosts[h].vm_capacity {
-                return Err(ConfigError::OverCapacity {
-                    host: hosts[h].name.clone(),
-                    vms: n,
-                    capacity: hosts[h].vm_capacity,
-                });
+                return Err(ConfigError::OverCapacity { host: hosts[h].name.clone(), vms: n, capacity: hosts[h].vm_capacity });
             }
         }
-        let mut t = Topology {
-            sites,
-            hosts,
-            vms,
-            graph,
-            paths: vec![],
-            vm_index,
-            host_index,
-            site_index,
-        };
+        let mut t = Topology { sites, hosts, vms, graph, paths: vec![], vm_index, host_index, site_index };
         t.paths = t.compute_paths();
         Ok(t)
     }
@@ -319,24 +239,14 @@ impl Topology {
         (0..n)
             .map(|a| {
                 let lat: HashMap<NodeIndex, f64> =
-                    dijkstra(&self.graph, self.sites[a].node, None, |e| {
-                        e.weight().latency_s
-                    })
-                    .into_iter()
-                    .collect();
+                    dijkstra(&self.graph, self.sites[a].node, None, |e| e.weight().latency_s).into_iter().collect();
                 (0..n)
                     .map(|b| {
                         if a == b {
-                            return Some(PathInfo {
-                                bandwidth_bps: f64::INFINITY,
-                                latency_s: 0.0,
-                            });
+                            return Some(PathInfo { bandwidth_bps: f64::INFINITY, latency_s: 0.0 });
                         }
                         let l = *lat.get(&self.sites[b].node)?;
-                        Some(PathInfo {
-                            bandwidth_bps: self.bottleneck(a, b, &lat),
-                            latency_s: l,
-                        })
+                        Some(PathInfo { bandwidth_bps: self.bottleneck(a, b, &lat), latency_s: l })
                     })
                     .collect()
             })
@@ -353,16 +263,9 @@ impl Topology {
             let here = lat[&at];
             let mut next = None;
             for e in self.graph.edges(at) {
-                let other = if e.source() == at {
-                    e.target()
-                } else {
-                    e.source()
-                };
+                let other = if e.source() == at { e.target() } else { e.source() };
                 if let Some(&d) = lat.get(&other) {
-                    if (d + e.weight().latency_s - here).abs() < 1e-12
-                        && d < here + 1e-12
-                        && other != at
-                    {
+                    if (d + e.weight().latency_s - here).abs() < 1e-12 && d < here + 1e-12 && other != at {
                         next = Some((other, e.weight().bandwidth_bps));
                         break;
                     }
@@ -385,9 +288,7 @@ impl Topology {
 
     /// The direct link between two sites, if any.
     pub fn link(&self, a: SiteId, b: SiteId) -> Option<Link> {
-        self.graph
-            .find_edge(self.sites[a].node, self.sites[b].node)
-            .map(|e| self.graph[e])
+        self.graph.find_edge(self.sites[a].node, self.sites[b].node).map(|e| self.graph[e])
     }
 
     pub fn site_of_host(&self, h: HostId) -> SiteId {
@@ -463,30 +364,13 @@ vms:
         assert_eq!(e.to_string(), "vms[1].host: unknown host \"zz\"");
         let e = Topology::from_yaml(&YAML.replace("[A, B]", "[A, Q]")).unwrap_err();
         assert_eq!(e.to_string(), "links[0].between[1]: unknown site \"Q\"");
-        let e = Topology::from_yaml(&YAML.replace("bandwidth_mbit: 100,", "bandwidth_mbit: 0,"))
-            .unwrap_err();
-        assert!(
-            e.to_string().starts_with("links[1].bandwidth_mbit: 0"),
-            "{e}"
-        );
-        let e = Topology::from_yaml(
-            &YAML.replace("name: b1, vm_capacity: 2", "name: b1, vm_capacity: 0"),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            ConfigError::OverCapacity {
-                host: "b1".into(),
-                vms: 1,
-                capacity: 0
-            }
-        );
+        let e = Topology::from_yaml(&YAML.replace("bandwidth_mbit: 100,", "bandwidth_mbit: 0,")).unwrap_err();
+        assert!(e.to_string().starts_with("links[1].bandwidth_mbit: 0"), "{e}");
+        let e = Topology::from_yaml(&YAML.replace("name: b1, vm_capacity: 2", "name: b1, vm_capacity: 0")).unwrap_err();
+        assert_eq!(e, ConfigError::OverCapacity { host: "b1".into(), vms: 1, capacity: 0 });
         let e = Topology::from_yaml("sites: [{name: A, hosts: []}]\nbogus: 1\n").unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
         let e = Topology::from_yaml(&YAML.replace("name: a2", "name: a1")).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "sites[0].hosts[1].name: \"a1\" is defined twice"
-        );
+        assert_eq!(e.to_string(), "sites[0].hosts[1].name: \"a1\" is defined twice");
     }
 }

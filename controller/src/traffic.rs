@@ -10,47 +10,23 @@ use straddle_proto::{CollectiveTraffic, CommunicatorInfo, Hello, PeerTraffic, Re
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TrafficError {
     #[error("hello.rank {rank} is outside job {job} of world size {world_size}")]
-    RankOutsideJob {
-        job: String,
-        rank: u32,
-        world_size: u32,
-    },
+    RankOutsideJob { job: String, rank: u32, world_size: u32 },
     #[error("hello.world_size {got} does not match job {job}'s world size {expected}")]
-    WorldSizeMismatch {
-        job: String,
-        expected: u32,
-        got: u32,
-    },
+    WorldSizeMismatch { job: String, expected: u32, got: u32 },
     #[error("hello.world_size must be at least 1 (got 0)")]
     EmptyWorld,
     #[error("hello.job must not be empty")]
     EmptyJob,
     #[error("report.peers[{index}].dest {dest} is outside job {job} of world size {world_size}")]
-    DestOutsideJob {
-        job: String,
-        index: usize,
-        dest: u32,
-        world_size: u32,
-    },
+    DestOutsideJob { job: String, index: usize, dest: u32, world_size: u32 },
     #[error("report.peers[{index}] (dest {dest}) reports a send to itself")]
     SelfSend { index: usize, dest: u32 },
     #[error("report.peers[{index}].{field} went backwards for dest {dest}: {was} -> {now}")]
-    CounterBackwards {
-        index: usize,
-        dest: u32,
-        field: &'static str,
-        was: u64,
-        now: u64,
-    },
+    CounterBackwards { index: usize, dest: u32, field: &'static str, was: u64, now: u64 },
     #[error("report.seq {got} does not follow {last}")]
     SeqOutOfOrder { last: u64, got: u64 },
     #[error("report.communicators[{index}].{field} holds world rank {rank}, outside world size {world_size}")]
-    CommRankOutsideJob {
-        index: usize,
-        field: &'static str,
-        rank: u32,
-        world_size: u32,
-    },
+    CommRankOutsideJob { index: usize, field: &'static str, rank: u32, world_size: u32 },
 }
 
 /// Per-rank bookkeeping.
@@ -141,18 +117,10 @@ impl JobTraffic {
     /// Checks a hello against this job; nothing changes when it is refused.
     pub fn check_hello(&self, h: &Hello) -> Result<(), TrafficError> {
         if h.world_size != self.world_size {
-            return Err(TrafficError::WorldSizeMismatch {
-                job: self.job.clone(),
-                expected: self.world_size,
-                got: h.world_size,
-            });
+            return Err(TrafficError::WorldSizeMismatch { job: self.job.clone(), expected: self.world_size, got: h.world_size });
         }
         if h.rank >= self.world_size {
-            return Err(TrafficError::RankOutsideJob {
-                job: self.job.clone(),
-                rank: h.rank,
-                world_size: self.world_size,
-            });
+            return Err(TrafficError::RankOutsideJob { job: self.job.clone(), rank: h.rank, world_size: self.world_size });
         }
         Ok(())
     }
@@ -165,10 +133,7 @@ impl JobTraffic {
         if st.hello_seen && st.incarnation != h.incarnation {
             for (cur, arch) in [
                 (&mut self.current.p2p_bytes, &mut self.archived.p2p_bytes),
-                (
-                    &mut self.current.p2p_messages,
-                    &mut self.archived.p2p_messages,
-                ),
+                (&mut self.current.p2p_messages, &mut self.archived.p2p_messages),
                 (&mut self.current.put_bytes, &mut self.archived.put_bytes),
                 (&mut self.current.get_bytes, &mut self.archived.get_bytes),
                 (&mut self.current.rma_ops, &mut self.archived.rma_ops),
@@ -202,93 +167,42 @@ impl JobTraffic {
     }
 
     /// Validates a whole report, then applies it; a refused report changes nothing.
-    pub fn apply(
-        &mut self,
-        rank: u32,
-        rep: &Report,
-        now_secs: u64,
-        now_ms: u64,
-    ) -> Result<(), TrafficError> {
+    pub fn apply(&mut self, rank: u32, rep: &Report, now_secs: u64, now_ms: u64) -> Result<(), TrafficError> {
         let n = self.world_size;
         let src = rank as usize;
         let st = &self.ranks[src];
         if st.last_seq != 0 && rep.seq <= st.last_seq {
-            return Err(TrafficError::SeqOutOfOrder {
-                last: st.last_seq,
-                got: rep.seq,
-            });
+            return Err(TrafficError::SeqOutOfOrder { last: st.last_seq, got: rep.seq });
         }
         for (i, p) in rep.peers.iter().enumerate() {
             if p.dest >= n {
-                return Err(TrafficError::DestOutsideJob {
-                    job: self.job.clone(),
-                    index: i,
-                    dest: p.dest,
-                    world_size: n,
-                });
+                return Err(TrafficError::DestOutsideJob { job: self.job.clone(), index: i, dest: p.dest, world_size: n });
             }
             if p.dest == rank {
-                return Err(TrafficError::SelfSend {
-                    index: i,
-                    dest: p.dest,
-                });
+                return Err(TrafficError::SelfSend { index: i, dest: p.dest });
             }
             let d = p.dest as usize;
             for (field, was, now) in [
                 ("p2p_bytes", self.current.p2p_bytes[[src, d]], p.p2p_bytes),
-                (
-                    "p2p_messages",
-                    self.current.p2p_messages[[src, d]],
-                    p.p2p_messages,
-                ),
-                (
-                    "rma_put_bytes",
-                    self.current.put_bytes[[src, d]],
-                    p.rma_put_bytes,
-                ),
-                (
-                    "rma_get_bytes",
-                    self.current.get_bytes[[src, d]],
-                    p.rma_get_bytes,
-                ),
-                (
-                    "rma_operations",
-                    self.current.rma_ops[[src, d]],
-                    p.rma_operations,
-                ),
+                ("p2p_messages", self.current.p2p_messages[[src, d]], p.p2p_messages),
+                ("rma_put_bytes", self.current.put_bytes[[src, d]], p.rma_put_bytes),
+                ("rma_get_bytes", self.current.get_bytes[[src, d]], p.rma_get_bytes),
+                ("rma_operations", self.current.rma_ops[[src, d]], p.rma_operations),
             ] {
                 if now < was {
-                    return Err(TrafficError::CounterBackwards {
-                        index: i,
-                        dest: p.dest,
-                        field,
-                        was,
-                        now,
-                    });
+                    return Err(TrafficError::CounterBackwards { index: i, dest: p.dest, field, was, now });
                 }
             }
         }
         for (i, c) in rep.communicators.iter().enumerate() {
-            for (field, list) in [
-                ("world_ranks", &c.world_ranks),
-                ("remote_world_ranks", &c.remote_world_ranks),
-            ] {
+            for (field, list) in [("world_ranks", &c.world_ranks), ("remote_world_ranks", &c.remote_world_ranks)] {
                 if let Some(&bad) = list.iter().find(|&&r| r >= n) {
-                    return Err(TrafficError::CommRankOutsideJob {
-                        index: i,
-                        field,
-                        rank: bad,
-                        world_size: n,
-                    });
+                    return Err(TrafficError::CommRankOutsideJob { index: i, field, rank: bad, world_size: n });
                 }
             }
         }
         // Valid: checkpoint (the state before this report) when due, then apply.
-        if self
-            .checkpoints
-            .back()
-            .is_none_or(|(t, _)| now_secs >= t + CHECKPOINT_SECS)
-        {
+        if self.checkpoints.back().is_none_or(|(t, _)| now_secs >= t + CHECKPOINT_SECS) {
             let snap = self.cumulative();
             self.checkpoints.push_back((now_secs, snap));
             while self.checkpoints.len() as u64 > MAX_WINDOW_SECS / CHECKPOINT_SECS + 1 {
@@ -307,8 +221,7 @@ impl JobTraffic {
             self.communicators.insert((rank, c.comm_id), c.clone());
         }
         for c in &rep.collectives {
-            self.collectives
-                .insert((rank, c.comm_id, c.op, c.mode, c.root), c.clone());
+            self.collectives.insert((rank, c.comm_id, c.op, c.mode, c.root), c.clone());
         }
         let st = &mut self.ranks[src];
         st.reports += 1;
@@ -348,12 +261,7 @@ impl JobTraffic {
             .or(self.checkpoints.front());
         let Some((t, then)) = base else {
             let z = Array2::zeros((n, n));
-            return Matrices {
-                bytes: z.clone(),
-                messages: z.clone(),
-                rma_bytes: z.clone(),
-                rma_operations: z,
-            };
+            return Matrices { bytes: z.clone(), messages: z.clone(), rma_bytes: z.clone(), rma_operations: z };
         };
         let dt = (now_secs.saturating_sub(*t)).max(1) as f64;
         let now = self.cumulative();
@@ -371,18 +279,12 @@ impl JobTraffic {
     pub fn collective_uses(&self, now_secs: u64) -> Vec<crate::classify::CollectiveUse> {
         let mut out = Vec::new();
         for (&(rank, comm_id, op, mode, root), c) in &self.collectives {
-            let Some(info) = self.communicators.get(&(rank, comm_id)) else {
-                continue;
-            };
+            let Some(info) = self.communicators.get(&(rank, comm_id)) else { continue };
             if info.inter || info.world_ranks.iter().min() != Some(&rank) || c.calls == 0 {
                 continue;
             }
-            let Ok(op) = straddle_proto::CollectiveOp::try_from(op) else {
-                continue;
-            };
-            let since = self.ranks[rank as usize]
-                .first_report_secs
-                .unwrap_or(now_secs);
+            let Ok(op) = straddle_proto::CollectiveOp::try_from(op) else { continue };
+            let since = self.ranks[rank as usize].first_report_secs.unwrap_or(now_secs);
             let elapsed = (now_secs.saturating_sub(since)).max(1) as f64;
             out.push(crate::classify::CollectiveUse {
                 members: info.world_ranks.iter().map(|&r| r as usize).collect(),
@@ -403,12 +305,7 @@ impl JobTraffic {
 
 /// A peer entry, for tests and tools.
 pub fn peer(dest: u32, p2p_bytes: u64, p2p_messages: u64) -> PeerTraffic {
-    PeerTraffic {
-        dest,
-        p2p_bytes,
-        p2p_messages,
-        ..Default::default()
-    }
+    PeerTraffic { dest, p2p_bytes, p2p_messages, ..Default::default() }
 }
 
 #[cfg(test)]
@@ -416,36 +313,22 @@ mod tests {
     use super::*;
 
     fn hello(rank: u32, world: u32, inc: u64) -> Hello {
-        Hello {
-            job: "j".into(),
-            rank,
-            world_size: world,
-            node: format!("n{rank}"),
-            incarnation: inc,
-            ..Default::default()
-        }
+        Hello { job: "j".into(), rank, world_size: world, node: format!("n{rank}"), incarnation: inc, ..Default::default() }
     }
 
     fn report(seq: u64, peers: Vec<PeerTraffic>) -> Report {
-        Report {
-            seq,
-            peers,
-            ..Default::default()
-        }
+        Report { seq, peers, ..Default::default() }
     }
 
     #[test]
     fn cumulative_reports_are_idempotent() {
         let mut j = JobTraffic::new("j", 3);
         j.attach(&hello(0, 3, 1)).unwrap();
-        j.apply(0, &report(1, vec![peer(1, 100, 1)]), 10, 0)
-            .unwrap();
-        j.apply(0, &report(2, vec![peer(1, 300, 3), peer(2, 8, 1)]), 11, 0)
-            .unwrap();
+        j.apply(0, &report(1, vec![peer(1, 100, 1)]), 10, 0).unwrap();
+        j.apply(0, &report(2, vec![peer(1, 300, 3), peer(2, 8, 1)]), 11, 0).unwrap();
         // A reconnect resends the full state: nothing doubles.
         j.attach(&hello(0, 3, 1)).unwrap();
-        j.apply(0, &report(1, vec![peer(1, 300, 3), peer(2, 8, 1)]), 12, 0)
-            .unwrap();
+        j.apply(0, &report(1, vec![peer(1, 300, 3), peer(2, 8, 1)]), 12, 0).unwrap();
         let m = j.cumulative();
         assert_eq!(m.bytes[[0, 1]], 300.0);
         assert_eq!(m.messages[[0, 1]], 3.0);
@@ -457,13 +340,7 @@ mod tests {
     fn rma_get_travels_from_target_to_origin() {
         let mut j = JobTraffic::new("j", 2);
         j.attach(&hello(0, 2, 1)).unwrap();
-        let p = PeerTraffic {
-            dest: 1,
-            rma_put_bytes: 16,
-            rma_get_bytes: 40,
-            rma_operations: 2,
-            ..Default::default()
-        };
+        let p = PeerTraffic { dest: 1, rma_put_bytes: 16, rma_get_bytes: 40, rma_operations: 2, ..Default::default() };
         j.apply(0, &report(1, vec![p]), 1, 0).unwrap();
         let m = j.cumulative();
         assert_eq!(m.bytes[[0, 1]], 16.0);
@@ -477,32 +354,17 @@ mod tests {
         let mut j = JobTraffic::new("j", 2);
         j.attach(&hello(1, 2, 1)).unwrap();
         j.apply(1, &report(1, vec![peer(0, 50, 1)]), 1, 0).unwrap();
-        let err = j
-            .apply(1, &report(2, vec![peer(0, 60, 2), peer(5, 1, 1)]), 1, 0)
-            .unwrap_err();
+        let err = j.apply(1, &report(2, vec![peer(0, 60, 2), peer(5, 1, 1)]), 1, 0).unwrap_err();
         assert!(err.to_string().contains("report.peers[1].dest 5"), "{err}");
-        let err = j
-            .apply(1, &report(3, vec![peer(0, 10, 1)]), 1, 0)
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("p2p_bytes went backwards"),
-            "{err}"
-        );
-        let err = j
-            .apply(1, &report(4, vec![peer(1, 10, 1)]), 1, 0)
-            .unwrap_err();
+        let err = j.apply(1, &report(3, vec![peer(0, 10, 1)]), 1, 0).unwrap_err();
+        assert!(err.to_string().contains("p2p_bytes went backwards"), "{err}");
+        let err = j.apply(1, &report(4, vec![peer(1, 10, 1)]), 1, 0).unwrap_err();
         assert_eq!(err, TrafficError::SelfSend { index: 0, dest: 1 });
         let err = j.apply(1, &report(1, vec![]), 1, 0).unwrap_err();
         assert_eq!(err, TrafficError::SeqOutOfOrder { last: 1, got: 1 });
         assert_eq!(j.cumulative().bytes[[1, 0]], 50.0);
-        assert!(matches!(
-            j.check_hello(&hello(2, 2, 1)),
-            Err(TrafficError::RankOutsideJob { .. })
-        ));
-        assert!(matches!(
-            j.check_hello(&hello(0, 3, 1)),
-            Err(TrafficError::WorldSizeMismatch { .. })
-        ));
+        assert!(matches!(j.check_hello(&hello(2, 2, 1)), Err(TrafficError::RankOutsideJob { .. })));
+        assert!(matches!(j.check_hello(&hello(0, 3, 1)), Err(TrafficError::WorldSizeMismatch { .. })));
     }
 
     #[test]
@@ -527,34 +389,15 @@ mod tests {
         for r in 0..4u32 {
             let rep = Report {
                 seq: 1,
-                communicators: vec![CommunicatorInfo {
-                    comm_id: 1,
-                    world_ranks: vec![0, 1, 2, 3],
-                    ..Default::default()
-                }],
-                collectives: vec![CollectiveTraffic {
-                    comm_id: 1,
-                    op: CollectiveOp::Allreduce as i32,
-                    mode: 1,
-                    root: -1,
-                    calls: 20,
-                    bytes: 160,
-                }],
+                communicators: vec![CommunicatorInfo { comm_id: 1, world_ranks: vec![0, 1, 2, 3], ..Default::default() }],
+                collectives: vec![CollectiveTraffic { comm_id: 1, op: CollectiveOp::Allreduce as i32, mode: 1, root: -1, calls: 20, bytes: 160 }],
                 ..Default::default()
             };
             j.apply(r, &rep, 100, 0).unwrap();
         }
         let uses = j.collective_uses(110);
         assert_eq!(uses.len(), 1, "one communicator, counted once");
-        assert_eq!(
-            (
-                uses[0].members.clone(),
-                uses[0].op,
-                uses[0].calls_per_s,
-                uses[0].bytes_per_call
-            ),
-            (vec![0, 1, 2, 3], CollectiveOp::Allreduce, 2.0, 8.0)
-        );
+        assert_eq!((uses[0].members.clone(), uses[0].op, uses[0].calls_per_s, uses[0].bytes_per_call), (vec![0, 1, 2, 3], CollectiveOp::Allreduce, 2.0, 8.0));
     }
 
     #[test]
@@ -563,15 +406,11 @@ mod tests {
         j.attach(&hello(0, 2, 1)).unwrap();
         assert_eq!(j.rate(100, 5).bytes[[0, 1]], 0.0);
         // Checkpoints hold the state before each report, CHECKPOINT_SECS apart.
-        j.apply(0, &report(1, vec![peer(1, 1000, 1)]), 100, 0)
-            .unwrap(); // cp(100) = 0
-        j.apply(0, &report(2, vec![peer(1, 3000, 2)]), 102, 0)
-            .unwrap(); // cp(102) = 1000
-        j.apply(0, &report(3, vec![peer(1, 4000, 3)]), 103, 0)
-            .unwrap(); // no checkpoint
-        j.apply(0, &report(4, vec![peer(1, 7000, 4)]), 106, 0)
-            .unwrap(); // cp(106) = 4000
-                       // 4 s window at 106: against cp(102): (7000 - 1000) / 4.
+        j.apply(0, &report(1, vec![peer(1, 1000, 1)]), 100, 0).unwrap(); // cp(100) = 0
+        j.apply(0, &report(2, vec![peer(1, 3000, 2)]), 102, 0).unwrap(); // cp(102) = 1000
+        j.apply(0, &report(3, vec![peer(1, 4000, 3)]), 103, 0).unwrap(); // no checkpoint
+        j.apply(0, &report(4, vec![peer(1, 7000, 4)]), 106, 0).unwrap(); // cp(106) = 4000
+        // 4 s window at 106: against cp(102): (7000 - 1000) / 4.
         assert_eq!(j.rate(106, 4).bytes[[0, 1]], 1500.0);
         assert_eq!(j.rate(106, 4).messages[[0, 1]], 0.75);
         // Longer than kept history: against the oldest checkpoint, 7000 over 6 s.

@@ -46,16 +46,9 @@ impl Default for CollectiveTable {
 impl CollectiveTable {
     pub fn new() -> CollectiveTable {
         let entries = (0..CAPACITY)
-            .map(|_| Entry {
-                key: AtomicU64::new(0),
-                calls: AtomicU64::new(0),
-                bytes: AtomicU64::new(0),
-            })
+            .map(|_| Entry { key: AtomicU64::new(0), calls: AtomicU64::new(0), bytes: AtomicU64::new(0) })
             .collect();
-        CollectiveTable {
-            entries,
-            dropped: AtomicU64::new(0),
-        }
+        CollectiveTable { entries, dropped: AtomicU64::new(0) }
     }
 
     /// Records one call. `key` must be non-zero (communicator ids start at 1).
@@ -66,11 +59,10 @@ impl CollectiveTable {
             let e = &self.entries[i];
             let k = e.key.load(Relaxed);
             let hit = k == key
-                || (k == 0
-                    && match e.key.compare_exchange(0, key, Relaxed, Relaxed) {
-                        Ok(_) => true,
-                        Err(other) => other == key,
-                    });
+                || (k == 0 && match e.key.compare_exchange(0, key, Relaxed, Relaxed) {
+                    Ok(_) => true,
+                    Err(other) => other == key,
+                });
             if hit {
                 e.calls.fetch_add(1, Relaxed);
                 e.bytes.fetch_add(bytes, Relaxed);
@@ -104,20 +96,9 @@ mod tests {
     #[test]
     fn keys_round_trip_including_negative_roots() {
         let k = key(7, Op::Bcast, Mode::Persistent, -3);
-        assert_eq!(
-            unpack(k),
-            (7, Op::Bcast as i32, Mode::Persistent as i32, -3)
-        );
+        assert_eq!(unpack(k), (7, Op::Bcast as i32, Mode::Persistent as i32, -3));
         let k = key(0x7f_ffff, Op::NeighborAlltoallw, Mode::SiteAware, 12345);
-        assert_eq!(
-            unpack(k),
-            (
-                0x7f_ffff,
-                Op::NeighborAlltoallw as i32,
-                Mode::SiteAware as i32,
-                12345
-            )
-        );
+        assert_eq!(unpack(k), (0x7f_ffff, Op::NeighborAlltoallw as i32, Mode::SiteAware as i32, 12345));
     }
 
     #[test]

@@ -21,11 +21,7 @@ impl CommInfo {
     /// on an intercommunicator).
     #[inline(always)]
     pub fn dest_world(&self, dest: i32) -> Option<u32> {
-        let table = if self.inter {
-            &self.remote_world_ranks
-        } else {
-            &self.world_ranks
-        };
+        let table = if self.inter { &self.remote_world_ranks } else { &self.world_ranks };
         table.get(usize::try_from(dest).ok()?).copied()
     }
 }
@@ -42,24 +38,10 @@ pub struct CommRegistry {
 
 impl CommRegistry {
     /// Registers a new communicator (first sight; not on the steady-state hot path).
-    pub fn register(
-        &self,
-        world_ranks: Vec<u32>,
-        inter: bool,
-        remote_world_ranks: Vec<u32>,
-    ) -> Arc<CommInfo> {
+    pub fn register(&self, world_ranks: Vec<u32>, inter: bool, remote_world_ranks: Vec<u32>) -> Arc<CommInfo> {
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        let id = if known.len() < MAX_TRACKED {
-            self.next_id.fetch_add(1, Relaxed) + 1
-        } else {
-            0
-        };
-        let info = Arc::new(CommInfo {
-            id,
-            world_ranks,
-            inter,
-            remote_world_ranks,
-        });
+        let id = if known.len() < MAX_TRACKED { self.next_id.fetch_add(1, Relaxed) + 1 } else { 0 };
+        let info = Arc::new(CommInfo { id, world_ranks, inter, remote_world_ranks });
         if id != 0 {
             known.push(info.clone());
         }

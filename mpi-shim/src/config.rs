@@ -78,14 +78,8 @@ impl Config {
             verbose: env_flag("STRADDLE_VERBOSE"),
             regroup: false,
             regroup_always: false,
-            agree_every: std::env::var("STRADDLE_AGREE_EVERY")
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(16)
-                .max(1),
-            site_map: std::env::var("STRADDLE_SITE_MAP")
-                .ok()
-                .and_then(|v| parse_site_map(&v)),
+            agree_every: std::env::var("STRADDLE_AGREE_EVERY").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(16).max(1),
+            site_map: std::env::var("STRADDLE_SITE_MAP").ok().and_then(|v| parse_site_map(&v)),
         };
         let setting = std::env::var("STRADDLE_REGROUP").ok();
         c.regroup_always = setting.as_deref().map(str::trim) == Some("always");
@@ -100,10 +94,7 @@ impl Config {
 
 /// `0,0,1,1` → [0, 0, 1, 1]; anything else is no map.
 pub fn parse_site_map(v: &str) -> Option<Vec<u32>> {
-    let m: Vec<u32> = v
-        .split(',')
-        .map(|x| x.trim().parse().ok())
-        .collect::<Option<_>>()?;
+    let m: Vec<u32> = v.split(',').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
     (!m.is_empty()).then_some(m)
 }
 

@@ -53,11 +53,7 @@ fn add(c: &AtomicU64, v: u64, concurrent: bool) {
 impl PeerCounters {
     pub fn new(world_size: usize, concurrent: bool) -> PeerCounters {
         let slots = (0..=world_size).map(|_| PeerSlot::default()).collect();
-        PeerCounters {
-            slots,
-            world_size,
-            concurrent,
-        }
+        PeerCounters { slots, world_size, concurrent }
     }
 
     pub fn world_size(&self) -> usize {

@@ -4,11 +4,7 @@
 /// The job id: `STRADDLE_JOB`, else the launcher's own (Open MPI/PRRTE, PMIx, Slurm, PBS).
 /// `None` when nothing names the job; the caller then agrees on one through MPI at init.
 pub fn job_from_env(get: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let nonempty = |k: &str| {
-        get(k)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let nonempty = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     if let Some(j) = nonempty("STRADDLE_JOB") {
         return Some(j);
     }
@@ -70,27 +66,15 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| m.get(k).cloned()
     }
 
     #[test]
     fn job_precedence() {
-        assert_eq!(
-            job_from_env(env(&[("STRADDLE_JOB", "cg"), ("SLURM_JOB_ID", "9")])),
-            Some("cg".into())
-        );
-        assert_eq!(
-            job_from_env(env(&[("OMPI_MCA_ess_base_jobid", "17")])),
-            Some("ompi-17".into())
-        );
-        assert_eq!(
-            job_from_env(env(&[("SLURM_JOB_ID", "9"), ("SLURM_STEP_ID", "0")])),
-            Some("slurm-9.0".into())
-        );
+        assert_eq!(job_from_env(env(&[("STRADDLE_JOB", "cg"), ("SLURM_JOB_ID", "9")])), Some("cg".into()));
+        assert_eq!(job_from_env(env(&[("OMPI_MCA_ess_base_jobid", "17")])), Some("ompi-17".into()));
+        assert_eq!(job_from_env(env(&[("SLURM_JOB_ID", "9"), ("SLURM_STEP_ID", "0")])), Some("slurm-9.0".into()));
         assert_eq!(job_from_env(env(&[("STRADDLE_JOB", "  ")])), None);
         assert_eq!(job_from_env(env(&[])), None);
     }

@@ -2,10 +2,7 @@
 //! every `MPI_Start` counts it. A fixed-size lock-free table keyed by request handle;
 //! `MPI_Request_free` removes the entry, since handles are recycled.
 
-use std::sync::atomic::{
-    AtomicU64, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
-};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::{Acquire, Relaxed, Release}};
 
 const CAPACITY: usize = 1 << 14;
 const MAX_PROBE: usize = 128;
@@ -48,16 +45,9 @@ fn slot(handle: usize) -> usize {
 impl PersistentTable {
     pub fn new() -> PersistentTable {
         let entries = (0..CAPACITY)
-            .map(|_| Entry {
-                handle: AtomicUsize::new(EMPTY),
-                what: AtomicU64::new(0),
-                bytes: AtomicU64::new(0),
-            })
+            .map(|_| Entry { handle: AtomicUsize::new(EMPTY), what: AtomicU64::new(0), bytes: AtomicU64::new(0) })
             .collect();
-        PersistentTable {
-            entries,
-            dropped: AtomicU64::new(0),
-        }
+        PersistentTable { entries, dropped: AtomicU64::new(0) }
     }
 
     /// Remembers what `handle` sends at each start. Handles 0 and `usize::MAX` are never
@@ -78,10 +68,7 @@ impl PersistentTable {
             if h == EMPTY || h == TOMBSTONE {
                 e.what.store(what, Relaxed);
                 e.bytes.store(bytes, Relaxed);
-                if e.handle
-                    .compare_exchange(h, handle, Release, Relaxed)
-                    .is_ok()
-                {
+                if e.handle.compare_exchange(h, handle, Release, Relaxed).is_ok() {
                     return;
                 }
             }
@@ -104,15 +91,9 @@ impl PersistentTable {
                 let what = e.what.load(Relaxed);
                 let bytes = e.bytes.load(Relaxed);
                 return Some(if what & COLL_TAG != 0 {
-                    Planned::Collective {
-                        key: what & !COLL_TAG,
-                        bytes,
-                    }
+                    Planned::Collective { key: what & !COLL_TAG, bytes }
                 } else {
-                    Planned::Send {
-                        dest: what as u32,
-                        bytes,
-                    }
+                    Planned::Send { dest: what as u32, bytes }
                 });
             }
             if h == EMPTY {
@@ -151,52 +132,25 @@ mod tests {
     #[test]
     fn insert_get_remove_and_reuse() {
         let t = PersistentTable::new();
-        t.insert(
-            0x2c00_0001,
-            Planned::Send {
-                dest: 3,
-                bytes: 400,
-            },
-        );
+        t.insert(0x2c00_0001, Planned::Send { dest: 3, bytes: 400 });
         t.insert(0x7f00_1234_5678, Planned::Collective { key: 42, bytes: 8 });
-        assert_eq!(
-            t.get(0x2c00_0001),
-            Some(Planned::Send {
-                dest: 3,
-                bytes: 400
-            })
-        );
-        assert_eq!(
-            t.get(0x7f00_1234_5678),
-            Some(Planned::Collective { key: 42, bytes: 8 })
-        );
+        assert_eq!(t.get(0x2c00_0001), Some(Planned::Send { dest: 3, bytes: 400 }));
+        assert_eq!(t.get(0x7f00_1234_5678), Some(Planned::Collective { key: 42, bytes: 8 }));
         t.remove(0x2c00_0001);
         assert_eq!(t.get(0x2c00_0001), None);
         // A recycled handle gets its new meaning.
         t.insert(0x7f00_1234_5678, Planned::Send { dest: 1, bytes: 1 });
-        assert_eq!(
-            t.get(0x7f00_1234_5678),
-            Some(Planned::Send { dest: 1, bytes: 1 })
-        );
+        assert_eq!(t.get(0x7f00_1234_5678), Some(Planned::Send { dest: 1, bytes: 1 }));
         assert_eq!(t.get(0), None);
         // Many inserts and removals never lose live entries.
         for h in 1..5000usize {
-            t.insert(
-                h * 8,
-                Planned::Send {
-                    dest: h as u32,
-                    bytes: h as u64,
-                },
-            );
+            t.insert(h * 8, Planned::Send { dest: h as u32, bytes: h as u64 });
             if h % 2 == 0 {
                 t.remove(h * 8);
             }
         }
         for h in 1..5000usize {
-            let want = (h % 2 == 1).then_some(Planned::Send {
-                dest: h as u32,
-                bytes: h as u64,
-            });
+            let want = (h % 2 == 1).then_some(Planned::Send { dest: h as u32, bytes: h as u64 });
             assert_eq!(t.get(h * 8), want, "handle {h}");
         }
         assert_eq!(t.dropped(), 0);

@@ -26,10 +26,7 @@ impl Grouping {
     /// Groups a communicator whose rank i is world rank `world[i]`, with `rank_site[w]` the
     /// site of world rank w. `None` when a world rank has no site in the map.
     pub fn new(epoch: u64, world: &[u32], rank_site: &[u32]) -> Option<Grouping> {
-        let site_of = world
-            .iter()
-            .map(|&w| rank_site.get(w as usize).map(|&s| s as u64))
-            .collect::<Option<_>>()?;
+        let site_of = world.iter().map(|&w| rank_site.get(w as usize).map(|&s| s as u64)).collect::<Option<_>>()?;
         Some(Grouping::from_sites(epoch, site_of))
     }
 
@@ -50,18 +47,12 @@ impl Grouping {
             groups[g].push(r);
             group_of.push(g);
         }
-        Grouping {
-            epoch,
-            site_of,
-            groups,
-            group_of,
-        }
+        Grouping { epoch, site_of, groups, group_of }
     }
 
     /// The same partition into sites, the same leaders: nothing to rebuild.
     pub fn same_as(&self, other: &Grouping) -> bool {
-        self.groups == other.groups
-            && (0..self.groups.len()).all(|g| self.leader(g) == other.leader(g))
+        self.groups == other.groups && (0..self.groups.len()).all(|g| self.leader(g) == other.leader(g))
     }
 
     /// The leader of group `g`: a pure function of (epoch, group), so every rank computes
@@ -85,9 +76,7 @@ impl Grouping {
     /// Every group's ranks are consecutive communicator ranks (non-commutative reductions
     /// keep their order only then).
     pub fn contiguous(&self) -> bool {
-        self.groups
-            .iter()
-            .all(|m| m.windows(2).all(|w| w[1] == w[0] + 1))
+        self.groups.iter().all(|m| m.windows(2).all(|w| w[1] == w[0] + 1))
     }
 }
 
@@ -142,12 +131,7 @@ pub struct Step {
 
 impl Agreement {
     pub fn new(period: u64) -> Agreement {
-        Agreement {
-            period: period.max(1),
-            count: 0,
-            active: 0,
-            in_flight: None,
-        }
+        Agreement { period: period.max(1), count: 0, active: 0, in_flight: None }
     }
 
     /// The next collective on this communicator.
@@ -156,11 +140,7 @@ impl Agreement {
         self.count += 1;
         let complete = self.in_flight.is_some_and(|at| at == c);
         let start = c % self.period == 0 && (self.in_flight.is_none() || complete);
-        Step {
-            epoch: self.active,
-            complete,
-            start,
-        }
+        Step { epoch: self.active, complete, start }
     }
 
     /// The agreed epoch of the agreement this step completed; it applies from this
@@ -183,9 +163,7 @@ impl Agreement {
 
 /// A stable key for a site name (FNV-1a), comparable across maps and epochs.
 pub fn site_key(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// What one rank puts into the agreement: the newest map it holds (`None`: none) as
@@ -210,10 +188,7 @@ pub fn agreed(gathered: &[u64]) -> Option<Grouping> {
         return None;
     }
     let epoch = pairs.iter().map(|&(held, _)| held - 1).min()?;
-    Some(Grouping::from_sites(
-        epoch,
-        pairs.into_iter().map(|(_, k)| k).collect(),
-    ))
+    Some(Grouping::from_sites(epoch, pairs.into_iter().map(|(_, k)| k).collect()))
 }
 
 /// How the library's default algorithm for an operation exchanges messages (MPICH's
@@ -261,18 +236,10 @@ pub struct Crossing {
 
 /// How `family` (rooted at `root`) crosses sites when each message of round k carries
 /// `carried(k)` bytes (k = 1, 2, 4, ...; a ring step carries `carried(1)`).
-pub fn crossing(
-    g: &Grouping,
-    root: usize,
-    family: Family,
-    carried: &dyn Fn(usize) -> f64,
-) -> Crossing {
+pub fn crossing(g: &Grouping, root: usize, family: Family, carried: &dyn Fn(usize) -> f64) -> Crossing {
     let n = g.site_of.len();
     let site = |rel: usize| g.site_of[(rel + root) % n];
-    let mut c = Crossing {
-        rounds: 0,
-        bytes: 0.0,
-    };
+    let mut c = Crossing { rounds: 0, bytes: 0.0 };
     let mut round = |pairs: usize, k: usize| {
         if pairs > 0 {
             c.rounds += 1;
@@ -283,13 +250,7 @@ pub fn crossing(
     match family {
         Family::Binomial => {
             while k < n {
-                round(
-                    (0..n)
-                        .step_by(2 * k)
-                        .filter(|&i| i + k < n && site(i) != site(i + k))
-                        .count(),
-                    k,
-                );
+                round((0..n).step_by(2 * k).filter(|&i| i + k < n && site(i) != site(i + k)).count(), k);
                 k *= 2;
             }
         }
@@ -301,12 +262,7 @@ pub fn crossing(
         }
         Family::RecursiveDoubling => {
             while k < n {
-                round(
-                    (0..n)
-                        .filter(|&i| (i ^ k) < n && site(i) != site(i ^ k))
-                        .count(),
-                    k,
-                );
+                round((0..n).filter(|&i| (i ^ k) < n && site(i) != site(i ^ k)).count(), k);
                 k *= 2;
             }
         }
@@ -317,10 +273,7 @@ pub fn crossing(
             }
         }
         Family::Concurrent => {
-            let pairs = (0..n)
-                .flat_map(|i| (0..n).map(move |j| (i, j)))
-                .filter(|&(i, j)| g.site_of[i] != g.site_of[j])
-                .count();
+            let pairs = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).filter(|&(i, j)| g.site_of[i] != g.site_of[j]).count();
             round(pairs, 1);
         }
     }
@@ -348,23 +301,16 @@ pub fn pays(op: SaOp, g: &Grouping, root: Option<usize>, bytes: u64) -> bool {
     // What one message of round k carries, and one copy per remote site (both directions).
     let (carried, regrouped): (Box<dyn Fn(usize) -> f64>, f64) = match (op, family) {
         (SaOp::Barrier, _) => (Box::new(|_| 0.0), 0.0),
-        (SaOp::Reduce, _) | (SaOp::Bcast, Family::Binomial) => {
-            (Box::new(move |_| b), (sites - 1.0) * b)
-        }
+        (SaOp::Reduce, _) | (SaOp::Bcast, Family::Binomial) => (Box::new(move |_| b), (sites - 1.0) * b),
         (SaOp::Bcast, _) => (Box::new(move |_| block), (sites - 1.0) * b),
         (SaOp::Gather | SaOp::Scatter, _) => {
             let away = n - g.groups[g.group_of[root]].len();
             (Box::new(move |k| block * k as f64), away as f64 * block)
         }
-        (SaOp::Allreduce, Family::RecursiveDoubling) if times == 1 => {
-            (Box::new(move |_| b), 2.0 * (sites - 1.0) * b)
-        }
+        (SaOp::Allreduce, Family::RecursiveDoubling) if times == 1 => (Box::new(move |_| b), 2.0 * (sites - 1.0) * b),
         // Reduce-scatter by recursive halving, then allgather by doubling: the message at
         // distance k carries b / 2k.
-        (SaOp::Allreduce, _) => (
-            Box::new(move |k| b / (2.0 * k as f64)),
-            2.0 * (sites - 1.0) * b,
-        ),
+        (SaOp::Allreduce, _) => (Box::new(move |k| b / (2.0 * k as f64)), 2.0 * (sites - 1.0) * b),
         (SaOp::Allgather, Family::Ring) => (Box::new(move |_| block), (sites - 1.0) * b),
         (SaOp::Allgather, _) => (Box::new(move |k| 2.0 * block * k as f64), (sites - 1.0) * b),
         (SaOp::Alltoall, _) => (Box::new(move |_| b), f64::INFINITY),
@@ -401,28 +347,14 @@ pub enum SaOp {
 /// of a broadcast, reduction or scan (for an all-to-all: what `me`'s whole site sends to
 /// other sites, known to its leader); `site_bytes[h]` is site h's share of a gathered,
 /// scattered or reduce-scattered buffer. Summed over ranks: one copy per remote site.
-pub fn cross_site_bytes(
-    op: SaOp,
-    g: &Grouping,
-    me: usize,
-    root: Option<usize>,
-    payload: u64,
-    site_bytes: &[u64],
-) -> u64 {
+pub fn cross_site_bytes(op: SaOp, g: &Grouping, me: usize, root: Option<usize>, payload: u64, site_bytes: &[u64]) -> u64 {
     let mine = g.group_of[me];
     if g.head(mine, root) != me {
         return 0;
     }
     let sites = g.groups.len() as u64;
     let root_group = root.map(|r| g.group_of[r]);
-    let others = |h: usize| -> u64 {
-        site_bytes
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != h)
-            .map(|(_, b)| b)
-            .sum()
-    };
+    let others = |h: usize| -> u64 { site_bytes.iter().enumerate().filter(|&(i, _)| i != h).map(|(_, b)| b).sum() };
     match op {
         SaOp::Barrier => 0,
         SaOp::Bcast if root_group == Some(mine) => (sites - 1) * payload,
@@ -450,16 +382,9 @@ mod tests {
         let g = Grouping::new(3, &[1, 2, 3, 6, 7], &map).unwrap();
         assert_eq!(g.site_of, vec![1u64, 0, 1, 0, 1]);
         assert_eq!(g.groups, vec![vec![0, 2, 4], vec![1, 3]]);
-        assert_eq!(
-            (g.leader(0), g.leader(1)),
-            (0, 3),
-            "epoch 3 picks index 0 of 3 and 1 of 2"
-        );
+        assert_eq!((g.leader(0), g.leader(1)), (0, 3), "epoch 3 picks index 0 of 3 and 1 of 2");
         // Rooted at 2: the root speaks for its own group, the leader for the other.
-        assert_eq!(
-            (g.head(0, Some(2)), g.head(1, Some(2)), g.head(0, None)),
-            (2, 3, 0)
-        );
+        assert_eq!((g.head(0, Some(2)), g.head(1, Some(2)), g.head(0, None)), (2, 3, 0));
         // Above DIRECT_SITES groups the leaders speak (the root hands over).
         let many = Grouping::new(0, &[0, 1, 2, 3, 4, 5], &[0, 0, 1, 2, 3, 4]).unwrap();
         assert_eq!(many.head(0, Some(1)), 0);
@@ -474,11 +399,7 @@ mod tests {
         let one_site = Grouping::new(1, &[0, 1], &[0, 0]).unwrap();
         let singletons = Grouping::new(1, &[0, 1], &[0, 1]).unwrap();
         assert_eq!(route(&blocks, true, false), Route::SiteAware);
-        assert_eq!(
-            route(&inter, true, false),
-            Route::Flat,
-            "non-commutative, interleaved"
-        );
+        assert_eq!(route(&inter, true, false), Route::Flat, "non-commutative, interleaved");
         assert_eq!(route(&inter, true, true), Route::SiteAware);
         assert_eq!(route(&one_site, false, true), Route::Flat);
         assert_eq!(route(&singletons, false, true), Route::Flat);
@@ -497,11 +418,7 @@ mod tests {
         assert_eq!(g.epoch, 2, "the oldest epoch anyone holds");
         assert_eq!(g.groups, vec![vec![0, 2], vec![1, 3]]);
         gathered.extend(contribution(None));
-        assert_eq!(
-            agreed(&gathered),
-            None,
-            "a rank without a map keeps everyone flat"
-        );
+        assert_eq!(agreed(&gathered), None, "a rank without a map keeps everyone flat");
         assert_eq!(agreed(&[1]), None);
     }
 
@@ -510,30 +427,16 @@ mod tests {
         // Three sites: {0,3,6}, {1,4,7}, {2,5}; epoch 0 leads with each group's first rank.
         let g = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 1, 2, 0, 1, 2, 0, 1]).unwrap();
         let total = |op: SaOp, root: Option<usize>, payload: u64, sb: &[u64]| -> u64 {
-            (0..8)
-                .map(|me| cross_site_bytes(op, &g, me, root, payload, sb))
-                .sum()
+            (0..8).map(|me| cross_site_bytes(op, &g, me, root, payload, sb)).sum()
         };
-        assert_eq!(
-            total(SaOp::Bcast, Some(4), 100, &[]),
-            200,
-            "two remote sites, one copy each"
-        );
+        assert_eq!(total(SaOp::Bcast, Some(4), 100, &[]), 200, "two remote sites, one copy each");
         assert_eq!(total(SaOp::Reduce, Some(4), 100, &[]), 200);
-        assert_eq!(
-            total(SaOp::Allreduce, None, 100, &[]),
-            400,
-            "reduce in, broadcast out"
-        );
+        assert_eq!(total(SaOp::Allreduce, None, 100, &[]), 400, "reduce in, broadcast out");
         assert_eq!(total(SaOp::Gather, Some(0), 0, &[30, 30, 20]), 50);
         assert_eq!(total(SaOp::Scatter, Some(0), 0, &[30, 30, 20]), 50);
         assert_eq!(total(SaOp::Allgather, None, 0, &[30, 30, 20]), 160);
         assert_eq!(total(SaOp::Barrier, None, 0, &[]), 0);
-        assert_eq!(
-            cross_site_bytes(SaOp::Bcast, &g, 3, Some(0), 100, &[]),
-            0,
-            "not a leader"
-        );
+        assert_eq!(cross_site_bytes(SaOp::Bcast, &g, 3, Some(0), 100, &[]), 0, "not a leader");
         // The root speaks for its own site, not that site's leader.
         assert_eq!(cross_site_bytes(SaOp::Bcast, &g, 4, Some(4), 100, &[]), 200);
         assert_eq!(cross_site_bytes(SaOp::Bcast, &g, 1, Some(4), 100, &[]), 0);
@@ -541,72 +444,30 @@ mod tests {
 
     #[test]
     fn regrouping_pays_only_where_the_library_crosses_more_than_once() {
-        let blocks =
-            Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 0, 0, 0, 1, 1, 1, 1]).unwrap();
+        let blocks = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 0, 0, 0, 1, 1, 1, 1]).unwrap();
         let inter = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 1, 0, 1, 0, 1, 0, 1]).unwrap();
-        let three_five =
-            Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 0, 0, 1, 1, 1, 1, 1]).unwrap();
+        let three_five = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 0, 0, 1, 1, 1, 1, 1]).unwrap();
         let one = |_: usize| 1.0;
         // A binomial tree over site blocks crosses once (0 -> 4); interleaved, in the first
         // round only but with four messages at once; 3+5 in two rounds.
-        assert_eq!(
-            crossing(&blocks, 0, Family::Binomial, &one),
-            Crossing {
-                rounds: 1,
-                bytes: 1.0
-            }
-        );
-        assert_eq!(
-            crossing(&inter, 0, Family::Binomial, &one),
-            Crossing {
-                rounds: 1,
-                bytes: 4.0
-            }
-        );
+        assert_eq!(crossing(&blocks, 0, Family::Binomial, &one), Crossing { rounds: 1, bytes: 1.0 });
+        assert_eq!(crossing(&inter, 0, Family::Binomial, &one), Crossing { rounds: 1, bytes: 4.0 });
         assert_eq!(crossing(&three_five, 0, Family::Binomial, &one).rounds, 2);
-        assert_eq!(
-            crossing(&blocks, 0, Family::Ring, &one),
-            Crossing {
-                rounds: 7,
-                bytes: 14.0
-            }
-        );
+        assert_eq!(crossing(&blocks, 0, Family::Ring, &one), Crossing { rounds: 7, bytes: 14.0 });
         assert!(!pays(SaOp::Bcast, &blocks, Some(0), 8));
-        assert!(
-            !pays(SaOp::Bcast, &inter, Some(0), 8),
-            "one crossing round: latency is the same"
-        );
-        assert!(
-            pays(SaOp::Bcast, &inter, Some(0), 65_536),
-            "four copies cross instead of one"
-        );
+        assert!(!pays(SaOp::Bcast, &inter, Some(0), 8), "one crossing round: latency is the same");
+        assert!(pays(SaOp::Bcast, &inter, Some(0), 65_536), "four copies cross instead of one");
         assert!(pays(SaOp::Bcast, &three_five, Some(0), 8));
-        assert!(
-            pays(SaOp::Bcast, &blocks, Some(0), 1 << 22),
-            "scatter + ring: n - 1 crossing steps"
-        );
-        assert!(
-            pays(SaOp::Barrier, &blocks, None, 0),
-            "dissemination crosses in every round"
-        );
-        assert!(
-            !pays(SaOp::Alltoall, &inter, None, 4096),
-            "posted at once: one crossing"
-        );
-        assert!(
-            pays(SaOp::Alltoall, &blocks, None, 8),
-            "Bruck over site blocks: every round crosses"
-        );
-        assert!(
-            !pays(SaOp::Alltoall, &blocks, None, 1 << 19),
-            "pairwise, but the same bytes: the detour costs more"
-        );
+        assert!(pays(SaOp::Bcast, &blocks, Some(0), 1 << 22), "scatter + ring: n - 1 crossing steps");
+        assert!(pays(SaOp::Barrier, &blocks, None, 0), "dissemination crosses in every round");
+        assert!(!pays(SaOp::Alltoall, &inter, None, 4096), "posted at once: one crossing");
+        assert!(pays(SaOp::Alltoall, &blocks, None, 8), "Bruck over site blocks: every round crosses");
+        assert!(!pays(SaOp::Alltoall, &blocks, None, 1 << 19), "pairwise, but the same bytes: the detour costs more");
         assert!(!pays(SaOp::Gather, &blocks, Some(0), 8 * 8));
         // Long messages regroup only for bytes: a 1+7 binomial gather crosses three times
         // but moves each remote block once; Rabenseifner over site blocks moves one copy
         // each way; interleaved, four.
-        let one_seven =
-            Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 1, 1, 1, 1, 1, 1, 1]).unwrap();
+        let one_seven = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 1, 1, 1, 1, 1, 1, 1]).unwrap();
         assert!(pays(SaOp::Gather, &one_seven, Some(0), 64));
         assert!(!pays(SaOp::Gather, &one_seven, Some(0), 1 << 22));
         assert!(!pays(SaOp::Allreduce, &blocks, None, 1 << 22));
@@ -629,10 +490,7 @@ mod tests {
         for c in 0..20u64 {
             // All ranks take the same step at collective c (collectives are collective).
             let steps: Vec<Step> = agreements.iter_mut().map(|a| a.step()).collect();
-            assert!(
-                steps.windows(2).all(|w| w[0] == w[1]),
-                "identical steps at {c}: {steps:?}"
-            );
+            assert!(steps.windows(2).all(|w| w[0] == w[1]), "identical steps at {c}: {steps:?}");
             let mut used = Vec::new();
             for (r, a) in agreements.iter_mut().enumerate() {
                 let mut e = steps[r].epoch;
@@ -649,19 +507,13 @@ mod tests {
             if steps[0].start {
                 pending_min = Some((0..ranks).map(|r| newest(r, c)).min().unwrap());
             }
-            assert!(
-                used.windows(2).all(|w| w[0] == w[1]),
-                "one epoch per collective at {c}: {used:?}"
-            );
+            assert!(used.windows(2).all(|w| w[0] == w[1]), "one epoch per collective at {c}: {used:?}");
         }
         // Everyone holds epoch 2 from collective 9 on; the agreement started at 12 sees it
         // and is adopted at 16.
         let e = &epochs[0];
         assert_eq!(e[15], 1);
         assert_eq!(e[16], 2);
-        assert!(
-            e.windows(2).all(|w| w[0] <= w[1]),
-            "epochs never go back: {e:?}"
-        );
+        assert!(e.windows(2).all(|w| w[0] <= w[1]), "epochs never go back: {e:?}");
     }
 }

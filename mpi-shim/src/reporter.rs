@@ -4,17 +4,14 @@
 //! is slow the report of that tick is skipped (counts are cumulative, nothing is lost).
 
 use std::collections::HashMap;
-use std::sync::atomic::{
-    AtomicBool,
-    Ordering::{AcqRel, Acquire},
-};
+use std::sync::atomic::{AtomicBool, Ordering::{AcqRel, Acquire}};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use straddle_proto::telemetry_client::TelemetryClient;
 use straddle_proto::{
-    controller_message, shim_message, CollectiveTraffic, CommunicatorInfo, Hello, PeerTraffic,
-    Report, ShimMessage,
+    controller_message, shim_message, CollectiveTraffic, CommunicatorInfo, Hello, PeerTraffic, Report,
+    ShimMessage,
 };
 use tokio::sync::{mpsc, Notify};
 
@@ -56,10 +53,7 @@ impl Reporter {
             .stack_size(512 * 1024)
             .spawn(move || {
                 lower_priority();
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => rt,
                     Err(_) => return mark_done(&shim_reporter(shim).flushed),
                 };
@@ -85,17 +79,13 @@ impl Reporter {
             if left.is_zero() {
                 break;
             }
-            st = cv
-                .wait_timeout(st, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            st = cv.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0;
         }
     }
 }
 
 fn shim_reporter(shim: &'static Shim) -> &'static Reporter {
-    shim.reporter()
-        .expect("reporter thread runs only when a reporter exists")
+    shim.reporter().expect("reporter thread runs only when a reporter exists")
 }
 
 fn mark_done(flushed: &(Mutex<FlushState>, Condvar)) {
@@ -144,9 +134,7 @@ impl ReportBuilder {
 
     /// Forgets what was sent: the next report describes everything (after a reconnect).
     pub fn reset(&mut self) {
-        self.sent_peers
-            .iter_mut()
-            .for_each(|p| *p = PeerValues::default());
+        self.sent_peers.iter_mut().for_each(|p| *p = PeerValues::default());
         self.sent_colls.clear();
         self.comm_cursor = 0;
     }
@@ -185,37 +173,18 @@ impl ReportBuilder {
         for &(key, calls, bytes) in &self.scratch {
             if self.sent_colls.get(&key) != Some(&(calls, bytes)) {
                 let (comm_id, op, mode, root) = collectives::unpack(key);
-                report.collectives.push(CollectiveTraffic {
-                    comm_id,
-                    op,
-                    mode,
-                    root,
-                    calls,
-                    bytes,
-                });
+                report.collectives.push(CollectiveTraffic { comm_id, op, mode, root, calls, bytes });
                 colls.push((key, calls, bytes));
             }
         }
         report.dropped_records = shim.collectives.dropped() + shim.persistent.dropped();
-        report.regrouped_cross_site_bytes = shim
-            .regrouped_bytes
-            .load(std::sync::atomic::Ordering::Relaxed);
+        report.regrouped_cross_site_bytes = shim.regrouped_bytes.load(std::sync::atomic::Ordering::Relaxed);
         let regrouped_changed = report.regrouped_cross_site_bytes != self.sent_regrouped;
-        if !force
-            && report.peers.is_empty()
-            && report.communicators.is_empty()
-            && report.collectives.is_empty()
-            && !regrouped_changed
-        {
+        if !force && report.peers.is_empty() && report.communicators.is_empty() && report.collectives.is_empty() && !regrouped_changed {
             return None;
         }
         report.seq = self.seq + 1;
-        Some(Pending {
-            report,
-            peers,
-            colls,
-            comm_cursor,
-        })
+        Some(Pending { report, peers, colls, comm_cursor })
     }
 
     /// Records that `p` went out.
@@ -260,15 +229,8 @@ async fn run(shim: &'static Shim) {
                 shim_version: env!("CARGO_PKG_VERSION").into(),
                 incarnation,
             };
-            if let (Ok(()), mut inbound) = (
-                tx.try_send(ShimMessage {
-                    body: Some(shim_message::Body::Hello(hello)),
-                }),
-                inbound,
-            ) {
-                if let SessionEnd::Flushed =
-                    session(shim, reporter, &mut builder, tx, &mut inbound).await
-                {
+            if let (Ok(()), mut inbound) = (tx.try_send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }), inbound) {
+                if let SessionEnd::Flushed = session(shim, reporter, &mut builder, tx, &mut inbound).await {
                     // Close the stream cleanly (the controller sees its end, not a reset)
                     // before the application goes on to exit.
                     let _ = tokio::time::timeout(Duration::from_millis(200), async {
@@ -294,9 +256,7 @@ async fn run(shim: &'static Shim) {
 
 type Inbound = tonic::Streaming<straddle_proto::ControllerMessage>;
 
-async fn attach(
-    url: &str,
-) -> Result<(mpsc::Sender<ShimMessage>, Inbound), Box<dyn std::error::Error + Send + Sync>> {
+async fn attach(url: &str) -> Result<(mpsc::Sender<ShimMessage>, Inbound), Box<dyn std::error::Error + Send + Sync>> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())?
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
@@ -304,10 +264,7 @@ async fn attach(
     let channel = endpoint.connect().await?;
     let mut client = TelemetryClient::new(channel);
     let (tx, rx) = mpsc::channel(4);
-    let inbound = client
-        .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await?
-        .into_inner();
+    let inbound = client.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
     Ok((tx, inbound))
 }
 
@@ -323,12 +280,8 @@ async fn session(
     let mut flush_seq: Option<u64> = None;
     loop {
         if flush_seq.is_none() && reporter.flush_requested.load(Acquire) {
-            let Some(p) = builder.build(shim, true) else {
-                return SessionEnd::Lost;
-            };
-            let msg = ShimMessage {
-                body: Some(shim_message::Body::Report(p.report.clone())),
-            };
+            let Some(p) = builder.build(shim, true) else { return SessionEnd::Lost };
+            let msg = ShimMessage { body: Some(shim_message::Body::Report(p.report.clone())) };
             // The final report may wait for room, bounded by the flush timeout.
             match tokio::time::timeout(shim.config.flush_timeout, tx.send(msg)).await {
                 Ok(Ok(())) => flush_seq = Some(builder.commit(p)),

@@ -2,10 +2,7 @@
 //! (launchers, proxies and shells that inherit `LD_PRELOAD` stay inert), and switched off
 //! in forked children.
 
-use std::sync::atomic::{
-    AtomicPtr, AtomicU64, AtomicU8,
-    Ordering::{AcqRel, Acquire, Release},
-};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::{AcqRel, Acquire, Release}};
 use std::sync::Mutex;
 
 pub use straddle_proto::MpiImpl;
@@ -72,9 +69,7 @@ pub fn may_start() -> bool {
 
 /// Claims the right to start the shim; exactly one caller gets `true`.
 pub fn begin_start() -> bool {
-    STATE
-        .compare_exchange(UNINIT, STARTING, AcqRel, Acquire)
-        .is_ok()
+    STATE.compare_exchange(UNINIT, STARTING, AcqRel, Acquire).is_ok()
 }
 
 /// Gives up starting (MPI not initialised yet, or already finalised): a later call may
@@ -151,12 +146,7 @@ impl Shim {
     /// controller's, else the static map of the environment (epoch 0).
     pub fn held_site(&self) -> Option<(u64, u64)> {
         let rank = self.id.rank as usize;
-        if let Some(m) = self
-            .site_map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
+        if let Some(m) = self.site_map.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             let name = m.rank_site.get(rank).and_then(|&s| m.sites.get(s as usize));
             if let Some(name) = name {
                 return Some((m.epoch, crate::regroup::site_key(name)));

@@ -17,16 +17,11 @@ use straddle_proto::{controller_message, shim_message, Hello, PeerTraffic, Repor
 use straddle_tests::controller::ControllerProcess;
 
 fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
 }
 
 fn pin(pid: u32, cpu: usize) {
-    let _ = std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
-        .output();
+    let _ = std::process::Command::new("taskset").args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()]).output();
 }
 
 fn main() {
@@ -38,11 +33,7 @@ fn main() {
     pin(pid, 0);
     pin(std::process::id(), 1);
     let url = ctl.url();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let records: Arc<Mutex<u64>> = Arc::default();
     let warmup = Duration::from_secs(2);
@@ -50,11 +41,7 @@ fn main() {
     let measure_from = start + warmup;
     let end = measure_from + Duration::from_secs(secs);
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(url.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let channel = tonic::transport::Endpoint::from_shared(url.clone()).unwrap().connect().await.unwrap();
         let mut tasks = Vec::new();
         for rank in 0..streams {
             let channel = channel.clone();
@@ -62,24 +49,9 @@ fn main() {
             tasks.push(tokio::spawn(async move {
                 let mut c = TelemetryClient::new(channel);
                 let (tx, rx) = tokio::sync::mpsc::channel(4);
-                let hello = Hello {
-                    job: "ingest".into(),
-                    rank,
-                    world_size: streams,
-                    node: format!("vm{rank}"),
-                    incarnation: 1,
-                    ..Default::default()
-                };
-                tx.send(ShimMessage {
-                    body: Some(shim_message::Body::Hello(hello)),
-                })
-                .await
-                .unwrap();
-                let mut inbound = c
-                    .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
-                    .await
-                    .unwrap()
-                    .into_inner();
+                let hello = Hello { job: "ingest".into(), rank, world_size: streams, node: format!("vm{rank}"), incarnation: 1, ..Default::default() };
+                tx.send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).await.unwrap();
+                let mut inbound = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
                 let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
                 let sent_r = sent.clone();
                 let reader = tokio::spawn(async move {
@@ -88,10 +60,7 @@ fn main() {
                             let now = Instant::now();
                             if let Some(t) = sent_r.lock().unwrap().remove(&a.seq) {
                                 if t >= measure_from && t < end {
-                                    latencies
-                                        .lock()
-                                        .unwrap()
-                                        .push((now - t).as_secs_f64() * 1e3);
+                                    latencies.lock().unwrap().push((now - t).as_secs_f64() * 1e3);
                                     *records.lock().unwrap() += peers as u64;
                                 }
                             }
@@ -99,10 +68,7 @@ fn main() {
                     }
                 });
                 // Stagger the streams over the second, like ranks started at different times.
-                tokio::time::sleep(Duration::from_micros(
-                    rank as u64 * 1_000_000 / streams as u64,
-                ))
-                .await;
+                tokio::time::sleep(Duration::from_micros(rank as u64 * 1_000_000 / streams as u64)).await;
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut seq = 0u64;
@@ -114,24 +80,13 @@ fn main() {
                         peers: (1..=peers)
                             .map(|k| {
                                 let v = seq * (1000 + k as u64);
-                                PeerTraffic {
-                                    dest: (rank + k) % streams,
-                                    p2p_bytes: v * 64,
-                                    p2p_messages: v,
-                                    ..Default::default()
-                                }
+                                PeerTraffic { dest: (rank + k) % streams, p2p_bytes: v * 64, p2p_messages: v, ..Default::default() }
                             })
                             .collect(),
                         ..Default::default()
                     };
                     sent.lock().unwrap().insert(seq, Instant::now());
-                    if tx
-                        .send(ShimMessage {
-                            body: Some(shim_message::Body::Report(report)),
-                        })
-                        .await
-                        .is_err()
-                    {
+                    if tx.send(ShimMessage { body: Some(shim_message::Body::Report(report)) }).await.is_err() {
                         break;
                     }
                 }
@@ -145,20 +100,11 @@ fn main() {
     });
     let mut l = latencies.lock().unwrap().clone();
     l.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let q = |p: f64| {
-        if l.is_empty() {
-            f64::NAN
-        } else {
-            l[((l.len() - 1) as f64 * p).round() as usize]
-        }
-    };
+    let q = |p: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * p).round() as usize] };
     let rate = *records.lock().unwrap() as f64 / secs as f64;
     println!("{streams} streams x {peers} records per batch per second, {secs} s measured after {warmup:?} warm-up");
     println!("controller pinned to CPU 0, generator to CPU 1");
-    println!(
-        "acknowledged records/s: {rate:.0} (goal 1,000,000: ratio {:.3})",
-        rate / 1e6
-    );
+    println!("acknowledged records/s: {rate:.0} (goal 1,000,000: ratio {:.3})", rate / 1e6);
     println!("report-to-visible (<= report-to-ack) ms: p50 {:.1} p99 {:.1} max {:.1} over {} reports (goal p99 <= 100)", q(0.5), q(0.99), q(1.0), l.len());
     println!(
         "ingest_bench streams={streams} records_per_s={rate:.0} ratio_to_goal={:.3} p50_ms={:.2} p99_ms={:.2} goal_rate={} goal_p99={}",

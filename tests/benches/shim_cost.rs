@@ -15,20 +15,11 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 fn main() {
-    let pairs: u32 = std::env::var("SHIM_COST_PAIRS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(41);
-    let calls: u64 = std::env::var("SHIM_COST_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let pairs: u32 = std::env::var("SHIM_COST_PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(41);
+    let calls: u64 = std::env::var("SHIM_COST_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let dir = Scratch::new("shim-cost");
     let mut summary = Vec::new();
-    println!(
-        "{:<8} {:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
-        "mpi", "type", "shim ns", "direct ns", "added p10", "added med", "added p90", "ratio"
-    );
+    println!("{:<8} {:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}", "mpi", "type", "shim ns", "direct ns", "added p10", "added med", "added p90", "ratio");
     for mpi in BOTH {
         let exe = mpi.compile(&program("shim_cost.c"), &dir.0);
         let run = Launch::new(mpi, 1, &exe)
@@ -37,19 +28,8 @@ fn main() {
             .env("STRADDLE_COUNT_PROC_NULL", 1)
             .env("STRADDLE_JOB", "shim-cost")
             .run();
-        assert!(
-            run.success,
-            "{}: {}\n{}",
-            mpi.name(),
-            run.stdout,
-            run.stderr
-        );
-        assert!(
-            run.stdout.contains("interposed 1"),
-            "{}: the shim did not interpose MPI_Send:\n{}",
-            mpi.name(),
-            run.stdout
-        );
+        assert!(run.success, "{}: {}\n{}", mpi.name(), run.stdout, run.stderr);
+        assert!(run.stdout.contains("interposed 1"), "{}: the shim did not interpose MPI_Send:\n{}", mpi.name(), run.stdout);
         for ty in ["predefined", "derived"] {
             let mut shim = Vec::new();
             let mut direct = Vec::new();
@@ -82,14 +62,8 @@ fn main() {
                 "{:<8} {:<11} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>7.3}",
                 row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7
             );
-            summary.push(format!(
-                "{}_{}_added_ns={:.2} {}_{}_ratio={:.3}",
-                row.0, row.1, row.5, row.0, row.1, row.7
-            ));
+            summary.push(format!("{}_{}_added_ns={:.2} {}_{}_ratio={:.3}", row.0, row.1, row.5, row.0, row.1, row.7));
         }
     }
-    println!(
-        "shim_cost pairs={pairs} calls_per_block={calls} {}",
-        summary.join(" ")
-    );
+    println!("shim_cost pairs={pairs} calls_per_block={calls} {}", summary.join(" "));
 }

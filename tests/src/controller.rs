@@ -29,10 +29,7 @@ impl ControllerProcess {
         let log = crate::paths::target_dir().join(format!(
             "controller-{}-{}.log",
             std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
         ));
         let mut child = Command::new(crate::paths::controller_bin())
             .args(["controller", "--listen", listen])
@@ -42,24 +39,10 @@ impl ControllerProcess {
             .spawn()
             .expect("start the controller");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("controller's first line");
-        let addr = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        assert!(
-            addr.contains(':'),
-            "controller did not say where it listens: {line:?}"
-        );
-        ControllerProcess {
-            child,
-            addr,
-            stderr_log: log,
-        }
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("controller's first line");
+        let addr = line.trim().rsplit(' ').next().unwrap_or_default().to_string();
+        assert!(addr.contains(':'), "controller did not say where it listens: {line:?}");
+        ControllerProcess { child, addr, stderr_log: log }
     }
 
     pub fn url(&self) -> String {
@@ -94,10 +77,7 @@ impl Drop for ControllerProcess {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
 /// One job's cumulative traffic, or the controller's status.
@@ -106,22 +86,12 @@ pub fn traffic(url: &str, job: &str) -> Result<TrafficMatrix, tonic::Status> {
         let mut c = TrafficClient::connect(url.to_string())
             .await
             .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        Ok(c.get_traffic(TrafficRequest {
-            job: job.to_string(),
-            rate_window_secs: 0,
-        })
-        .await?
-        .into_inner())
+        Ok(c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: 0 }).await?.into_inner())
     })
 }
 
 /// Polls until `done` holds for the job's traffic (reports arrive asynchronously).
-pub fn wait_for(
-    url: &str,
-    job: &str,
-    timeout: Duration,
-    done: impl Fn(&TrafficMatrix) -> bool,
-) -> TrafficMatrix {
+pub fn wait_for(url: &str, job: &str, timeout: Duration, done: impl Fn(&TrafficMatrix) -> bool) -> TrafficMatrix {
     let start = Instant::now();
     loop {
         let m = traffic(url, job);
@@ -143,46 +113,20 @@ pub type SeenMap = (u32, u64, Vec<u32>);
 /// Plays `world` ranks of `job` against the controller at `url` until `until`: each
 /// attaches, reports `bytes_per_s` to the next rank (in 64 KiB messages) every 200 ms and
 /// collects the site maps pushed to it. Returns every map received.
-pub fn drive_ranks(
-    url: &str,
-    job: &str,
-    world: u32,
-    bytes_per_s: u64,
-    until: Instant,
-) -> Vec<SeenMap> {
+pub fn drive_ranks(url: &str, job: &str, world: u32, bytes_per_s: u64, until: Instant) -> Vec<SeenMap> {
     use straddle_proto::telemetry_client::TelemetryClient;
-    use straddle_proto::{
-        controller_message, shim_message, Hello, PeerTraffic, Report, ShimMessage,
-    };
+    use straddle_proto::{controller_message, shim_message, Hello, PeerTraffic, Report, ShimMessage};
     let maps: std::sync::Arc<std::sync::Mutex<Vec<SeenMap>>> = Default::default();
     runtime().block_on(async {
         let mut tasks = Vec::new();
         for rank in 0..world {
             let (url, job, maps) = (url.to_string(), job.to_string(), maps.clone());
             tasks.push(tokio::spawn(async move {
-                let Ok(mut c) = TelemetryClient::connect(url).await else {
-                    return;
-                };
+                let Ok(mut c) = TelemetryClient::connect(url).await else { return };
                 let (tx, rx) = tokio::sync::mpsc::channel(8);
-                let hello = Hello {
-                    job,
-                    rank,
-                    world_size: world,
-                    node: format!("vm{rank}"),
-                    incarnation: 1,
-                    ..Default::default()
-                };
-                tx.send(ShimMessage {
-                    body: Some(shim_message::Body::Hello(hello)),
-                })
-                .await
-                .unwrap();
-                let Ok(resp) = c
-                    .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
-                    .await
-                else {
-                    return;
-                };
+                let hello = Hello { job, rank, world_size: world, node: format!("vm{rank}"), incarnation: 1, ..Default::default() };
+                tx.send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).await.unwrap();
+                let Ok(resp) = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await else { return };
                 let mut inbound = resp.into_inner();
                 let reader = tokio::spawn(async move {
                     while let Ok(Some(m)) = inbound.message().await {
@@ -195,19 +139,8 @@ pub fn drive_ranks(
                 while Instant::now() < until {
                     seq += 1;
                     let bytes = seq * bytes_per_s / 5;
-                    let peers = vec![PeerTraffic {
-                        dest: (rank + 1) % world,
-                        p2p_bytes: bytes,
-                        p2p_messages: bytes / 65536,
-                        ..Default::default()
-                    }];
-                    let r = ShimMessage {
-                        body: Some(shim_message::Body::Report(Report {
-                            seq,
-                            peers,
-                            ..Default::default()
-                        })),
-                    };
+                    let peers = vec![PeerTraffic { dest: (rank + 1) % world, p2p_bytes: bytes, p2p_messages: bytes / 65536, ..Default::default() }];
+                    let r = ShimMessage { body: Some(shim_message::Body::Report(Report { seq, peers, ..Default::default() })) };
                     if tx.send(r).await.is_err() || reader.is_finished() {
                         break;
                     }
@@ -240,19 +173,10 @@ pub fn two_site_topology(mib: u32, extra: &str) -> String {
 /// it succeeded and what it printed.
 pub fn cli(url: &str, token: Option<&str>, args: &[&str]) -> (bool, String) {
     let mut c = std::process::Command::new(crate::paths::controller_bin());
-    c.args(args)
-        .args(["--controller", url])
-        .env_remove("STRADDLE_TOKEN");
+    c.args(args).args(["--controller", url]).env_remove("STRADDLE_TOKEN");
     if let Some(t) = token {
         c.args(["--token", t]);
     }
     let o = c.output().expect("run straddle");
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
 }

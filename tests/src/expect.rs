@@ -14,13 +14,7 @@ pub struct Expected {
 impl Expected {
     pub fn new(n: usize) -> Expected {
         let z = vec![vec![0; n]; n];
-        Expected {
-            n,
-            p2p_bytes: z.clone(),
-            messages: z.clone(),
-            rma_bytes: z.clone(),
-            rma_ops: z,
-        }
+        Expected { n, p2p_bytes: z.clone(), messages: z.clone(), rma_bytes: z.clone(), rma_ops: z }
     }
 
     pub fn send(&mut self, s: usize, d: usize, bytes: u64, msgs: u64) {
@@ -39,32 +33,21 @@ impl Expected {
 
     /// Total bytes matrix (point-to-point plus one-sided), row-major.
     pub fn bytes_flat(&self) -> Vec<f64> {
-        (0..self.n)
-            .flat_map(|s| {
-                (0..self.n).map(move |d| (self.p2p_bytes[s][d] + self.rma_bytes[s][d]) as f64)
-            })
-            .collect()
+        (0..self.n).flat_map(|s| (0..self.n).map(move |d| (self.p2p_bytes[s][d] + self.rma_bytes[s][d]) as f64)).collect()
     }
 
     pub fn messages_flat(&self) -> Vec<f64> {
-        (0..self.n)
-            .flat_map(|s| (0..self.n).map(move |d| self.messages[s][d] as f64))
-            .collect()
+        (0..self.n).flat_map(|s| (0..self.n).map(move |d| self.messages[s][d] as f64)).collect()
     }
 
     pub fn rma_ops_flat(&self) -> Vec<f64> {
-        (0..self.n)
-            .flat_map(|s| (0..self.n).map(move |d| self.rma_ops[s][d] as f64))
-            .collect()
+        (0..self.n).flat_map(|s| (0..self.n).map(move |d| self.rma_ops[s][d] as f64)).collect()
     }
 }
 
 /// `programs/traffic.c` with `n` ranks (even), `loops` iterations of the final loop.
 pub fn traffic_c(n: usize, loops: u64, large_count: bool) -> Expected {
-    assert!(
-        n >= 4 && n % 2 == 0,
-        "traffic.c's pattern needs an even world of at least 4"
-    );
+    assert!(n >= 4 && n % 2 == 0, "traffic.c's pattern needs an even world of at least 4");
     let mut e = Expected::new(n);
     for r in 0..n {
         let (p1, p2, p3) = ((r + 1) % n, (r + 2) % n, (r + 3) % n);
@@ -81,7 +64,7 @@ pub fn traffic_c(n: usize, loops: u64, large_count: bool) -> Expected {
         e.send(r, p1, 16, 1); // G: Sendrecv
         e.send(r, p3, 24, 1); // H: Sendrecv_replace 6 ints
         e.send(r, p2, 48, 1); // I: 2 x vector(3 x 2 ints)
-                              // J: the next rank of the same parity.
+        // J: the next rank of the same parity.
         let same: Vec<usize> = (0..n).filter(|x| x % 2 == r % 2).collect();
         let idx = same.iter().position(|&x| x == r).unwrap();
         e.send(r, same[(idx + 1) % same.len()], 33, 1);
@@ -131,10 +114,7 @@ mod tests {
     fn traffic_c_totals() {
         let e = traffic_c(4, 0, false);
         // Row 0 by hand: to 1: 100+20+5+40+10+30+16+55+9 + K(44, partner 1)
-        assert_eq!(
-            e.p2p_bytes[0][1],
-            100 + 20 + 5 + 40 + 10 + 30 + 16 + 55 + 9 + 44
-        );
+        assert_eq!(e.p2p_bytes[0][1], 100 + 20 + 5 + 40 + 10 + 30 + 16 + 55 + 9 + 44);
         // to 2: 64 + 280 + 48 + J(33) = 425
         assert_eq!(e.p2p_bytes[0][2], 64 + 280 + 48 + 33);
         assert_eq!(e.p2p_bytes[0][3], 12 + 18 + 24);
@@ -142,13 +122,6 @@ mod tests {
         // Get from rank 2 travels 2 -> 0; rank 3's Get_accumulate on 0 returns 8 bytes 0 -> 3.
         assert_eq!(e.rma_bytes[2][0], 16);
         assert_eq!(e.rma_bytes[0][3], 24 + 8);
-        assert_eq!(
-            e.p2p_bytes
-                .iter()
-                .enumerate()
-                .map(|(i, r)| r[i])
-                .sum::<u64>(),
-            0
-        );
+        assert_eq!(e.p2p_bytes.iter().enumerate().map(|(i, r)| r[i]).sum::<u64>(), 0);
     }
 }

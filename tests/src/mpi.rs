@@ -45,27 +45,16 @@ impl Mpi {
     pub fn compile(self, src: &Path, dir: &Path) -> PathBuf {
         let stem = src.file_stem().unwrap().to_string_lossy();
         let out = dir.join(format!("{stem}-{}", self.name()));
-        let fortran = matches!(
-            src.extension().and_then(|e| e.to_str()),
-            Some("f" | "f90" | "f08")
-        );
+        let fortran = matches!(src.extension().and_then(|e| e.to_str()), Some("f" | "f90" | "f08"));
         let mut cmd = Command::new(if fortran { self.fc() } else { self.cc() });
         cmd.arg("-O1").arg("-w").arg(src).arg("-o").arg(&out);
         if fortran {
             // Modules go to the scratch folder; mpif.h callers pass buffers of several
             // types to one routine, which gfortran 10+ only allows when told to.
-            cmd.arg(format!("-J{}", dir.display()))
-                .arg("-fallow-argument-mismatch");
+            cmd.arg(format!("-J{}", dir.display())).arg("-fallow-argument-mismatch");
         }
-        let o = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run the {} compiler: {e}", self.name()));
-        assert!(
-            o.status.success(),
-            "compiling {} failed:\n{}",
-            src.display(),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let o = cmd.output().unwrap_or_else(|e| panic!("cannot run the {} compiler: {e}", self.name()));
+        assert!(o.status.success(), "compiling {} failed:\n{}", src.display(), String::from_utf8_lossy(&o.stderr));
         out
     }
 }
@@ -99,15 +88,7 @@ pub struct Launch<'a> {
 
 impl<'a> Launch<'a> {
     pub fn new(mpi: Mpi, ranks: u32, exe: &'a Path) -> Launch<'a> {
-        Launch {
-            mpi,
-            ranks,
-            exe,
-            args: vec![],
-            env: vec![],
-            shim: true,
-            deadline: Duration::from_secs(90),
-        }
+        Launch { mpi, ranks, exe, args: vec![], env: vec![], shim: true, deadline: Duration::from_secs(90) }
     }
 
     pub fn arg(mut self, a: impl ToString) -> Self {
@@ -152,15 +133,8 @@ impl<'a> Launch<'a> {
             }
             Mpi::OpenMpi => {
                 let mut c = Command::new("mpirun.openmpi");
-                c.args([
-                    "--allow-run-as-root",
-                    "--oversubscribe",
-                    "--mca",
-                    "btl",
-                    "self,vader,tcp",
-                    "-n",
-                ])
-                .arg(self.ranks.to_string());
+                c.args(["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp", "-n"])
+                    .arg(self.ranks.to_string());
                 for (k, v) in &env {
                     c.arg("-x").arg(format!("{k}={v}"));
                 }
@@ -192,14 +166,9 @@ impl<'a> Launch<'a> {
 /// marked timed out.
 pub fn run_with_deadline(mut cmd: Command, deadline: Duration, on_timeout: impl FnOnce()) -> Run {
     use std::os::unix::process::CommandExt;
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null())
-        .process_group(0);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).process_group(0);
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot launch {:?}: {e}", cmd.get_program()));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot launch {:?}: {e}", cmd.get_program()));
     let pid = child.id() as i32;
     let out = child.stdout.take().unwrap();
     let err = child.stderr.take().unwrap();
@@ -224,15 +193,7 @@ pub fn run_with_deadline(mut cmd: Command, deadline: Duration, on_timeout: impl 
     let elapsed = start.elapsed();
     let mut stderr = t_err.join().unwrap_or_default();
     if timed_out {
-        stderr.push_str(&format!(
-            "\n[deadline of {deadline:?} passed: launch killed]"
-        ));
+        stderr.push_str(&format!("\n[deadline of {deadline:?} passed: launch killed]"));
     }
-    Run {
-        stdout: t_out.join().unwrap_or_default(),
-        stderr,
-        success: status.is_some_and(|s| s.success()),
-        elapsed,
-        timed_out,
-    }
+    Run { stdout: t_out.join().unwrap_or_default(), stderr, success: status.is_some_and(|s| s.success()), elapsed, timed_out }
 }

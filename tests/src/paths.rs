@@ -35,9 +35,7 @@ pub fn shim(mpi: crate::mpi::Mpi) -> PathBuf {
 
 /// The MPI test programs' sources.
 pub fn program(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("programs")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("programs").join(name)
 }
 
 /// A fresh scratch folder under the target directory, removed on drop.
@@ -47,9 +45,7 @@ impl Scratch {
     pub fn new(tag: &str) -> Scratch {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = target_dir()
-            .join("straddle-test-scratch")
-            .join(format!("{tag}-{}-{n}", std::process::id()));
+        let p = target_dir().join("straddle-test-scratch").join(format!("{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&p).expect("scratch dir");
         Scratch(p)
     }
@@ -73,38 +69,23 @@ pub fn native_lib(name: &str, libs: &[&str]) -> PathBuf {
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("native/{name}.c"));
     let out = target_dir().join(format!("lib{name}.so"));
-    let stale = match (
-        std::fs::metadata(&src).and_then(|m| m.modified()),
-        std::fs::metadata(&out).and_then(|m| m.modified()),
-    ) {
+    let stale = match (std::fs::metadata(&src).and_then(|m| m.modified()), std::fs::metadata(&out).and_then(|m| m.modified())) {
         (Ok(s), Ok(o)) => s > o,
         _ => true,
     };
     if stale {
         let tmp = out.with_extension(format!("so.{}", std::process::id()));
         let o = std::process::Command::new("gcc")
-            .args([
-                "-O2",
-                "-shared",
-                "-fPIC",
-                "-Wno-deprecated-declarations",
-                "-o",
-            ])
+            .args(["-O2", "-shared", "-fPIC", "-Wno-deprecated-declarations", "-o"])
             .arg(&tmp)
             .arg(&src)
             .args(libs)
             .output()
             .expect("run gcc");
-        assert!(
-            o.status.success(),
-            "building native/{name}.c failed (libucx-dev installed?):\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "building native/{name}.c failed (libucx-dev installed?):\n{}", String::from_utf8_lossy(&o.stderr));
         std::fs::rename(&tmp, &out).expect("install a native helper");
     }
-    built
-        .get_or_insert_with(HashMap::new)
-        .insert(name.to_string(), out.clone());
+    built.get_or_insert_with(HashMap::new).insert(name.to_string(), out.clone());
     out
 }
 

@@ -40,12 +40,7 @@ fn wan_delay_and_bandwidth_are_what_was_asked() {
     let _x = exclusive();
     for delay_ms in [10, 50] {
         let t = Instant::now();
-        let mut b = Bed::up(
-            BedSpec::new("bd", 2, 2)
-                .delay(Duration::from_millis(delay_ms))
-                .rate_mbit(Some(100)),
-        )
-        .unwrap();
+        let mut b = Bed::up(BedSpec::new("bd", 2, 2).delay(Duration::from_millis(delay_ms)).rate_mbit(Some(100))).unwrap();
         eprintln!("bed with {delay_ms} ms up in {:?}", t.elapsed());
         let rates: &[u32] = if delay_ms == 10 { &[100, 1000] } else { &[] };
         let mut last_noisy = None;
@@ -56,10 +51,7 @@ fn wan_delay_and_bandwidth_are_what_was_asked() {
             eprintln!("attempt {attempt}:\n{st}");
             // Every probe and reply crossed the WAN and was counted.
             let after = b.wan_counters().unwrap();
-            assert!(
-                after[0][1].delivered_bytes - before[0][1].delivered_bytes >= 202 * 98,
-                "pings 0->1 counted"
-            );
+            assert!(after[0][1].delivered_bytes - before[0][1].delivered_bytes >= 202 * 98, "pings 0->1 counted");
             assert!(after[1][0].sent_frames - before[1][0].sent_frames >= 202);
             assert_eq!(after[0][1].dropped_frames, 0);
             let mut misses = st.failures();
@@ -77,14 +69,8 @@ fn wan_delay_and_bandwidth_are_what_was_asked() {
                 last_noisy = None;
                 break;
             }
-            assert!(
-                st.timers.p99 > QUIET_TIMER_P99_MS,
-                "{delay_ms} ms on a quiet machine: {misses:?}"
-            );
-            eprintln!(
-                "attempt {attempt} missed on a noisy machine (timer p99 {:.2} ms): {misses:?}",
-                st.timers.p99
-            );
+            assert!(st.timers.p99 > QUIET_TIMER_P99_MS, "{delay_ms} ms on a quiet machine: {misses:?}");
+            eprintln!("attempt {attempt} missed on a noisy machine (timer p99 {:.2} ms): {misses:?}", st.timers.p99);
             last_noisy = Some((st, tcp));
             std::thread::sleep(Duration::from_secs(3));
         }
@@ -92,16 +78,9 @@ fn wan_delay_and_bandwidth_are_what_was_asked() {
             // Robust bars only: the median delay and at least half the rate, never more.
             let d = st.cross_site_rtt.unwrap();
             let want = 2.0 * delay_ms as f64;
-            assert!(
-                (d.median - want).abs() <= 1.0,
-                "median RTT {} vs {want}",
-                d.median
-            );
+            assert!((d.median - want).abs() <= 1.0, "median RTT {} vs {want}", d.median);
             for (rate, mbit) in tcp {
-                assert!(
-                    mbit >= 0.5 * rate as f64 && mbit <= 1.1 * rate as f64,
-                    "{mbit} at {rate}"
-                );
+                assert!(mbit >= 0.5 * rate as f64 && mbit <= 1.1 * rate as f64, "{mbit} at {rate}");
             }
             eprintln!("WARNING: this machine's timers ran late in every attempt; strict bars not assessed for {delay_ms} ms");
         }
@@ -132,22 +111,9 @@ fn mpi_jobs_across_sites_exit_cleanly_20_times() {
         for i in 0..20 {
             let before = b.wan_counters().unwrap();
             let run = BedLaunch::new(&b, mpi, vec![0, 1, 2, 3], &exe).run();
-            assert!(
-                run.success,
-                "{} run {i} failed after {:?}:\n{}\n{}",
-                mpi.name(),
-                run.elapsed,
-                run.stdout,
-                run.stderr
-            );
+            assert!(run.success, "{} run {i} failed after {:?}:\n{}\n{}", mpi.name(), run.elapsed, run.stdout, run.stderr);
             for (r, node) in b.nodes.iter().enumerate() {
-                assert!(
-                    run.stdout
-                        .contains(&format!("rank {r} of 4 on {} ", node.name)),
-                    "{}:\n{}",
-                    mpi.name(),
-                    run.stdout
-                );
+                assert!(run.stdout.contains(&format!("rank {r} of 4 on {} ", node.name)), "{}:\n{}", mpi.name(), run.stdout);
             }
             // 64 KiB from rank 1 to rank 2 and from rank 3 to rank 0 crossed the WAN.
             let after = b.wan_counters().unwrap();
@@ -155,12 +121,7 @@ fn mpi_jobs_across_sites_exit_cleanly_20_times() {
             assert!(after[1][0].delivered_bytes - before[1][0].delivered_bytes > 65536);
             times.push(run.elapsed.as_secs_f64());
         }
-        eprintln!(
-            "{}: 20 clean runs, {:.2}..{:.2} s",
-            mpi.name(),
-            times.iter().cloned().fold(f64::MAX, f64::min),
-            times.iter().cloned().fold(0.0, f64::max)
-        );
+        eprintln!("{}: 20 clean runs, {:.2}..{:.2} s", mpi.name(), times.iter().cloned().fold(f64::MAX, f64::min), times.iter().cloned().fold(0.0, f64::max));
     }
     drop(b);
     assert_clean("bm");
@@ -186,11 +147,7 @@ fn teardown_leaves_nothing() {
         .args(["up", "--prefix", "bt"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!bed::leftovers("bt").is_empty(), "the kept bed exists");
     let b = Bed::up(BedSpec::new("bt", 2, 1)).unwrap();
     assert_eq!(b.nodes.len(), 2);
@@ -208,19 +165,14 @@ fn a_tiny_guest_boots_on_each_libvirt_site() {
     if skip() {
         return;
     }
-    if std::process::Command::new("libvirtd")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if std::process::Command::new("libvirtd").arg("--version").output().is_err() {
         eprintln!("skipped: libvirtd is not installed (scripts/setup.sh installs it)");
         return;
     }
     let _x = exclusive();
     let dir = Scratch::new("guest");
     // The guest kernel is downloaded once and kept next to the build.
-    let kernel =
-        GuestKernel::get(&straddle_tests::paths::target_dir().join("straddle-guest")).unwrap();
+    let kernel = GuestKernel::get(&straddle_tests::paths::target_dir().join("straddle-guest")).unwrap();
     // The init runs a given program once the network is up and reports its output.
     let program = dir.0.join("program.sh");
     std::fs::write(&program, "#!/bin/busybox sh\necho \"program ran on $(hostname) kernel $(uname -r) addr $(ip -o -4 addr show eth0 | awk '{print $4}')\"\n").unwrap();
@@ -234,10 +186,7 @@ fn a_tiny_guest_boots_on_each_libvirt_site() {
     eprintln!("two sites, four nodes, relay and two libvirt daemons up in {up:?}");
     assert!(up < Duration::from_secs(60), "{up:?}");
     // Two distinct hosts to libvirt.
-    let uuids: Vec<String> = sites
-        .iter()
-        .map(|s| s.virsh(&["sysinfo"]).unwrap_or_default())
-        .collect();
+    let uuids: Vec<String> = sites.iter().map(|s| s.virsh(&["sysinfo"]).unwrap_or_default()).collect();
     assert_eq!(uuids.len(), 2);
 
     let listeners: Vec<_> = (0..2).map(|s| listen_in(&b, s, 7000).unwrap()).collect();
@@ -257,37 +206,14 @@ fn a_tiny_guest_boots_on_each_libvirt_site() {
     for (s, l) in listeners.iter().enumerate() {
         let t = Instant::now();
         let report = receive(l, Duration::from_secs(120)).unwrap_or_else(|e| {
-            panic!(
-                "site {s}: {e}\nconsole:\n{}",
-                std::fs::read_to_string(&consoles[s]).unwrap_or_default()
-            )
+            panic!("site {s}: {e}\nconsole:\n{}", std::fs::read_to_string(&consoles[s]).unwrap_or_default())
         });
-        eprintln!(
-            "site {s}: guest reported after {:?}: {}",
-            t.elapsed(),
-            report.trim()
-        );
-        assert!(
-            report.starts_with(&format!("booted tiny-{s} uptime ")),
-            "{report}"
-        );
-        assert!(
-            report.contains(&format!("program ran on tiny-{s} kernel "))
-                && report.contains(&format!("addr 10.77.{s}.100/16")),
-            "{report}"
-        );
+        eprintln!("site {s}: guest reported after {:?}: {}", t.elapsed(), report.trim());
+        assert!(report.starts_with(&format!("booted tiny-{s} uptime ")), "{report}");
+        assert!(report.contains(&format!("program ran on tiny-{s} kernel ")) && report.contains(&format!("addr 10.77.{s}.100/16")), "{report}");
         let console = std::fs::read_to_string(&consoles[s]).unwrap();
-        assert!(
-            console.contains(&format!("STRADDLE-GUEST-UP tiny-{s}")),
-            "{console}"
-        );
-        assert_eq!(
-            sites[s]
-                .virsh(&["domstate", &format!("tiny-{s}")])
-                .unwrap()
-                .trim(),
-            "running"
-        );
+        assert!(console.contains(&format!("STRADDLE-GUEST-UP tiny-{s}")), "{console}");
+        assert_eq!(sites[s].virsh(&["domstate", &format!("tiny-{s}")]).unwrap().trim(), "running");
     }
     drop(sites);
     drop(b);

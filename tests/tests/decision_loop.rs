@@ -22,93 +22,39 @@ fn heavy_cross_site_job_is_consolidated_and_ranks_get_epoch_2() {
     std::fs::write(&topo, two_site_topology(64, "")).unwrap();
     let ctl = ControllerProcess::start_with(
         "127.0.0.1:0",
-        &[
-            "--topology",
-            topo.to_str().unwrap(),
-            "--token",
-            "tk",
-            "--decide-every",
-            "0.5",
-            "--window",
-            "3",
-            "--dwell",
-            "0",
-        ],
+        &["--topology", topo.to_str().unwrap(), "--token", "tk", "--decide-every", "0.5", "--window", "3", "--dwell", "0"],
     );
     let url = ctl.url();
     // Ranks 0..3 on v0 (tokyo), v2 (sapporo), v1 (tokyo), v3 (sapporo): every ring edge crosses.
     cli(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3"]);
 
     // 20 MB/s from each rank to the next for 12 s.
-    let maps = drive_ranks(
-        &url,
-        "cg",
-        4,
-        20_000_000,
-        Instant::now() + Duration::from_secs(12),
-    );
+    let maps = drive_ranks(&url, "cg", 4, 20_000_000, Instant::now() + Duration::from_secs(12));
 
     // Every rank saw epoch 1 (spread) and then epoch 2 with all ranks on one site.
     for rank in 0..4 {
         let mine: Vec<_> = maps.iter().filter(|m| m.0 == rank).collect();
-        assert!(
-            mine.iter().any(|m| m.1 == 1 && m.2 == vec![0, 1, 0, 1]),
-            "rank {rank}: {mine:?}"
-        );
+        assert!(mine.iter().any(|m| m.1 == 1 && m.2 == vec![0, 1, 0, 1]), "rank {rank}: {mine:?}");
         let last = mine.last().unwrap();
         assert!(last.1 >= 2, "rank {rank} got a new epoch: {mine:?}");
-        assert!(
-            last.2.iter().all(|&s| s == last.2[0]),
-            "rank {rank}: one site at the end: {mine:?}"
-        );
+        assert!(last.2.iter().all(|&s| s == last.2[0]), "rank {rank}: one site at the end: {mine:?}");
     }
 
     // The operator's view: a classification and an applied consolidation, explained.
     let log = cli(&url, &["decisions"]);
     assert!(log.contains("network-intensive"), "{log}");
-    let applied = log
-        .lines()
-        .find(|l| l.contains("applied") && l.contains("->"))
-        .unwrap_or_else(|| panic!("no applied migration:\n{log}"));
-    let id = applied
-        .trim_start_matches('#')
-        .split_whitespace()
-        .next()
-        .unwrap();
+    let applied = log.lines().find(|l| l.contains("applied") && l.contains("->")).unwrap_or_else(|| panic!("no applied migration:\n{log}"));
+    let id = applied.trim_start_matches('#').split_whitespace().next().unwrap();
     let why = cli(&url, &["explain", id]);
-    assert!(
-        why.contains("migrations:") && why.contains("applied:") && why.contains("cg epoch"),
-        "{why}"
-    );
+    assert!(why.contains("migrations:") && why.contains("applied:") && why.contains("cg epoch"), "{why}");
     let placements = cli(&url, &["placements", "--job", "cg"]);
-    let sites: std::collections::HashSet<&str> = placements
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(2))
-        .collect();
+    let sites: std::collections::HashSet<&str> = placements.lines().skip(1).filter_map(|l| l.split_whitespace().nth(2)).collect();
     assert_eq!(sites.len(), 1, "{placements}");
 
     // Overrides name what they do not know and need the token.
-    let o = Command::new(controller_bin())
-        .args([
-            "override",
-            "pin",
-            "v9",
-            "--controller",
-            &url,
-            "--token",
-            "tk",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown VM \"v9\"")
-    );
-    let o = Command::new(controller_bin())
-        .args(["override", "drain", "tokyo", "--controller", &url])
-        .env_remove("STRADDLE_TOKEN")
-        .output()
-        .unwrap();
+    let o = Command::new(controller_bin()).args(["override", "pin", "v9", "--controller", &url, "--token", "tk"]).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown VM \"v9\""));
+    let o = Command::new(controller_bin()).args(["override", "drain", "tokyo", "--controller", &url]).env_remove("STRADDLE_TOKEN").output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unauthenticated"));
     assert!(cli(&url, &["override", "pin", "v0"]).contains("v0 pinned"));
     assert!(cli(&url, &["override", "mode", "dry-run"]).contains("DryRun"));

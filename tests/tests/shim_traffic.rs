@@ -14,31 +14,10 @@ const RANKS: u32 = 4;
 fn assert_matrix(m: &TrafficMatrix, e: &Expected, what: &str) {
     let n = e.n;
     assert_eq!(m.world_size as usize, n, "{what}: world size");
-    let show = |v: &[f64]| {
-        v.chunks(n)
-            .map(|r| format!("{r:?}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    assert_eq!(
-        m.bytes,
-        e.bytes_flat(),
-        "{what}: bytes\ngot:\n{}\nwant:\n{}",
-        show(&m.bytes),
-        show(&e.bytes_flat())
-    );
-    assert_eq!(
-        m.messages,
-        e.messages_flat(),
-        "{what}: messages\ngot:\n{}\nwant:\n{}",
-        show(&m.messages),
-        show(&e.messages_flat())
-    );
-    assert_eq!(
-        m.rma_operations,
-        e.rma_ops_flat(),
-        "{what}: one-sided operations"
-    );
+    let show = |v: &[f64]| v.chunks(n).map(|r| format!("{r:?}")).collect::<Vec<_>>().join("\n");
+    assert_eq!(m.bytes, e.bytes_flat(), "{what}: bytes\ngot:\n{}\nwant:\n{}", show(&m.bytes), show(&e.bytes_flat()));
+    assert_eq!(m.messages, e.messages_flat(), "{what}: messages\ngot:\n{}\nwant:\n{}", show(&m.messages), show(&e.messages_flat()));
+    assert_eq!(m.rma_operations, e.rma_ops_flat(), "{what}: one-sided operations");
 }
 
 /// Every rank attached, reported and detached: the final flush has landed.
@@ -59,13 +38,7 @@ fn run_traffic_c(mpi: Mpi) {
         .env("STRADDLE_JOB", &job)
         .env("STRADDLE_INTERVAL_MS", 100)
         .run();
-    assert!(
-        run.success,
-        "{} run failed:\n{}\n{}",
-        mpi.name(),
-        run.stdout,
-        run.stderr
-    );
+    assert!(run.success, "{} run failed:\n{}\n{}", mpi.name(), run.stdout, run.stderr);
     let m = wait_for(&ctl.url(), &job, Duration::from_secs(10), all_detached);
     let e = expect::traffic_c(RANKS as usize, 3, mpi.has_large_count());
     assert_matrix(&m, &e, mpi.name());
@@ -84,17 +57,11 @@ fn run_traffic_c(mpi: Mpi) {
     for rank in 0..RANKS {
         let ar = coll(rank, CollectiveOp::Allreduce);
         assert!(
-            ar.iter().any(|t| t.comm_id == 1
-                && t.bytes == 8
-                && t.calls == 1
-                && t.mode == CollectiveMode::Blocking as i32),
+            ar.iter().any(|t| t.comm_id == 1 && t.bytes == 8 && t.calls == 1 && t.mode == CollectiveMode::Blocking as i32),
             "rank {rank}: one 8-byte allreduce on the world: {ar:?}"
         );
         let bc = coll(rank, CollectiveOp::Bcast);
-        let sub = bc
-            .iter()
-            .find(|t| t.bytes == 128 && t.root == 0)
-            .unwrap_or_else(|| panic!("rank {rank}: bcast on sub: {bc:?}"));
+        let sub = bc.iter().find(|t| t.bytes == 128 && t.root == 0).unwrap_or_else(|| panic!("rank {rank}: bcast on sub: {bc:?}"));
         // The sub-communicator is described with its world ranks (same parity).
         let info = m
             .communicators
@@ -107,32 +74,19 @@ fn run_traffic_c(mpi: Mpi) {
         assert_eq!(info.world_ranks, want);
         assert!(!coll(rank, CollectiveOp::Barrier).is_empty());
         assert!(
-            bc.iter().any(|t| t.comm_id == 1
-                && t.mode == CollectiveMode::Nonblocking as i32
-                && t.root == 1
-                && t.bytes == 16
-                && t.calls == 1),
+            bc.iter().any(|t| t.comm_id == 1 && t.mode == CollectiveMode::Nonblocking as i32 && t.root == 1 && t.bytes == 16 && t.calls == 1),
             "rank {rank}: one nonblocking 16-byte bcast from rank 1: {bc:?}"
         );
         if mpi.has_large_count() {
             assert!(
-                ar.iter().any(|t| t.comm_id == 1
-                    && t.mode == CollectiveMode::Persistent as i32
-                    && t.calls == 2
-                    && t.bytes == 32),
+                ar.iter().any(|t| t.comm_id == 1 && t.mode == CollectiveMode::Persistent as i32 && t.calls == 2 && t.bytes == 32),
                 "rank {rank}: a persistent allreduce started twice: {ar:?}"
             );
         }
-        assert!(coll(rank, CollectiveOp::Gather)
-            .iter()
-            .any(|t| t.bytes == 8 && t.root == 0));
+        assert!(coll(rank, CollectiveOp::Gather).iter().any(|t| t.bytes == 8 && t.root == 0));
     }
     // The intercommunicator is described with its remote group.
-    assert!(m
-        .communicators
-        .iter()
-        .filter_map(|c| c.info.as_ref())
-        .any(|i| i.inter && i.remote_world_ranks.len() == 2));
+    assert!(m.communicators.iter().filter_map(|c| c.info.as_ref()).any(|i| i.inter && i.remote_world_ranks.len() == 2));
 
     // The operator CLI shows the same: JSON rows and the readable table.
     let cli = |args: &[&str]| {
@@ -141,48 +95,26 @@ fn run_traffic_c(mpi: Mpi) {
             .args(["--controller", &ctl.url()])
             .output()
             .unwrap();
-        assert!(
-            o.status.success(),
-            "straddle {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "straddle {args:?}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8(o.stdout).unwrap()
     };
     let j: serde_json::Value = serde_json::from_str(&cli(&["traffic", &job, "--json"])).unwrap();
     for s in 0..RANKS as usize {
         for d in 0..RANKS as usize {
-            assert_eq!(
-                j["bytes"][s][d].as_f64().unwrap(),
-                e.bytes_flat()[s * RANKS as usize + d],
-                "json bytes[{s}][{d}]"
-            );
+            assert_eq!(j["bytes"][s][d].as_f64().unwrap(), e.bytes_flat()[s * RANKS as usize + d], "json bytes[{s}][{d}]");
         }
     }
     let sent0: f64 = e.bytes_flat()[..RANKS as usize].iter().sum();
     assert_eq!(j["ranks"][0]["sent_bytes"].as_f64().unwrap(), sent0);
-    assert!(j["collectives"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|c| c["op"] == "allreduce" && c["bytes"] == 8));
+    assert!(j["collectives"].as_array().unwrap().iter().any(|c| c["op"] == "allreduce" && c["bytes"] == 8));
     let table = cli(&["traffic", &job]);
-    assert!(
-        table.contains(&format!("job {job}  (4 ranks, cumulative)")),
-        "{table}"
-    );
+    assert!(table.contains(&format!("job {job}  (4 ranks, cumulative)")), "{table}");
     let total: f64 = e.bytes_flat().iter().sum();
     let msgs: f64 = e.messages_flat().iter().sum();
-    assert!(
-        table.contains(&format!("in {} messages", msgs as u64)),
-        "{table}"
-    );
+    assert!(table.contains(&format!("in {} messages", msgs as u64)), "{table}");
     assert!(total > 0.0);
     let jobs = cli(&["jobs"]);
-    assert!(
-        jobs.lines()
-            .any(|l| l.starts_with(&job) && l.contains(" 4 ")),
-        "{jobs}"
-    );
+    assert!(jobs.lines().any(|l| l.starts_with(&job) && l.contains(" 4 ")), "{jobs}");
 }
 
 #[test]
@@ -206,24 +138,10 @@ fn run_fortran(mpi: Mpi, src: &str) {
         .env("STRADDLE_JOB", &job)
         .env("STRADDLE_INTERVAL_MS", 100)
         .run();
-    assert!(
-        run.success,
-        "{} {src} failed:\n{}\n{}",
-        mpi.name(),
-        run.stdout,
-        run.stderr
-    );
-    assert!(
-        run.stdout.contains("fortran traffic done"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.success, "{} {src} failed:\n{}\n{}", mpi.name(), run.stdout, run.stderr);
+    assert!(run.stdout.contains("fortran traffic done"), "{}", run.stdout);
     let m = wait_for(&ctl.url(), &job, Duration::from_secs(10), all_detached);
-    assert_matrix(
-        &m,
-        &expect::traffic_fortran(RANKS as usize),
-        &format!("{} {src}", mpi.name()),
-    );
+    assert_matrix(&m, &expect::traffic_fortran(RANKS as usize), &format!("{} {src}", mpi.name()));
     // In-place allreduce of 4 integers: 16 bytes on the world, counted once per rank.
     for rank in 0..RANKS {
         let ar: Vec<_> = m
@@ -234,11 +152,7 @@ fn run_fortran(mpi: Mpi, src: &str) {
             .filter(|t| t.op == CollectiveOp::Allreduce as i32)
             .collect();
         assert_eq!(ar.len(), 1, "rank {rank}: {ar:?}");
-        assert_eq!(
-            (ar[0].calls, ar[0].bytes, ar[0].comm_id),
-            (1, 16, 1),
-            "rank {rank}"
-        );
+        assert_eq!((ar[0].calls, ar[0].bytes, ar[0].comm_id), (1, 16, 1), "rank {rank}");
     }
 }
 

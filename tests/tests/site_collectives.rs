@@ -26,38 +26,17 @@ const LAYOUTS: [(&str, &str); 6] = [
 
 /// The "<what>: N cases, M failures" line: (N, M).
 fn tally(run: &Run, what: &str) -> (u64, u64) {
-    let line = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with(what))
-        .unwrap_or_else(|| panic!("no {what:?} line:\n{}\n{}", run.stdout, run.stderr));
-    let nums: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|t| t.parse().ok())
-        .collect();
+    let line = run.stdout.lines().find(|l| l.starts_with(what)).unwrap_or_else(|| panic!("no {what:?} line:\n{}\n{}", run.stdout, run.stderr));
+    let nums: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
     (nums[0], nums[1])
 }
 
 /// Site-aware calls per rank, from the shim's verbose summary at MPI_Finalize.
 fn site_aware_calls(run: &Run) -> Vec<u64> {
     let mut per_rank = vec![0; 8];
-    for l in run
-        .stderr
-        .lines()
-        .filter(|l| l.contains("collectives ran site-aware"))
-    {
-        let rank: usize = l
-            .split("rank ")
-            .nth(1)
-            .and_then(|t| t.split(']').next())
-            .and_then(|t| t.parse().ok())
-            .unwrap();
-        per_rank[rank] = l
-            .split("]: ")
-            .nth(1)
-            .and_then(|t| t.split_whitespace().next())
-            .and_then(|t| t.parse().ok())
-            .unwrap();
+    for l in run.stderr.lines().filter(|l| l.contains("collectives ran site-aware")) {
+        let rank: usize = l.split("rank ").nth(1).and_then(|t| t.split(']').next()).and_then(|t| t.parse().ok()).unwrap();
+        per_rank[rank] = l.split("]: ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|t| t.parse().ok()).unwrap();
     }
     per_rank
 }
@@ -84,44 +63,18 @@ fn every_collective_matches_the_library_in_every_layout() {
             let run = regrouped(mpi, &exe, 2, "always", map);
             assert!(run.success, "{} [{name}]: {}", mpi.name(), run.stderr);
             let (cases, failures) = tally(&run, "collectives:");
-            assert!(
-                cases > 8000 && failures == 0,
-                "{} [{name}]: {cases} cases, {failures} failures:\n{}",
-                mpi.name(),
-                run.stderr
-            );
+            assert!(cases > 8000 && failures == 0, "{} [{name}]: {cases} cases, {failures} failures:\n{}", mpi.name(), run.stderr);
             let calls = site_aware_calls(&run);
-            assert!(
-                calls.iter().all(|&c| c > 500),
-                "{} [{name}]: site-aware calls per rank {calls:?}",
-                mpi.name()
-            );
-            let adopted = run
-                .stderr
-                .lines()
-                .filter(|l| l.contains("site-aware collectives over") && l.contains("of 8 ranks"))
-                .count();
-            assert_eq!(
-                adopted,
-                8,
-                "{} [{name}]: every rank regrouped the world:\n{}",
-                mpi.name(),
-                run.stderr
-            );
+            assert!(calls.iter().all(|&c| c > 500), "{} [{name}]: site-aware calls per rank {calls:?}", mpi.name());
+            let adopted = run.stderr.lines().filter(|l| l.contains("site-aware collectives over") && l.contains("of 8 ranks")).count();
+            assert_eq!(adopted, 8, "{} [{name}]: every rank regrouped the world:\n{}", mpi.name(), run.stderr);
         }
         // By default only where the library's algorithm would cross the WAN more than once.
         let run = regrouped(mpi, &exe, 1, "1", "0,0,0,1,1,1,1,1");
         assert!(run.success, "{}: {}", mpi.name(), run.stderr);
         assert_eq!(tally(&run, "collectives:").1, 0, "{}", run.stderr);
-        let (default, always) = (
-            site_aware_calls(&run)[0],
-            site_aware_calls(&regrouped(mpi, &exe, 1, "always", "0,0,0,1,1,1,1,1"))[0],
-        );
-        assert!(
-            default > 0 && default < always,
-            "{}: {default} site-aware by default, {always} always",
-            mpi.name()
-        );
+        let (default, always) = (site_aware_calls(&run)[0], site_aware_calls(&regrouped(mpi, &exe, 1, "always", "0,0,0,1,1,1,1,1"))[0]);
+        assert!(default > 0 && default < always, "{}: {default} site-aware by default, {always} always", mpi.name());
     }
 }
 
@@ -135,18 +88,9 @@ fn fortran_callers_get_site_aware_collectives() {
             let run = regrouped(mpi, &exe, 3, "always", map);
             assert!(run.success, "{} [{name}]: {}", mpi.name(), run.stderr);
             let (cases, failures) = tally(&run, "fortran:");
-            assert!(
-                cases >= 300 && failures == 0,
-                "{} [{name}]: {cases} cases, {failures} failures:\n{}",
-                mpi.name(),
-                run.stderr
-            );
+            assert!(cases >= 300 && failures == 0, "{} [{name}]: {cases} cases, {failures} failures:\n{}", mpi.name(), run.stderr);
             let calls = site_aware_calls(&run);
-            assert!(
-                calls.iter().all(|&c| c >= 40),
-                "{} [{name}]: site-aware calls per rank {calls:?}",
-                mpi.name()
-            );
+            assert!(calls.iter().all(|&c| c >= 40), "{} [{name}]: site-aware calls per rank {calls:?}", mpi.name());
         }
     }
 }
@@ -158,29 +102,12 @@ fn without_a_map_collectives_stay_the_librarys() {
     for mpi in BOTH {
         let exe = mpi.compile(&program("collectives.c"), &dir.0);
         // Regrouping on, but no map and no controller: every agreement finds no map.
-        let run = Launch::new(mpi, 8, &exe)
-            .arg(1)
-            .env("STRADDLE_REGROUP", "always")
-            .env("STRADDLE_VERBOSE", 1)
-            .run();
-        assert!(
-            run.success && tally(&run, "collectives:").1 == 0,
-            "{}",
-            run.stderr
-        );
+        let run = Launch::new(mpi, 8, &exe).arg(1).env("STRADDLE_REGROUP", "always").env("STRADDLE_VERBOSE", 1).run();
+        assert!(run.success && tally(&run, "collectives:").1 == 0, "{}", run.stderr);
         assert!(!run.stderr.contains("site-aware"), "{}", run.stderr);
         // A map, but regrouping off.
-        let run = Launch::new(mpi, 8, &exe)
-            .arg(1)
-            .env("STRADDLE_REGROUP", 0)
-            .env("STRADDLE_SITE_MAP", LAYOUTS[0].1)
-            .env("STRADDLE_VERBOSE", 1)
-            .run();
-        assert!(
-            run.success && tally(&run, "collectives:").1 == 0,
-            "{}",
-            run.stderr
-        );
+        let run = Launch::new(mpi, 8, &exe).arg(1).env("STRADDLE_REGROUP", 0).env("STRADDLE_SITE_MAP", LAYOUTS[0].1).env("STRADDLE_VERBOSE", 1).run();
+        assert!(run.success && tally(&run, "collectives:").1 == 0, "{}", run.stderr);
         assert!(!run.stderr.contains("site-aware"), "{}", run.stderr);
     }
 }
@@ -194,16 +121,7 @@ fn three_site_topology() -> String {
     t += "links:\n  - {between: [tokyo, sapporo], bandwidth_mbit: 1000, latency_ms: 10}\n";
     t += "  - {between: [tokyo, osaka], bandwidth_mbit: 1000, latency_ms: 10}\n";
     t += "  - {between: [sapporo, osaka], bandwidth_mbit: 1000, latency_ms: 10}\nvms:\n";
-    for (v, h) in [
-        ("v0", "t1"),
-        ("v1", "t1"),
-        ("v2", "t1"),
-        ("v3", "s1"),
-        ("v4", "s1"),
-        ("v5", "s1"),
-        ("v6", "o1"),
-        ("v7", "o1"),
-    ] {
+    for (v, h) in [("v0", "t1"), ("v1", "t1"), ("v2", "t1"), ("v3", "s1"), ("v4", "s1"), ("v5", "s1"), ("v6", "o1"), ("v7", "o1")] {
         t += &format!("  - {{name: {v}, host: {h}, memory_mib: 64}}\n");
     }
     t
@@ -223,26 +141,11 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
         // A fresh controller each time: the drain moves VMs for good.
         let ctl = ControllerProcess::start_with(
             "127.0.0.1:0",
-            &[
-                "--topology",
-                topo.to_str().unwrap(),
-                "--token",
-                "tk",
-                "--decide-every",
-                "0.3",
-                "--dwell",
-                "0",
-                "--mode",
-                "dry-run",
-            ],
+            &["--topology", topo.to_str().unwrap(), "--token", "tk", "--decide-every", "0.3", "--dwell", "0", "--mode", "dry-run"],
         );
         let url = ctl.url();
         let job = format!("live-{}", mpi.name());
-        let (ok, out) = cli(
-            &url,
-            Some("tk"),
-            &["submit", &job, "--vms", "v0,v3,v6,v1,v4,v7,v2,v5"],
-        );
+        let (ok, out) = cli(&url, Some("tk"), &["submit", &job, "--vms", "v0,v3,v6,v1,v4,v7,v2,v5"]);
         assert!(ok, "{out}");
         let exe = mpi.compile(&program("collectives.c"), &dir.0);
         let cmd = Launch::new(mpi, 8, &exe)
@@ -255,8 +158,7 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
             .env("STRADDLE_AGREE_EVERY", 8)
             .env("STRADDLE_VERBOSE", 1)
             .command();
-        let running =
-            std::thread::spawn(move || run_with_deadline(cmd, Duration::from_secs(150), || {}));
+        let running = std::thread::spawn(move || run_with_deadline(cmd, Duration::from_secs(150), || {}));
         // Let the ranks run on epoch 1 for a while, then drain osaka: the planner moves
         // v6 and v7 away and the controller pushes the new map.
         std::thread::sleep(Duration::from_secs(4));
@@ -265,76 +167,32 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
         let (ok, out) = cli(&url, Some("tk"), &["override", "mode", "automatic"]);
         assert!(ok, "{out}");
         let run = running.join().unwrap();
-        assert!(
-            run.success && !run.timed_out,
-            "{}: {}",
-            mpi.name(),
-            run.stderr
-        );
-        assert_eq!(
-            tally(&run, "collectives:").1,
-            0,
-            "{}: {}",
-            mpi.name(),
-            run.stderr
-        );
+        assert!(run.success && !run.timed_out, "{}: {}", mpi.name(), run.stderr);
+        assert_eq!(tally(&run, "collectives:").1, 0, "{}: {}", mpi.name(), run.stderr);
         for rank in 0..8 {
             let tag = format!("[{job} rank {rank}]");
             let mine: Vec<&str> = run.stderr.lines().filter(|l| l.contains(&tag)).collect();
             let at = |p: &dyn Fn(&str) -> bool| mine.iter().position(|l| p(l));
-            let first = at(&|l| {
-                l.contains(
-                    "epoch 1: site-aware collectives over 3 sites on a communicator of 8 ranks",
-                )
-            });
+            let first = at(&|l| l.contains("epoch 1: site-aware collectives over 3 sites on a communicator of 8 ranks"));
             // The newest map this rank received, and the line where it received it.
             let maps: Vec<(usize, u64)> = mine
                 .iter()
                 .enumerate()
-                .filter_map(|(i, l)| {
-                    l.split("site map epoch ")
-                        .nth(1)
-                        .and_then(|t| t.split(':').next())
-                        .and_then(|e| e.parse().ok())
-                        .map(|e| (i, e))
-                })
+                .filter_map(|(i, l)| l.split("site map epoch ").nth(1).and_then(|t| t.split(':').next()).and_then(|e| e.parse().ok()).map(|e| (i, e)))
                 .collect();
-            let &(got_last, last) = maps.last().unwrap_or_else(|| {
-                panic!("{} rank {rank}: no map:\n{}", mpi.name(), mine.join("\n"))
-            });
-            assert!(
-                last >= 2,
-                "{} rank {rank}: the drain changed the map:\n{}",
-                mpi.name(),
-                mine.join("\n")
-            );
+            let &(got_last, last) = maps.last().unwrap_or_else(|| panic!("{} rank {rank}: no map:\n{}", mpi.name(), mine.join("\n")));
+            assert!(last >= 2, "{} rank {rank}: the drain changed the map:\n{}", mpi.name(), mine.join("\n"));
             // ... adopted afterwards: the grouping without osaka's VMs, or one site.
             let adopted = at(&|l| l.contains(&format!("]: epoch {last}: ")));
-            assert!(
-                first.is_some() && adopted.is_some_and(|a| a > got_last),
-                "{} rank {rank}:\n{}",
-                mpi.name(),
-                mine.join("\n")
-            );
+            assert!(first.is_some() && adopted.is_some_and(|a| a > got_last), "{} rank {rank}:\n{}", mpi.name(), mine.join("\n"));
             let line = mine[adopted.unwrap()];
-            assert!(
-                line.contains("over 2 sites") || line.contains("collectives flat"),
-                "{} rank {rank}: {line}",
-                mpi.name()
-            );
+            assert!(line.contains("over 2 sites") || line.contains("collectives flat"), "{} rank {rank}: {line}", mpi.name());
         }
         // The controller sees which calls ran site-aware and the bytes they sent across.
         let (ok, table) = cli(&url, None, &["traffic", &job]);
-        assert!(
-            ok && table.contains("site-aware collectives sent"),
-            "{table}"
-        );
+        assert!(ok && table.contains("site-aware collectives sent"), "{table}");
         let (ok, json) = cli(&url, None, &["traffic", &job, "--json"]);
-        assert!(
-            ok && json.contains("\"site_aware\"")
-                && json.contains("\"regrouped_cross_site_bytes\""),
-            "{json}"
-        );
+        assert!(ok && json.contains("\"site_aware\"") && json.contains("\"regrouped_cross_site_bytes\""), "{json}");
     }
 }
 
@@ -350,25 +208,9 @@ fn ranks_out_of_communicators_keep_every_rank_flat() {
     let run = regrouped(Mpi::Mpich, &exe, 0, "always", LAYOUTS[0].1);
     assert!(run.success, "{}", run.stderr);
     let (dups, _) = tally(&run, "exhaust:");
-    assert!(
-        dups > 1000,
-        "rank 0 used up its context ids: {}",
-        run.stdout
-    );
+    assert!(dups > 1000, "rank 0 used up its context ids: {}", run.stdout);
     assert!(run.stdout.contains(" 0 failures"), "{}", run.stdout);
-    let gave_up = run
-        .stderr
-        .lines()
-        .filter(|l| l.contains("could not build site communicators; collectives stay flat"))
-        .count();
-    assert_eq!(
-        gave_up, 8,
-        "every rank gave up once, together:\n{}",
-        run.stderr
-    );
-    assert!(
-        !run.stderr.contains("site-aware collectives over"),
-        "{}",
-        run.stderr
-    );
+    let gave_up = run.stderr.lines().filter(|l| l.contains("could not build site communicators; collectives stay flat")).count();
+    assert_eq!(gave_up, 8, "every rank gave up once, together:\n{}", run.stderr);
+    assert!(!run.stderr.contains("site-aware collectives over"), "{}", run.stderr);
 }

@@ -4,10 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use straddle_proto::scheduler_server::Scheduler;
-use straddle_proto::{
-    CancelJobRequest, CancelJobResponse, JobSpec, ScenarioSpec, SubmitJobResponse,
-    SubmitScenarioResponse,
-};
+use straddle_proto::{CancelJobRequest, CancelJobResponse, JobSpec, ScenarioSpec, SubmitJobResponse, SubmitScenarioResponse};
 use tonic::{Request, Response, Status};
 
 use crate::control::{ControlPlane, PlaneError, Scenario};
@@ -18,18 +15,13 @@ pub struct SchedulerService {
 
 impl SchedulerService {
     fn plane(&self) -> Result<&Arc<ControlPlane>, Status> {
-        self.plane
-            .as_ref()
-            .ok_or_else(|| PlaneError::NoTopology.into())
+        self.plane.as_ref().ok_or_else(|| PlaneError::NoTopology.into())
     }
 }
 
 #[tonic::async_trait]
 impl Scheduler for SchedulerService {
-    async fn submit_job(
-        &self,
-        req: Request<JobSpec>,
-    ) -> Result<Response<SubmitJobResponse>, Status> {
+    async fn submit_job(&self, req: Request<JobSpec>) -> Result<Response<SubmitJobResponse>, Status> {
         let spec = req.into_inner();
         self.plane()?.submit(&spec).map_err(|e| {
             tracing::warn!(job = %spec.job, "refused job: {e}");
@@ -38,10 +30,7 @@ impl Scheduler for SchedulerService {
         Ok(Response::new(SubmitJobResponse { job: spec.job }))
     }
 
-    async fn submit_scenario(
-        &self,
-        req: Request<ScenarioSpec>,
-    ) -> Result<Response<SubmitScenarioResponse>, Status> {
+    async fn submit_scenario(&self, req: Request<ScenarioSpec>) -> Result<Response<SubmitScenarioResponse>, Status> {
         let spec = req.into_inner();
         let plane = self.plane()?.clone();
         let scenario = Scenario::parse(&spec.yaml, &plane.topo).map_err(|e| {
@@ -60,16 +49,10 @@ impl Scheduler for SchedulerService {
             });
         }
         tracing::info!(scenario = %spec.name, jobs = jobs.len(), "scenario accepted");
-        Ok(Response::new(SubmitScenarioResponse {
-            name: spec.name,
-            jobs,
-        }))
+        Ok(Response::new(SubmitScenarioResponse { name: spec.name, jobs }))
     }
 
-    async fn cancel_job(
-        &self,
-        req: Request<CancelJobRequest>,
-    ) -> Result<Response<CancelJobResponse>, Status> {
+    async fn cancel_job(&self, req: Request<CancelJobRequest>) -> Result<Response<CancelJobResponse>, Status> {
         let job = req.into_inner().job;
         self.plane()?.cancel(&job)?;
         Ok(Response::new(CancelJobResponse { job }))

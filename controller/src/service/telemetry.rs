@@ -22,10 +22,7 @@ type Outbound = Pin<Box<dyn Stream<Item = Result<ControllerMessage, Status>> + S
 impl Telemetry for TelemetryService {
     type AttachStream = Outbound;
 
-    async fn attach(
-        &self,
-        req: Request<Streaming<ShimMessage>>,
-    ) -> Result<Response<Outbound>, Status> {
+    async fn attach(&self, req: Request<Streaming<ShimMessage>>) -> Result<Response<Outbound>, Status> {
         let peer = req.remote_addr();
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(16);
@@ -36,27 +33,13 @@ impl Telemetry for TelemetryService {
                 let _ = tx.send(Err(st)).await;
             };
             let hello = match inbound.message().await {
-                Ok(Some(ShimMessage {
-                    body: Some(shim_message::Body::Hello(h)),
-                })) => h,
+                Ok(Some(ShimMessage { body: Some(shim_message::Body::Hello(h)) })) => h,
                 Ok(Some(_)) => {
-                    return refuse(
-                        tx,
-                        Status::failed_precondition(
-                            "the stream must begin with hello (which job, which rank)",
-                        ),
-                    )
-                    .await;
+                    return refuse(tx, Status::failed_precondition("the stream must begin with hello (which job, which rank)")).await;
                 }
                 Ok(None) => return,
                 Err(e) if !is_decode_error(&e) => return,
-                Err(e) => {
-                    return refuse(
-                        tx,
-                        Status::invalid_argument(format!("corrupt message: {}", e.message())),
-                    )
-                    .await
-                }
+                Err(e) => return refuse(tx, Status::invalid_argument(format!("corrupt message: {}", e.message()))).await,
             };
             let job = match registry.attach(&hello) {
                 Ok(j) => j,
@@ -82,35 +65,23 @@ impl Telemetry for TelemetryService {
                     }
                 };
                 match msg {
-                    Ok(Some(ShimMessage {
-                        body: Some(shim_message::Body::Report(r)),
-                    })) => {
+                    Ok(Some(ShimMessage { body: Some(shim_message::Body::Report(r)) })) => {
                         if let Err(e) = registry.apply(&job, hello.rank, &r) {
                             refuse(tx.clone(), e.into()).await;
                             break;
                         }
-                        let ack = ControllerMessage {
-                            body: Some(controller_message::Body::Ack(Ack { seq: r.seq })),
-                        };
+                        let ack = ControllerMessage { body: Some(controller_message::Body::Ack(Ack { seq: r.seq })) };
                         if tx.send(Ok(ack)).await.is_err() {
                             break;
                         }
                     }
                     Ok(Some(_)) => {
-                        refuse(
-                            tx.clone(),
-                            Status::invalid_argument("expected a report after hello"),
-                        )
-                        .await;
+                        refuse(tx.clone(), Status::invalid_argument("expected a report after hello")).await;
                         break;
                     }
                     Ok(None) => break,
                     Err(e) if is_decode_error(&e) => {
-                        refuse(
-                            tx.clone(),
-                            Status::invalid_argument(format!("corrupt message: {}", e.message())),
-                        )
-                        .await;
+                        refuse(tx.clone(), Status::invalid_argument(format!("corrupt message: {}", e.message()))).await;
                         break;
                     }
                     Err(e) => {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use straddle_proto::traffic_server::Traffic;
 use straddle_proto::{
-    CollectiveSummary, CommunicatorSummary, JobState, JobSummary, ListJobsRequest,
-    ListJobsResponse, RankInfo, TrafficMatrix, TrafficRequest,
+    CollectiveSummary, CommunicatorSummary, JobState, JobSummary, ListJobsRequest, ListJobsResponse, RankInfo,
+    TrafficMatrix, TrafficRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -18,11 +18,7 @@ pub struct TrafficService {
 
 /// The wire form of one job's traffic (cumulative, or rates over `window` seconds).
 pub fn matrix(j: &JobTraffic, now_secs: u64, window: u32) -> TrafficMatrix {
-    let m = if window == 0 {
-        j.cumulative()
-    } else {
-        j.rate(now_secs, window as u64)
-    };
+    let m = if window == 0 { j.cumulative() } else { j.rate(now_secs, window as u64) };
     let flat = |a: &ndarray::Array2<f64>| a.iter().copied().collect::<Vec<f64>>();
     TrafficMatrix {
         job: j.job.clone(),
@@ -50,28 +46,19 @@ pub fn matrix(j: &JobTraffic, now_secs: u64, window: u32) -> TrafficMatrix {
         communicators: j
             .communicators
             .iter()
-            .map(|(&(rank, _), c)| CommunicatorSummary {
-                reporter_rank: rank,
-                info: Some(c.clone()),
-            })
+            .map(|(&(rank, _), c)| CommunicatorSummary { reporter_rank: rank, info: Some(c.clone()) })
             .collect(),
         collectives: j
             .collectives
             .iter()
-            .map(|(k, c)| CollectiveSummary {
-                rank: k.0,
-                traffic: Some(c.clone()),
-            })
+            .map(|(k, c)| CollectiveSummary { rank: k.0, traffic: Some(c.clone()) })
             .collect(),
     }
 }
 
 #[tonic::async_trait]
 impl Traffic for TrafficService {
-    async fn get_traffic(
-        &self,
-        req: Request<TrafficRequest>,
-    ) -> Result<Response<TrafficMatrix>, Status> {
+    async fn get_traffic(&self, req: Request<TrafficRequest>) -> Result<Response<TrafficMatrix>, Status> {
         let r = req.into_inner();
         if r.rate_window_secs as u64 > crate::traffic::MAX_WINDOW_SECS {
             return Err(Status::invalid_argument(format!(
@@ -81,16 +68,11 @@ impl Traffic for TrafficService {
             )));
         }
         let now = self.registry.now_secs();
-        let m = self
-            .registry
-            .with_job(&r.job, |j| matrix(j, now, r.rate_window_secs))?;
+        let m = self.registry.with_job(&r.job, |j| matrix(j, now, r.rate_window_secs))?;
         Ok(Response::new(m))
     }
 
-    async fn list_jobs(
-        &self,
-        _: Request<ListJobsRequest>,
-    ) -> Result<Response<ListJobsResponse>, Status> {
+    async fn list_jobs(&self, _: Request<ListJobsRequest>) -> Result<Response<ListJobsResponse>, Status> {
         let jobs = self
             .registry
             .jobs()
@@ -105,11 +87,7 @@ impl Traffic for TrafficService {
                     attached_ranks: attached,
                     total_bytes: m.bytes.sum() as u64,
                     total_messages: m.messages.sum() as u64,
-                    state: if attached > 0 {
-                        JobState::Running
-                    } else {
-                        JobState::Finished
-                    } as i32,
+                    state: if attached > 0 { JobState::Running } else { JobState::Finished } as i32,
                     class: 0,
                 }
             })

@@ -37,8 +37,7 @@ mod abi {
                     return p;
                 }
                 // SAFETY: dlsym with a NUL-terminated literal.
-                let p =
-                    unsafe { libc::dlsym(libc::RTLD_DEFAULT, concat!($sym, "\0").as_ptr().cast()) };
+                let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, concat!($sym, "\0").as_ptr().cast()) };
                 P.store(p, Relaxed);
                 p
             }

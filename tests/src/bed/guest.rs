@@ -25,10 +25,7 @@ fn kernel_package() -> Result<String, BedError> {
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
         .find(|p| p.starts_with("linux-image-"))
         .map(str::to_string)
-        .ok_or_else(|| BedError::Command {
-            cmd: "apt-cache depends linux-image-cloud-amd64".into(),
-            stderr: deps,
-        })
+        .ok_or_else(|| BedError::Command { cmd: "apt-cache depends linux-image-cloud-amd64".into(), stderr: deps })
 }
 
 impl GuestKernel {
@@ -39,24 +36,15 @@ impl GuestKernel {
             let _ = std::fs::remove_dir_all(cache);
             std::fs::create_dir_all(cache)?;
             let pkg = kernel_package()?;
-            let out = Command::new("apt-get")
-                .args(["download", &pkg])
-                .current_dir(cache)
-                .output()?;
+            let out = Command::new("apt-get").args(["download", &pkg]).current_dir(cache).output()?;
             if !out.status.success() {
-                return Err(BedError::Command {
-                    cmd: format!("apt-get download {pkg}"),
-                    stderr: String::from_utf8_lossy(&out.stderr).into(),
-                });
+                return Err(BedError::Command { cmd: format!("apt-get download {pkg}"), stderr: String::from_utf8_lossy(&out.stderr).into() });
             }
             let deb = std::fs::read_dir(cache)?
                 .flatten()
                 .map(|e| e.path())
                 .find(|p| p.extension().is_some_and(|e| e == "deb"))
-                .ok_or_else(|| BedError::Command {
-                    cmd: "apt-get download".into(),
-                    stderr: "no .deb".into(),
-                })?;
+                .ok_or_else(|| BedError::Command { cmd: "apt-get download".into(), stderr: "no .deb".into() })?;
             let x = cache.join("x");
             sh(&["dpkg", "-x", deb.to_str().unwrap(), x.to_str().unwrap()])?;
             std::fs::remove_file(&deb)?;
@@ -66,27 +54,14 @@ impl GuestKernel {
         let vmlinuz = std::fs::read_dir(x.join("boot"))?
             .flatten()
             .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz"))
-            })
-            .ok_or_else(|| BedError::Command {
-                cmd: "find vmlinuz".into(),
-                stderr: x.display().to_string(),
-            })?;
-        let modroot = std::fs::read_dir(x.join("lib/modules"))?
-            .flatten()
-            .next()
-            .map(|e| e.path())
-            .expect("modules folder");
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz")))
+            .ok_or_else(|| BedError::Command { cmd: "find vmlinuz".into(), stderr: x.display().to_string() })?;
+        let modroot = std::fs::read_dir(x.join("lib/modules"))?.flatten().next().map(|e| e.path()).expect("modules folder");
         let mut order = Vec::new();
         for m in NIC_MODULES {
             add_with_deps(&modroot, m, &mut order)?;
         }
-        Ok(GuestKernel {
-            vmlinuz,
-            modules: order,
-        })
+        Ok(GuestKernel { vmlinuz, modules: order })
     }
 }
 
@@ -108,10 +83,7 @@ fn find_module(root: &Path, name: &str) -> Option<PathBuf> {
 
 /// Dependencies first (`modinfo -F depends`), each module once.
 fn add_with_deps(root: &Path, name: &str, order: &mut Vec<PathBuf>) -> Result<(), BedError> {
-    let path = find_module(root, name).ok_or_else(|| BedError::Command {
-        cmd: format!("find module {name}"),
-        stderr: root.display().to_string(),
-    })?;
+    let path = find_module(root, name).ok_or_else(|| BedError::Command { cmd: format!("find module {name}"), stderr: root.display().to_string() })?;
     if order.contains(&path) {
         return Ok(());
     }
@@ -161,11 +133,7 @@ while true; do echo "STRADDLE-TICK $name $n"; n=$((n+1)); sleep 1; done
 
 /// Builds an initramfs (uncompressed newc cpio) at `out` for `kernel`, with an optional
 /// program the init runs once the network is up.
-pub fn build_initramfs(
-    kernel: &GuestKernel,
-    program: Option<&Path>,
-    out: &Path,
-) -> Result<(), BedError> {
+pub fn build_initramfs(kernel: &GuestKernel, program: Option<&Path>, out: &Path) -> Result<(), BedError> {
     let stage = out.with_extension("stage");
     let _ = std::fs::remove_dir_all(&stage);
     for d in ["bin", "proc", "sys", "dev", "modules", "tmp"] {
@@ -184,16 +152,9 @@ pub fn build_initramfs(
     std::fs::set_permissions(stage.join("init"), std::fs::Permissions::from_mode(0o755))?;
     if let Some(p) = program {
         std::fs::copy(p, stage.join("program"))?;
-        std::fs::set_permissions(
-            stage.join("program"),
-            std::fs::Permissions::from_mode(0o755),
-        )?;
+        std::fs::set_permissions(stage.join("program"), std::fs::Permissions::from_mode(0o755))?;
     }
-    let cmd = format!(
-        "cd '{}' && find . | cpio -o -H newc --quiet > '{}'",
-        stage.display(),
-        out.display()
-    );
+    let cmd = format!("cd '{}' && find . | cpio -o -H newc --quiet > '{}'", stage.display(), out.display());
     sh(&["sh", "-c", &cmd])?;
     std::fs::remove_dir_all(&stage)?;
     Ok(())

@@ -25,21 +25,8 @@ pub struct BedLaunch<'a> {
 }
 
 impl<'a> BedLaunch<'a> {
-    pub fn new(
-        bed: &'a Bed,
-        mpi: Mpi,
-        placement: Vec<usize>,
-        exe: &std::path::Path,
-    ) -> BedLaunch<'a> {
-        BedLaunch {
-            bed,
-            mpi,
-            placement,
-            exe: exe.to_path_buf(),
-            args: vec![],
-            env: vec![],
-            deadline: Duration::from_secs(60),
-        }
+    pub fn new(bed: &'a Bed, mpi: Mpi, placement: Vec<usize>, exe: &std::path::Path) -> BedLaunch<'a> {
+        BedLaunch { bed, mpi, placement, exe: exe.to_path_buf(), args: vec![], env: vec![], deadline: Duration::from_secs(60) }
     }
 
     pub fn env(mut self, k: &str, v: impl ToString) -> Self {
@@ -55,11 +42,7 @@ impl<'a> BedLaunch<'a> {
     /// The launcher command, run inside the node of rank 0 (that node is the front end).
     pub fn command(&self) -> Command {
         let hosts = self.bed.dir.join(format!("hosts-{}", std::process::id()));
-        let list: Vec<&str> = self
-            .placement
-            .iter()
-            .map(|&n| self.bed.nodes[n].ip.as_str())
-            .collect();
+        let list: Vec<&str> = self.placement.iter().map(|&n| self.bed.nodes[n].ip.as_str()).collect();
         let head = self.placement[0];
         let n = self.placement.len().to_string();
         let mut cmd = match self.mpi {
@@ -99,33 +82,17 @@ impl<'a> BedLaunch<'a> {
                 // Node names, not addresses: mpirun recognises its own node by name. The
                 // sequential mapper places rank i on line i; binding stays off (with it,
                 // mpirun 4.1 crashes freeing the shared hwloc topology at exit).
-                let names: Vec<&str> = self
-                    .placement
-                    .iter()
-                    .map(|&n| self.bed.nodes[n].name.as_str())
-                    .collect();
+                let names: Vec<&str> = self.placement.iter().map(|&n| self.bed.nodes[n].name.as_str()).collect();
                 let text: String = names.iter().map(|h| format!("{h}\n")).collect();
                 std::fs::write(&hosts, text).expect("hostfile");
                 let mut c = self.bed.on(head, "mpirun.openmpi");
-                c.args([
-                    "--allow-run-as-root",
-                    "--oversubscribe",
-                    "--mca",
-                    "plm_rsh_agent",
-                ])
-                .arg(self.bed.launcher())
-                .arg("--hostfile")
-                .arg(&hosts)
-                .args(["--mca", "rmaps", "seq", "--bind-to", "none", "-n", &n])
-                .args(["--mca", "pml", "ob1", "--mca", "btl", "tcp,self"])
-                .args([
-                    "--mca",
-                    "btl_tcp_if_include",
-                    "10.77.0.0/16",
-                    "--mca",
-                    "oob_tcp_if_include",
-                    "10.77.0.0/16",
-                ]);
+                c.args(["--allow-run-as-root", "--oversubscribe", "--mca", "plm_rsh_agent"])
+                    .arg(self.bed.launcher())
+                    .arg("--hostfile")
+                    .arg(&hosts)
+                    .args(["--mca", "rmaps", "seq", "--bind-to", "none", "-n", &n])
+                    .args(["--mca", "pml", "ob1", "--mca", "btl", "tcp,self"])
+                    .args(["--mca", "btl_tcp_if_include", "10.77.0.0/16", "--mca", "oob_tcp_if_include", "10.77.0.0/16"]);
                 for (k, v) in &self.env {
                     c.arg("-x").arg(format!("{k}={v}"));
                 }
@@ -146,15 +113,8 @@ impl<'a> BedLaunch<'a> {
     fn kill_ranks(&self) {
         for &n in &self.placement {
             let ns = &self.bed.nodes[n].name;
-            let pids = Command::new("ip")
-                .args(["netns", "pids", ns])
-                .output()
-                .map(|o| o.stdout)
-                .unwrap_or_default();
-            for p in String::from_utf8_lossy(&pids)
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
+            let pids = Command::new("ip").args(["netns", "pids", ns]).output().map(|o| o.stdout).unwrap_or_default();
+            for p in String::from_utf8_lossy(&pids).split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
                 // SAFETY: processes inside this bed's node namespace.
                 unsafe { libc::kill(p, libc::SIGKILL) };
             }

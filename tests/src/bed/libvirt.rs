@@ -39,14 +39,7 @@ fn uuid_for(prefix: &str, site: usize) -> String {
     for b in format!("{prefix}/{site}").bytes() {
         h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
     }
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        h >> 32,
-        (h >> 16) & 0xffff,
-        h & 0xfff,
-        (h >> 20) & 0xfff,
-        h & 0xffff_ffff_ffff
-    )
+    format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", h >> 32, (h >> 16) & 0xffff, h & 0xfff, (h >> 20) & 0xfff, h & 0xffff_ffff_ffff)
 }
 
 impl LibvirtSite {
@@ -58,12 +51,7 @@ impl LibvirtSite {
             std::fs::create_dir_all(dir.join(sub))?;
             std::fs::create_dir_all(host)?;
         }
-        sh(&[
-            "cp",
-            "-a",
-            "/etc/libvirt/.",
-            dir.join("etc").to_str().unwrap(),
-        ])?;
+        sh(&["cp", "-a", "/etc/libvirt/.", dir.join("etc").to_str().unwrap()])?;
         std::fs::write(
             dir.join("etc/libvirtd.conf"),
             format!(
@@ -79,28 +67,13 @@ impl LibvirtSite {
         )?;
         let mut script = format!("hostname {}-host-{name}\n", bed.spec.prefix);
         for (sub, host) in LIBVIRT_DIRS {
-            script.push_str(&format!(
-                "mount --bind '{}' '{host}'\n",
-                dir.join(sub).display()
-            ));
+            script.push_str(&format!("mount --bind '{}' '{host}'\n", dir.join(sub).display()));
         }
         // Its own pid file too: the default /run/libvirtd.pid would be shared by all sites.
         script.push_str("exec libvirtd --listen --pid-file /run/libvirt/libvirtd.pid\n");
         let log = std::fs::File::create(dir.join("daemon.out"))?;
         let daemon = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &bed.site_ns(site),
-                "unshare",
-                "--mount",
-                "--uts",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                &script,
-            ])
+            .args(["netns", "exec", &bed.site_ns(site), "unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -108,10 +81,7 @@ impl LibvirtSite {
         let address = bed.site_address(site);
         let s = LibvirtSite {
             site,
-            uri: format!(
-                "qemu+unix:///system?socket={}",
-                dir.join("run/libvirt-sock").display()
-            ),
+            uri: format!("qemu+unix:///system?socket={}", dir.join("run/libvirt-sock").display()),
             tcp_uri: format!("qemu+tcp://{address}/system"),
             address,
             dir,
@@ -124,10 +94,7 @@ impl LibvirtSite {
             }
             if start.elapsed() > Duration::from_secs(30) {
                 let out = std::fs::read_to_string(s.dir.join("daemon.out")).unwrap_or_default();
-                return Err(BedError::Command {
-                    cmd: format!("libvirtd for site {name}"),
-                    stderr: format!("no answer in 30 s: {out}"),
-                });
+                return Err(BedError::Command { cmd: format!("libvirtd for site {name}"), stderr: format!("no answer in 30 s: {out}") });
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -239,10 +206,7 @@ pub fn receive(l: &TcpListener, timeout: Duration) -> Result<String, BedError> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if start.elapsed() > timeout {
-                    return Err(BedError::Command {
-                        cmd: "wait for a guest report".into(),
-                        stderr: format!("nothing in {timeout:?}"),
-                    });
+                    return Err(BedError::Command { cmd: "wait for a guest report".into(), stderr: format!("nothing in {timeout:?}") });
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }

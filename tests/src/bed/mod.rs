@@ -48,12 +48,7 @@ impl BedSpec {
     pub fn new(prefix: &str, sites: u32, nodes: u32) -> BedSpec {
         BedSpec {
             prefix: prefix.to_string(),
-            sites: (0..sites)
-                .map(|i| SiteSpec {
-                    name: ((b'a' + i as u8) as char).to_string(),
-                    nodes,
-                })
-                .collect(),
+            sites: (0..sites).map(|i| SiteSpec { name: ((b'a' + i as u8) as char).to_string(), nodes }).collect(),
             delay: Duration::from_millis(10),
             rate_mbit: Some(100),
             loss: 0.0,
@@ -107,15 +102,9 @@ pub fn can_run() -> Result<(), String> {
 
 /// Runs a command, failing with its stderr.
 pub fn sh(args: &[&str]) -> Result<String, BedError> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()?;
+    let out = Command::new(args[0]).args(&args[1..]).stdin(Stdio::null()).output()?;
     if !out.status.success() {
-        return Err(BedError::Command {
-            cmd: args.join(" "),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+        return Err(BedError::Command { cmd: args.join(" "), stderr: String::from_utf8_lossy(&out.stderr).trim().to_string() });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -153,21 +142,12 @@ impl Bed {
         if uid != 0 {
             return Err(BedError::NotRoot(uid));
         }
-        if spec.prefix.is_empty()
-            || spec.prefix.len() > 5
-            || !spec.prefix.chars().all(|c| c.is_ascii_alphanumeric())
-        {
+        if spec.prefix.is_empty() || spec.prefix.len() > 5 || !spec.prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(BedError::BadPrefix(spec.prefix.clone()));
         }
         teardown(&spec.prefix);
         let dir = PathBuf::from(RUN_DIR).join(&spec.prefix);
-        let mut bed = Bed {
-            spec,
-            nodes: vec![],
-            dir,
-            relay: None,
-            keep: false,
-        };
+        let mut bed = Bed { spec, nodes: vec![], dir, relay: None, keep: false };
         bed.build()?;
         Ok(bed)
     }
@@ -187,55 +167,19 @@ impl Bed {
             sh(&["ip", "-n", &sns, "link", "set", "lo", "up"])?;
             sh(&["ip", "-n", &sns, "link", "add", "br0", "type", "bridge"])?;
             // Forward at once: no STP delay, no multicast snooping surprises.
-            sh(&[
-                "ip",
-                "-n",
-                &sns,
-                "link",
-                "set",
-                "br0",
-                "type",
-                "bridge",
-                "forward_delay",
-                "0",
-                "mcast_snooping",
-                "0",
-            ])?;
+            sh(&["ip", "-n", &sns, "link", "set", "br0", "type", "bridge", "forward_delay", "0", "mcast_snooping", "0"])?;
             sh(&["ip", "-n", &sns, "link", "set", "br0", "up"])?;
             // The site's host (where its libvirt daemon listens) on the cluster segment.
-            sh(&[
-                "ip",
-                "-n",
-                &sns,
-                "addr",
-                "add",
-                &format!("{}/16", site_address(si)),
-                "dev",
-                "br0",
-            ])?;
+            sh(&["ip", "-n", &sns, "addr", "add", &format!("{}/16", site_address(si)), "dev", "br0"])?;
             for i in 0..site.nodes {
                 let node = format!("{p}-{}{i}", site.name);
                 let ip = format!("10.77.{si}.{}", i + 1);
                 sh(&["ip", "netns", "add", &node])?;
                 no_ipv6(&node)?;
                 let port = format!("n{i}");
-                sh(&[
-                    "ip", "-n", &sns, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
-                    "netns", &node,
-                ])?;
-                sh(&[
-                    "ip", "-n", &sns, "link", "set", &port, "master", "br0", "up",
-                ])?;
-                sh(&[
-                    "ip",
-                    "-n",
-                    &node,
-                    "addr",
-                    "add",
-                    &format!("{ip}/16"),
-                    "dev",
-                    "eth0",
-                ])?;
+                sh(&["ip", "-n", &sns, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &node])?;
+                sh(&["ip", "-n", &sns, "link", "set", &port, "master", "br0", "up"])?;
+                sh(&["ip", "-n", &node, "addr", "add", &format!("{ip}/16"), "dev", "eth0"])?;
                 sh(&["ip", "-n", &node, "link", "set", "eth0", "up"])?;
                 sh(&["ip", "-n", &node, "link", "set", "lo", "up"])?;
                 // Frames to other sites pass through a user-space relay: no offloads on
@@ -244,17 +188,8 @@ impl Bed {
                 ethtool_off(&sns, &port)?;
                 let handle = uts.join(&node);
                 std::fs::write(&handle, b"")?;
-                sh(&[
-                    "unshare",
-                    &format!("--uts={}", handle.display()),
-                    "hostname",
-                    &node,
-                ])?;
-                self.nodes.push(Node {
-                    name: node,
-                    site: si,
-                    ip,
-                });
+                sh(&["unshare", &format!("--uts={}", handle.display()), "hostname", &node])?;
+                self.nodes.push(Node { name: node, site: si, ip });
             }
         }
         if self.spec.sites.len() > 1 {
@@ -267,25 +202,14 @@ impl Bed {
     fn start_relay(&mut self) -> Result<(), BedError> {
         let exe = relay_exe();
         let mut cmd = Command::new(&exe);
-        cmd.arg("relay")
-            .arg("--stats")
-            .arg(self.dir.join("wan.stats"));
-        cmd.arg("--delay-us")
-            .arg(self.spec.delay.as_micros().to_string());
+        cmd.arg("relay").arg("--stats").arg(self.dir.join("wan.stats"));
+        cmd.arg("--delay-us").arg(self.spec.delay.as_micros().to_string());
         cmd.arg("--loss").arg(self.spec.loss.to_string());
         for s in 0..self.spec.sites.len() {
-            cmd.arg("--site").arg(format!(
-                "{}={}",
-                self.spec.sites[s].name,
-                netns_path(&self.site_ns(s)).display()
-            ));
+            cmd.arg("--site").arg(format!("{}={}", self.spec.sites[s].name, netns_path(&self.site_ns(s)).display()));
         }
         let log = std::fs::File::create(self.dir.join("relay.log"))?;
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()?;
+        let mut child = cmd.stdout(Stdio::piped()).stderr(log).stdin(Stdio::null()).spawn()?;
         std::fs::write(self.dir.join("relay.pid"), child.id().to_string())?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
@@ -355,24 +279,10 @@ impl Bed {
     }
 
     /// Round-trip times in ms from `from` to `to` (ping, `count` probes `interval` apart).
-    pub fn rtts(
-        &self,
-        from: usize,
-        to: usize,
-        count: u32,
-        interval: Duration,
-    ) -> Result<Vec<f64>, BedError> {
+    pub fn rtts(&self, from: usize, to: usize, count: u32, interval: Duration) -> Result<Vec<f64>, BedError> {
         let out = self
             .on(from, "ping")
-            .args([
-                "-n",
-                "-c",
-                &count.to_string(),
-                "-i",
-                &format!("{:.3}", interval.as_secs_f64()),
-                "-W",
-                "2",
-            ])
+            .args(["-n", "-c", &count.to_string(), "-i", &format!("{:.3}", interval.as_secs_f64()), "-W", "2"])
             .arg(&self.nodes[to].ip)
             .output()?;
         let text = String::from_utf8_lossy(&out.stdout);
@@ -383,10 +293,7 @@ impl Bed {
             .filter_map(|v| v.parse().ok())
             .collect();
         if rtts.is_empty() {
-            return Err(BedError::Command {
-                cmd: "ping".into(),
-                stderr: format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
-            });
+            return Err(BedError::Command { cmd: "ping".into(), stderr: format!("{text}{}", String::from_utf8_lossy(&out.stderr)) });
         }
         Ok(rtts)
     }
@@ -398,18 +305,10 @@ impl Bed {
         for _ in 0..3 {
             // A one-off server; the client starts only once it listens (a client that
             // connects too early can use up a one-off server).
-            let mut server = self
-                .on(to, "iperf3")
-                .args(["-s", "-1", "-p", "5201"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?;
+            let mut server = self.on(to, "iperf3").args(["-s", "-1", "-p", "5201"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(3) {
-                let ss = self
-                    .on(to, "ss")
-                    .args(["-ltnH", "sport", "=", ":5201"])
-                    .output()?;
+                let ss = self.on(to, "ss").args(["-ltnH", "sport", "=", ":5201"]).output()?;
                 if !ss.stdout.is_empty() {
                     break;
                 }
@@ -417,17 +316,7 @@ impl Bed {
             }
             let out = self
                 .on(from, "iperf3")
-                .args([
-                    "-c",
-                    &self.nodes[to].ip,
-                    "-p",
-                    "5201",
-                    "-t",
-                    &secs.to_string(),
-                    "-O",
-                    "1",
-                    "-J",
-                ])
+                .args(["-c", &self.nodes[to].ip, "-p", "5201", "-t", &secs.to_string(), "-O", "1", "-J"])
                 .output()?;
             let _ = server.kill();
             let _ = server.wait();
@@ -436,31 +325,17 @@ impl Bed {
                 .and_then(|v| v["end"]["sum_received"]["bits_per_second"].as_f64());
             match parsed {
                 Some(b) if out.status.success() => return Ok(b / 1e6),
-                _ => {
-                    last = format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    )
-                }
+                _ => last = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
             }
         }
-        Err(BedError::Command {
-            cmd: "iperf3".into(),
-            stderr: last,
-        })
+        Err(BedError::Command { cmd: "iperf3".into(), stderr: last })
     }
 
     /// Changes the WAN bandwidth cap of every site (tbf), or removes it.
     pub fn set_rate(&mut self, rate_mbit: Option<u32>) -> Result<(), BedError> {
         for s in 0..self.spec.sites.len() {
             let ns = self.site_ns(s);
-            let _ = Command::new("ip")
-                .args([
-                    "netns", "exec", &ns, "tc", "qdisc", "del", "dev", "wan", "root",
-                ])
-                .stderr(Stdio::null())
-                .status();
+            let _ = Command::new("ip").args(["netns", "exec", &ns, "tc", "qdisc", "del", "dev", "wan", "root"]).stderr(Stdio::null()).status();
             if let Some(rate) = rate_mbit {
                 add_tbf(&ns, rate)?;
             }
@@ -471,9 +346,7 @@ impl Bed {
 
     /// Whether the relay is still running.
     pub fn relay_running(&mut self) -> bool {
-        self.relay
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.relay.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 }
 
@@ -495,23 +368,8 @@ fn add_tbf(ns: &str, rate_mbit: u32) -> Result<(), BedError> {
     // Burst: the rate's worth of 1 ms, at least 16 full frames.
     let burst = ((rate_mbit as u64 * 1_000_000 / 8) / 1000).max(16 * 1514);
     sh(&[
-        "ip",
-        "netns",
-        "exec",
-        ns,
-        "tc",
-        "qdisc",
-        "add",
-        "dev",
-        "wan",
-        "root",
-        "tbf",
-        "rate",
-        &format!("{rate_mbit}mbit"),
-        "burst",
-        &burst.to_string(),
-        "latency",
-        "100ms",
+        "ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", &format!("{rate_mbit}mbit"),
+        "burst", &burst.to_string(), "latency", "100ms",
     ])?;
     Ok(())
 }
@@ -519,26 +377,14 @@ fn add_tbf(ns: &str, rate_mbit: u32) -> Result<(), BedError> {
 /// IPv6 off: its router and neighbour solicitations would cross the WAN and blur the
 /// counters of what a test sends.
 fn no_ipv6(ns: &str) -> Result<(), BedError> {
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
-        ns,
-        "sysctl",
-        "-qw",
-        "net.ipv6.conf.all.disable_ipv6=1",
-        "net.ipv6.conf.default.disable_ipv6=1",
-    ])?;
+    sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])?;
     Ok(())
 }
 
 fn ethtool_off(ns: &str, dev: &str) -> Result<(), BedError> {
     // Not every device supports every offload: ask for all, accept partial success.
     let _ = Command::new("ip")
-        .args([
-            "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off",
-            "tx", "off", "rx", "off",
-        ])
+        .args(["netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off", "tx", "off", "rx", "off"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()?;
@@ -585,15 +431,8 @@ pub fn teardown(prefix: &str) {
     }
     for ns in bed_namespaces(prefix) {
         for _ in 0..3 {
-            let pids = Command::new("ip")
-                .args(["netns", "pids", &ns])
-                .output()
-                .map(|o| o.stdout)
-                .unwrap_or_default();
-            let pids: Vec<i32> = String::from_utf8_lossy(&pids)
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect();
+            let pids = Command::new("ip").args(["netns", "pids", &ns]).output().map(|o| o.stdout).unwrap_or_default();
+            let pids: Vec<i32> = String::from_utf8_lossy(&pids).split_whitespace().filter_map(|p| p.parse().ok()).collect();
             if pids.is_empty() {
                 break;
             }
@@ -603,19 +442,12 @@ pub fn teardown(prefix: &str) {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &ns])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
     }
     let mut mounts = mounts_under(&dir);
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
     for m in mounts {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(&m)
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("umount").arg("-l").arg(&m).stderr(Stdio::null()).status();
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -623,17 +455,12 @@ pub fn teardown(prefix: &str) {
 /// What a bed of `prefix` left behind: empty after a clean teardown.
 pub fn leftovers(prefix: &str) -> Vec<String> {
     let dir = PathBuf::from(RUN_DIR).join(prefix);
-    let mut left: Vec<String> = bed_namespaces(prefix)
-        .into_iter()
-        .map(|n| format!("namespace {n}"))
-        .collect();
+    let mut left: Vec<String> = bed_namespaces(prefix).into_iter().map(|n| format!("namespace {n}")).collect();
     left.extend(mounts_under(&dir).into_iter().map(|m| format!("mount {m}")));
     if dir.exists() {
         left.push(format!("folder {}", dir.display()));
     }
-    let procs = Command::new("pgrep")
-        .args(["-f", &format!("straddle-bed relay .*{RUN_DIR}/{prefix}/")])
-        .output();
+    let procs = Command::new("pgrep").args(["-f", &format!("straddle-bed relay .*{RUN_DIR}/{prefix}/")]).output();
     if let Ok(o) = procs {
         for p in String::from_utf8_lossy(&o.stdout).split_whitespace() {
             left.push(format!("relay process {p}"));

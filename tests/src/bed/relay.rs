@@ -54,10 +54,7 @@ pub fn open_tap_in(netns: &std::path::Path, name: &str) -> std::io::Result<File>
         return Err(std::io::Error::last_os_error());
     }
     let tap = (|| {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/net/tun")?;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun")?;
         let mut ifr = [0u8; 40];
         let n = name.len().min(15);
         ifr[..n].copy_from_slice(&name.as_bytes()[..n]);
@@ -75,30 +72,16 @@ pub fn open_tap_in(netns: &std::path::Path, name: &str) -> std::io::Result<File>
 }
 
 pub(crate) fn now_ns() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 pub(crate) fn sleep_until(deadline_ns: u64) {
-    let t = libc::timespec {
-        tv_sec: (deadline_ns / 1_000_000_000) as _,
-        tv_nsec: (deadline_ns % 1_000_000_000) as _,
-    };
+    let t = libc::timespec { tv_sec: (deadline_ns / 1_000_000_000) as _, tv_nsec: (deadline_ns % 1_000_000_000) as _ };
     // SAFETY: absolute sleep on the monotonic clock; EINTR just returns early.
-    while unsafe {
-        libc::clock_nanosleep(
-            libc::CLOCK_MONOTONIC,
-            libc::TIMER_ABSTIME,
-            &t,
-            std::ptr::null_mut(),
-        )
-    } == libc::EINTR
-    {}
+    while unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &t, std::ptr::null_mut()) } == libc::EINTR {}
 }
 
 pub(crate) fn realtime_thread() {
@@ -128,11 +111,8 @@ impl Lossy {
 /// Runs the relay until the process is killed. Prints `relay ready` once the TAPs exist.
 pub fn run(cfg: RelayConfig) -> std::io::Result<()> {
     let n = cfg.sites.len();
-    let taps: Vec<Arc<File>> = cfg
-        .sites
-        .iter()
-        .map(|s| open_tap_in(&s.netns, &s.tap).map(Arc::new))
-        .collect::<Result<_, _>>()?;
+    let taps: Vec<Arc<File>> =
+        cfg.sites.iter().map(|s| open_tap_in(&s.netns, &s.tap).map(Arc::new)).collect::<Result<_, _>>()?;
     let stats = Arc::new(StatsMap::create(&cfg.stats, n)?);
     let macs: Arc<RwLock<HashMap<[u8; 6], usize>>> = Arc::default();
 
@@ -147,28 +127,26 @@ pub fn run(cfg: RelayConfig) -> std::io::Result<()> {
             *slot = Some(tx);
             let tap = taps[dst].clone();
             let stats = stats.clone();
-            std::thread::Builder::new()
-                .name(format!("wan-w{src}{dst}"))
-                .spawn(move || {
-                    realtime_thread();
-                    let mut out: &File = &tap;
-                    // How late this thread wakes from its timer, learnt as it goes: it aims
-                    // that much early, so frames leave on time rather than a wake-up late.
-                    let mut wake_late: u64 = 0;
-                    while let Ok((deadline, frame)) = rx.recv() {
-                        // Frames due within EARLY_NS go at once: at high rates this saves a
-                        // timer wake-up per frame and keeps the delay well inside 0.1 ms.
-                        let aim = deadline.saturating_sub(wake_late);
-                        if now_ns() + EARLY_NS < aim {
-                            sleep_until(aim);
-                            let late = now_ns().saturating_sub(aim).min(MAX_COMPENSATION_NS);
-                            wake_late = (wake_late * 7 + late) / 8;
-                        }
-                        if out.write(&frame).is_ok() {
-                            stats.add(src, dst, stats::DELIVERED_BYTES, frame.len() as u64);
-                        }
+            std::thread::Builder::new().name(format!("wan-w{src}{dst}")).spawn(move || {
+                realtime_thread();
+                let mut out: &File = &tap;
+                // How late this thread wakes from its timer, learnt as it goes: it aims
+                // that much early, so frames leave on time rather than a wake-up late.
+                let mut wake_late: u64 = 0;
+                while let Ok((deadline, frame)) = rx.recv() {
+                    // Frames due within EARLY_NS go at once: at high rates this saves a
+                    // timer wake-up per frame and keeps the delay well inside 0.1 ms.
+                    let aim = deadline.saturating_sub(wake_late);
+                    if now_ns() + EARLY_NS < aim {
+                        sleep_until(aim);
+                        let late = now_ns().saturating_sub(aim).min(MAX_COMPENSATION_NS);
+                        wake_late = (wake_late * 7 + late) / 8;
                     }
-                })?;
+                    if out.write(&frame).is_ok() {
+                        stats.add(src, dst, stats::DELIVERED_BYTES, frame.len() as u64);
+                    }
+                }
+            })?;
         }
     }
     for (src, tap) in taps.iter().enumerate() {
@@ -178,47 +156,41 @@ pub fn run(cfg: RelayConfig) -> std::io::Result<()> {
         let stats = stats.clone();
         let macs = macs.clone();
         let loss = cfg.loss;
-        std::thread::Builder::new()
-            .name(format!("wan-r{src}"))
-            .spawn(move || {
-                realtime_thread();
-                let mut lossy = Lossy(0x9E37_79B9_7F4A_7C15 ^ (src as u64 + 1));
-                let mut buf = vec![0u8; 65_536];
-                let mut input: &File = &tap;
-                loop {
-                    let len = match input.read(&mut buf) {
-                        Ok(l) if l >= 14 => l,
-                        Ok(_) => continue,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(_) => return,
-                    };
-                    let t = now_ns();
-                    let frame = &buf[..len];
-                    let dst_mac: [u8; 6] = frame[0..6].try_into().unwrap();
-                    let src_mac: [u8; 6] = frame[6..12].try_into().unwrap();
-                    if macs.read().unwrap().get(&src_mac) != Some(&src) {
-                        macs.write().unwrap().insert(src_mac, src);
-                    }
-                    let known = if dst_mac[0] & 1 == 0 {
-                        macs.read().unwrap().get(&dst_mac).copied()
-                    } else {
-                        None
-                    };
-                    for (dst, tx) in out.iter().enumerate() {
-                        let Some(tx) = tx else { continue };
-                        if known.is_some_and(|k| k != dst) {
-                            continue;
-                        }
-                        stats.add(src, dst, stats::SENT_BYTES, len as u64);
-                        stats.add(src, dst, stats::SENT_FRAMES, 1);
-                        if lossy.drop(loss) {
-                            stats.add(src, dst, stats::DROPPED_FRAMES, 1);
-                            continue;
-                        }
-                        let _ = tx.send((t + delays[dst], frame.to_vec()));
-                    }
+        std::thread::Builder::new().name(format!("wan-r{src}")).spawn(move || {
+            realtime_thread();
+            let mut lossy = Lossy(0x9E37_79B9_7F4A_7C15 ^ (src as u64 + 1));
+            let mut buf = vec![0u8; 65_536];
+            let mut input: &File = &tap;
+            loop {
+                let len = match input.read(&mut buf) {
+                    Ok(l) if l >= 14 => l,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => return,
+                };
+                let t = now_ns();
+                let frame = &buf[..len];
+                let dst_mac: [u8; 6] = frame[0..6].try_into().unwrap();
+                let src_mac: [u8; 6] = frame[6..12].try_into().unwrap();
+                if macs.read().unwrap().get(&src_mac) != Some(&src) {
+                    macs.write().unwrap().insert(src_mac, src);
                 }
-            })?;
+                let known = if dst_mac[0] & 1 == 0 { macs.read().unwrap().get(&dst_mac).copied() } else { None };
+                for (dst, tx) in out.iter().enumerate() {
+                    let Some(tx) = tx else { continue };
+                    if known.is_some_and(|k| k != dst) {
+                        continue;
+                    }
+                    stats.add(src, dst, stats::SENT_BYTES, len as u64);
+                    stats.add(src, dst, stats::SENT_FRAMES, 1);
+                    if lossy.drop(loss) {
+                        stats.add(src, dst, stats::DROPPED_FRAMES, 1);
+                        continue;
+                    }
+                    let _ = tx.send((t + delays[dst], frame.to_vec()));
+                }
+            }
+        })?;
     }
     println!("relay ready");
     std::io::stdout().flush()?;

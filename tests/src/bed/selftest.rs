@@ -21,23 +21,13 @@ impl Dist {
         assert!(!v.is_empty(), "no samples");
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        Dist {
-            n: v.len(),
-            min: v[0],
-            median: q(0.5),
-            p99: q(0.99),
-            max: v[v.len() - 1],
-        }
+        Dist { n: v.len(), min: v[0], median: q(0.5), p99: q(0.99), max: v[v.len() - 1] }
     }
 }
 
 impl fmt::Display for Dist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "n={} min {:.3} median {:.3} p99 {:.3} max {:.3} ms",
-            self.n, self.min, self.median, self.p99, self.max
-        )
+        write!(f, "n={} min {:.3} median {:.3} p99 {:.3} max {:.3} ms", self.n, self.min, self.median, self.p99, self.max)
     }
 }
 
@@ -86,18 +76,9 @@ impl SelfTest {
         Self::run_attempts(bed, pings, tcp_secs, 3)
     }
 
-    pub fn run_attempts(
-        bed: &Bed,
-        pings: u32,
-        tcp_secs: u32,
-        attempts: u32,
-    ) -> Result<SelfTest, BedError> {
+    pub fn run_attempts(bed: &Bed, pings: u32, tcp_secs: u32, attempts: u32) -> Result<SelfTest, BedError> {
         let timers = timer_lateness(1000);
-        let in_site = bed
-            .nodes
-            .iter()
-            .position(|n| n.site == 0)
-            .zip(bed.nodes.iter().rposition(|n| n.site == 0));
+        let in_site = bed.nodes.iter().position(|n| n.site == 0).zip(bed.nodes.iter().rposition(|n| n.site == 0));
         let (a, a2) = in_site.expect("site 0 has a node");
         assert_ne!(a, a2, "the self-test needs two nodes in site 0");
         // Warm the neighbour caches, then measure.
@@ -112,9 +93,7 @@ impl SelfTest {
                 let want = 2.0 * bed.spec.delay.as_secs_f64() * 1000.0;
                 let p99_tolerance = RTT_TOLERANCE_MS + 2.0 * timers.p99;
                 for _ in 1..attempts.max(1) {
-                    if (rtt.p99 - want).abs() <= p99_tolerance
-                        && (rtt.median - want).abs() <= RTT_TOLERANCE_MS
-                    {
+                    if (rtt.p99 - want).abs() <= p99_tolerance && (rtt.median - want).abs() <= RTT_TOLERANCE_MS {
                         break;
                     }
                     retried.push(rtt);
@@ -128,25 +107,14 @@ impl SelfTest {
             }
             None => (None, None),
         };
-        Ok(SelfTest {
-            timers,
-            retried,
-            delay: bed.spec.delay,
-            rate_mbit: bed.spec.rate_mbit,
-            in_site_rtt,
-            cross_site_rtt,
-            cross_site_tcp_mbit,
-        })
+        Ok(SelfTest { timers, retried, delay: bed.spec.delay, rate_mbit: bed.spec.rate_mbit, in_site_rtt, cross_site_rtt, cross_site_tcp_mbit })
     }
 
     /// Every way the bed misses its configuration.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.in_site_rtt.median >= IN_SITE_RTT_MS {
-            out.push(format!(
-                "in-site RTT median {:.3} ms is not under {IN_SITE_RTT_MS} ms",
-                self.in_site_rtt.median
-            ));
+            out.push(format!("in-site RTT median {:.3} ms is not under {IN_SITE_RTT_MS} ms", self.in_site_rtt.median));
         }
         if let Some(d) = &self.cross_site_rtt {
             let want = 2.0 * self.delay.as_secs_f64() * 1000.0;
@@ -166,10 +134,7 @@ impl SelfTest {
         if let (Some(rate), Some(got)) = (self.rate_mbit, self.cross_site_tcp_mbit) {
             let r = rate as f64;
             if (got - r).abs() > RATE_TOLERANCE * r {
-                out.push(format!(
-                    "cross-site TCP {got:.1} Mbit/s is not within {:.0}% of {rate} Mbit/s",
-                    RATE_TOLERANCE * 100.0
-                ));
+                out.push(format!("cross-site TCP {got:.1} Mbit/s is not within {:.0}% of {rate} Mbit/s", RATE_TOLERANCE * 100.0));
             }
         }
         out
@@ -178,33 +143,14 @@ impl SelfTest {
 
 impl fmt::Display for SelfTest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "configured: one-way delay {:?}, rate {}",
-            self.delay,
-            self.rate_mbit
-                .map(|r| format!("{r} Mbit/s"))
-                .unwrap_or("uncapped".into())
-        )?;
-        writeln!(
-            f,
-            "timer lateness  {}  (real-time thread, 1 ms absolute sleeps)",
-            self.timers
-        )?;
+        writeln!(f, "configured: one-way delay {:?}, rate {}", self.delay, self.rate_mbit.map(|r| format!("{r} Mbit/s")).unwrap_or("uncapped".into()))?;
+        writeln!(f, "timer lateness  {}  (real-time thread, 1 ms absolute sleeps)", self.timers)?;
         writeln!(f, "in-site RTT     {}", self.in_site_rtt)?;
         for d in &self.retried {
-            writeln!(
-                f,
-                "cross-site RTT  {d}  (attempt missed the bar, measured again)"
-            )?;
+            writeln!(f, "cross-site RTT  {d}  (attempt missed the bar, measured again)")?;
         }
         if let Some(d) = &self.cross_site_rtt {
-            writeln!(
-                f,
-                "cross-site RTT  {}  (expected {:.3} ms)",
-                d,
-                2.0 * self.delay.as_secs_f64() * 1000.0
-            )?;
+            writeln!(f, "cross-site RTT  {}  (expected {:.3} ms)", d, 2.0 * self.delay.as_secs_f64() * 1000.0)?;
         }
         if let Some(t) = self.cross_site_tcp_mbit {
             writeln!(f, "cross-site TCP  {t:.1} Mbit/s")?;

@@ -42,32 +42,17 @@ unsafe impl Sync for StatsMap {}
 
 impl StatsMap {
     pub fn create(path: &Path, sites: usize) -> std::io::Result<StatsMap> {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
         f.set_len(len(sites) as u64)?;
         use std::os::fd::AsRawFd;
         // SAFETY: mapping a file we just sized; the mapping outlives nothing it points to.
         let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len(sites),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
+            libc::mmap(std::ptr::null_mut(), len(sites), libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, f.as_raw_fd(), 0)
         };
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        let s = StatsMap {
-            ptr: p as *mut AtomicU64,
-            sites,
-        };
+        let s = StatsMap { ptr: p as *mut AtomicU64, sites };
         s.word(1).store(sites as u64, Relaxed);
         s.word(0).store(MAGIC, Relaxed);
         Ok(s)
@@ -81,28 +66,20 @@ impl StatsMap {
 
     #[inline]
     pub fn add(&self, src: usize, dst: usize, field: usize, v: u64) {
-        self.word(2 + (src * self.sites + dst) * FIELDS + field)
-            .fetch_add(v, Relaxed);
+        self.word(2 + (src * self.sites + dst) * FIELDS + field).fetch_add(v, Relaxed);
     }
 }
 
 /// Reads the counters of every ordered pair: `out[src][dst]`.
 pub fn read(path: &Path) -> std::io::Result<Vec<Vec<PairCounters>>> {
     let bytes = std::fs::read(path)?;
-    let word =
-        |i: usize| -> u64 { u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap()) };
+    let word = |i: usize| -> u64 { u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap()) };
     if bytes.len() < 16 || word(0) != MAGIC {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{} is no relay stats file", path.display()),
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is no relay stats file", path.display())));
     }
     let n = word(1) as usize;
     if bytes.len() < len(n) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "relay stats file too short",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "relay stats file too short"));
     }
     Ok((0..n)
         .map(|s| {
@@ -135,15 +112,7 @@ mod tests {
         m.add(0, 2, SENT_FRAMES, 1);
         m.add(2, 1, DROPPED_FRAMES, 4);
         let r = read(&p).unwrap();
-        assert_eq!(
-            r[0][2],
-            PairCounters {
-                sent_bytes: 1500,
-                sent_frames: 1,
-                delivered_bytes: 0,
-                dropped_frames: 0
-            }
-        );
+        assert_eq!(r[0][2], PairCounters { sent_bytes: 1500, sent_frames: 1, delivered_bytes: 0, dropped_frames: 0 });
         assert_eq!(r[2][1].dropped_frames, 4);
         assert_eq!(r[1][0], PairCounters::default());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -46,14 +46,7 @@ fn main() {
             b.keep = true;
             println!("bed {prefix} up in {:.1} s", t.elapsed().as_secs_f64());
             for n in &b.nodes {
-                println!(
-                    "  {:<10} site {:<3} {:<12} nsenter --net=/run/netns/{} --uts={}",
-                    n.name,
-                    b.spec.sites[n.site].name,
-                    n.ip,
-                    n.name,
-                    b.uts_path(&n.name).display()
-                );
+                println!("  {:<10} site {:<3} {:<12} nsenter --net=/run/netns/{} --uts={}", n.name, b.spec.sites[n.site].name, n.ip, n.name, b.uts_path(&n.name).display());
             }
             println!("  launcher remote shell: {}", b.launcher().display());
         }
@@ -72,8 +65,7 @@ fn main() {
                 .delay(Duration::from_secs_f64(delay / 1000.0))
                 .rate_mbit((rate > 0).then_some(rate));
             let b = Bed::up(spec).unwrap_or_else(|e| fail(&e.to_string()));
-            let t =
-                bed::selftest::SelfTest::run(&b, 200, 4).unwrap_or_else(|e| fail(&e.to_string()));
+            let t = bed::selftest::SelfTest::run(&b, 200, 4).unwrap_or_else(|e| fail(&e.to_string()));
             println!("{t}");
             let failed = !t.failures().is_empty();
             drop(b);
@@ -82,9 +74,7 @@ fn main() {
             }
         }
         "status" => {
-            let stats = std::path::PathBuf::from(bed::RUN_DIR)
-                .join(&prefix)
-                .join("wan.stats");
+            let stats = std::path::PathBuf::from(bed::RUN_DIR).join(&prefix).join("wan.stats");
             match bed::stats::read(&stats) {
                 Ok(c) => {
                     for (s, row) in c.iter().enumerate() {
@@ -107,17 +97,9 @@ fn run_relay(args: &[String]) {
     let mut i = 0;
     while i < args.len() {
         if args[i] == "--site" {
-            let v = args
-                .get(i + 1)
-                .unwrap_or_else(|| fail("--site needs NAME=NETNS"));
-            let (name, ns) = v
-                .split_once('=')
-                .unwrap_or_else(|| fail("--site needs NAME=NETNS"));
-            sites.push(relay::RelaySite {
-                name: name.into(),
-                netns: ns.into(),
-                tap: "wan".into(),
-            });
+            let v = args.get(i + 1).unwrap_or_else(|| fail("--site needs NAME=NETNS"));
+            let (name, ns) = v.split_once('=').unwrap_or_else(|| fail("--site needs NAME=NETNS"));
+            sites.push(relay::RelaySite { name: name.into(), netns: ns.into(), tap: "wan".into() });
             i += 1;
         }
         i += 1;
