@@ -186,10 +186,11 @@ static int cmp(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Hands out T0, P and the iteration count from rank 0 (inside the counted window). */
-static void hand_out(double *p, double period, int iters) {
-    p[0] = now() + 0.02, p[1] = period, p[2] = iters;
-    MPI_Bcast(p, 3, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+/* Hands out a start instant 20 ms ahead from rank 0. */
+static double hand_out(void) {
+    double t0 = now() + 0.02;
+    MPI_Bcast(&t0, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    return t0;
 }
 
 static void report(int op, long size, int mode, const int *modes, const double *t, const double *slot,
@@ -243,9 +244,8 @@ static void run_case(int op, long size, double secs) {
         slot[k] = period[modes[k]];
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    double p[3];
-    hand_out(p, 0, slots);
-    for (int k = 0; k < slots; k++) start[k] = (k ? start[k - 1] + slot[k - 1] : p[0]);
+    double t0 = hand_out();
+    for (int k = 0; k < slots; k++) start[k] = (k ? start[k - 1] + slot[k - 1] : t0);
     for (int k = 0; k < slots; k++) {
         lib_mode = modes[k];
         wait_until(start[k]);
@@ -312,15 +312,14 @@ static void flow_times(const int *from, const int *to, int k) {
         for (int j = 0; j < k; j++)
             if (rank == to[j]) PMPI_Irecv(in + size * nr, (int)size, MPI_BYTE, from[j], 79, MPI_COMM_WORLD, &rq[nr]), nr++;
         MPI_Barrier(MPI_COMM_WORLD);
-        double p[3];
-        hand_out(p, 0, 0);
+        double t0 = hand_out();
         double arrived = 0, last = 0;
-        wait_until(p[0]);
+        wait_until(t0);
         for (int j = 0; j < k; j++)
             if (rank == from[j]) PMPI_Send(sbuf, (int)size, MPI_BYTE, to[j], 79, MPI_COMM_WORLD);
         if (nr > 0) {
             PMPI_Waitall(nr, rq, MPI_STATUSES_IGNORE);
-            arrived = now() - p[0];
+            arrived = now() - t0;
         }
         MPI_Reduce(&arrived, &last, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
         t[i] = last;
@@ -364,9 +363,8 @@ int main(int argc, char **argv) {
     /* The null window: what every case's window holds besides its loop. */
     unsigned long long c0[4], c1[4];
     if (rank == 0) wan(c0);
-    double p[3];
-    hand_out(p, 0, 0);
-    wait_until(p[0] + SETTLE);
+    double t0 = hand_out();
+    wait_until(t0 + SETTLE);
     if (rank == 0) {
         wan(c1);
         printf("null ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu\n", c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2],
