@@ -1385,20 +1385,24 @@ unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_in
         let last = *members.last()?;
         let local_index = sc.local_rank[sc.me];
         let input = if in_place(s) { r as *const c_void } else { s };
-        // The site total, at the site's last rank.
+        // The site total, at the site's last rank, for the later sites (the last site's
+        // total is nobody's prefix).
+        let later_sites = sc.mine + 1 < sc.g.groups.len();
         let mut total = Scratch::new(if sc.me == last || sc.is_leader() { n } else { 0 }, l);
-        if exclusive && sc.me == last {
+        if later_sites && exclusive && sc.me == last {
             copy_elems(input, total.buf(), n, l);
         }
         ck!(if exclusive { PMPI_Exscan()(s, r, count, dt, op, sc.local) } else { PMPI_Scan()(s, r, count, dt, op, sc.local) });
-        if sc.me == last {
+        if later_sites && sc.me == last {
             if !exclusive {
                 copy_elems(r, total.buf(), n, l);
             } else if local_index > 0 {
                 ck!(PMPI_Reduce_local()(r, total.buf(), count, dt, op));
             }
         }
-        ck!(handover(sc, total.buf(), count, dt, last, sc.leader(sc.mine), TOTAL_TAG));
+        if later_sites {
+            ck!(handover(sc, total.buf(), count, dt, last, sc.leader(sc.mine), TOTAL_TAG));
+        }
         let mut prefix = Scratch::new(n, l);
         if let Some(x) = sc.leaders {
             if sc.g.groups.len() > DIRECT_SITES {

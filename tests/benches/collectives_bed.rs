@@ -85,7 +85,11 @@ fn payload(line: &str, dir: &str) -> f64 {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v.get(v.len() / 2).cloned().unwrap_or(f64::NAN)
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// The figures of `op` at `size` in `mode` ("lib" or "shim") from a launch's output: every
@@ -168,9 +172,10 @@ fn describe(what: &str, net: &Net) -> String {
         )
     };
     format!(
-        "model paths {what}: WAN {}; in a site {}",
+        "model paths {what}: WAN {}; in a site {}; all in-site messages together {:.1} MB/s",
         l(&net.wan),
-        l(&net.lan)
+        l(&net.lan),
+        net.host / 1e6
     )
 }
 
@@ -344,6 +349,16 @@ fn main() {
                         [(x, y), (y, x)]
                     })
                     .collect();
+                // Every rank at once sends 4 MiB to the next rank of its site (a ring per
+                // site): what in-site data the bed's CPUs move together.
+                let host: Vec<(usize, usize)> = sites
+                    .iter()
+                    .filter(|m| m.len() > 1)
+                    .flat_map(|m| (0..m.len()).map(move |i| (m[i], m[(i + 1) % m.len()])))
+                    .collect();
+                let pairs = |v: &[(usize, usize)]| {
+                    v.iter().map(|(a, b)| format!("{a}>{b}")).collect::<Vec<_>>().join(",")
+                };
                 let mut l = BedLaunch::new(&b, mpi, placement.clone(), &exe)
                     .arg(names.join(","))
                     .arg(size)
@@ -364,14 +379,7 @@ fn main() {
                             wan_pair.0, wan_pair.1, lan_pair.0, lan_pair.1
                         ),
                     )
-                    .env(
-                        "COLLBENCH_FLOWS",
-                        flows
-                            .iter()
-                            .map(|(a, b)| format!("{a}>{b}"))
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    );
+                    .env("COLLBENCH_FLOWS", format!("{};{}", pairs(&flows), pairs(&host)));
                 // UCX's rendezvous over TCP costs several extra WAN trips per message
                 // (40-60 ms at 10 ms); eager for every size, for both modes alike.
                 l = l.env("UCX_RNDV_THRESH", &rndv);
@@ -379,7 +387,7 @@ fn main() {
                     l = l.env(&k, v);
                 }
                 // Calls of up to a few seconds (4 MiB, library, interleaved): room for
-                // warm-up, calibration and at least six timed calls per mode; the links.
+                // warm-up, calibration and at least nine timed calls per mode; the links.
                 let per_op = if size >= 1 << 20 { 100 } else { 25 };
                 l.deadline = Duration::from_secs(90 + per_op * these.len() as u64);
                 let run = l.run();
@@ -408,15 +416,19 @@ fn main() {
                     link_times(&run.stdout, lan_pair.0, lan_pair.1),
                 ) {
                     (Some(wan), Some(lan)) => {
-                        let all = run
-                            .stdout
-                            .lines()
-                            .find(|l| l.starts_with("flows "))
-                            .and_then(|l| field(l, "all_us"));
-                        let wan = all
+                        let all = |set: usize| {
+                            run.stdout
+                                .lines()
+                                .find(|l| l.starts_with(&format!("flows set={set} ")))
+                                .and_then(|l| field(l, "all_us"))
+                        };
+                        let wan = all(0)
                             .map(|us| wan.with_flows(FLOWS, 4194304.0, us / 1e6))
                             .unwrap_or(wan);
-                        Net { wan, lan }
+                        let net = Net { wan, lan, host: f64::INFINITY };
+                        all(1)
+                            .map(|us| net.with_host_flows(&host, site, 4194304.0, us / 1e6))
+                            .unwrap_or(net)
                     }
                     _ => {
                         println!("{} {lname} {size}: no single-message times; the model uses the bed's nominal figures", mpi.name());

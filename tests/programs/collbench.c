@@ -25,8 +25,9 @@
  *
  * After the cases, COLLBENCH_LINKS=a>b,c>d times single messages of 8 B, 64 KiB and 4 MiB
  * from rank a to rank b (one way, on the shared clock; median of several), and
- * COLLBENCH_FLOWS=a>b,c>d,... the time until all of several 4 MiB messages started at one
- * instant have arrived: the figures the harness calibrates its model with. */
+ * COLLBENCH_FLOWS=a>b,c>d,...;e>f,... for each set (`;` between sets) the time until all of
+ * its 4 MiB messages, started at one instant, have arrived: the figures the harness
+ * calibrates its model with. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <mpi.h>
@@ -38,7 +39,7 @@
 #include <unistd.h>
 
 #define SETTLE 0.1
-#define MIN_PAIRS 6
+#define MIN_PAIRS 9
 #define MAX_PAIRS 200
 
 static int rank, n;
@@ -302,7 +303,7 @@ static void link_times(int a, int b) {
 
 /* Several 4 MiB messages at once (`from[i]` to `to[i]`, all starting at one instant; a rank
  * with several sends them in turn): the time until the last has arrived, median of three. */
-static void flow_times(const int *from, const int *to, int k) {
+static void flow_times(int set, const int *from, const int *to, int k) {
     const long size = 4194304;
     double t[3];
     char *in = malloc(size * k);
@@ -327,7 +328,7 @@ static void flow_times(const int *from, const int *to, int k) {
     free(in);
     if (rank == 0) {
         qsort(t, 3, sizeof t[0], cmp);
-        printf("flows count=%d bytes=%ld all_us=%.1f\n", k, size, t[1] * 1e6);
+        printf("flows set=%d count=%d bytes=%ld all_us=%.1f\n", set, k, size, t[1] * 1e6);
         fflush(stdout);
     }
 }
@@ -392,11 +393,13 @@ int main(int argc, char **argv) {
     }
 
     const char *flows = getenv("COLLBENCH_FLOWS");
-    if (flows) {
+    char *sets = flows ? strdup(flows) : NULL, *rest = sets;
+    for (int set = 0; rest && *rest; set++) {
+        char *one = strsep(&rest, ";");
         int from[64], to[64], k = 0;
-        for (char *l = strtok(strdup(flows), ","); l && k < 64; l = strtok(NULL, ","))
+        for (char *l = strtok(one, ","); l && k < 64; l = strtok(NULL, ","))
             if (sscanf(l, "%d>%d", &from[k], &to[k]) == 2 && from[k] >= 0 && to[k] >= 0 && from[k] < n && to[k] < n) k++;
-        if (k > 0) flow_times(from, to, k);
+        if (k > 0) flow_times(set, from, to, k);
     }
     MPI_Finalize();
     return 0;

@@ -663,6 +663,13 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             // every leader to every later one; the library's exscan above), and each later
             // site broadcasts its prefix and adds it in.
             r.extend(per_site(Op::Scan, &sites, |_| 0, |_| msg));
+            // The total of every site but the last, from its last rank to its leader.
+            r.push(
+                (0..g_n - 1)
+                    .map(|g| (*sites[g].last().unwrap(), leader[g], msg))
+                    .filter(|m| m.0 != m.1)
+                    .collect(),
+            );
             match how {
                 Regroup::Floor => {
                     r.push((1..g_n).map(|g| (leader[g - 1], leader[g], msg)).collect())
@@ -781,6 +788,9 @@ pub struct Net {
     pub wan: Link,
     /// Inside a site, per sender.
     pub lan: Link,
+    /// Bytes per second that all in-site messages together can move at once (the CPUs that
+    /// copy them are shared by every node of the bed); infinite when unlimited.
+    pub host: f64,
 }
 
 impl Net {
@@ -790,7 +800,101 @@ impl Net {
         Net {
             wan: Link::nominal(delay_ms / 1e3, rate_mbit * 1e6 / 8.0 * 1448.0 / 1514.0),
             lan: Link::nominal(1e-4, 2e9 / 8.0),
+            host: f64::INFINITY,
         }
+    }
+
+    /// With the measured time until all of the in-site messages `flows` (from, to; `bytes`
+    /// each, started at one instant, ranks at `site`) have arrived: the [`Net::host`] for
+    /// which the model gives that time back (bisection; the model's time falls as it
+    /// grows). Unlimited when they took no longer than alone; unchanged when the figure
+    /// makes no sense.
+    pub fn with_host_flows(self, flows: &[(usize, usize)], site: &[usize], bytes: f64, t_all: f64) -> Net {
+        let rounds: Rounds = vec![flows.iter().map(|&(a, b)| (a, b, bytes)).collect()];
+        let time = |host: f64| cost(&rounds, site, &Net { host, ..self }).time;
+        if flows.is_empty() || !t_all.is_finite() || t_all <= 0.0 || flows.iter().any(|&(a, b)| site.get(a) != site.get(b) || a >= site.len()) {
+            return self;
+        }
+        if t_all <= time(f64::INFINITY) {
+            return Net { host: f64::INFINITY, ..self };
+        }
+        let (mut lo, mut hi) = (1.0, flows.len() as f64 * self.lan.rate);
+        if time(hi) > t_all || time(lo) < t_all {
+            return self;
+        }
+        for _ in 0..100 {
+            let mid = (lo * hi).sqrt();
+            if time(mid) > t_all {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Net { host: hi, ..self }
+    }
+}
+
+/// What the in-site messages of a call use of [`Net::host`] over time: a step function of
+/// bytes per second, from `steps[i].0` until the next step's instant (0 before the first
+/// and after the last).
+#[derive(Debug, Default)]
+struct Shared {
+    steps: Vec<(f64, f64)>,
+}
+
+impl Shared {
+    fn used_at(&self, t: f64) -> f64 {
+        match self.steps.iter().rposition(|&(at, _)| at <= t) {
+            Some(i) => self.steps[i].1,
+            None => 0.0,
+        }
+    }
+
+    fn cut(&mut self, t: f64) {
+        if !self.steps.iter().any(|&(at, _)| at == t) {
+            let used = self.used_at(t);
+            let i = self.steps.partition_point(|&(at, _)| at < t);
+            self.steps.insert(i, (t, used));
+        }
+    }
+
+    /// Sends `x` bytes from `start` at up to `cap` bytes per second, in what the messages
+    /// already placed leave of `total`; returns when the last byte is out. A message placed
+    /// earlier keeps its rate (first come, first served for the capacity; the time until a
+    /// set of messages is out is the same as if they shared it evenly).
+    fn place(&mut self, start: f64, x: f64, cap: f64, total: f64) -> f64 {
+        if !total.is_finite() {
+            return start + x / cap;
+        }
+        let (mut t, mut left) = (start, x);
+        let mut parts = Vec::new();
+        while left > 0.0 {
+            let next = self.steps.iter().map(|&(at, _)| at).find(|&at| at > t);
+            let rate = cap.min(total - self.used_at(t)).max(0.0);
+            let end = if rate > 0.0 { t + left / rate } else { f64::INFINITY };
+            match next {
+                Some(n) if n < end => {
+                    if rate > 0.0 {
+                        parts.push((t, n, rate));
+                        left -= (n - t) * rate;
+                    }
+                    t = n;
+                }
+                _ => {
+                    parts.push((t, end, rate));
+                    t = end;
+                    left = 0.0;
+                }
+            }
+        }
+        for (a, b, rate) in parts {
+            self.cut(a);
+            self.cut(b);
+            for step in self.steps.iter_mut().filter(|s| s.0 >= a && s.0 < b) {
+                step.1 += rate;
+            }
+        }
+        t
     }
 }
 
@@ -827,6 +931,7 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
     let (mut ready, mut hops) = (vec![0.0f64; n], vec![0usize; n]);
     let mut wan_free: std::collections::HashMap<(usize, usize), f64> = Default::default();
     let mut lan_free = vec![0.0f64; n];
+    let mut host = Shared::default();
     for round in rounds {
         let (mut next, mut next_hops) = (ready.clone(), hops.clone());
         let mut msgs: Vec<&Msg> = round.iter().filter(|m| m.0 != m.1).collect();
@@ -871,7 +976,9 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
             let start = ready[from].max(*free);
             // At the slower rate while data comes back, at the full rate after.
             let shared = ((back - start) * link.busy).max(0.0);
-            let out = if x <= shared {
+            let out = if crossed == 0 {
+                host.place(start, x, link.rate, net.host)
+            } else if x <= shared {
                 start + x / link.busy
             } else {
                 start.max(back) + (x - shared) / link.rate
@@ -1126,7 +1233,7 @@ mod tests {
         let four = l.with_flows(4, 4.0 * MIB, 1.8);
         assert!(four.busy < four.rate);
         let site = [0, 0, 0, 0, 1, 1, 1, 1];
-        let net = Net { wan: four, lan: l };
+        let net = Net { wan: four, lan: l, host: f64::INFINITY };
         let c = cost(
             &vec![(0..4)
                 .flat_map(|i| [(i, 4 + i, 4.0 * MIB), (4 + i, i, 4.0 * MIB)])
@@ -1147,6 +1254,38 @@ mod tests {
         );
         // A larger message that is not slower gives no rate.
         assert_eq!(Link::calibrated(0.01, 0.02, 0.02), None);
+    }
+
+    #[test]
+    fn in_site_messages_share_what_the_host_moves_at_once() {
+        let lan = Link::calibrated(1e-4, 4e-4, 0.0164).unwrap();
+        let site = [0, 0, 0, 0, 1, 1, 1, 1];
+        // A ring in each site, eight 4 MiB messages at once, the last after 0.1 s.
+        let ring: Rounds = vec![(0..8).map(|i| (i, (i / 4) * 4 + (i + 1) % 4, 4.0 * MIB)).collect()];
+        let free = Net { wan: Net::bed(10.0, 100.0).wan, lan, host: f64::INFINITY };
+        assert!((cost(&ring, &site, &free).time - lan.alone(4.0 * MIB)).abs() < 1e-12);
+        let flows: Vec<(usize, usize)> = ring[0].iter().map(|m| (m.0, m.1)).collect();
+        let net = free.with_host_flows(&flows, &site, 4.0 * MIB, 0.1);
+        assert!(net.host < 8.0 * lan.rate && net.host > lan.rate, "{}", net.host);
+        // The model gives the calibration back.
+        assert!((cost(&ring, &site, &net).time - 0.1).abs() < 1e-6, "{}", cost(&ring, &site, &net).time);
+        // One message alone still goes at the rate of one pair.
+        let one: Rounds = vec![vec![(0, 1, 4.0 * MIB)]];
+        assert!((cost(&one, &site, &net).time - lan.alone(4.0 * MIB)).abs() < 1e-12);
+        // Capacity used earlier does not hold up a message sent later: site 0's ring, then
+        // a word across to rank 4, which then sends 4 MiB inside its site at the rate of
+        // one pair.
+        let ring0: Vec<Msg> = (0..4).map(|i| (i, (i + 1) % 4, 4.0 * MIB)).collect();
+        let first = cost(&vec![ring0.clone(), vec![(0, 4, 8.0)]], &site, &net).time;
+        assert!(first > 16.0 * MIB / net.host, "{first}");
+        let all = cost(&vec![ring0, vec![(0, 4, 8.0)], vec![(4, 5, 4.0 * MIB)]], &site, &net).time;
+        assert!((all - first - lan.alone(4.0 * MIB)).abs() < 1e-9, "{all} {first}");
+        // Nonsense figures leave the net as it was.
+        assert_eq!(free.with_host_flows(&flows, &site, 4.0 * MIB, 0.0), free);
+        assert_eq!(free.with_host_flows(&[(0, 4)], &site, 4.0 * MIB, 0.1), free);
+        // No slower than alone: nothing limits them together.
+        let quick = Net { host: 1e9, ..free }.with_host_flows(&flows, &site, 4.0 * MIB, 0.01);
+        assert_eq!(quick.host, f64::INFINITY);
     }
 
     #[test]
