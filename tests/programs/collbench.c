@@ -15,18 +15,22 @@
  * and drift. Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0
  * hands out a start time T0; slot k starts on every rank at T0 plus the lengths of the slots
  * before it (1.5 x the slowest of two calibration calls of its mode) and its time is the
- * latest rank's end minus that instant. Counters: rank 0 reads the relay's per-pair
- * counters (file $COLLBENCH_STATS) at every slot's start and once every rank has idled
- * SETTLE past the last; a slot's bytes are its call's (nothing else crosses then). Rank 0
- * prints one line per mode with every slot's time and the summed counters (`nulls=0`: no
- * hand-out inside them; the "null" window, hand-out and settle only, is printed once).
+ * latest rank's end minus that instant. Where slots are long (LONG_SLOTS), a call that
+ * overran its slot must not start the next one late: after each call every rank tells
+ * rank 0 when it ended and rank 0 tells every rank the next slot's start (the planned one,
+ * or AGREE_MARGIN past the last end if that is later). Counters: rank 0 reads the relay's
+ * per-pair counters (file $COLLBENCH_STATS) at every slot's start and once every rank has
+ * idled SETTLE past the last; a slot's bytes are its call's and, where slots are long, one
+ * agreement's (nothing else crosses then). Rank 0 prints one line per mode with every
+ * slot's time and the summed counters (`nulls`: agreements inside them; the "null" window,
+ * one agreement and settle, is printed once).
  * Each case ends with a check of one call's result per mode against the expected values
  * (errors summed over ranks).
  *
  * After the cases, COLLBENCH_LINKS=a>b,c>d times single messages of 8 B, 64 KiB and 4 MiB
  * from rank a to rank b (one way, on the shared clock; median of several), and
- * COLLBENCH_FLOWS=a>b,c>d,...;e>f,... for each set (`;` between sets) the time until all of
- * its 4 MiB messages, started at one instant, have arrived: the figures the harness
+ * COLLBENCH_FLOWS=a>b,c>d,...;BYTES:e>f,... for each set (`;` between sets) the time until
+ * all of its messages (4 MiB, or BYTES), started at one instant, have arrived: the figures the harness
  * calibrates its model with. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -39,6 +43,11 @@
 #include <unistd.h>
 
 #define SETTLE 0.1
+/* Slots of modes whose periods add up to this many seconds or more agree on each start. */
+#define LONG_SLOTS 0.4
+/* The next start at least this long after the last rank's end: room for the agreement's
+ * two crossings. */
+#define AGREE_MARGIN 0.05
 #define MIN_PAIRS 9
 #define MAX_PAIRS 200
 
@@ -194,8 +203,28 @@ static double hand_out(void) {
     return t0;
 }
 
+/* Every rank's end to rank 0, the next start back to every rank (point to point: no pinned
+ * collective algorithm, the same messages whatever the case): `planned`, or AGREE_MARGIN
+ * past the last end if that is later. */
+static double agree(double end, double planned) {
+    double next = planned;
+    if (rank == 0) {
+        for (int r = 1; r < n; r++) {
+            double e;
+            PMPI_Recv(&e, 1, MPI_DOUBLE, r, 80, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            if (e > end) end = e;
+        }
+        if (end + AGREE_MARGIN > next) next = end + AGREE_MARGIN;
+        for (int r = 1; r < n; r++) PMPI_Send(&next, 1, MPI_DOUBLE, r, 81, MPI_COMM_WORLD);
+    } else {
+        PMPI_Send(&end, 1, MPI_DOUBLE, 0, 80, MPI_COMM_WORLD);
+        PMPI_Recv(&next, 1, MPI_DOUBLE, 0, 81, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    return next;
+}
+
 static void report(int op, long size, int mode, const int *modes, const double *t, const double *slot,
-                   unsigned long long (*c)[4], int slots) {
+                   unsigned long long (*c)[4], int slots, int agreed) {
     unsigned long long sum[4] = {0, 0, 0, 0};
     int iters = 0, over = 0;
     for (int k = 2; k < slots; k++)
@@ -204,9 +233,9 @@ static void report(int op, long size, int mode, const int *modes, const double *
             over += t[k] > slot[k];
             for (int j = 0; j < 4; j++) sum[j] += c[k + 1][j] - c[k][j];
         }
-    printf("window op=%s bytes=%ld mode=%s iters=%d nulls=0 overruns=%d ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu "
+    printf("window op=%s bytes=%ld mode=%s iters=%d nulls=%d overruns=%d ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu "
            "times_us=",
-           NAMES[op], size, mode ? "lib" : "shim", iters, over, sum[0], sum[1], sum[2], sum[3]);
+           NAMES[op], size, mode ? "lib" : "shim", iters, agreed ? iters : 0, over, sum[0], sum[1], sum[2], sum[3]);
     for (int k = 2, first = 1; k < slots; k++)
         if (modes[k] == mode) printf("%s%.1f", first ? "" : ",", t[k] * 1e6), first = 0;
     printf("\n");
@@ -237,29 +266,30 @@ static void run_case(int op, long size, double secs) {
     pairs = pairs < MIN_PAIRS ? MIN_PAIRS : pairs > MAX_PAIRS ? MAX_PAIRS : pairs;
     int slots = 2 * (pairs + 1);
     static int modes[2 * MAX_PAIRS + 2];
-    static double start[2 * MAX_PAIRS + 2], slot[2 * MAX_PAIRS + 2], d[2 * MAX_PAIRS + 2], dmax[2 * MAX_PAIRS + 2];
+    static double start[2 * MAX_PAIRS + 3], slot[2 * MAX_PAIRS + 2], d[2 * MAX_PAIRS + 2], dmax[2 * MAX_PAIRS + 2];
     static unsigned long long c[2 * MAX_PAIRS + 3][4];
     for (int k = 0; k < slots; k++) {
         int pair = k / 2 - 1;
         modes[k] = (k % 2) ^ (pair >= 0 && pair % 2 == 1) ^ 1; /* 1, 0 | 1, 0 | 0, 1 | 1, 0 ... */
         slot[k] = period[modes[k]];
     }
+    int agreed = period[0] + period[1] >= LONG_SLOTS;
     MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = hand_out();
-    for (int k = 0; k < slots; k++) start[k] = (k ? start[k - 1] + slot[k - 1] : t0);
+    start[0] = hand_out();
     for (int k = 0; k < slots; k++) {
         lib_mode = modes[k];
         wait_until(start[k]);
         if (rank == 0) wan(c[k]);
         call(op, size);
         d[k] = now() - start[k];
+        start[k + 1] = agreed ? agree(start[k] + d[k], start[k] + slot[k]) : start[k] + slot[k];
     }
-    wait_until(start[slots - 1] + slot[slots - 1] + SETTLE);
+    wait_until(start[slots] + SETTLE);
     if (rank == 0) wan(c[slots]);
     MPI_Reduce(d, dmax, slots, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0) {
-        report(op, size, 1, modes, dmax, slot, c, slots);
-        report(op, size, 0, modes, dmax, slot, c, slots);
+        report(op, size, 1, modes, dmax, slot, c, slots, agreed);
+        report(op, size, 0, modes, dmax, slot, c, slots, agreed);
         fflush(stdout);
     }
     for (int m = 0; m < 2; m++) {
@@ -275,7 +305,7 @@ static void run_case(int op, long size, double secs) {
  * a token, `a` stamps the instant into the message and sends it, `b` reads its arrival. */
 static void link_times(int a, int b) {
     static const long sizes[] = {8, 65536, 4194304};
-    static const int reps[] = {9, 9, 5};
+    static const int reps[] = {9, 9, 7};
     for (int k = 0; k < 3; k++) {
         double t[9];
         for (int i = 0; i < reps[k]; i++) {
@@ -301,13 +331,12 @@ static void link_times(int a, int b) {
     }
 }
 
-/* Several 4 MiB messages at once (`from[i]` to `to[i]`, all starting at one instant; a rank
- * with several sends them in turn): the time until the last has arrived, median of three. */
-static void flow_times(int set, const int *from, const int *to, int k) {
-    const long size = 4194304;
-    double t[3];
+/* Several messages of `size` bytes at once (`from[i]` to `to[i]`, all starting at one instant; a rank
+ * with several sends them in turn): the time until the last has arrived, median and least of five. */
+static void flow_times(int set, long size, const int *from, const int *to, int k) {
+    double t[5];
     char *in = malloc(size * k);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 5; i++) {
         MPI_Request rq[64];
         int nr = 0;
         for (int j = 0; j < k; j++)
@@ -327,8 +356,8 @@ static void flow_times(int set, const int *from, const int *to, int k) {
     }
     free(in);
     if (rank == 0) {
-        qsort(t, 3, sizeof t[0], cmp);
-        printf("flows set=%d count=%d bytes=%ld all_us=%.1f\n", set, k, size, t[1] * 1e6);
+        qsort(t, 5, sizeof t[0], cmp);
+        printf("flows set=%d count=%d bytes=%ld all_us=%.1f min_us=%.1f\n", set, k, size, t[2] * 1e6, t[0] * 1e6);
         fflush(stdout);
     }
 }
@@ -361,11 +390,12 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 32; i++) MPI_Allreduce(&x, &y, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Barrier(MPI_COMM_WORLD);
 
-    /* The null window: what every case's window holds besides its loop. */
+    /* The null window: what a long slot holds besides its call (one agreement). */
     unsigned long long c0[4], c1[4];
-    if (rank == 0) wan(c0);
     double t0 = hand_out();
-    wait_until(t0 + SETTLE);
+    wait_until(t0);
+    if (rank == 0) wan(c0);
+    wait_until(agree(now(), t0 + 0.001) + SETTLE);
     if (rank == 0) {
         wan(c1);
         printf("null ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu\n", c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2],
@@ -395,11 +425,13 @@ int main(int argc, char **argv) {
     const char *flows = getenv("COLLBENCH_FLOWS");
     char *sets = flows ? strdup(flows) : NULL, *rest = sets;
     for (int set = 0; rest && *rest; set++) {
-        char *one = strsep(&rest, ";");
+        char *one = strsep(&rest, ";"), *colon = strchr(one, ':');
+        long size = 4194304;
+        if (colon) size = atol(one), one = colon + 1;
         int from[64], to[64], k = 0;
         for (char *l = strtok(one, ","); l && k < 64; l = strtok(NULL, ","))
             if (sscanf(l, "%d>%d", &from[k], &to[k]) == 2 && from[k] >= 0 && to[k] >= 0 && from[k] < n && to[k] < n) k++;
-        if (k > 0) flow_times(set, from, to, k);
+        if (k > 0 && size > 0 && size <= 4194304) flow_times(set, size, from, to, k);
     }
     MPI_Finalize();
     return 0;

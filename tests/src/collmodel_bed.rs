@@ -788,9 +788,33 @@ pub struct Net {
     pub wan: Link,
     /// Inside a site, per sender.
     pub lan: Link,
-    /// Bytes per second that all in-site messages together can move at once (the CPUs that
-    /// copy them are shared by every node of the bed); infinite when unlimited.
-    pub host: f64,
+    /// What all in-site messages together can move at once (the CPUs that copy them are
+    /// shared by every node of the bed).
+    pub host: Host,
+}
+
+/// Bytes per second all in-site messages together move on the bed, by message size:
+/// `small` up to 1 MiB, `large` from 4 MiB, in between linear in the time per byte (large
+/// messages copy through memory rather than cache); infinite when unlimited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Host {
+    pub small: f64,
+    pub large: f64,
+}
+
+const HOST_SMALL: f64 = 1048576.0;
+const HOST_LARGE: f64 = 4194304.0;
+
+impl Host {
+    pub const UNLIMITED: Host = Host {
+        small: f64::INFINITY,
+        large: f64::INFINITY,
+    };
+
+    pub fn at(&self, x: f64) -> f64 {
+        let f = ((x - HOST_SMALL) / (HOST_LARGE - HOST_SMALL)).clamp(0.0, 1.0);
+        1.0 / (1.0 / self.small + (1.0 / self.large - 1.0 / self.small) * f)
+    }
 }
 
 impl Net {
@@ -800,23 +824,31 @@ impl Net {
         Net {
             wan: Link::nominal(delay_ms / 1e3, rate_mbit * 1e6 / 8.0 * 1448.0 / 1514.0),
             lan: Link::nominal(1e-4, 2e9 / 8.0),
-            host: f64::INFINITY,
+            host: Host::UNLIMITED,
         }
     }
 
     /// With the measured time until all of the in-site messages `flows` (from, to; `bytes`
-    /// each, started at one instant, ranks at `site`) have arrived: the [`Net::host`] for
-    /// which the model gives that time back (bisection; the model's time falls as it
-    /// grows). Unlimited when they took no longer than alone; unchanged when the figure
-    /// makes no sense.
+    /// each, started at one instant, ranks at `site`) have arrived: the [`Net::host`] figure
+    /// for that size (`small` up to 1 MiB, else `large`) for which the model gives that time
+    /// back (bisection; the model's time falls as it grows). Unlimited when they took no
+    /// longer than alone; unchanged when the figure makes no sense.
     pub fn with_host_flows(self, flows: &[(usize, usize)], site: &[usize], bytes: f64, t_all: f64) -> Net {
         let rounds: Rounds = vec![flows.iter().map(|&(a, b)| (a, b, bytes)).collect()];
-        let time = |host: f64| cost(&rounds, site, &Net { host, ..self }).time;
-        if flows.is_empty() || !t_all.is_finite() || t_all <= 0.0 || flows.iter().any(|&(a, b)| site.get(a) != site.get(b) || a >= site.len()) {
+        let with = |rate: f64| {
+            let host = if bytes <= HOST_SMALL {
+                Host { small: rate, ..self.host }
+            } else {
+                Host { large: rate, ..self.host }
+            };
+            Net { host, ..self }
+        };
+        let time = |rate: f64| cost(&rounds, site, &with(rate)).time;
+        if flows.is_empty() || !t_all.is_finite() || t_all <= 0.0 || flows.iter().any(|&(a, b)| a >= site.len() || b >= site.len() || site[a] != site[b]) {
             return self;
         }
         if t_all <= time(f64::INFINITY) {
-            return Net { host: f64::INFINITY, ..self };
+            return with(f64::INFINITY);
         }
         let (mut lo, mut hi) = (1.0, flows.len() as f64 * self.lan.rate);
         if time(hi) > t_all || time(lo) < t_all {
@@ -830,7 +862,7 @@ impl Net {
                 hi = mid;
             }
         }
-        Net { host: hi, ..self }
+        with(hi)
     }
 }
 
@@ -977,7 +1009,7 @@ pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
             // At the slower rate while data comes back, at the full rate after.
             let shared = ((back - start) * link.busy).max(0.0);
             let out = if crossed == 0 {
-                host.place(start, x, link.rate, net.host)
+                host.place(start, x, link.rate, net.host.at(x))
             } else if x <= shared {
                 start + x / link.busy
             } else {
@@ -1233,7 +1265,7 @@ mod tests {
         let four = l.with_flows(4, 4.0 * MIB, 1.8);
         assert!(four.busy < four.rate);
         let site = [0, 0, 0, 0, 1, 1, 1, 1];
-        let net = Net { wan: four, lan: l, host: f64::INFINITY };
+        let net = Net { wan: four, lan: l, host: Host::UNLIMITED };
         let c = cost(
             &vec![(0..4)
                 .flat_map(|i| [(i, 4 + i, 4.0 * MIB), (4 + i, i, 4.0 * MIB)])
@@ -1262,11 +1294,12 @@ mod tests {
         let site = [0, 0, 0, 0, 1, 1, 1, 1];
         // A ring in each site, eight 4 MiB messages at once, the last after 0.1 s.
         let ring: Rounds = vec![(0..8).map(|i| (i, (i / 4) * 4 + (i + 1) % 4, 4.0 * MIB)).collect()];
-        let free = Net { wan: Net::bed(10.0, 100.0).wan, lan, host: f64::INFINITY };
+        let free = Net { wan: Net::bed(10.0, 100.0).wan, lan, host: Host::UNLIMITED };
         assert!((cost(&ring, &site, &free).time - lan.alone(4.0 * MIB)).abs() < 1e-12);
         let flows: Vec<(usize, usize)> = ring[0].iter().map(|m| (m.0, m.1)).collect();
         let net = free.with_host_flows(&flows, &site, 4.0 * MIB, 0.1);
-        assert!(net.host < 8.0 * lan.rate && net.host > lan.rate, "{}", net.host);
+        assert!(net.host.large < 8.0 * lan.rate && net.host.large > lan.rate, "{:?}", net.host);
+        assert_eq!(net.host.small, f64::INFINITY);
         // The model gives the calibration back.
         assert!((cost(&ring, &site, &net).time - 0.1).abs() < 1e-6, "{}", cost(&ring, &site, &net).time);
         // One message alone still goes at the rate of one pair.
@@ -1277,15 +1310,28 @@ mod tests {
         // one pair.
         let ring0: Vec<Msg> = (0..4).map(|i| (i, (i + 1) % 4, 4.0 * MIB)).collect();
         let first = cost(&vec![ring0.clone(), vec![(0, 4, 8.0)]], &site, &net).time;
-        assert!(first > 16.0 * MIB / net.host, "{first}");
+        assert!(first > 16.0 * MIB / net.host.large, "{first}");
         let all = cost(&vec![ring0, vec![(0, 4, 8.0)], vec![(4, 5, 4.0 * MIB)]], &site, &net).time;
         assert!((all - first - lan.alone(4.0 * MIB)).abs() < 1e-9, "{all} {first}");
         // Nonsense figures leave the net as it was.
         assert_eq!(free.with_host_flows(&flows, &site, 4.0 * MIB, 0.0), free);
         assert_eq!(free.with_host_flows(&[(0, 4)], &site, 4.0 * MIB, 0.1), free);
         // No slower than alone: nothing limits them together.
-        let quick = Net { host: 1e9, ..free }.with_host_flows(&flows, &site, 4.0 * MIB, 0.01);
-        assert_eq!(quick.host, f64::INFINITY);
+        let quick = Net { host: Host { small: 1e9, large: 1e9 }, ..free }.with_host_flows(&flows, &site, 4.0 * MIB, 0.01);
+        assert_eq!(quick.host, Host { small: 1e9, large: f64::INFINITY });
+        // Up to 1 MiB the small figure, from 4 MiB the large one, in between the time per
+        // byte linear in the size.
+        let h = Host { small: 600e6, large: 300e6 };
+        assert_eq!((h.at(65536.0), h.at(MIB), h.at(8.0 * MIB)), (600e6, 600e6, 300e6));
+        assert!((1.0 / h.at(2.5 * MIB) - (0.5 / 600e6 + 0.5 / 300e6)).abs() < 1e-18);
+        assert_eq!(Host::UNLIMITED.at(2.0 * MIB), f64::INFINITY);
+        // The 1 MiB ring sets the small figure only.
+        let ring1: Vec<(usize, usize)> = flows.clone();
+        let small = net.with_host_flows(&ring1, &site, MIB, 0.03);
+        assert_eq!(small.host.large, net.host.large);
+        assert!(small.host.small.is_finite());
+        let ring1m: Rounds = vec![ring1.iter().map(|&(a, b)| (a, b, MIB)).collect()];
+        assert!((cost(&ring1m, &site, &small).time - 0.03).abs() < 1e-6);
     }
 
     #[test]
