@@ -8,10 +8,11 @@
 //! unchanged and the model of both sides is the same.
 //!
 //! Cost of one call ([`cost`]): messages follow their dependencies; each WAN direction
-//! carries one message at a time and each rank sends one at a time inside its site, and a
-//! message arrives its path's latency after it is out. The path figures ([`Net`]) are the
-//! bed's nominal ones or, as the benchmark uses them, calibrated from single messages timed
-//! on the bed in the same launch ([`Link::calibrated`]).
+//! carries one message at a time and each rank sends one at a time inside its site, out of
+//! what the bed's cores move for all in-site messages together ([`Host`]), and a message
+//! arrives its path's latency after it is out. The path figures ([`Net`]) are the bed's
+//! nominal ones or, as the benchmark uses them, calibrated from messages timed on the bed in
+//! the same launch ([`Link::calibrated`], [`Link::with_flows`], [`Net::with_host_flows`]).
 
 /// One message: from, to (communicator ranks), bytes.
 pub type Msg = (usize, usize, f64);
@@ -948,10 +949,12 @@ pub struct Cost {
 /// step: a rank sends its messages of a round once it is ready, and is ready for the next
 /// once every message it receives in the round has arrived and its own sends are out. A
 /// message occupies its path for `bytes / rate` (`bytes / busy` for the part sent while
-/// data also crosses the other way, scheduled or in the same round): each WAN direction carries one message at a time, in the order their senders
-/// were ready, across rounds (a message sent while the previous round's bytes still cross
-/// waits for them); inside a site each sender sends one at a time. It arrives the path's latency after it is out. `wan_hops` counts the
-/// crossings on the path that finishes last.
+/// data also crosses the other way, scheduled or in the same round): each WAN direction
+/// carries one message at a time, in the order their senders were ready, across rounds (a
+/// message sent while the previous round's bytes still cross waits for them); inside a site
+/// each sender sends one at a time, at most at the rate of one pair and out of what
+/// [`Net::host`] leaves at its size. It arrives the path's latency after it is out.
+/// `wan_hops` counts the crossings on the path that finishes last.
 pub fn cost(rounds: &Rounds, site: &[usize], net: &Net) -> Cost {
     let n = site.len();
     let mut c = Cost::default();
