@@ -1,4 +1,4 @@
-//! Where the workspace's build products are (tests run from target/<profile>/deps).
+//! Where the workspace's build products are (tests run from `target/<profile>/deps`).
 
 use std::path::{Path, PathBuf};
 
