@@ -1388,7 +1388,7 @@ unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_in
         // The site total, at the site's last rank, for the later sites (the last site's
         // total is nobody's prefix).
         let later_sites = sc.mine + 1 < sc.g.groups.len();
-        let mut total = Scratch::new(if sc.me == last || sc.is_leader() { n } else { 0 }, l);
+        let mut total = Scratch::new(if (later_sites && sc.me == last) || sc.is_leader() { n } else { 0 }, l);
         if later_sites && exclusive && sc.me == last {
             copy_elems(input, total.buf(), n, l);
         }
