@@ -43,7 +43,9 @@ fn heavy_cross_site_job_is_consolidated_and_ranks_get_epoch_2() {
     // The operator's view: a classification and an applied consolidation, explained.
     let log = cli(&url, &["decisions"]);
     assert!(log.contains("network-intensive"), "{log}");
-    let applied = log.lines().find(|l| l.contains("applied") && l.contains("->")).unwrap_or_else(|| panic!("no applied migration:\n{log}"));
+    // A migration's line ends in its moves, "[vm from->to, ...]" (a class change's reason
+    // may hold "->" too, e.g. "Compute -> Network").
+    let applied = log.lines().find(|l| l.contains("applied") && l.trim_end().ends_with(']') && l.contains("->")).unwrap_or_else(|| panic!("no applied migration:\n{log}"));
     let id = applied.trim_start_matches('#').split_whitespace().next().unwrap();
     let why = cli(&url, &["explain", id]);
     assert!(why.contains("migrations:") && why.contains("applied:") && why.contains("cg epoch"), "{why}");
