@@ -30,8 +30,8 @@
  * After the cases, COLLBENCH_LINKS=a>b,c>d times single messages of 8 B, 64 KiB and 4 MiB
  * from rank a to rank b (one way, on the shared clock; median of several), and
  * COLLBENCH_FLOWS=a>b,c>d,...;BYTES:e>f,... for each set (`;` between sets) the time until
- * all of its messages (4 MiB, or BYTES), started at one instant, have arrived: the figures the harness
- * calibrates its model with. */
+ * all of its messages (4 MiB, or BYTES), started at one instant, have arrived: the figures
+ * the harness calibrates its model with. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <mpi.h>
@@ -331,8 +331,9 @@ static void link_times(int a, int b) {
     }
 }
 
-/* Several messages of `size` bytes at once (`from[i]` to `to[i]`, all starting at one instant; a rank
- * with several sends them in turn): the time until the last has arrived, median and least of five. */
+/* Several messages of `size` bytes at once (`from[i]` to `to[i]`, all starting at one
+ * instant; a rank with several sends them in turn): the time until the last has arrived,
+ * median and least of five. */
 static void flow_times(int set, long size, const int *from, const int *to, int k) {
     double t[5];
     char *in = malloc(size * k);

@@ -893,8 +893,9 @@ impl Shared {
 
     /// Sends `x` bytes from `start` at up to `cap` bytes per second, in what the messages
     /// already placed leave of `total`; returns when the last byte is out. A message placed
-    /// earlier keeps its rate (first come, first served for the capacity; the time until a
-    /// set of messages is out is the same as if they shared it evenly).
+    /// earlier keeps its rate (first come, first served for the capacity, not an even
+    /// share: while the capacity is the limit nothing of it idles, but the last message may
+    /// finish alone at `cap`, later than an even share would have it).
     fn place(&mut self, start: f64, x: f64, cap: f64, total: f64) -> f64 {
         if !total.is_finite() {
             return start + x / cap;
