@@ -268,14 +268,6 @@ fn main() {
     };
     let t = Instant::now();
     let b = Bed::up(spec).expect("bed up");
-    // A connection idle between calls keeps its window (as it would under steady traffic):
-    // no slow start again after every pause of the timed loop.
-    for i in 0..b.nodes.len() {
-        let _ = b
-            .on(i, "sysctl")
-            .args(["-qw", "net.ipv4.tcp_slow_start_after_idle=0"])
-            .status();
-    }
     println!(
         "bed: 2 sites (4 + 7 nodes), {DELAY_MS} ms one way, {RATE_MBIT} Mbit/s, up in {:.1} s",
         t.elapsed().as_secs_f64()

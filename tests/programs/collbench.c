@@ -386,6 +386,20 @@ int main(int argc, char **argv) {
     counts = malloc(n * sizeof *counts), displs = malloc(n * sizeof *displs);
     memset(sbuf, 1, cap), memset(rbuf, 0, cap);
 
+    /* Every connection warmed by one 4 MiB message each way, one pair at a time (as a
+     * long-running job's would be): a rate-based TCP (BBR) then paces each at the path's
+     * full rate, not at what its first few small messages suggested. */
+    char *warm = malloc(4194304);
+    memset(warm, 0, 4194304);
+    for (int s = 0; s < n; s++)
+        for (int d = 0; d < n; d++) {
+            if (s == d) continue;
+            MPI_Barrier(MPI_COMM_WORLD);
+            if (rank == s) PMPI_Send(warm, 4194304, MPI_BYTE, d, 76, MPI_COMM_WORLD);
+            if (rank == d) PMPI_Recv(warm, 4194304, MPI_BYTE, s, 76, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        }
+    free(warm);
+
     /* Past the shim's first 16 collectives on the world (it regroups from there on). */
     int x = 1, y;
     for (int i = 0; i < 32; i++) MPI_Allreduce(&x, &y, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

@@ -2,7 +2,8 @@
 //! played. Each site is a network namespace with a bridge; each node its own network and UTS
 //! namespace (a distinct hostname, so MPI treats it as a separate node, as it would a VM) on
 //! its site's bridge; a user-space relay (`relay.rs`) joins the sites' bridges with the
-//! configured one-way delay and loss, and `tbf` caps each site's WAN bandwidth. Everything
+//! configured one-way delay and loss, and `tbf` caps each site's WAN bandwidth. Every node's
+//! TCP is pinned (BBR, windows kept across idle: `node_tcp`), not the machine's. Everything
 //! one bed creates carries its prefix, and teardown — on drop, on `straddle-bed down`, or
 //! before the next bed of the same prefix comes up — removes it all.
 
@@ -186,6 +187,7 @@ impl Bed {
                 // the way there (no GSO super-frames, no partial checksums).
                 ethtool_off(&node, "eth0")?;
                 ethtool_off(&sns, &port)?;
+                node_tcp(&node)?;
                 let handle = uts.join(&node);
                 std::fs::write(&handle, b"")?;
                 sh(&["unshare", &format!("--uts={}", handle.display()), "hostname", &node])?;
@@ -378,6 +380,21 @@ fn add_tbf(ns: &str, rate_mbit: u32) -> Result<(), BedError> {
 /// counters of what a test sends.
 fn no_ipv6(ns: &str) -> Result<(), BedError> {
     sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])?;
+    Ok(())
+}
+
+/// A node's TCP, pinned rather than inherited from the machine, so that the bed's figures
+/// do not depend on the machine's choice: BBR, windows kept across idle (as under steady
+/// traffic). BBR paces each connection at its own estimate of the path's rate and keeps no
+/// memory of losses. A loss-based one (Reno; CUBIC need not be on a machine's allowed list)
+/// halves a connection's window at every overflow of the shaper's queue, and one that had
+/// shared the WAN then crawls back by one segment per round trip: measured here, a 2 MiB
+/// exchange of two site leaders ran at 7.7 MB/s under Reno where the path gives 12.
+/// BBR's catch is its estimate: a connection that has carried only small messages paces
+/// a 64 KiB one at half the path's rate (20 ms across instead of 15), so a benchmark warms
+/// its connections first.
+fn node_tcp(ns: &str) -> Result<(), BedError> {
+    sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.tcp_congestion_control=bbr", "net.ipv4.tcp_slow_start_after_idle=0"])?;
     Ok(())
 }
 
