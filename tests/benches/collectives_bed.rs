@@ -19,7 +19,9 @@
 //! work per case and mode)  COLLBENCH_MPI=mpich (only MPICH has pins and a model so far)
 //! COLLBENCH_RAW=1 (print collbench's own lines)  COLLBENCH_UCX_RNDV_THRESH=auto (UCX's
 //! rendezvous back; the default, inf, sends every size eagerly)  COLLBENCH_SHIM=path (another
-//! build of the shim's library to preload). The last line is machine-readable. Column "sa":
+//! build of the shim's library to preload)  COLLBENCH_MORE_FLOWS='0>3;0>3,3>0' (more sets of
+//! 4 MiB messages at once to time after the calibration, `;` between sets, printed as `flows
+//! set=2…` with COLLBENCH_RAW=1, not used by the model). The last line is machine-readable. Column "sa":
 //! whether the shim regroups that row (`collmodel_bed::shim_regroups`, the shim's own
 //! `regroup::pays`); where it does not, both modes run the library's algorithm and the model
 //! of both is one.
@@ -374,7 +376,14 @@ fn main() {
                     )
                     .env(
                         "COLLBENCH_FLOWS",
-                        format!("{};{}", pairs(&flows), pairs(&host)),
+                        format!(
+                            "{};{}{}",
+                            pairs(&flows),
+                            pairs(&host),
+                            std::env::var("COLLBENCH_MORE_FLOWS")
+                                .map(|v| format!(";{v}"))
+                                .unwrap_or_default()
+                        ),
                     );
                 // UCX's rendezvous over TCP costs several extra WAN trips per message
                 // (40-60 ms at 10 ms); eager for every size, for both modes alike.
