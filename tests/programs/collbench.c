@@ -27,8 +27,10 @@
  * Each case ends with a check of one call's result per mode against the expected values
  * (errors summed over ranks).
  *
- * After the cases, COLLBENCH_LINKS=a>b,c>d times single messages of 8 B, 64 KiB and 4 MiB
- * from rank a to rank b (one way, on the shared clock; median of several), and
+ * Before the cases, every connection carries one 4 MiB message each way, one ordered pair at
+ * a time (the warm-up). After the cases, COLLBENCH_LINKS=a>b,c>d times single messages of
+ * 8 B, 64 KiB and 4 MiB from rank a to rank b (one way, on the shared clock; median of
+ * several), and
  * COLLBENCH_FLOWS=a>b,c>d,...;BYTES:e>f,... for each set (`;` between sets) the time until
  * all of its messages (4 MiB, or BYTES), started at one instant, have arrived: the figures
  * the harness calibrates its model with. */
@@ -429,8 +431,9 @@ int main(int argc, char **argv) {
         for (int k = 0; k < (op == BARRIER ? 1 : nsizes); k++) run_case(op, op == BARRIER ? 0 : sizes[k], secs);
     }
 
-    /* The model's path figures last: their 4 MiB messages may overflow the shaper's queue,
-     * and the losses would leave the connections' windows small for the cases. */
+    /* The model's path figures last: their four-each-way 4 MiB messages overflow the
+     * shaper's queue, and what that does to a connection (its window, or BBR's estimate)
+     * should not be what the cases start from; the cases start from the warm-up's. */
     const char *links = getenv("COLLBENCH_LINKS");
     for (char *l = links ? strtok(strdup(links), ",") : NULL; l; l = strtok(NULL, ",")) {
         int a, b;

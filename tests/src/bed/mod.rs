@@ -385,11 +385,11 @@ fn no_ipv6(ns: &str) -> Result<(), BedError> {
 
 /// A node's TCP, pinned rather than inherited from the machine, so that the bed's figures
 /// do not depend on the machine's choice: BBR, windows kept across idle (as under steady
-/// traffic). BBR paces each connection at its own estimate of the path's rate and keeps no
-/// memory of losses. A loss-based one (Reno; CUBIC need not be on a machine's allowed list)
+/// traffic). BBR paces each connection at its own estimate of the path's rate and does not
+/// cut that rate at a loss. A loss-based one (Reno; CUBIC need not be on a machine's allowed list)
 /// halves a connection's window at every overflow of the shaper's queue, and one that had
-/// shared the WAN then crawls back by one segment per round trip: measured here, a 2 MiB
-/// exchange of two site leaders ran at 7.7 MB/s under Reno where the path gives 12.
+/// shared the WAN then crawls back by one segment per round trip: measured here under Reno,
+/// two site leaders exchanged 2 MiB each way at about 7.7 MB/s where the path gives 12.
 /// BBR's catch is its estimate: a connection that has carried only small messages paces
 /// a 64 KiB one at half the path's rate (20 ms across instead of 15), so a benchmark warms
 /// its connections first.
