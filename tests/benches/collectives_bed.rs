@@ -21,8 +21,8 @@
 //! rendezvous back; the default, inf, sends every size eagerly)  COLLBENCH_SHIM=path (another
 //! build of the shim's library to preload)  COLLBENCH_MORE_FLOWS='0>3;0>3,3>0' (more sets of
 //! 4 MiB messages at once to time after the calibration, `;` between sets, printed as `flows
-//! set=2…` with COLLBENCH_RAW=1, not used by the model). The last line is machine-readable. Column "sa":
-//! whether the shim regroups that row (`collmodel_bed::shim_regroups`, the shim's own
+//! set=2…` with COLLBENCH_RAW=1, not used by the model). The last line is machine-readable.
+//! Column "sa": whether the shim regroups that row (`collmodel_bed::shim_regroups`, the shim's own
 //! `regroup::pays`); where it does not, both modes run the library's algorithm and the model
 //! of both is one.
 
