@@ -356,9 +356,14 @@ pub fn library(op: Op, alg: Alg, n: usize, root: usize, size: f64) -> Rounds {
                 .rev()
                 .map(|k| (1 << k, msg * (1 << k) as f64 / n as f64)),
         ),
-        (Op::ReduceScatter | Op::ReduceScatterBlock | Op::Alltoall, Alg::Pairwise) => {
+        // MPICH's all-to-all pairs ranks by xor where n is a power of two; its
+        // reduce-scatter steps to rank + i and from rank - i at any n.
+        (Op::Alltoall, Alg::Pairwise) if n.is_power_of_two() => {
             xor_rounds(n, (1..n).map(|k| (k, block)))
         }
+        (Op::ReduceScatter | Op::ReduceScatterBlock | Op::Alltoall, Alg::Pairwise) => (1..n)
+            .map(|k| (0..n).map(|i| (i, (i + k) % n, block)).collect())
+            .collect(),
         (Op::Alltoall, Alg::Brucks) => {
             // Step k: to rank + 2^k, the blocks whose index has bit k set.
             (0..lg)
@@ -1200,6 +1205,23 @@ mod tests {
             &net,
         );
         assert_eq!((c.cross, c.wan_hops), (3.0 * MIB, 1));
+    }
+
+    #[test]
+    fn pairwise_reduce_scatter_steps_by_shift_and_alltoall_by_xor() {
+        // MPICH: reduce-scatter's step k to rank + k; all-to-all's partner rank xor k (eight
+        // ranks, a power of two). Over 3+5 the shift crosses on fewer steps of the chain.
+        let s = 64.0 * 1024.0;
+        let rs = library(Op::ReduceScatterBlock, Alg::Pairwise, 8, 0, s);
+        let a2a = library(Op::Alltoall, Alg::Pairwise, 8, 0, s);
+        assert_eq!(rs.len(), 7);
+        assert!(rs[0].iter().any(|m| (m.0, m.1) == (7, 0)));
+        assert!(rs[2].iter().any(|m| (m.0, m.1) == (6, 1)));
+        assert!(a2a[0].iter().any(|m| (m.0, m.1) == (7, 6)));
+        assert!(a2a[2].iter().any(|m| (m.0, m.1) == (6, 5)));
+        let net = Net::bed(10.0, 100.0);
+        let site = [0, 0, 0, 1, 1, 1, 1, 1];
+        assert!(cost(&rs, &site, &net).wan_hops < cost(&a2a, &site, &net).wan_hops);
     }
 
     #[test]
