@@ -9,7 +9,7 @@
 // Nonblocking, persistent, neighbourhood, large-count and w-collectives step the
 // agreement and run flat.
 
-use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, pays, route, Agreement, Grouping, Route, SaOp, DIRECT_SITES};
+use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, pays, route, scan_chain_pieces, Agreement, Grouping, Route, SaOp, DIRECT_SITES};
 
 pmpi!(PMPI_Comm_create_group: fn(Comm, Group, c_int, *mut Comm) -> c_int);
 pmpi!(PMPI_Group_incl: fn(Group, c_int, *const c_int, *mut Group) -> c_int);
@@ -40,6 +40,8 @@ const LEADERS_GROUP_TAG: c_int = 0x5d62;
 const CROSS_GROUP_TAG: c_int = 0x5d64;
 /// Tag of the heads' direct messages (on the leaders' or the cross communicator).
 const LEADERS_TAG: c_int = 0x5d63;
+/// Tag of a pipelined scan's pieces (on the cross communicator).
+const CHAIN_TAG: c_int = 0x5d65;
 
 static REGROUP_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
 
@@ -1380,6 +1382,9 @@ unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_in
             return None;
         }
         let l = layout(dt)?;
+        if let (Some(pieces), Some(x)) = (scan_chain_pieces(sc.g.groups.len(), bytes(count, dt)), sc.cross) {
+            return Some(scan_chain(sc, x, s, r, count, dt, op, exclusive, pieces, l, comm));
+        }
         let n = count.max(0) as usize;
         let members = sc.members();
         let last = *members.last()?;
@@ -1424,6 +1429,117 @@ unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_in
         }
     }
     Some(0)
+}
+
+/// Copies `count` elements of `dt` into an application buffer: one copy where the type has
+/// no gaps, else through the datatype (its gaps in `dst` stay untouched).
+unsafe fn user_copy(src: *const c_void, dst: *mut c_void, count: c_int, dt: Datatype, l: Layout, comm: Comm) -> c_int {
+    // SAFETY: both buffers hold `count` elements of `dt`.
+    unsafe {
+        if type_size(dt) as isize == l.true_extent && l.extent == l.true_extent {
+            copy_elems(src, dst, count.max(0) as usize, l);
+            0
+        } else {
+            typed_copy(src, dst, count, dt, comm)
+        }
+    }
+}
+
+/// Scan and Exscan over two sites of contiguous ranks, pipelined along the ranks
+/// (`regroup::scan_chain_pieces`): rank i receives the prefix of ranks 0..i from i − 1
+/// piece by piece, folds in its own elements and passes each piece on to i + 1 as soon as
+/// it is done. The vector crosses the WAN once, between the two ranks that straddle the
+/// sites, while the ranks on either side handle the pieces before and after.
+#[allow(clippy::too_many_arguments)]
+unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, exclusive: bool, pieces: usize, l: Layout, comm: Comm) -> c_int {
+    let n = count.max(0) as usize;
+    let step = n.div_ceil(pieces.max(1)).max(1);
+    let parts: Vec<(usize, usize)> = (0..n).step_by(step).map(|a| (a, step.min(n - a))).collect();
+    let (me, last) = (sc.me, sc.n() - 1);
+    let at = |p: *mut c_void, a: usize| p.wrapping_byte_offset(a as isize * l.extent);
+    let input = if in_place(s) { r as *const c_void } else { s };
+    // SAFETY: the application's buffers hold `count` elements of `dt`; scratch of its layout.
+    unsafe {
+        // Inclusive: the prefix arrives in `prev` and is folded into `r` (which then goes
+        // on). Exclusive: the prefix arrives in `r` itself and is folded into a copy of this
+        // rank's input, which goes on.
+        let mut prev = Scratch::new(if !exclusive && me > 0 { n } else { 0 }, l);
+        let mut acc = Scratch::new(if exclusive && me > 0 && me < last { n } else { 0 }, l);
+        // Before the prefix may land in `r` (which an in-place exscan's input is).
+        if exclusive && me > 0 && me < last {
+            copy_elems(input, acc.buf(), n, l);
+        }
+        let mut recvs: Vec<Request> = Vec::with_capacity(parts.len());
+        if me > 0 {
+            let into = if exclusive { r } else { prev.buf() };
+            for &(a, c) in &parts {
+                let mut q: Request = std::mem::zeroed();
+                let rc = PMPI_Irecv()(at(into, a), c as c_int, dt, (me - 1) as c_int, CHAIN_TAG, x, &mut q);
+                if rc != 0 {
+                    return rc;
+                }
+                recvs.push(q);
+            }
+        }
+        let mut sends: Vec<Request> = Vec::with_capacity(parts.len());
+        let mut send = |buf: *const c_void, c: usize| -> c_int {
+            let mut q: Request = std::mem::zeroed();
+            let rc = PMPI_Isend()(buf, c as c_int, dt, (me + 1) as c_int, CHAIN_TAG, x, &mut q);
+            sends.push(q);
+            rc
+        };
+        if me == 0 {
+            // The first rank's prefix is its input: pass it on (then, for a scan, copy it
+            // out; an exscan leaves the first rank's result undefined).
+            for &(a, c) in &parts {
+                let rc = send(at(input as *mut c_void, a), c);
+                if rc != 0 {
+                    return rc;
+                }
+            }
+            if !exclusive && !in_place(s) {
+                let rc = user_copy(s, r, count, dt, l, comm);
+                if rc != 0 {
+                    return rc;
+                }
+            }
+        } else {
+            if !exclusive && !in_place(s) {
+                let rc = user_copy(s, r, count, dt, l, comm);
+                if rc != 0 {
+                    return rc;
+                }
+            }
+            for (k, &(a, c)) in parts.iter().enumerate() {
+                let rc = PMPI_Wait()(&mut recvs[k], status_ignore());
+                if rc != 0 {
+                    return rc;
+                }
+                let rc = if !exclusive {
+                    PMPI_Reduce_local()(at(prev.buf(), a), at(r, a), c as c_int, dt, op)
+                } else if me < last {
+                    PMPI_Reduce_local()(at(r, a), at(acc.buf(), a), c as c_int, dt, op)
+                } else {
+                    0
+                };
+                if rc != 0 {
+                    return rc;
+                }
+                if me < last {
+                    let rc = send(if exclusive { at(acc.buf(), a) } else { at(r, a) }, c);
+                    if rc != 0 {
+                        return rc;
+                    }
+                }
+            }
+        }
+        let rc = PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore());
+        if rc != 0 {
+            return rc;
+        }
+        sc.cross(SaOp::Scan, None, bytes(count, dt), &[]);
+    }
+    0
 }
 
 unsafe fn sa_scan(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, comm: Comm) -> Option<c_int> {

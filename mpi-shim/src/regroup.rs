@@ -341,6 +341,26 @@ pub enum SaOp {
     Scan,
 }
 
+/// Scans of at least this many bytes over two sites, each site's ranks contiguous, run as
+/// one pipeline along the communicator's ranks (see [`scan_chain_pieces`]).
+pub const SCAN_CHAIN_MIN: u64 = 1 << 20;
+/// The pipeline's pieces: about this many bytes each, at most [`SCAN_CHAIN_MAX_PIECES`].
+pub const SCAN_CHAIN_PIECE: u64 = 256 << 10;
+pub const SCAN_CHAIN_MAX_PIECES: u64 = 64;
+
+/// For a scan (or exscan) of `bytes` over `sites` sites whose ranks are each contiguous:
+/// how many pieces it is pipelined in along the ranks, or `None` for the leaders'
+/// algorithm. Along the ranks, rank i passes its prefix on to rank i + 1 piece by piece:
+/// the vector crosses the WAN once, at the one rank pair that straddles the two sites,
+/// while the ranks on either side are still passing earlier or later pieces. The leaders'
+/// algorithm puts a whole scan inside the first site before its crossing and a whole
+/// broadcast and add inside the second after it; for long vectors those dominate. Above
+/// two sites the pipeline would cross once per site boundary in turn, so they keep the
+/// leaders' direct exchange.
+pub fn scan_chain_pieces(sites: usize, bytes: u64) -> Option<usize> {
+    (sites == 2 && bytes >= SCAN_CHAIN_MIN).then(|| bytes.div_ceil(SCAN_CHAIN_PIECE).clamp(1, SCAN_CHAIN_MAX_PIECES) as usize)
+}
+
 /// Cross-site bytes rank `me` sends in one site-aware collective, counting each head's
 /// share ([`Grouping::head`]: the root for its own site, else the leader) of the step
 /// between sites as if it sent its copies itself: `payload` is the message
@@ -390,6 +410,15 @@ mod tests {
         assert_eq!(many.head(0, Some(1)), 0);
         assert!(!g.contiguous());
         assert!(Grouping::new(1, &[9], &map).is_none());
+    }
+
+    #[test]
+    fn long_scans_over_two_sites_pipeline_in_bounded_pieces() {
+        assert_eq!(scan_chain_pieces(2, 4 << 20), Some(16));
+        assert_eq!(scan_chain_pieces(2, (1 << 20) + 1), Some(5));
+        assert_eq!(scan_chain_pieces(2, 1 << 30), Some(64));
+        assert_eq!(scan_chain_pieces(2, (1 << 20) - 1), None);
+        assert_eq!(scan_chain_pieces(3, 4 << 20), None);
     }
 
     #[test]

@@ -2,10 +2,12 @@
  * (the same call through PMPI, on identical inputs) on shapes that break naive code:
  * the world and MPI_Comm_split sub-communicators (one in reversed order, one with holes),
  * odd counts, MPI_IN_PLACE, a non-contiguous vector type, a struct type with a gap, a
- * non-commutative user op (2x2 matrix product) and a commutative one on the struct.
+ * non-commutative user op (2x2 matrix product) and commutative ones on the struct and vector.
  * Usage: collectives ROUNDS [PAUSE_MS [SIZES]]. Rank 0 prints "collectives: N cases, M
  * failures"; failures are described on stderr. PAUSE_MS sleeps between rounds (for map
- * changes); SIZES (1-4, default 4) limits the counts tried to the first few of 1, 7, 250, 2001. */
+ * changes); SIZES (1-4, default 4) limits the counts tried to the first few of 1, 7, 250, 2001;
+ * with all four, every round also runs scans and exscans of vectors over 1 MiB (which the
+ * shim pipelines along the ranks over two sites) in uneven pieces. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 static long cases, failures;
 static int wrank;
 static MPI_Datatype vec2, pair_t, mat_t;
-static MPI_Op matmul, pairsum;
+static MPI_Op matmul, pairsum, vecmax;
 
 typedef struct {
     int a;
@@ -27,9 +29,21 @@ static void matmul_fn(void *in, void *inout, int *len, MPI_Datatype *dt) {
     (void)dt;
     int *x = in, *y = inout;
     for (int i = 0; i < *len; i++, x += 4, y += 4) {
-        int r0 = (x[0] * y[0] + x[1] * y[2]) % 65521, r1 = (x[0] * y[1] + x[1] * y[3]) % 65521;
-        int r2 = (x[2] * y[0] + x[3] * y[2]) % 65521, r3 = (x[2] * y[1] + x[3] * y[3]) % 65521;
+        /* Exact mod 65521 (64-bit products): associative, so any grouping gives one result. */
+        long long a0 = x[0], a1 = x[1], a2 = x[2], a3 = x[3];
+        int r0 = (int)((a0 * y[0] + a1 * y[2]) % 65521), r1 = (int)((a0 * y[1] + a1 * y[3]) % 65521);
+        int r2 = (int)((a2 * y[0] + a3 * y[2]) % 65521), r3 = (int)((a2 * y[1] + a3 * y[3]) % 65521);
         y[0] = r0, y[1] = r1, y[2] = r2, y[3] = r3;
+    }
+}
+
+/* Elementwise max over vec2 elements (two ints three apart; the middle int is a gap). */
+static void vecmax_fn(void *in, void *inout, int *len, MPI_Datatype *dt) {
+    (void)dt;
+    int *x = in, *y = inout;
+    for (int i = 0; i < *len; i++, x += 3, y += 3) {
+        if (x[0] > y[0]) y[0] = x[0];
+        if (x[2] > y[2]) y[2] = x[2];
     }
 }
 
@@ -343,6 +357,54 @@ static void rounds_on(MPI_Comm c, int k, int count) {
     if (r > 0) check("exscan non-commutative in place", -1, mc, c, ra, rb, sizeof(int) * 4 * mc);
 }
 
+/* Scans and exscans of vectors just over 1 MiB (odd counts: uneven pieces): int sum, the
+ * non-commutative matrix product in place, the vector type with gaps and the struct type with a
+ * gap under commutative user ops. Results compared byte for byte, gaps included. */
+static void long_scans(MPI_Comm c, int k) {
+    int n, r;
+    MPI_Comm_size(c, &n);
+    MPI_Comm_rank(c, &r);
+    size_t ni = (1u << 18) + 3, nm = (1u << 16) + 5, nv = (1u << 17) + 7, np = (1u << 17) + 9;
+    size_t words = 3 * nv > 4 * nm ? 3 * nv : 4 * nm;
+    int *s = malloc(words * sizeof(int)), *a = malloc(words * sizeof(int)), *b = malloc(words * sizeof(int));
+    pair *ps = malloc(np * sizeof(pair)), *pa_ = malloc(np * sizeof(pair)), *pb_ = malloc(np * sizeof(pair));
+    if (!s || !a || !b || !ps || !pa_ || !pb_) MPI_Abort(MPI_COMM_WORLD, 3);
+#define LONG_RESET()                                                                                                   \
+    do {                                                                                                               \
+        memset(a, 0xab, words * sizeof(int));                                                                          \
+        memset(b, 0xab, words * sizeof(int));                                                                          \
+    } while (0)
+    for (int ex = 0; ex < 2; ex++) {
+        int (*lib)(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm) = ex ? PMPI_Exscan : PMPI_Scan;
+        int (*shim)(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm) = ex ? MPI_Exscan : MPI_Scan;
+        int check_me = !ex || r > 0;
+        LONG_RESET();
+        fill_int(s, ni, r, k, 40 + ex);
+        lib(s, a, (int)ni, MPI_INT, MPI_SUM, c);
+        shim(s, b, (int)ni, MPI_INT, MPI_SUM, c);
+        if (check_me) check(ex ? "long exscan sum" : "long scan sum", -1, (int)ni, c, a, b, sizeof(int) * ni);
+        LONG_RESET();
+        fill_mat(a, nm, r, k);
+        fill_mat(b, nm, r, k);
+        lib(MPI_IN_PLACE, a, (int)nm, mat_t, matmul, c);
+        shim(MPI_IN_PLACE, b, (int)nm, mat_t, matmul, c);
+        if (check_me) check(ex ? "long exscan non-commutative in place" : "long scan non-commutative in place", -1, (int)nm, c, a, b, sizeof(int) * 4 * nm);
+        LONG_RESET();
+        fill_int(s, 3 * nv, r, k, 42 + ex);
+        lib(s, a, (int)nv, vec2, vecmax, c);
+        shim(s, b, (int)nv, vec2, vecmax, c);
+        if (check_me) check(ex ? "long exscan vector type" : "long scan vector type", -1, (int)nv, c, a, b, sizeof(int) * 3 * nv);
+        fill_pair(ps, np, r, k);
+        memset(pa_, 0xab, np * sizeof(pair));
+        memset(pb_, 0xab, np * sizeof(pair));
+        lib(ps, pa_, (int)np, pair_t, pairsum, c);
+        shim(ps, pb_, (int)np, pair_t, pairsum, c);
+        if (check_me) check(ex ? "long exscan struct type" : "long scan struct type", -1, (int)np, c, pa_, pb_, sizeof(pair) * np);
+    }
+#undef LONG_RESET
+    free(s), free(a), free(b), free(ps), free(pa_), free(pb_);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     int n;
@@ -364,6 +426,7 @@ int main(int argc, char **argv) {
     MPI_Type_commit(&pair_t);
     MPI_Op_create(matmul_fn, 0, &matmul);
     MPI_Op_create(pairsum_fn, 1, &pairsum);
+    MPI_Op_create(vecmax_fn, 1, &vecmax);
     MPI_Comm halves, holes;
     MPI_Comm_split(MPI_COMM_WORLD, wrank < n / 2, n - wrank, &halves); /* reversed order inside */
     MPI_Comm_split(MPI_COMM_WORLD, wrank % 3 == 1 ? MPI_UNDEFINED : 0, wrank, &holes);
@@ -373,6 +436,7 @@ int main(int argc, char **argv) {
         for (int c = 0; c < 3; c++) {
             if (comms[c] == MPI_COMM_NULL) continue;
             for (int s = 0; s < nsizes; s++) rounds_on(comms[c], k, counts[s]);
+            if (nsizes == 4) long_scans(comms[c], k);
         }
         if (pause_ms > 0) usleep(pause_ms * 1000);
     }
@@ -383,6 +447,7 @@ int main(int argc, char **argv) {
     MPI_Comm_free(&halves);
     MPI_Op_free(&matmul);
     MPI_Op_free(&pairsum);
+    MPI_Op_free(&vecmax);
     MPI_Type_free(&vec2);
     MPI_Type_free(&mat_t);
     MPI_Type_free(&pair_t);

@@ -454,6 +454,7 @@ pub fn sites_of(site: &[usize]) -> Vec<Vec<usize>> {
 /// broadcast, reduction, allreduce, gather, scatter or exscan send to each other directly;
 /// above it the leaders call the library's collective on their communicator.
 pub use straddle_shim::regroup::DIRECT_SITES;
+use straddle_shim::regroup::scan_chain_pieces;
 
 /// Which regrouped algorithm the model describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -662,6 +663,22 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
                     })
                     .collect(),
             ));
+        }
+        Op::Scan | Op::Exscan if how != Regroup::Floor && scan_chain_pieces(g_n, msg as u64).is_some() => {
+            // Long vectors over two sites: the pipeline along the ranks, in the shim's pieces
+            // (elements split evenly, the last piece what is left). Round k carries piece j
+            // from rank i to i + 1 wherever i + j = k: a rank passes a piece on once it has
+            // it, while the next one arrives.
+            let pieces = scan_chain_pieces(g_n, msg as u64).unwrap();
+            let elems = (msg / 4.0).round() as usize;
+            let step = elems.div_ceil(pieces).max(1);
+            let sizes: Vec<f64> = (0..elems).step_by(step).map(|a| 4.0 * step.min(elems - a) as f64).collect();
+            r.extend((0..n - 1 + sizes.len() - 1).map(|k| {
+                (0..n - 1)
+                    .filter(|&i| k >= i && k - i < sizes.len())
+                    .map(|i| (i, i + 1, sizes[k - i]))
+                    .collect()
+            }));
         }
         Op::Scan | Op::Exscan => {
             // Contiguous sites: scan inside, each site's last rank hands its site's total to
@@ -1375,6 +1392,35 @@ mod tests {
         let (lib, reg) = both(Op::Bcast, &[0; 8], MIB);
         assert_eq!((lib.cross, reg.cross, lib.wan_hops), (0.0, 0.0, 0));
         assert_eq!(lib.time, reg.time);
+    }
+
+    #[test]
+    fn long_scans_over_two_sites_pipeline_along_the_ranks() {
+        let net = Net::bed(10.0, 100.0);
+        let three_five = [0, 0, 0, 1, 1, 1, 1, 1];
+        let chain = regrouped(Op::Scan, &three_five, 0, 4.0 * MIB, Regroup::Pays);
+        // 16 pieces of 256 KiB through 7 hops: 7 + 16 - 1 wavefronts, every hop every piece.
+        assert_eq!(chain.len(), 22);
+        let msgs: Vec<&Msg> = chain.iter().flatten().collect();
+        assert_eq!(msgs.len(), 7 * 16);
+        assert!(msgs.iter().all(|m| m.1 == m.0 + 1 && m.2 == 262144.0));
+        let c = cost(&chain, &three_five, &net);
+        assert_eq!((c.ab, c.ba, c.wan_hops), (4.0 * MIB, 0.0, 1));
+        // The crossing dominates: the whole vector across once, plus one piece's latency
+        // and in-site fill on either side.
+        let across = net.wan.alone(4.0 * MIB);
+        assert!(c.time > across && c.time < across + 0.02, "{c:?} against {across}");
+        // The leaders' algorithm (the floor keeps it) puts a whole in-site scan before the
+        // crossing and a broadcast after it.
+        let leaders = cost(&regrouped(Op::Scan, &three_five, 0, 4.0 * MIB, Regroup::Floor), &three_five, &net);
+        assert!(leaders.time > c.time, "{leaders:?} against {c:?}");
+        // Uneven pieces: the last one takes what is left; below 1 MiB, the leaders again.
+        let odd = regrouped(Op::Exscan, &three_five, 0, 4.0 * (262144.0 + 3.0), Regroup::Pays);
+        let firsts: Vec<f64> = odd.iter().flatten().filter(|m| m.0 == 0).map(|m| m.2).collect();
+        assert_eq!(firsts.len(), 5);
+        assert_eq!(firsts.iter().sum::<f64>(), 4.0 * (262144.0 + 3.0));
+        let short = regrouped(Op::Scan, &three_five, 0, 65536.0, Regroup::Pays);
+        assert!(short.iter().flatten().any(|m| m.0 > m.1), "{short:?}");
     }
 
     #[test]
