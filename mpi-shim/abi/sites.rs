@@ -9,7 +9,7 @@
 // Nonblocking, persistent, neighbourhood, large-count and w-collectives step the
 // agreement and run flat.
 
-use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, pays, route, scan_chain_pieces, Agreement, Grouping, Route, SaOp, DIRECT_SITES};
+use straddle_shim::regroup::{agreed, contribution, cross_site_bytes, pays, pipeline_pieces, route, scan_chain_pieces, Agreement, Grouping, Route, SaOp, DIRECT_SITES};
 
 pmpi!(PMPI_Comm_create_group: fn(Comm, Group, c_int, *mut Comm) -> c_int);
 pmpi!(PMPI_Group_incl: fn(Group, c_int, *const c_int, *mut Group) -> c_int);
@@ -40,8 +40,8 @@ const LEADERS_GROUP_TAG: c_int = 0x5d62;
 const CROSS_GROUP_TAG: c_int = 0x5d64;
 /// Tag of the heads' direct messages (on the leaders' or the cross communicator).
 const LEADERS_TAG: c_int = 0x5d63;
-/// Tag of a pipelined scan's pieces (on the cross communicator).
-const CHAIN_TAG: c_int = 0x5d65;
+/// Tag of a pipelined reduction's or scan's pieces (on the cross communicator).
+const PIECE_TAG: c_int = 0x5d65;
 
 static REGROUP_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
 
@@ -839,6 +839,11 @@ unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_i
         } else {
             s
         };
+        if let (Some(pieces), Some(x)) = (pipeline_pieces(bytes(count, dt)), sc.cross) {
+            ck!(reduce_pieces(sc, x, send, r, count, dt, op, root, pieces, l, comm));
+            sc.cross(SaOp::Reduce, Some(root), bytes(count, dt), &[]);
+            return Some(0);
+        }
         let mut site = Scratch::new(count as usize, l);
         ck!(PMPI_Reduce()(send, site.buf(), count, dt, op, sc.head_local(root), sc.local));
         let mut total = Scratch::new(if me == root { 0 } else { count as usize }, l);
@@ -860,6 +865,92 @@ unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_i
         sc.cross(SaOp::Reduce, Some(root), bytes(count, dt), &[]);
     }
     Some(0)
+}
+
+/// `count` elements split into about `pieces` runs: (first element, elements).
+fn split(count: usize, pieces: usize) -> Vec<(usize, usize)> {
+    let step = count.div_ceil(pieces.max(1)).max(1);
+    (0..count).step_by(step).map(|a| (a, step.min(count - a))).collect()
+}
+
+/// Address of element `a` of a buffer of layout `l`.
+fn elem(p: *mut c_void, a: usize, l: Layout) -> *mut c_void {
+    p.wrapping_byte_offset(a as isize * l.extent)
+}
+
+/// Reduce in pieces, up to DIRECT_SITES sites (`regroup::pipeline_pieces`): every site
+/// reduces piece j to its head; every other site's head sends it to the root at once and
+/// goes on with piece j + 1; the root, once its own site's pieces are reduced, folds each
+/// piece of every site in site order as it arrives. `send` is never MPI_IN_PLACE.
+#[allow(clippy::too_many_arguments)]
+unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, root: usize, pieces: usize, l: Layout, comm: Comm) -> c_int {
+    let n = count.max(0) as usize;
+    let parts = split(n, pieces);
+    let (me, mine, sites) = (sc.me, sc.mine, sc.g.groups.len());
+    let rg = sc.g.group_of[root];
+    let head = sc.head(mine, root) == me;
+    // SAFETY: `send` and `r` hold `count` elements of `dt`; scratch of its layout.
+    unsafe {
+        // Every rank gets a full receive buffer for the site's reduction (see `sa_reduce`).
+        let mut site = Scratch::new(n, l);
+        let mut partials: Vec<Option<Scratch>> = (0..sites).map(|h| (me == root && h != rg).then(|| Scratch::new(n, l))).collect();
+        let mut recvs: Vec<Vec<Request>> = vec![Vec::new(); sites];
+        for (h, p) in partials.iter_mut().enumerate() {
+            if let Some(p) = p {
+                for &(a, c) in &parts {
+                    let mut q: Request = std::mem::zeroed();
+                    let rc = PMPI_Irecv()(elem(p.buf(), a, l), c as c_int, dt, sc.head(h, root) as c_int, PIECE_TAG, x, &mut q);
+                    if rc != 0 {
+                        return rc;
+                    }
+                    recvs[h].push(q);
+                }
+            }
+        }
+        let mut sends: Vec<Request> = Vec::with_capacity(parts.len());
+        for &(a, c) in &parts {
+            let rc = PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, sc.head_local(root), sc.local);
+            if rc != 0 {
+                return rc;
+            }
+            if head && mine != rg {
+                let mut q: Request = std::mem::zeroed();
+                let rc = PMPI_Isend()(elem(site.buf(), a, l), c as c_int, dt, root as c_int, PIECE_TAG, x, &mut q);
+                if rc != 0 {
+                    return rc;
+                }
+                sends.push(q);
+            }
+        }
+        if me == root {
+            let mut acc = Scratch::new(n, l);
+            for (k, &(a, c)) in parts.iter().enumerate() {
+                for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
+                    let rc = PMPI_Wait()(q, status_ignore());
+                    if rc != 0 {
+                        return rc;
+                    }
+                }
+                // acc = partial_0 op (partial_1 op (... op partial_last)), as the library's
+                // order of ranks gives it (sites contiguous where the op does not commute).
+                let from = |h: usize, site: &mut Scratch, partials: &mut Vec<Option<Scratch>>| -> *mut c_void {
+                    elem(if h == rg { site.buf() } else { partials[h].as_mut().map_or(std::ptr::null_mut(), |p| p.buf()) }, a, l)
+                };
+                copy_elems(from(sites - 1, &mut site, &mut partials), elem(acc.buf(), a, l), c, l);
+                for h in (0..sites - 1).rev() {
+                    let rc = PMPI_Reduce_local()(from(h, &mut site, &mut partials), elem(acc.buf(), a, l), c as c_int, dt, op);
+                    if rc != 0 {
+                        return rc;
+                    }
+                }
+            }
+            let rc = user_copy(acc.buf(), r, count, dt, l, comm);
+            if rc != 0 {
+                return rc;
+            }
+        }
+        PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
+    }
 }
 
 /// Allreduce: each site to its leader, an allreduce among leaders, a broadcast inside
@@ -1453,10 +1544,9 @@ unsafe fn user_copy(src: *const c_void, dst: *mut c_void, count: c_int, dt: Data
 #[allow(clippy::too_many_arguments)]
 unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, exclusive: bool, pieces: usize, l: Layout, comm: Comm) -> c_int {
     let n = count.max(0) as usize;
-    let step = n.div_ceil(pieces.max(1)).max(1);
-    let parts: Vec<(usize, usize)> = (0..n).step_by(step).map(|a| (a, step.min(n - a))).collect();
+    let parts = split(n, pieces);
     let (me, last) = (sc.me, sc.n() - 1);
-    let at = |p: *mut c_void, a: usize| p.wrapping_byte_offset(a as isize * l.extent);
+    let at = |p: *mut c_void, a: usize| elem(p, a, l);
     let input = if in_place(s) { r as *const c_void } else { s };
     // SAFETY: the application's buffers hold `count` elements of `dt`; scratch of its layout.
     unsafe {
@@ -1474,7 +1564,7 @@ unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *mut c_void, 
             let into = if exclusive { r } else { prev.buf() };
             for &(a, c) in &parts {
                 let mut q: Request = std::mem::zeroed();
-                let rc = PMPI_Irecv()(at(into, a), c as c_int, dt, (me - 1) as c_int, CHAIN_TAG, x, &mut q);
+                let rc = PMPI_Irecv()(at(into, a), c as c_int, dt, (me - 1) as c_int, PIECE_TAG, x, &mut q);
                 if rc != 0 {
                     return rc;
                 }
@@ -1484,7 +1574,7 @@ unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *mut c_void, 
         let mut sends: Vec<Request> = Vec::with_capacity(parts.len());
         let mut send = |buf: *const c_void, c: usize| -> c_int {
             let mut q: Request = std::mem::zeroed();
-            let rc = PMPI_Isend()(buf, c as c_int, dt, (me + 1) as c_int, CHAIN_TAG, x, &mut q);
+            let rc = PMPI_Isend()(buf, c as c_int, dt, (me + 1) as c_int, PIECE_TAG, x, &mut q);
             sends.push(q);
             rc
         };

@@ -341,12 +341,22 @@ pub enum SaOp {
     Scan,
 }
 
-/// Scans of at least this many bytes over two sites, each site's ranks contiguous, run as
-/// one pipeline along the communicator's ranks (see [`scan_chain_pieces`]).
-pub const SCAN_CHAIN_MIN: u64 = 1 << 20;
-/// The pipeline's pieces: about this many bytes each, at most [`SCAN_CHAIN_MAX_PIECES`].
-pub const SCAN_CHAIN_PIECE: u64 = 256 << 10;
-pub const SCAN_CHAIN_MAX_PIECES: u64 = 64;
+/// Site-aware reductions and scans of at least this many bytes go in pieces, so that the
+/// phases inside the sites overlap the crossing instead of waiting for it
+/// ([`pipeline_pieces`]).
+pub const PIPELINE_MIN: u64 = 1 << 20;
+/// The pieces: about this many bytes each, at most [`PIPELINE_MAX_PIECES`].
+pub const PIPELINE_PIECE: u64 = 256 << 10;
+pub const PIPELINE_MAX_PIECES: u64 = 64;
+
+/// How many pieces a site-aware reduction of `bytes` goes in, or `None` for one piece.
+/// Reduce: each site reduces piece j to its head, which sends it across at once while the
+/// site goes on with piece j + 1; the root folds the sites' pieces together as they arrive.
+/// The crossing then takes the whole message's time plus one piece's in-site work, not the
+/// sum of the whole in-site reduction and the crossing.
+pub fn pipeline_pieces(bytes: u64) -> Option<usize> {
+    (bytes >= PIPELINE_MIN).then(|| bytes.div_ceil(PIPELINE_PIECE).clamp(1, PIPELINE_MAX_PIECES) as usize)
+}
 
 /// For a scan (or exscan) of `bytes` over `sites` sites whose ranks are each contiguous:
 /// how many pieces it is pipelined in along the ranks, or `None` for the leaders'
@@ -358,7 +368,11 @@ pub const SCAN_CHAIN_MAX_PIECES: u64 = 64;
 /// two sites the pipeline would cross once per site boundary in turn, so they keep the
 /// leaders' direct exchange.
 pub fn scan_chain_pieces(sites: usize, bytes: u64) -> Option<usize> {
-    (sites == 2 && bytes >= SCAN_CHAIN_MIN).then(|| bytes.div_ceil(SCAN_CHAIN_PIECE).clamp(1, SCAN_CHAIN_MAX_PIECES) as usize)
+    if sites == 2 {
+        pipeline_pieces(bytes)
+    } else {
+        None
+    }
 }
 
 /// Cross-site bytes rank `me` sends in one site-aware collective, counting each head's
@@ -413,7 +427,9 @@ mod tests {
     }
 
     #[test]
-    fn long_scans_over_two_sites_pipeline_in_bounded_pieces() {
+    fn long_messages_go_in_bounded_pieces_and_scans_chain_over_two_sites_only() {
+        assert_eq!(pipeline_pieces(4 << 20), Some(16));
+        assert_eq!(pipeline_pieces((1 << 20) - 1), None);
         assert_eq!(scan_chain_pieces(2, 4 << 20), Some(16));
         assert_eq!(scan_chain_pieces(2, (1 << 20) + 1), Some(5));
         assert_eq!(scan_chain_pieces(2, 1 << 30), Some(64));

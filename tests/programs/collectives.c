@@ -6,8 +6,8 @@
  * Usage: collectives ROUNDS [PAUSE_MS [SIZES]]. Rank 0 prints "collectives: N cases, M
  * failures"; failures are described on stderr. PAUSE_MS sleeps between rounds (for map
  * changes); SIZES (1-4, default 4) limits the counts tried to the first few of 1, 7, 250, 2001;
- * with all four, every round also runs scans and exscans of vectors over 1 MiB (which the
- * shim pipelines along the ranks over two sites) in uneven pieces. */
+ * with all four, every round also runs scans, exscans and reduces of vectors over 1 MiB
+ * (which the shim pipelines in uneven pieces). */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,10 +357,10 @@ static void rounds_on(MPI_Comm c, int k, int count) {
     if (r > 0) check("exscan non-commutative in place", -1, mc, c, ra, rb, sizeof(int) * 4 * mc);
 }
 
-/* Scans and exscans of vectors just over 1 MiB (odd counts: uneven pieces): int sum, the
+/* Scans, exscans and reduces of vectors just over 1 MiB (odd counts: uneven pieces): int sum, the
  * non-commutative matrix product in place, the vector type with gaps and the struct type with a
  * gap under commutative user ops. Results compared byte for byte, gaps included. */
-static void long_scans(MPI_Comm c, int k) {
+static void long_reductions(MPI_Comm c, int k) {
     int n, r;
     MPI_Comm_size(c, &n);
     MPI_Comm_rank(c, &r);
@@ -401,6 +401,34 @@ static void long_scans(MPI_Comm c, int k) {
         shim(ps, pb_, (int)np, pair_t, pairsum, c);
         if (check_me) check(ex ? "long exscan struct type" : "long scan struct type", -1, (int)np, c, pa_, pb_, sizeof(pair) * np);
     }
+    /* Reduce, rooted at the first rank and at the last (on the other site where there are
+     * two): the same types and operations. */
+    int roots[2] = {0, n - 1};
+    for (int ri = 0; ri < 2; ri++) {
+        int root = roots[ri];
+        LONG_RESET();
+        fill_int(s, ni, r, k, 50 + root);
+        PMPI_Reduce(s, a, (int)ni, MPI_INT, MPI_SUM, root, c);
+        MPI_Reduce(s, b, (int)ni, MPI_INT, MPI_SUM, root, c);
+        if (r == root) check("long reduce sum", root, (int)ni, c, a, b, sizeof(int) * ni);
+        LONG_RESET();
+        fill_mat(s, nm, r, k);
+        if (r == root) fill_mat(a, nm, r, k), fill_mat(b, nm, r, k);
+        PMPI_Reduce(r == root ? MPI_IN_PLACE : s, a, (int)nm, mat_t, matmul, root, c);
+        MPI_Reduce(r == root ? MPI_IN_PLACE : s, b, (int)nm, mat_t, matmul, root, c);
+        if (r == root) check("long reduce non-commutative in place", root, (int)nm, c, a, b, sizeof(int) * 4 * nm);
+        LONG_RESET();
+        fill_int(s, 3 * nv, r, k, 52 + root);
+        PMPI_Reduce(s, a, (int)nv, vec2, vecmax, root, c);
+        MPI_Reduce(s, b, (int)nv, vec2, vecmax, root, c);
+        if (r == root) check("long reduce vector type", root, (int)nv, c, a, b, sizeof(int) * 3 * nv);
+        fill_pair(ps, np, r, k);
+        memset(pa_, 0xab, np * sizeof(pair));
+        memset(pb_, 0xab, np * sizeof(pair));
+        PMPI_Reduce(ps, pa_, (int)np, pair_t, pairsum, root, c);
+        MPI_Reduce(ps, pb_, (int)np, pair_t, pairsum, root, c);
+        if (r == root) check("long reduce struct type", root, (int)np, c, pa_, pb_, sizeof(pair) * np);
+    }
 #undef LONG_RESET
     free(s), free(a), free(b), free(ps), free(pa_), free(pb_);
 }
@@ -436,7 +464,7 @@ int main(int argc, char **argv) {
         for (int c = 0; c < 3; c++) {
             if (comms[c] == MPI_COMM_NULL) continue;
             for (int s = 0; s < nsizes; s++) rounds_on(comms[c], k, counts[s]);
-            if (nsizes == 4) long_scans(comms[c], k);
+            if (nsizes == 4) long_reductions(comms[c], k);
         }
         if (pause_ms > 0) usleep(pause_ms * 1000);
     }

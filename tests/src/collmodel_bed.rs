@@ -436,6 +436,14 @@ fn per_site(
     )
 }
 
+/// The shim's pieces of a vector of `msg` bytes of `MPI_INT` (what collbench reduces and
+/// scans) split in `pieces`: elements evenly, the last piece what is left.
+fn piece_sizes(msg: f64, pieces: usize) -> Vec<f64> {
+    let elems = (msg / 4.0).round() as usize;
+    let step = elems.div_ceil(pieces.max(1)).max(1);
+    (0..elems).step_by(step).map(|a| 4.0 * step.min(elems - a) as f64).collect()
+}
+
 /// The ranks of each site, in rank order; sites in order of their lowest rank.
 pub fn sites_of(site: &[usize]) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = Vec::new();
@@ -454,7 +462,7 @@ pub fn sites_of(site: &[usize]) -> Vec<Vec<usize>> {
 /// broadcast, reduction, allreduce, gather, scatter or exscan send to each other directly;
 /// above it the leaders call the library's collective on their communicator.
 pub use straddle_shim::regroup::DIRECT_SITES;
-use straddle_shim::regroup::scan_chain_pieces;
+use straddle_shim::regroup::{pipeline_pieces, scan_chain_pieces};
 
 /// Which regrouped algorithm the model describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -577,6 +585,32 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             r.extend(lead(Op::Bcast, msg, &|a, _| (a == g_root).then_some(msg)));
             r.extend(per_site(Op::Bcast, &sites, local_root, |_| msg));
         }
+        Op::Reduce if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces(msg as u64).is_some() => {
+            // In pieces: every site reduces piece j to its head; every other site's head
+            // sends it to the root at once and goes on with piece j + 1; the root's site
+            // reduces all its pieces, then the root takes the others' as they arrive. (The
+            // root's rounds come first: a rank's rounds are its own sequence, and the root
+            // must not wait for a piece before its site's next reduction.)
+            let alg = mpich_pin(Op::Reduce, size as u64).0;
+            let local = |g: usize, x: f64| lift(library(Op::Reduce, alg, sites[g].len(), local_root(g), x), &sites[g]);
+            let sizes = piece_sizes(msg, pipeline_pieces(msg as u64).unwrap());
+            r.extend(sizes.iter().flat_map(|&x| local(g_root, x)));
+            r.extend(concurrent(
+                (0..g_n)
+                    .filter(|&g| g != g_root)
+                    .map(|g| {
+                        sizes
+                            .iter()
+                            .flat_map(|&x| {
+                                let mut v = local(g, x);
+                                v.push(vec![(leader[g], root, x)]);
+                                v
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            ));
+        }
         Op::Reduce => {
             r.extend(per_site(Op::Reduce, &sites, local_root, |_| msg));
             r.extend(lead(Op::Reduce, msg, &|_, b| (b == g_root).then_some(msg)));
@@ -669,10 +703,7 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             // (elements split evenly, the last piece what is left). Round k carries piece j
             // from rank i to i + 1 wherever i + j = k: a rank passes a piece on once it has
             // it, while the next one arrives.
-            let pieces = scan_chain_pieces(g_n, msg as u64).unwrap();
-            let elems = (msg / 4.0).round() as usize;
-            let step = elems.div_ceil(pieces).max(1);
-            let sizes: Vec<f64> = (0..elems).step_by(step).map(|a| 4.0 * step.min(elems - a) as f64).collect();
+            let sizes = piece_sizes(msg, scan_chain_pieces(g_n, msg as u64).unwrap());
             r.extend((0..n - 1 + sizes.len() - 1).map(|k| {
                 (0..n - 1)
                     .filter(|&i| k >= i && k - i < sizes.len())
@@ -1421,6 +1452,32 @@ mod tests {
         assert_eq!(firsts.iter().sum::<f64>(), 4.0 * (262144.0 + 3.0));
         let short = regrouped(Op::Scan, &three_five, 0, 65536.0, Regroup::Pays);
         assert!(short.iter().flatten().any(|m| m.0 > m.1), "{short:?}");
+    }
+
+    #[test]
+    fn long_reduces_go_in_pieces_the_root_site_first() {
+        let net = Net::bed(10.0, 100.0);
+        let three_five = [0, 0, 0, 1, 1, 1, 1, 1];
+        assert!(shim_regroups(Op::Reduce, &three_five, 0, 4.0 * MIB));
+        let rounds = regrouped(Op::Reduce, &three_five, 0, 4.0 * MIB, Regroup::Pays);
+        // 16 pieces; each crosses once, from the other site's leader (rank 3) to the root.
+        let across: Vec<&Msg> = rounds.iter().flatten().filter(|m| three_five[m.0] != three_five[m.1]).collect();
+        assert_eq!(across.len(), 16);
+        assert!(across.iter().all(|m| (m.0, m.1, m.2) == (3, 0, 262144.0)));
+        // The root's site (a binomial reduce of three ranks: two messages a piece) does all
+        // its pieces before the first piece arrives in the list.
+        let first_across = rounds.iter().position(|r| r.iter().any(|m| three_five[m.0] != three_five[m.1])).unwrap();
+        assert_eq!(rounds[..first_across].iter().flatten().filter(|m| m.0 < 3).count(), 16 * 2);
+        let c = cost(&rounds, &three_five, &net);
+        assert_eq!((c.ab, c.ba, c.wan_hops), (0.0, 4.0 * MIB, 1));
+        // The crossing dominates: the whole vector plus one piece's in-site reduction.
+        let alone = net.wan.alone(4.0 * MIB);
+        assert!(c.time > alone && c.time < alone + 0.01, "{c:?} against {alone}");
+        let whole = cost(&regrouped(Op::Reduce, &three_five, 0, 4.0 * MIB, Regroup::Floor), &three_five, &net);
+        assert!(whole.time > c.time, "{whole:?} against {c:?}");
+        // Rooted on the other site: the pieces go the other way, from rank 0.
+        let c5 = cost(&regrouped(Op::Reduce, &three_five, 5, 4.0 * MIB, Regroup::Pays), &three_five, &net);
+        assert_eq!((c5.ab, c5.ba), (4.0 * MIB, 0.0));
     }
 
     #[test]
