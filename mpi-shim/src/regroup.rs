@@ -341,7 +341,7 @@ pub enum SaOp {
     Scan,
 }
 
-/// Site-aware reductions and scans of at least this many bytes go in pieces, so that the
+/// Site-aware broadcasts, reductions and scans of at least this many bytes go in pieces, so that the
 /// phases inside the sites overlap the crossing instead of waiting for it
 /// ([`pipeline_pieces`]).
 pub const PIPELINE_MIN: u64 = 1 << 20;
@@ -349,11 +349,13 @@ pub const PIPELINE_MIN: u64 = 1 << 20;
 pub const PIPELINE_PIECE: u64 = 256 << 10;
 pub const PIPELINE_MAX_PIECES: u64 = 64;
 
-/// How many pieces a site-aware reduction of `bytes` goes in, or `None` for one piece.
-/// Reduce: each site reduces piece j to its head, which sends it across at once while the
-/// site goes on with piece j + 1; the root folds the sites' pieces together as they arrive.
-/// The crossing then takes the whole message's time plus one piece's in-site work, not the
-/// sum of the whole in-site reduction and the crossing.
+/// How many pieces a site-aware broadcast or reduction of `bytes` goes in, or `None` for
+/// one piece. Bcast: the root posts every piece to every other site's head without waiting,
+/// and every site broadcasts piece j from its head as soon as the head has it. Reduce: each
+/// site reduces piece j to its head, which sends it across at once while the site goes on
+/// with piece j + 1; the root folds the sites' pieces together as they arrive. The call
+/// then takes the crossing's time plus one piece's in-site work, not the sum of the whole
+/// in-site phase and the crossing.
 pub fn pipeline_pieces(bytes: u64) -> Option<usize> {
     (bytes >= PIPELINE_MIN).then(|| bytes.div_ceil(PIPELINE_PIECE).clamp(1, PIPELINE_MAX_PIECES) as usize)
 }

@@ -6,7 +6,7 @@
  * Usage: collectives ROUNDS [PAUSE_MS [SIZES]]. Rank 0 prints "collectives: N cases, M
  * failures"; failures are described on stderr. PAUSE_MS sleeps between rounds (for map
  * changes); SIZES (1-4, default 4) limits the counts tried to the first few of 1, 7, 250, 2001;
- * with all four, every round also runs scans, exscans and reduces of vectors over 1 MiB
+ * with all four, every round also runs scans, exscans, reduces and broadcasts of vectors over 1 MiB
  * (which the shim pipelines in uneven pieces). */
 #include <mpi.h>
 #include <stdio.h>
@@ -357,7 +357,8 @@ static void rounds_on(MPI_Comm c, int k, int count) {
     if (r > 0) check("exscan non-commutative in place", -1, mc, c, ra, rb, sizeof(int) * 4 * mc);
 }
 
-/* Scans, exscans and reduces of vectors just over 1 MiB (odd counts: uneven pieces): int sum, the
+/* Scans, exscans, reduces and broadcasts of vectors just over 1 MiB (odd counts: uneven
+ * pieces): int sum, the
  * non-commutative matrix product in place, the vector type with gaps and the struct type with a
  * gap under commutative user ops. Results compared byte for byte, gaps included. */
 static void long_reductions(MPI_Comm c, int k) {
@@ -401,8 +402,8 @@ static void long_reductions(MPI_Comm c, int k) {
         shim(ps, pb_, (int)np, pair_t, pairsum, c);
         if (check_me) check(ex ? "long exscan struct type" : "long scan struct type", -1, (int)np, c, pa_, pb_, sizeof(pair) * np);
     }
-    /* Reduce, rooted at the first rank and at the last (on the other site where there are
-     * two): the same types and operations. */
+    /* Reduce (the same types and operations) and Bcast (int, the vector type with gaps),
+     * rooted at the first rank and at the last (on the other site where there are two). */
     int roots[2] = {0, n - 1};
     for (int ri = 0; ri < 2; ri++) {
         int root = roots[ri];
@@ -428,6 +429,18 @@ static void long_reductions(MPI_Comm c, int k) {
         PMPI_Reduce(ps, pa_, (int)np, pair_t, pairsum, root, c);
         MPI_Reduce(ps, pb_, (int)np, pair_t, pairsum, root, c);
         if (r == root) check("long reduce struct type", root, (int)np, c, pa_, pb_, sizeof(pair) * np);
+        LONG_RESET();
+        fill_int(a, ni, r == root ? 1 : 2, k, 54 + root);
+        memcpy(b, a, sizeof(int) * ni);
+        PMPI_Bcast(a, (int)ni, MPI_INT, root, c);
+        MPI_Bcast(b, (int)ni, MPI_INT, root, c);
+        check("long bcast int", root, (int)ni, c, a, b, sizeof(int) * ni);
+        LONG_RESET();
+        fill_int(a, 3 * nv, r == root ? 1 : 2, k, 55 + root);
+        memcpy(b, a, sizeof(int) * 3 * nv);
+        PMPI_Bcast(a, (int)nv, vec2, root, c);
+        MPI_Bcast(b, (int)nv, vec2, root, c);
+        check("long bcast vector type", root, (int)nv, c, a, b, sizeof(int) * 3 * nv);
     }
 #undef LONG_RESET
     free(s), free(a), free(b), free(ps), free(pa_), free(pb_);
