@@ -1509,6 +1509,11 @@ mod tests {
         assert!(short.iter().flatten().any(|m| m.0 > m.1), "{short:?}");
     }
 
+    /// The messages of `rounds` that cross between sites.
+    fn crossing<'a>(rounds: &'a Rounds, site: &[usize]) -> Vec<&'a Msg> {
+        rounds.iter().flatten().filter(|m| site[m.0] != site[m.1]).collect()
+    }
+
     #[test]
     fn long_reduces_go_in_pieces_the_root_site_first() {
         let net = Net::bed(10.0, 100.0);
@@ -1516,7 +1521,7 @@ mod tests {
         assert!(shim_regroups(Op::Reduce, &three_five, 0, 4.0 * MIB));
         let rounds = regrouped(Op::Reduce, &three_five, 0, 4.0 * MIB, Regroup::Pays);
         // 16 pieces; each crosses once, from the other site's leader (rank 3) to the root.
-        let across: Vec<&Msg> = rounds.iter().flatten().filter(|m| three_five[m.0] != three_five[m.1]).collect();
+        let across = crossing(&rounds, &three_five);
         assert_eq!(across.len(), 16);
         assert!(across.iter().all(|m| (m.0, m.1, m.2) == (3, 0, 262144.0)));
         // The root's site (a binomial reduce of three ranks: two messages a piece) does all
@@ -1541,7 +1546,7 @@ mod tests {
         let blocks = [0, 0, 0, 0, 1, 1, 1, 1];
         assert!(shim_regroups(Op::Bcast, &blocks, 0, 4.0 * MIB));
         let plan = regrouped(Op::Bcast, &blocks, 0, 4.0 * MIB, Regroup::Pays);
-        let across: Vec<&Msg> = plan.iter().flatten().filter(|m| blocks[m.0] != blocks[m.1]).collect();
+        let across = crossing(&plan, &blocks);
         assert_eq!(across.len(), 16);
         assert!(across.iter().all(|m| (m.0, m.1, m.2) == (0, 4, 262144.0)));
         // Exactly the crossing rounds are posted.
