@@ -932,6 +932,30 @@ fn elem(p: *mut c_void, a: usize, l: Layout) -> *mut c_void {
     p.wrapping_byte_offset(a as isize * l.extent)
 }
 
+/// Folds the sites' piece of `c` elements at element `a` into `acc`: partial_0 op
+/// (partial_1 op (... op partial_last)), the library's order of ranks (sites contiguous
+/// where the op does not commute). Site `own`'s partial is in `site`, every other site's
+/// in `partials`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn fold_piece(own: usize, site: &mut Scratch, partials: &mut [Option<Scratch>], acc: &mut Scratch, a: usize, c: usize, dt: Datatype, op: MpiOp, l: Layout) -> c_int {
+    let sites = partials.len();
+    let mut from = |h: usize| -> *mut c_void {
+        elem(if h == own { site.buf() } else { partials[h].as_mut().map_or(std::ptr::null_mut(), |p| p.buf()) }, a, l)
+    };
+    let into = elem(acc.buf(), a, l);
+    // SAFETY: every partial and `acc` hold the piece's elements of `dt`.
+    unsafe {
+        copy_elems(from(sites - 1), into, c, l);
+        for h in (0..sites - 1).rev() {
+            let rc = PMPI_Reduce_local()(from(h), into, c as c_int, dt, op);
+            if rc != 0 {
+                return rc;
+            }
+        }
+    }
+    0
+}
+
 /// Reduce in pieces, up to DIRECT_SITES sites (`regroup::pipeline_pieces`): every site
 /// reduces piece j to its head; every other site's head sends it to the root at once and
 /// goes on with piece j + 1; the root, once its own site's pieces are reduced, folds each
@@ -985,17 +1009,9 @@ unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_
                         return rc;
                     }
                 }
-                // acc = partial_0 op (partial_1 op (... op partial_last)), as the library's
-                // order of ranks gives it (sites contiguous where the op does not commute).
-                let from = |h: usize, site: &mut Scratch, partials: &mut Vec<Option<Scratch>>| -> *mut c_void {
-                    elem(if h == rg { site.buf() } else { partials[h].as_mut().map_or(std::ptr::null_mut(), |p| p.buf()) }, a, l)
-                };
-                copy_elems(from(sites - 1, &mut site, &mut partials), elem(acc.buf(), a, l), c, l);
-                for h in (0..sites - 1).rev() {
-                    let rc = PMPI_Reduce_local()(from(h, &mut site, &mut partials), elem(acc.buf(), a, l), c as c_int, dt, op);
-                    if rc != 0 {
-                        return rc;
-                    }
+                let rc = fold_piece(rg, &mut site, &mut partials, &mut acc, a, c, dt, op, l);
+                if rc != 0 {
+                    return rc;
                 }
             }
             let rc = user_copy(acc.buf(), r, count, dt, l, comm);
@@ -1008,7 +1024,7 @@ unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_
 }
 
 /// Allreduce: each site to its leader, an allreduce among leaders, a broadcast inside
-/// each site.
+/// each site; from 1 MiB up to DIRECT_SITES sites in pieces (`allreduce_pieces`).
 unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, comm: Comm) -> Option<c_int> {
     // SAFETY: the application's buffers.
     unsafe {
@@ -1023,6 +1039,13 @@ unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: 
         } else {
             s
         };
+        if sc.g.groups.len() <= DIRECT_SITES {
+            if let Some(pieces) = pipeline_pieces(bytes(count, dt)) {
+                ck!(allreduce_pieces(sc, send, r, count, dt, op, pieces, l, comm));
+                sc.cross(SaOp::Allreduce, None, bytes(count, dt), &[]);
+                return Some(0);
+            }
+        }
         // Into `r` at the leader, scratch elsewhere (see `sa_reduce` on MPI_IN_PLACE).
         let mut spare = Scratch::new(if sc.is_leader() { 0 } else { count as usize }, l);
         let site = if sc.is_leader() { r } else { spare.buf() };
@@ -1039,6 +1062,85 @@ unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: 
         sc.cross(SaOp::Allreduce, None, bytes(count, dt), &[]);
     }
     Some(0)
+}
+
+/// Allreduce in pieces, up to DIRECT_SITES sites (`regroup::pipeline_pieces`): every site
+/// reduces piece j to its leader, which posts it to every other leader at once and goes on
+/// with piece j + 1; then every leader folds piece j of all sites in site order as soon as
+/// the others' have arrived and broadcasts it inside its site while the later pieces still
+/// cross. Each direction of the WAN carries the vector once per remote site, as before,
+/// but the sites' reductions and broadcasts overlap the crossing instead of preceding and
+/// following it. `send` is never MPI_IN_PLACE.
+#[allow(clippy::too_many_arguments)]
+unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, pieces: usize, l: Layout, comm: Comm) -> c_int {
+    let n = count.max(0) as usize;
+    let parts = split(n, pieces);
+    let (mine, sites) = (sc.mine, sc.g.groups.len());
+    // The leaders' communicator (rank h leads site h) exists on leaders only.
+    let x = sc.leaders;
+    let lead = sc.lead_local();
+    // SAFETY: `send` and `r` hold `count` elements of `dt`; scratch of its layout.
+    unsafe {
+        // Every rank gets a full receive buffer for the site's reduction (see `sa_reduce`).
+        let mut site = Scratch::new(n, l);
+        let mut partials: Vec<Option<Scratch>> = (0..sites).map(|h| (x.is_some() && h != mine).then(|| Scratch::new(n, l))).collect();
+        let mut recvs: Vec<Vec<Request>> = vec![Vec::new(); sites];
+        let mut sends: Vec<Request> = Vec::new();
+        if let Some(x) = x {
+            for (h, p) in partials.iter_mut().enumerate() {
+                if let Some(p) = p {
+                    for &(a, c) in &parts {
+                        let mut q: Request = std::mem::zeroed();
+                        let rc = PMPI_Irecv()(elem(p.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x, &mut q);
+                        if rc != 0 {
+                            return rc;
+                        }
+                        recvs[h].push(q);
+                    }
+                }
+            }
+        }
+        for &(a, c) in &parts {
+            let rc = PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, lead, sc.local);
+            if rc != 0 {
+                return rc;
+            }
+            if let Some(x) = x {
+                for h in (0..sites).filter(|&h| h != mine) {
+                    let mut q: Request = std::mem::zeroed();
+                    let rc = PMPI_Isend()(elem(site.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x, &mut q);
+                    if rc != 0 {
+                        return rc;
+                    }
+                    sends.push(q);
+                }
+            }
+        }
+        let mut acc = Scratch::new(if x.is_some() { n } else { 0 }, l);
+        for (k, &(a, c)) in parts.iter().enumerate() {
+            if x.is_some() {
+                for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
+                    let rc = PMPI_Wait()(q, status_ignore());
+                    if rc != 0 {
+                        return rc;
+                    }
+                }
+                let rc = fold_piece(mine, &mut site, &mut partials, &mut acc, a, c, dt, op, l);
+                if rc != 0 {
+                    return rc;
+                }
+                let rc = user_copy(elem(acc.buf(), a, l), elem(r, a, l), c as c_int, dt, l, comm);
+                if rc != 0 {
+                    return rc;
+                }
+            }
+            let rc = PMPI_Bcast()(elem(r, a, l), c as c_int, dt, lead, sc.local);
+            if rc != 0 {
+                return rc;
+            }
+        }
+        PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
+    }
 }
 
 /// Gather and Gatherv: each site packs its blocks at its head (the root in its own site),

@@ -357,7 +357,7 @@ static void rounds_on(MPI_Comm c, int k, int count) {
     if (r > 0) check("exscan non-commutative in place", -1, mc, c, ra, rb, sizeof(int) * 4 * mc);
 }
 
-/* Scans, exscans, reduces and broadcasts of vectors just over 1 MiB (odd counts: uneven
+/* Scans, exscans, allreduces, reduces and broadcasts of vectors just over 1 MiB (odd counts: uneven
  * pieces): int sum, the
  * non-commutative matrix product in place, the vector type with gaps and the struct type with a
  * gap under commutative user ops. Results compared byte for byte, gaps included. */
@@ -402,6 +402,29 @@ static void long_reductions(MPI_Comm c, int k) {
         shim(ps, pb_, (int)np, pair_t, pairsum, c);
         if (check_me) check(ex ? "long exscan struct type" : "long scan struct type", -1, (int)np, c, pa_, pb_, sizeof(pair) * np);
     }
+    /* Allreduce: the same types and operations. */
+    LONG_RESET();
+    fill_int(s, ni, r, k, 48);
+    PMPI_Allreduce(s, a, (int)ni, MPI_INT, MPI_SUM, c);
+    MPI_Allreduce(s, b, (int)ni, MPI_INT, MPI_SUM, c);
+    check("long allreduce sum", -1, (int)ni, c, a, b, sizeof(int) * ni);
+    LONG_RESET();
+    fill_mat(a, nm, r, k);
+    fill_mat(b, nm, r, k);
+    PMPI_Allreduce(MPI_IN_PLACE, a, (int)nm, mat_t, matmul, c);
+    MPI_Allreduce(MPI_IN_PLACE, b, (int)nm, mat_t, matmul, c);
+    check("long allreduce non-commutative in place", -1, (int)nm, c, a, b, sizeof(int) * 4 * nm);
+    LONG_RESET();
+    fill_int(s, 3 * nv, r, k, 49);
+    PMPI_Allreduce(s, a, (int)nv, vec2, vecmax, c);
+    MPI_Allreduce(s, b, (int)nv, vec2, vecmax, c);
+    check("long allreduce vector type", -1, (int)nv, c, a, b, sizeof(int) * 3 * nv);
+    fill_pair(ps, np, r, k);
+    memset(pa_, 0xab, np * sizeof(pair));
+    memset(pb_, 0xab, np * sizeof(pair));
+    PMPI_Allreduce(ps, pa_, (int)np, pair_t, pairsum, c);
+    MPI_Allreduce(ps, pb_, (int)np, pair_t, pairsum, c);
+    check("long allreduce struct type", -1, (int)np, c, pa_, pb_, sizeof(pair) * np);
     /* Reduce (the same types and operations) and Bcast (int, the vector type with gaps),
      * rooted at the first rank and at the last (on the other site where there are two). */
     int roots[2] = {0, n - 1};

@@ -21,10 +21,15 @@ pub type Rounds = Vec<Vec<Msg>>;
 /// Rounds, and which of them the senders post without waiting for their messages to leave
 /// (nonblocking sends they complete later): a sender in a posted round is ready for its
 /// next round at once, while what it sent still takes its path one message at a time.
+/// And rounds whose receivers take their messages only at a later round (receives posted
+/// in advance and completed there): `taken_at[k] == Some(j)`, j > k, and a receiver of
+/// round k is not held in it but is ready for round j no sooner than those messages have
+/// arrived.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub rounds: Rounds,
     pub posted: Vec<bool>,
+    pub taken_at: Vec<Option<usize>>,
 }
 
 impl std::ops::Deref for Plan {
@@ -36,7 +41,7 @@ impl std::ops::Deref for Plan {
 
 impl From<Rounds> for Plan {
     fn from(rounds: Rounds) -> Plan {
-        Plan { rounds, posted: Vec::new() }
+        Plan { rounds, posted: Vec::new(), taken_at: Vec::new() }
     }
 }
 
@@ -664,6 +669,26 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             r.extend(per_site(Op::Reduce, &sites, local_root, |_| msg));
             r.extend(lead(Op::Reduce, msg, &|_, b| (b == g_root).then_some(msg)));
         }
+        Op::Allreduce if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces(msg as u64).is_some() => {
+            // In pieces: every site reduces piece j to its leader, which posts it to every
+            // other leader and goes on with piece j + 1; then each leader, once piece j of
+            // every site is in, broadcasts it in its site while later pieces still cross.
+            let sizes = piece_sizes(msg, pipeline_pieces(msg as u64).unwrap());
+            let mut crossings = Vec::new();
+            for &x in &sizes {
+                r.extend(per_site(Op::Reduce, &sites, local_root, |_| x));
+                posted.resize(r.len(), false);
+                posted.push(true);
+                crossings.push(r.len());
+                r.extend(wan(&|_, _| Some(x)));
+            }
+            let mut taken_at = vec![None; r.len()];
+            for (&k, &x) in crossings.iter().zip(&sizes) {
+                taken_at[k] = Some(r.len());
+                r.extend(per_site(Op::Bcast, &sites, local_root, |_| x));
+            }
+            return Plan { rounds: r, posted, taken_at };
+        }
         Op::Allreduce => {
             r.extend(per_site(Op::Reduce, &sites, local_root, |_| msg));
             r.extend(lead(Op::Allreduce, msg, &|_, _| Some(msg)));
@@ -809,7 +834,7 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             ));
         }
     }
-    Plan { rounds: r, posted }
+    Plan { rounds: r, posted, taken_at: Vec::new() }
 }
 
 /// One kind of path (across the WAN, or inside a site): what a single message of x bytes
@@ -1071,8 +1096,21 @@ pub fn cost(plan: impl Into<Plan>, site: &[usize], net: &Net) -> Cost {
     let mut wan_free: std::collections::HashMap<(usize, usize), f64> = Default::default();
     let mut lan_free = vec![0.0f64; n];
     let mut host = Shared::default();
+    // Arrivals a receiver takes at a later round: (round, receiver, arrival, hops).
+    let mut later: Vec<(usize, usize, f64, usize)> = Vec::new();
+    let take = |k: usize, ready: &mut Vec<f64>, hops: &mut Vec<usize>, later: &[(usize, usize, f64, usize)]| {
+        for &(_, to, t, h) in later.iter().filter(|m| m.0 <= k) {
+            if t > ready[to] {
+                ready[to] = t;
+                hops[to] = h;
+            }
+        }
+    };
     for (k, round) in plan.rounds.iter().enumerate() {
         let posted = plan.posted.get(k).copied().unwrap_or(false);
+        let taken_at = plan.taken_at.get(k).copied().flatten().filter(|&j| j > k);
+        take(k, &mut ready, &mut hops, &later);
+        later.retain(|m| m.0 > k);
         let (mut next, mut next_hops) = (ready.clone(), hops.clone());
         let mut msgs: Vec<&Msg> = round.iter().filter(|m| m.0 != m.1).collect();
         msgs.sort_by(|x, y| ready[x.0].partial_cmp(&ready[y.0]).unwrap());
@@ -1125,7 +1163,9 @@ pub fn cost(plan: impl Into<Plan>, site: &[usize], net: &Net) -> Cost {
             };
             *free = out;
             let arrive = out + link.latency(x);
-            if arrive > next[to] {
+            if let Some(j) = taken_at {
+                later.push((j, to, arrive, hops[from] + crossed));
+            } else if arrive > next[to] {
                 next[to] = arrive;
                 next_hops[to] = hops[from] + crossed;
             }
@@ -1136,6 +1176,7 @@ pub fn cost(plan: impl Into<Plan>, site: &[usize], net: &Net) -> Cost {
         ready = next;
         hops = next_hops;
     }
+    take(usize::MAX, &mut ready, &mut hops, &later);
     let last = (0..n)
         .max_by(|&i, &j| ready[i].partial_cmp(&ready[j]).unwrap())
         .unwrap_or(0);
@@ -1564,6 +1605,36 @@ mod tests {
         // broadcast of it, and the stream would stall by that much a piece.
         let held = cost(&plan.rounds, &blocks, &net);
         assert!(held.time > c.time, "{held:?} against {c:?}");
+    }
+
+    #[test]
+    fn long_allreduces_cross_in_pieces_both_ways_and_broadcast_them_as_they_arrive() {
+        let net = Net::bed(10.0, 100.0);
+        let three_five = [0, 0, 0, 1, 1, 1, 1, 1];
+        assert!(shim_regroups(Op::Allreduce, &three_five, 0, 4.0 * MIB));
+        let plan = regrouped(Op::Allreduce, &three_five, 0, 4.0 * MIB, Regroup::Pays);
+        // 16 pieces each way, leader to leader, posted; their receivers take them later.
+        let across = crossing(&plan, &three_five);
+        assert_eq!(across.len(), 32);
+        assert!(across.iter().all(|m| matches!((m.0, m.1), (0, 3) | (3, 0)) && m.2 == 262144.0));
+        for (k, round) in plan.rounds.iter().enumerate() {
+            let crosses = round.iter().any(|m| three_five[m.0] != three_five[m.1]);
+            assert_eq!(plan.posted.get(k).copied().unwrap_or(false), crosses, "round {k}");
+            assert_eq!(plan.taken_at.get(k).copied().flatten().is_some_and(|j| j > k), crosses, "round {k}");
+        }
+        let c = cost(&plan, &three_five, &net);
+        assert_eq!((c.ab, c.ba, c.wan_hops), (4.0 * MIB, 4.0 * MIB, 1));
+        // Both streams are the whole vector's crossing; before the first piece one piece's
+        // reduction, after the last one piece's broadcast.
+        let alone = net.wan.alone(4.0 * MIB);
+        assert!(c.time > alone && c.time < alone + 0.01, "{c:?} against {alone}");
+        // Taken at once, each leader would wait for the other's piece j before reducing
+        // piece j + 1, and the streams would stall.
+        let held = cost(Plan { taken_at: Vec::new(), ..plan.clone() }, &three_five, &net);
+        assert!(held.time > c.time + 0.01, "{held:?} against {c:?}");
+        // In one piece: the whole reduction, then the crossing, then the whole broadcast.
+        let whole = cost(&regrouped(Op::Allreduce, &three_five, 0, 4.0 * MIB, Regroup::Floor), &three_five, &net);
+        assert!(whole.time > c.time, "{whole:?} against {c:?}");
     }
 
     #[test]
