@@ -1495,7 +1495,9 @@ unsafe fn allgather_any(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datat
             sc.lead_local(),
             sc.local
         ));
-        if let Some(x) = sc.leaders {
+        if sc.g.groups.len() <= DIRECT_SITES && pipeline_pieces(total as u64).is_some() {
+            ck!(allgather_pieces(sc, &mut all, &site_totals, &to));
+        } else if let Some(x) = sc.leaders {
             if sc.g.groups.len() > DIRECT_SITES {
                 ck!(PMPI_Allgatherv()(
                     in_place_ptr(),
@@ -1510,10 +1512,14 @@ unsafe fn allgather_any(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datat
             } else {
                 ck!(x_allgather_direct(sc, x, &mut all, &site_totals, &to));
             }
+            ck!(PMPI_Bcast()(all.as_mut_ptr().cast(), total as c_int, byte_type(), sc.lead_local(), sc.local));
+        } else {
+            ck!(PMPI_Bcast()(all.as_mut_ptr().cast(), total as c_int, byte_type(), sc.lead_local(), sc.local));
+        }
+        if sc.leaders.is_some() {
             let sb: Vec<u64> = site_totals.iter().map(|&t| t as u64).collect();
             sc.cross(SaOp::Allgather, None, 0, &sb);
         }
-        ck!(PMPI_Bcast()(all.as_mut_ptr().cast(), total as c_int, byte_type(), sc.lead_local(), sc.local));
         let mut pos = 0;
         for m in &sc.g.groups {
             for &rank in m {
@@ -1526,6 +1532,72 @@ unsafe fn allgather_any(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datat
         }
     }
     Some(0)
+}
+
+/// The byte runs a site's blob of `len` bytes crosses in (`regroup::pipeline_pieces`; one
+/// below its threshold).
+fn blob_pieces(len: usize) -> Vec<(usize, usize)> {
+    split(len, pipeline_pieces(len as u64).unwrap_or(1))
+}
+
+/// The leaders' exchange and the sites' broadcast of an allgather in pieces, up to
+/// DIRECT_SITES sites, once each site's blob is at its leader (at `offsets[h]` in `all`,
+/// `sizes[h]` bytes): every leader posts its blob to every other leader in pieces
+/// (`blob_pieces`) and the site broadcasts its own blob while they cross; then each remote
+/// piece, in site order, is broadcast as soon as the leader has it. Before, the whole
+/// exchange came first and one broadcast of everything after it.
+unsafe fn allgather_pieces(sc: &SiteComms, all: &mut [u8], sizes: &[usize], offsets: &[usize]) -> c_int {
+    let sites = sizes.len();
+    let base = all.as_mut_ptr();
+    let lead = sc.lead_local();
+    let mut recvs: Vec<Request> = Vec::new();
+    let mut sends: Vec<Request> = Vec::new();
+    // SAFETY: disjoint byte ranges of `all`, each within its site's blob.
+    unsafe {
+        if let Some(x) = sc.leaders {
+            for h in (0..sites).filter(|&h| h != sc.mine) {
+                for (a, c) in blob_pieces(sizes[h]) {
+                    let mut q: Request = std::mem::zeroed();
+                    let rc = PMPI_Irecv()(base.add(offsets[h] + a).cast(), c as c_int, byte_type(), h as c_int, PIECE_TAG, x, &mut q);
+                    if rc != 0 {
+                        return rc;
+                    }
+                    recvs.push(q);
+                }
+            }
+            for (a, c) in blob_pieces(sizes[sc.mine]) {
+                for h in (0..sites).filter(|&h| h != sc.mine) {
+                    let mut q: Request = std::mem::zeroed();
+                    let rc = PMPI_Isend()(base.add(offsets[sc.mine] + a).cast(), c as c_int, byte_type(), h as c_int, PIECE_TAG, x, &mut q);
+                    if rc != 0 {
+                        return rc;
+                    }
+                    sends.push(q);
+                }
+            }
+        }
+        let rc = PMPI_Bcast()(base.add(offsets[sc.mine]).cast(), sizes[sc.mine] as c_int, byte_type(), lead, sc.local);
+        if rc != 0 {
+            return rc;
+        }
+        let mut k = 0;
+        for h in (0..sites).filter(|&h| h != sc.mine) {
+            for (a, c) in blob_pieces(sizes[h]) {
+                if let Some(q) = recvs.get_mut(k) {
+                    let rc = PMPI_Wait()(q, status_ignore());
+                    if rc != 0 {
+                        return rc;
+                    }
+                }
+                k += 1;
+                let rc = PMPI_Bcast()(base.add(offsets[h] + a).cast(), c as c_int, byte_type(), lead, sc.local);
+                if rc != 0 {
+                    return rc;
+                }
+            }
+        }
+        PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

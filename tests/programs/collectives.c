@@ -357,7 +357,7 @@ static void rounds_on(MPI_Comm c, int k, int count) {
     if (r > 0) check("exscan non-commutative in place", -1, mc, c, ra, rb, sizeof(int) * 4 * mc);
 }
 
-/* Scans, exscans, allreduces, reduces and broadcasts of vectors just over 1 MiB (odd counts: uneven
+/* Scans, exscans, allgathers, allreduces, reduces and broadcasts of vectors just over 1 MiB (odd counts: uneven
  * pieces): int sum, the
  * non-commutative matrix product in place, the vector type with gaps and the struct type with a
  * gap under commutative user ops. Results compared byte for byte, gaps included. */
@@ -401,6 +401,41 @@ static void long_reductions(MPI_Comm c, int k) {
         lib(ps, pa_, (int)np, pair_t, pairsum, c);
         shim(ps, pb_, (int)np, pair_t, pairsum, c);
         if (check_me) check(ex ? "long exscan struct type" : "long scan struct type", -1, (int)np, c, pa_, pb_, sizeof(pair) * np);
+    }
+    /* Allgather(v) of about 3 MiB in all (each site's share of 1 MiB or more goes across in
+     * pieces where two sites have four ranks or more): ints, a vector type sent as ints, in
+     * place, and uneven counts with gaps. */
+    {
+        size_t gw = 3u << 18;
+        int *gs = malloc(gw * sizeof(int)), *ga = malloc(gw * sizeof(int)), *gb = malloc(gw * sizeof(int));
+        if (!gs || !ga || !gb) MPI_Abort(MPI_COMM_WORLD, 3);
+        int c1 = (int)(gw / n) - 5, vc = (int)(gw / (2 * n)) - 2;
+        int cnt[MAXN], dsp[MAXN], tot = 0;
+        for (int i = 0; i < n; i++) cnt[i] = c1 - 7 * i, dsp[i] = tot, tot += cnt[i] + 2;
+#define GATHER_RESET() (memset(ga, 0xab, gw * sizeof(int)), memset(gb, 0xab, gw * sizeof(int)))
+        GATHER_RESET();
+        fill_int(gs, c1, r, k, 44);
+        PMPI_Allgather(gs, c1, MPI_INT, ga, c1, MPI_INT, c);
+        MPI_Allgather(gs, c1, MPI_INT, gb, c1, MPI_INT, c);
+        check("long allgather int", -1, c1, c, ga, gb, sizeof(int) * c1 * n);
+        GATHER_RESET();
+        fill_int(gs, 3 * vc, r, k, 45);
+        PMPI_Allgather(gs, vc, vec2, ga, 2 * vc, MPI_INT, c);
+        MPI_Allgather(gs, vc, vec2, gb, 2 * vc, MPI_INT, c);
+        check("long allgather vector", -1, vc, c, ga, gb, sizeof(int) * 2 * vc * n);
+        GATHER_RESET();
+        fill_int(ga + (size_t)r * c1, c1, r, k, 46);
+        fill_int(gb + (size_t)r * c1, c1, r, k, 46);
+        PMPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, ga, c1, MPI_INT, c);
+        MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, gb, c1, MPI_INT, c);
+        check("long allgather in place", -1, c1, c, ga, gb, sizeof(int) * c1 * n);
+        GATHER_RESET();
+        fill_int(gs, cnt[r], r, k, 47);
+        PMPI_Allgatherv(gs, cnt[r], MPI_INT, ga, cnt, dsp, MPI_INT, c);
+        MPI_Allgatherv(gs, cnt[r], MPI_INT, gb, cnt, dsp, MPI_INT, c);
+        check("long allgatherv", -1, cnt[r], c, ga, gb, sizeof(int) * tot);
+#undef GATHER_RESET
+        free(gs), free(ga), free(gb);
     }
     /* Allreduce: the same types and operations. */
     LONG_RESET();

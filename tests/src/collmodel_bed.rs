@@ -710,6 +710,59 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
                 block * sites[g].len() as f64
             }));
         }
+        Op::Allgather | Op::Allgatherv if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces((block * n as f64) as u64).is_some() => {
+            // Each site's blocks at its leader; every leader posts its site's blob to every
+            // other leader in pieces (one round each), while each site broadcasts its own
+            // blob; then each site broadcasts every remote piece, in site order, once its
+            // leader has it.
+            let blob = |g: usize| block * sites[g].len() as f64;
+            let pieces = |g: usize| {
+                let len = blob(g);
+                let k = pipeline_pieces(len as u64).unwrap_or(1) as f64;
+                let step = (len / k).ceil();
+                let mut v = Vec::new();
+                let mut a = 0.0;
+                while a < len {
+                    v.push(step.min(len - a));
+                    a += step;
+                }
+                v
+            };
+            r.extend(per_site(Op::Gatherv, &sites, local_root, blob));
+            // (round, from site, to site, piece)
+            let mut crossings = Vec::new();
+            for a in 0..g_n {
+                for (j, &x) in pieces(a).iter().enumerate() {
+                    for b in (0..g_n).filter(|&b| b != a) {
+                        posted.resize(r.len(), false);
+                        posted.push(true);
+                        crossings.push((r.len(), a, b, j));
+                        r.push(vec![(leader[a], leader[b], x)]);
+                    }
+                }
+            }
+            let bcast = |g: usize, x: f64| lift(library(Op::Bcast, mpich_pin(Op::Bcast, size as u64).0, sites[g].len(), local_root(g), x), &sites[g]);
+            let mut starts = std::collections::HashMap::new();
+            let lists: Vec<Rounds> = (0..g_n)
+                .map(|g| {
+                    let mut list = bcast(g, blob(g));
+                    for h in (0..g_n).filter(|&h| h != g) {
+                        for (j, &x) in pieces(h).iter().enumerate() {
+                            starts.insert((h, g, j), list.len());
+                            list.extend(bcast(g, x));
+                        }
+                    }
+                    list
+                })
+                .collect();
+            let base = r.len();
+            r.extend(concurrent(lists));
+            let mut taken_at = vec![None; base];
+            for (k, a, b, j) in crossings {
+                taken_at[k] = Some(base + starts[&(a, b, j)]);
+            }
+            return Plan { rounds: r, posted, taken_at };
+        }
         Op::Allgather | Op::Allgatherv => {
             r.extend(per_site(Op::Gatherv, &sites, local_root, |g| {
                 block * sites[g].len() as f64
@@ -1635,6 +1688,37 @@ mod tests {
         // In one piece: the whole reduction, then the crossing, then the whole broadcast.
         let whole = cost(&regrouped(Op::Allreduce, &three_five, 0, 4.0 * MIB, Regroup::Floor), &three_five, &net);
         assert!(whole.time > c.time, "{whole:?} against {c:?}");
+    }
+
+    #[test]
+    fn long_allgathers_cross_in_pieces_while_the_sites_broadcast_their_own() {
+        let net = Net::bed(10.0, 100.0);
+        let blocks = [0, 0, 0, 0, 1, 1, 1, 1];
+        assert!(shim_regroups(Op::Allgather, &blocks, 0, 4.0 * MIB));
+        let plan = regrouped(Op::Allgather, &blocks, 0, 4.0 * MIB, Regroup::Pays);
+        // Each site's 2 MiB blob in eight pieces, leader to leader, posted, taken later.
+        let across = crossing(&plan, &blocks);
+        assert_eq!(across.len(), 16);
+        assert!(across.iter().all(|m| matches!((m.0, m.1), (0, 4) | (4, 0)) && m.2 == 262144.0));
+        for (k, round) in plan.rounds.iter().enumerate() {
+            let crosses = round.iter().any(|m| blocks[m.0] != blocks[m.1]);
+            assert_eq!(plan.posted.get(k).copied().unwrap_or(false), crosses, "round {k}");
+            assert_eq!(plan.taken_at.get(k).copied().flatten().is_some_and(|j| j > k), crosses, "round {k}");
+        }
+        let c = cost(&plan, &blocks, &net);
+        assert_eq!((c.ab, c.ba, c.wan_hops), (2.0 * MIB, 2.0 * MIB, 1));
+        // The gather, the blob's crossing, one piece's broadcast: the sites' broadcasts of
+        // their own blobs hide behind the crossing.
+        let alone = net.wan.alone(2.0 * MIB);
+        assert!(c.time > alone && c.time < alone + 0.02, "{c:?} against {alone}");
+        let whole = cost(&regrouped(Op::Allgather, &blocks, 0, 4.0 * MIB, Regroup::Floor), &blocks, &net);
+        assert!(whole.time > c.time + 0.005, "{whole:?} against {c:?}");
+        // Over 1+7 the lone rank's 512 KiB goes in one piece, the other site's 3.5 MiB in 14.
+        let one_seven = [0, 1, 1, 1, 1, 1, 1, 1];
+        let plan = regrouped(Op::Allgather, &one_seven, 0, 4.0 * MIB, Regroup::Pays);
+        let across = crossing(&plan, &one_seven);
+        assert_eq!(across.iter().filter(|m| m.0 == 0).count(), 1);
+        assert_eq!(across.iter().filter(|m| m.0 == 1).count(), 14);
     }
 
     #[test]
