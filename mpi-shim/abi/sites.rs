@@ -1638,6 +1638,10 @@ unsafe fn reduce_scatter_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, c
             return None;
         }
         let input = if in_place(s) { r as *const c_void } else { s };
+        if sc.g.groups.len() <= DIRECT_SITES && pipeline_pieces(n_total as u64 * type_size(dt)).is_some() {
+            ck!(reduce_scatter_pieces(sc, input, r, counts, dt, op, l));
+            return Some(0);
+        }
         let leader = sc.is_leader();
         let mut full = Scratch::new(n_total, l);
         ck!(PMPI_Reduce()(input, full.buf(), n_total as c_int, dt, op, sc.lead_local(), sc.local));
@@ -1673,6 +1677,107 @@ unsafe fn reduce_scatter_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, c
         ck!(PMPI_Scatterv()(seg.buf(), ints(&member_counts).as_ptr(), ints(&mo[..mo.len() - 1]).as_ptr(), dt, r, my_count, dt, sc.lead_local(), sc.local));
     }
     Some(0)
+}
+
+/// Reduce_scatter(_block) in pieces, up to DIRECT_SITES sites, once the operation may be
+/// regrouped: every rank puts its input in site order; every site reduces each other
+/// site's segment piece by piece (`blob_pieces` of its bytes) to its leader, which posts
+/// each piece to that site's leader at once, then reduces its own segment; each leader
+/// folds its segment's pieces of every site in site order as they arrive and scatters the
+/// result inside its site. Before, the whole vector was reduced before anything crossed.
+/// `input` may be the receive buffer (MPI_IN_PLACE): it is only written at the end.
+#[allow(clippy::too_many_arguments)]
+unsafe fn reduce_scatter_pieces(sc: &SiteComms, input: *const c_void, r: *mut c_void, counts: &[usize], dt: Datatype, op: MpiOp, l: Layout) -> c_int {
+    let n_total: usize = counts.iter().sum();
+    let (mine, sites) = (sc.mine, sc.g.groups.len());
+    let x = sc.leaders;
+    let lead = sc.lead_local();
+    // SAFETY: `input` holds the counts' sum of elements of `dt`, `r` this rank's count;
+    // scratch of its layout.
+    unsafe {
+        let sz = type_size(dt) as usize;
+        let site_counts = sc.site_sums(|m| counts[m]);
+        let seg_at = offsets(&site_counts);
+        let pieces_of = |h: usize| split(site_counts[h], blob_pieces(site_counts[h] * sz).len());
+        let ordered = sc.g.groups.iter().flatten().enumerate().all(|(i, &r)| i == r);
+        let mut perm = Scratch::new(if ordered { 0 } else { n_total }, l);
+        let src = if ordered {
+            input as *mut c_void
+        } else {
+            let elem_at = offsets(counts);
+            let mut k = 0;
+            for m in &sc.g.groups {
+                for &rank in m {
+                    copy_elems(elem(input as *mut c_void, elem_at[rank], l), elem(perm.buf(), k, l), counts[rank], l);
+                    k += counts[rank];
+                }
+            }
+            perm.buf()
+        };
+        // Every rank gets full receive buffers for the site's reductions (see `sa_reduce`).
+        let mut red = Scratch::new(n_total, l);
+        let mut own = Scratch::new(site_counts[mine], l);
+        let mut partials: Vec<Option<Scratch>> = (0..sites).map(|h| (x.is_some() && h != mine).then(|| Scratch::new(site_counts[mine], l))).collect();
+        let mut recvs: Vec<Vec<Request>> = vec![Vec::new(); sites];
+        let mut sends: Vec<Request> = Vec::new();
+        if let Some(x) = x {
+            for (h, p) in partials.iter_mut().enumerate() {
+                if let Some(p) = p {
+                    for (a, c) in pieces_of(mine) {
+                        let mut q: Request = std::mem::zeroed();
+                        let rc = PMPI_Irecv()(elem(p.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x, &mut q);
+                        if rc != 0 {
+                            return rc;
+                        }
+                        recvs[h].push(q);
+                    }
+                }
+            }
+        }
+        // The other sites' segments first, each piece posted as soon as it is reduced.
+        for h in (0..sites).filter(|&h| h != mine).chain([mine]) {
+            for (a, c) in pieces_of(h) {
+                let at = seg_at[h] + a;
+                let into = if h == mine { elem(own.buf(), a, l) } else { elem(red.buf(), at, l) };
+                let rc = PMPI_Reduce()(elem(src, at, l), into, c as c_int, dt, op, lead, sc.local);
+                if rc != 0 {
+                    return rc;
+                }
+                if let (Some(x), true) = (x, h != mine) {
+                    let mut q: Request = std::mem::zeroed();
+                    let rc = PMPI_Isend()(into, c as c_int, dt, h as c_int, PIECE_TAG, x, &mut q);
+                    if rc != 0 {
+                        return rc;
+                    }
+                    sends.push(q);
+                }
+            }
+        }
+        let mut acc = Scratch::new(if x.is_some() { site_counts[mine] } else { 0 }, l);
+        if x.is_some() {
+            for (k, (a, c)) in pieces_of(mine).into_iter().enumerate() {
+                for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
+                    let rc = PMPI_Wait()(q, status_ignore());
+                    if rc != 0 {
+                        return rc;
+                    }
+                }
+                let rc = fold_piece(mine, &mut own, &mut partials, &mut acc, a, c, dt, op, l);
+                if rc != 0 {
+                    return rc;
+                }
+            }
+            let b: Vec<u64> = site_counts.iter().map(|&c| (c * sz) as u64).collect();
+            sc.cross(SaOp::ReduceScatter, None, 0, &b);
+        }
+        let member_counts: Vec<usize> = sc.members().iter().map(|&m| counts[m]).collect();
+        let mo = offsets(&member_counts);
+        let rc = PMPI_Scatterv()(acc.buf(), ints(&member_counts).as_ptr(), ints(&mo[..mo.len() - 1]).as_ptr(), dt, r, counts[sc.me] as c_int, dt, lead, sc.local);
+        if rc != 0 {
+            return rc;
+        }
+        PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
+    }
 }
 
 unsafe fn sa_reduce_scatter(sc: &SiteComms, s: *const c_void, r: *mut c_void, rcs: *const c_int, dt: Datatype, op: MpiOp, _comm: Comm) -> Option<c_int> {

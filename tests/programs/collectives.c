@@ -357,7 +357,7 @@ static void rounds_on(MPI_Comm c, int k, int count) {
     if (r > 0) check("exscan non-commutative in place", -1, mc, c, ra, rb, sizeof(int) * 4 * mc);
 }
 
-/* Scans, exscans, allgathers, allreduces, reduces and broadcasts of vectors just over 1 MiB (odd counts: uneven
+/* Scans, exscans, allgathers, reduce-scatters, allreduces, reduces and broadcasts of vectors just over 1 MiB (odd counts: uneven
  * pieces): int sum, the
  * non-commutative matrix product in place, the vector type with gaps and the struct type with a
  * gap under commutative user ops. Results compared byte for byte, gaps included. */
@@ -436,6 +436,35 @@ static void long_reductions(MPI_Comm c, int k) {
         check("long allgatherv", -1, cnt[r], c, ga, gb, sizeof(int) * tot);
 #undef GATHER_RESET
         free(gs), free(ga), free(gb);
+    }
+    /* Reduce_scatter(_block) of 1 MiB or more in all: int sum, int minimum in place, the
+     * non-commutative matrix product, and the struct type with a gap under a user op with
+     * uneven counts. */
+    {
+        int cb = (int)(words / n) - 3, mb = (int)(nm / n), rs[MAXN], rtot = 0;
+        for (int i = 0; i < n; i++) rs[i] = (int)((np - 6 * n) / n) + 3 * (i % 3), rtot += rs[i];
+        LONG_RESET();
+        fill_int(s, (size_t)cb * n, r, k, 56);
+        PMPI_Reduce_scatter_block(s, a, cb, MPI_INT, MPI_SUM, c);
+        MPI_Reduce_scatter_block(s, b, cb, MPI_INT, MPI_SUM, c);
+        check("long reduce_scatter_block sum", -1, cb, c, a, b, sizeof(int) * cb);
+        LONG_RESET();
+        fill_int(a, (size_t)cb * n, r, k, 57);
+        fill_int(b, (size_t)cb * n, r, k, 57);
+        PMPI_Reduce_scatter_block(MPI_IN_PLACE, a, cb, MPI_INT, MPI_MIN, c);
+        MPI_Reduce_scatter_block(MPI_IN_PLACE, b, cb, MPI_INT, MPI_MIN, c);
+        check("long reduce_scatter_block in place", -1, cb, c, a, b, sizeof(int) * cb);
+        LONG_RESET();
+        fill_mat(s, (size_t)mb * n, r, k);
+        PMPI_Reduce_scatter_block(s, a, mb, mat_t, matmul, c);
+        MPI_Reduce_scatter_block(s, b, mb, mat_t, matmul, c);
+        check("long reduce_scatter_block non-commutative", -1, mb, c, a, b, sizeof(int) * 4 * mb);
+        fill_pair(ps, (size_t)rtot, r, k);
+        memset(pa_, 0xab, np * sizeof(pair));
+        memset(pb_, 0xab, np * sizeof(pair));
+        PMPI_Reduce_scatter(ps, pa_, rs, pair_t, pairsum, c);
+        MPI_Reduce_scatter(ps, pb_, rs, pair_t, pairsum, c);
+        check("long reduce_scatter struct type", -1, rs[r], c, pa_, pb_, sizeof(pair) * rs[r]);
     }
     /* Allreduce: the same types and operations. */
     LONG_RESET();

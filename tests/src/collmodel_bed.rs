@@ -18,13 +18,14 @@
 pub type Msg = (usize, usize, f64);
 pub type Rounds = Vec<Vec<Msg>>;
 
-/// Rounds, and which of them the senders post without waiting for their messages to leave
-/// (nonblocking sends they complete later): a sender in a posted round is ready for its
-/// next round at once, while what it sent still takes its path one message at a time.
-/// And rounds whose receivers take their messages only at a later round (receives posted
-/// in advance and completed there): `taken_at[k] == Some(j)`, j > k, and a receiver of
-/// round k is not held in it but is ready for round j no sooner than those messages have
-/// arrived.
+/// Rounds, and which of them the senders post their messages across sites in without
+/// waiting for them to leave (nonblocking sends they complete later): a sender in a posted
+/// round is ready for its next round at once, while what it sent still takes its path one
+/// message at a time. And rounds whose receivers take their messages across sites only at
+/// a later round (receives posted in advance and completed there): `taken_at[k] ==
+/// Some(j)`, j > k, and a receiver of such a message in round k is not held in it but is
+/// ready for round j no sooner than the message has arrived. Messages inside a site are
+/// not affected (phases of several sites run in the same rounds).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub rounds: Rounds,
@@ -483,6 +484,20 @@ fn piece_sizes(msg: f64, pieces: usize) -> Vec<f64> {
     (0..elems).step_by(step).map(|a| 4.0 * step.min(elems - a) as f64).collect()
 }
 
+/// The pieces a site's blob of `len` bytes crosses in (the shim's `blob_pieces`): as
+/// [`pipeline_pieces`] says, one below its threshold.
+fn blob_pieces(len: f64) -> Vec<f64> {
+    let k = pipeline_pieces(len as u64).unwrap_or(1) as f64;
+    let step = (len / k).ceil().max(1.0);
+    let mut v = Vec::new();
+    let mut a = 0.0;
+    while a < len {
+        v.push(step.min(len - a));
+        a += step;
+    }
+    v
+}
+
 /// The ranks of each site, in rank order; sites in order of their lowest rank.
 pub fn sites_of(site: &[usize]) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = Vec::new();
@@ -716,18 +731,7 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             // blob; then each site broadcasts every remote piece, in site order, once its
             // leader has it.
             let blob = |g: usize| block * sites[g].len() as f64;
-            let pieces = |g: usize| {
-                let len = blob(g);
-                let k = pipeline_pieces(len as u64).unwrap_or(1) as f64;
-                let step = (len / k).ceil();
-                let mut v = Vec::new();
-                let mut a = 0.0;
-                while a < len {
-                    v.push(step.min(len - a));
-                    a += step;
-                }
-                v
-            };
+            let pieces = |g: usize| blob_pieces(blob(g));
             r.extend(per_site(Op::Gatherv, &sites, local_root, blob));
             // (round, from site, to site, piece)
             let mut crossings = Vec::new();
@@ -769,6 +773,34 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             }));
             r.extend(wan(&|a, _| Some(block * sites[a].len() as f64)));
             r.extend(per_site(Op::Bcast, &sites, local_root, |_| msg));
+        }
+        Op::ReduceScatter | Op::ReduceScatterBlock if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces(msg as u64).is_some() => {
+            // In pieces: every site reduces each other site's segment piece by piece to its
+            // leader, which posts each piece to that site's leader at once, then reduces its
+            // own segment; the leaders fold their segment's pieces as they arrive and
+            // scatter it in their site.
+            let alg = mpich_pin(Op::Reduce, size as u64).0;
+            let seg = |g: usize| block * sites[g].len() as f64;
+            let lists: Vec<Rounds> = (0..g_n)
+                .map(|g| {
+                    let mut list = Rounds::new();
+                    for h in (0..g_n).filter(|&h| h != g).chain([g]) {
+                        for x in blob_pieces(seg(h)) {
+                            list.extend(lift(library(Op::Reduce, alg, sites[g].len(), local_root(g), x), &sites[g]));
+                            if h != g {
+                                list.push(vec![(leader[g], leader[h], x)]);
+                            }
+                        }
+                    }
+                    list
+                })
+                .collect();
+            r.extend(concurrent(lists));
+            let scatter = r.len();
+            posted = vec![true; scatter];
+            let taken_at = vec![Some(scatter); scatter];
+            r.extend(per_site(Op::Scatterv, &sites, local_root, seg));
+            return Plan { rounds: r, posted, taken_at };
         }
         Op::ReduceScatter | Op::ReduceScatterBlock => {
             r.extend(per_site(Op::Reduce, &sites, local_root, |_| msg));
@@ -1216,13 +1248,13 @@ pub fn cost(plan: impl Into<Plan>, site: &[usize], net: &Net) -> Cost {
             };
             *free = out;
             let arrive = out + link.latency(x);
-            if let Some(j) = taken_at {
+            if let (Some(j), 1) = (taken_at, crossed) {
                 later.push((j, to, arrive, hops[from] + crossed));
             } else if arrive > next[to] {
                 next[to] = arrive;
                 next_hops[to] = hops[from] + crossed;
             }
-            if !posted {
+            if !posted || crossed == 0 {
                 next[from] = next[from].max(out);
             }
         }
@@ -1719,6 +1751,29 @@ mod tests {
         let across = crossing(&plan, &one_seven);
         assert_eq!(across.iter().filter(|m| m.0 == 0).count(), 1);
         assert_eq!(across.iter().filter(|m| m.0 == 1).count(), 14);
+    }
+
+    #[test]
+    fn long_reduce_scatters_send_each_remote_segment_in_pieces_as_it_is_reduced() {
+        let net = Net::bed(10.0, 100.0);
+        let blocks = [0, 0, 0, 0, 1, 1, 1, 1];
+        assert!(shim_regroups(Op::ReduceScatter, &blocks, 0, 4.0 * MIB));
+        let plan = regrouped(Op::ReduceScatter, &blocks, 0, 4.0 * MIB, Regroup::Pays);
+        // Each site's 2 MiB segment of the other's, in eight pieces, leader to leader.
+        let across = crossing(&plan, &blocks);
+        assert_eq!(across.len(), 16);
+        assert!(across.iter().all(|m| matches!((m.0, m.1), (0, 4) | (4, 0)) && m.2 == 262144.0));
+        let c = cost(&plan, &blocks, &net);
+        assert_eq!((c.ab, c.ba, c.wan_hops), (2.0 * MIB, 2.0 * MIB, 1));
+        // The crossing of 2 MiB, one piece's reduction before it and the own segment's
+        // reduction and the scatter after the last piece at most.
+        let alone = net.wan.alone(2.0 * MIB);
+        assert!(c.time > alone && c.time < alone + 0.03, "{c:?} against {alone}");
+        let whole = cost(&regrouped(Op::ReduceScatter, &blocks, 0, 4.0 * MIB, Regroup::Floor), &blocks, &net);
+        assert!(whole.time > c.time + 0.005, "{whole:?} against {c:?}");
+        // Held until each piece is out and taken at once, the leaders stall the streams.
+        let held = cost(&plan.rounds, &blocks, &net);
+        assert!(held.time > c.time, "{held:?} against {c:?}");
     }
 
     #[test]
