@@ -415,6 +415,20 @@ macro_rules! ck {
     }};
 }
 
+/// Posts a nonblocking send or receive (`PMPI_Isend`, `PMPI_Irecv` and their arguments but
+/// the request) and keeps its request in `reqs`; returns the library's error code from the
+/// enclosing function if it fails.
+macro_rules! post {
+    ($reqs:expr, $start:ident, $($arg:expr),+) => {{
+        let mut q: Request = std::mem::zeroed();
+        let rc = $start()($($arg),+, &mut q);
+        if rc != 0 {
+            return rc;
+        }
+        $reqs.push(q);
+    }};
+}
+
 impl SiteComms {
     fn n(&self) -> usize {
         self.g.site_of.len()
@@ -663,12 +677,7 @@ unsafe fn x_bcast(sc: &SiteComms, buf: *mut c_void, count: c_int, dt: Datatype, 
         let sites = sc.g.groups.len();
         let mut reqs: Vec<Request> = Vec::with_capacity(sites);
         for h in (0..sites).filter(|&h| h != rg) {
-            let mut r: Request = std::mem::zeroed();
-            let rc = PMPI_Isend()(buf, count, dt, sc.head(h, root) as c_int, LEADERS_TAG, x, &mut r);
-            if rc != 0 {
-                return rc;
-            }
-            reqs.push(r);
+            post!(reqs, PMPI_Isend, buf, count, dt, sc.head(h, root) as c_int, LEADERS_TAG, x);
         }
         PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore())
     }
@@ -685,21 +694,11 @@ unsafe fn x_allgather_direct(sc: &SiteComms, x: Comm, all: &mut [u8], sizes: &[u
     // SAFETY: disjoint regions of `all`, each as long as its site's blob.
     unsafe {
         for h in (0..sites).filter(|&h| h != sc.mine) {
-            let mut r: Request = std::mem::zeroed();
-            let rc = PMPI_Irecv()(base.add(offsets[h]).cast(), sizes[h] as c_int, byte_type(), h as c_int, LEADERS_TAG, x, &mut r);
-            if rc != 0 {
-                return rc;
-            }
-            reqs.push(r);
+            post!(reqs, PMPI_Irecv, base.add(offsets[h]).cast(), sizes[h] as c_int, byte_type(), h as c_int, LEADERS_TAG, x);
         }
         let mine = base.add(offsets[sc.mine]) as *const c_void;
         for h in (0..sites).filter(|&h| h != sc.mine) {
-            let mut r: Request = std::mem::zeroed();
-            let rc = PMPI_Isend()(mine, sizes[sc.mine] as c_int, byte_type(), h as c_int, LEADERS_TAG, x, &mut r);
-            if rc != 0 {
-                return rc;
-            }
-            reqs.push(r);
+            post!(reqs, PMPI_Isend, mine, sizes[sc.mine] as c_int, byte_type(), h as c_int, LEADERS_TAG, x);
         }
         PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore())
     }
@@ -734,21 +733,11 @@ unsafe fn x_reduce_direct(
         let mut reqs: Vec<Request> = Vec::with_capacity(2 * sites);
         for (h, p) in partials.iter_mut().enumerate() {
             if let Some(p) = p {
-                let mut r: Request = std::mem::zeroed();
-                let rc = PMPI_Irecv()(p.buf(), count, dt, peer(h), LEADERS_TAG, x, &mut r);
-                if rc != 0 {
-                    return rc;
-                }
-                reqs.push(r);
+                post!(reqs, PMPI_Irecv, p.buf(), count, dt, peer(h), LEADERS_TAG, x);
             }
         }
         for h in (0..sites).filter(|&h| h != sc.mine && to(h)) {
-            let mut r: Request = std::mem::zeroed();
-            let rc = PMPI_Isend()(mine, count, dt, peer(h), LEADERS_TAG, x, &mut r);
-            if rc != 0 {
-                return rc;
-            }
-            reqs.push(r);
+            post!(reqs, PMPI_Isend, mine, count, dt, peer(h), LEADERS_TAG, x);
         }
         let rc = PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore());
         if rc != 0 {
@@ -835,23 +824,13 @@ unsafe fn bcast_pieces(sc: &SiteComms, x: Comm, buf: *mut c_void, count: c_int, 
         let mut reqs: Vec<Request> = Vec::new();
         if sc.mine != rg && sc.head(sc.mine, root) == sc.me {
             for &(a, c) in &parts {
-                let mut q: Request = std::mem::zeroed();
-                let rc = PMPI_Irecv()(elem(buf, a, l), c as c_int, dt, root as c_int, PIECE_TAG, x, &mut q);
-                if rc != 0 {
-                    return rc;
-                }
-                reqs.push(q);
+                post!(reqs, PMPI_Irecv, elem(buf, a, l), c as c_int, dt, root as c_int, PIECE_TAG, x);
             }
         }
         for (k, &(a, c)) in parts.iter().enumerate() {
             if sc.me == root {
                 for &h in &others {
-                    let mut q: Request = std::mem::zeroed();
-                    let rc = PMPI_Isend()(elem(buf, a, l), c as c_int, dt, h, PIECE_TAG, x, &mut q);
-                    if rc != 0 {
-                        return rc;
-                    }
-                    reqs.push(q);
+                    post!(reqs, PMPI_Isend, elem(buf, a, l), c as c_int, dt, h, PIECE_TAG, x);
                 }
             } else if let Some(q) = reqs.get_mut(k) {
                 let rc = PMPI_Wait()(q, status_ignore());
@@ -976,12 +955,7 @@ unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_
         for (h, p) in partials.iter_mut().enumerate() {
             if let Some(p) = p {
                 for &(a, c) in &parts {
-                    let mut q: Request = std::mem::zeroed();
-                    let rc = PMPI_Irecv()(elem(p.buf(), a, l), c as c_int, dt, sc.head(h, root) as c_int, PIECE_TAG, x, &mut q);
-                    if rc != 0 {
-                        return rc;
-                    }
-                    recvs[h].push(q);
+                    post!(recvs[h], PMPI_Irecv, elem(p.buf(), a, l), c as c_int, dt, sc.head(h, root) as c_int, PIECE_TAG, x);
                 }
             }
         }
@@ -992,12 +966,7 @@ unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_
                 return rc;
             }
             if head && mine != rg {
-                let mut q: Request = std::mem::zeroed();
-                let rc = PMPI_Isend()(elem(site.buf(), a, l), c as c_int, dt, root as c_int, PIECE_TAG, x, &mut q);
-                if rc != 0 {
-                    return rc;
-                }
-                sends.push(q);
+                post!(sends, PMPI_Isend, elem(site.buf(), a, l), c as c_int, dt, root as c_int, PIECE_TAG, x);
             }
         }
         if me == root {
@@ -1090,12 +1059,7 @@ unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, 
             for (h, p) in partials.iter_mut().enumerate() {
                 if let Some(p) = p {
                     for &(a, c) in &parts {
-                        let mut q: Request = std::mem::zeroed();
-                        let rc = PMPI_Irecv()(elem(p.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x, &mut q);
-                        if rc != 0 {
-                            return rc;
-                        }
-                        recvs[h].push(q);
+                        post!(recvs[h], PMPI_Irecv, elem(p.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x);
                     }
                 }
             }
@@ -1107,12 +1071,7 @@ unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, 
             }
             if let Some(x) = x {
                 for h in (0..sites).filter(|&h| h != mine) {
-                    let mut q: Request = std::mem::zeroed();
-                    let rc = PMPI_Isend()(elem(site.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x, &mut q);
-                    if rc != 0 {
-                        return rc;
-                    }
-                    sends.push(q);
+                    post!(sends, PMPI_Isend, elem(site.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x);
                 }
             }
         }
@@ -1557,22 +1516,12 @@ unsafe fn allgather_pieces(sc: &SiteComms, all: &mut [u8], sizes: &[usize], offs
         if let Some(x) = sc.leaders {
             for h in (0..sites).filter(|&h| h != sc.mine) {
                 for (a, c) in blob_pieces(sizes[h]) {
-                    let mut q: Request = std::mem::zeroed();
-                    let rc = PMPI_Irecv()(base.add(offsets[h] + a).cast(), c as c_int, byte_type(), h as c_int, PIECE_TAG, x, &mut q);
-                    if rc != 0 {
-                        return rc;
-                    }
-                    recvs.push(q);
+                    post!(recvs, PMPI_Irecv, base.add(offsets[h] + a).cast(), c as c_int, byte_type(), h as c_int, PIECE_TAG, x);
                 }
             }
             for (a, c) in blob_pieces(sizes[sc.mine]) {
                 for h in (0..sites).filter(|&h| h != sc.mine) {
-                    let mut q: Request = std::mem::zeroed();
-                    let rc = PMPI_Isend()(base.add(offsets[sc.mine] + a).cast(), c as c_int, byte_type(), h as c_int, PIECE_TAG, x, &mut q);
-                    if rc != 0 {
-                        return rc;
-                    }
-                    sends.push(q);
+                    post!(sends, PMPI_Isend, base.add(offsets[sc.mine] + a).cast(), c as c_int, byte_type(), h as c_int, PIECE_TAG, x);
                 }
             }
         }
@@ -1724,12 +1673,7 @@ unsafe fn reduce_scatter_pieces(sc: &SiteComms, input: *const c_void, r: *mut c_
             for (h, p) in partials.iter_mut().enumerate() {
                 if let Some(p) = p {
                     for (a, c) in pieces_of(mine) {
-                        let mut q: Request = std::mem::zeroed();
-                        let rc = PMPI_Irecv()(elem(p.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x, &mut q);
-                        if rc != 0 {
-                            return rc;
-                        }
-                        recvs[h].push(q);
+                        post!(recvs[h], PMPI_Irecv, elem(p.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x);
                     }
                 }
             }
@@ -1744,12 +1688,7 @@ unsafe fn reduce_scatter_pieces(sc: &SiteComms, input: *const c_void, r: *mut c_
                     return rc;
                 }
                 if let (Some(x), true) = (x, h != mine) {
-                    let mut q: Request = std::mem::zeroed();
-                    let rc = PMPI_Isend()(into, c as c_int, dt, h as c_int, PIECE_TAG, x, &mut q);
-                    if rc != 0 {
-                        return rc;
-                    }
-                    sends.push(q);
+                    post!(sends, PMPI_Isend, into, c as c_int, dt, h as c_int, PIECE_TAG, x);
                 }
             }
         }
@@ -1896,12 +1835,7 @@ unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *mut c_void, 
         if me > 0 {
             let into = if exclusive { r } else { prev.buf() };
             for &(a, c) in &parts {
-                let mut q: Request = std::mem::zeroed();
-                let rc = PMPI_Irecv()(at(into, a), c as c_int, dt, (me - 1) as c_int, PIECE_TAG, x, &mut q);
-                if rc != 0 {
-                    return rc;
-                }
-                recvs.push(q);
+                post!(recvs, PMPI_Irecv, at(into, a), c as c_int, dt, (me - 1) as c_int, PIECE_TAG, x);
             }
         }
         let mut sends: Vec<Request> = Vec::with_capacity(parts.len());
