@@ -415,16 +415,23 @@ macro_rules! ck {
     }};
 }
 
+/// Returns the error code of a failed PMPI call from a function that returns one.
+macro_rules! try_rc {
+    ($e:expr) => {{
+        let rc = $e;
+        if rc != 0 {
+            return rc;
+        }
+    }};
+}
+
 /// Posts a nonblocking send or receive (`PMPI_Isend`, `PMPI_Irecv` and their arguments but
 /// the request) and keeps its request in `reqs`; returns the library's error code from the
 /// enclosing function if it fails.
 macro_rules! post {
     ($reqs:expr, $start:ident, $($arg:expr),+) => {{
         let mut q: Request = std::mem::zeroed();
-        let rc = $start()($($arg),+, &mut q);
-        if rc != 0 {
-            return rc;
-        }
+        try_rc!($start()($($arg),+, &mut q));
         $reqs.push(q);
     }};
 }
@@ -546,10 +553,7 @@ unsafe fn pack(out: &mut Vec<u8>, buf: *const c_void, count: c_int, dt: Datatype
     let mut need = 0;
     // SAFETY: PMPI pack calls with a buffer of the size the library asked for.
     unsafe {
-        let rc = PMPI_Pack_size()(count, dt, comm, &mut need);
-        if rc != 0 {
-            return rc;
-        }
+        try_rc!(PMPI_Pack_size()(count, dt, comm, &mut need));
         // Never hand MPI a dangling pointer: Open MPI's MPI_IN_PLACE is address 1, which is
         // where an empty Vec<u8> points.
         out.reserve(1);
@@ -646,10 +650,7 @@ unsafe fn typed_copy(src: *const c_void, dst: *mut c_void, count: c_int, dt: Dat
     let mut packed = Vec::new();
     // SAFETY: both buffers hold `count` elements of `dt`.
     unsafe {
-        let rc = pack(&mut packed, src, count, dt, comm);
-        if rc != 0 {
-            return rc;
-        }
+        try_rc!(pack(&mut packed, src, count, dt, comm));
         unpack(&packed, dst, count, dt, comm)
     }
 }
@@ -739,10 +740,7 @@ unsafe fn x_reduce_direct(
         for h in (0..sites).filter(|&h| h != sc.mine && to(h)) {
             post!(reqs, PMPI_Isend, mine, count, dt, peer(h), LEADERS_TAG, x);
         }
-        let rc = PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore());
-        if rc != 0 {
-            return rc;
-        }
+        try_rc!(PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore()));
         let order: Vec<usize> = (0..sites).filter(|&h| partials[h].is_some() || (with_mine && h == sc.mine)).collect();
         let Some(&last) = order.last() else { return 0 };
         let mut acc = Scratch::new(n, l);
@@ -754,10 +752,7 @@ unsafe fn x_reduce_direct(
         };
         copy_elems(src(last, &mut partials), acc.buf(), n, l);
         for &h in order.iter().rev().skip(1) {
-            let rc = PMPI_Reduce_local()(src(h, &mut partials), acc.buf(), count, dt, op);
-            if rc != 0 {
-                return rc;
-            }
+            try_rc!(PMPI_Reduce_local()(src(h, &mut partials), acc.buf(), count, dt, op));
         }
         typed_copy(acc.buf(), out, count, dt, comm)
     }
@@ -833,15 +828,9 @@ unsafe fn bcast_pieces(sc: &SiteComms, x: Comm, buf: *mut c_void, count: c_int, 
                     post!(reqs, PMPI_Isend, elem(buf, a, l), c as c_int, dt, h, PIECE_TAG, x);
                 }
             } else if let Some(q) = reqs.get_mut(k) {
-                let rc = PMPI_Wait()(q, status_ignore());
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(PMPI_Wait()(q, status_ignore()));
             }
-            let rc = PMPI_Bcast()(elem(buf, a, l), c as c_int, dt, head, sc.local);
-            if rc != 0 {
-                return rc;
-            }
+            try_rc!(PMPI_Bcast()(elem(buf, a, l), c as c_int, dt, head, sc.local));
         }
         // The root's sends (a head's receives are complete by now).
         PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore())
@@ -926,10 +915,7 @@ unsafe fn fold_piece(own: usize, site: &mut Scratch, partials: &mut [Option<Scra
     unsafe {
         copy_elems(from(sites - 1), into, c, l);
         for h in (0..sites - 1).rev() {
-            let rc = PMPI_Reduce_local()(from(h), into, c as c_int, dt, op);
-            if rc != 0 {
-                return rc;
-            }
+            try_rc!(PMPI_Reduce_local()(from(h), into, c as c_int, dt, op));
         }
     }
     0
@@ -961,10 +947,7 @@ unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_
         }
         let mut sends: Vec<Request> = Vec::with_capacity(parts.len());
         for &(a, c) in &parts {
-            let rc = PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, sc.head_local(root), sc.local);
-            if rc != 0 {
-                return rc;
-            }
+            try_rc!(PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, sc.head_local(root), sc.local));
             if head && mine != rg {
                 post!(sends, PMPI_Isend, elem(site.buf(), a, l), c as c_int, dt, root as c_int, PIECE_TAG, x);
             }
@@ -973,20 +956,11 @@ unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_
             let mut acc = Scratch::new(n, l);
             for (k, &(a, c)) in parts.iter().enumerate() {
                 for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
-                    let rc = PMPI_Wait()(q, status_ignore());
-                    if rc != 0 {
-                        return rc;
-                    }
+                    try_rc!(PMPI_Wait()(q, status_ignore()));
                 }
-                let rc = fold_piece(rg, &mut site, &mut partials, &mut acc, a, c, dt, op, l);
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(fold_piece(rg, &mut site, &mut partials, &mut acc, a, c, dt, op, l));
             }
-            let rc = user_copy(acc.buf(), r, count, dt, l, comm);
-            if rc != 0 {
-                return rc;
-            }
+            try_rc!(user_copy(acc.buf(), r, count, dt, l, comm));
         }
         PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
     }
@@ -1065,10 +1039,7 @@ unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, 
             }
         }
         for &(a, c) in &parts {
-            let rc = PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, lead, sc.local);
-            if rc != 0 {
-                return rc;
-            }
+            try_rc!(PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, lead, sc.local));
             if let Some(x) = x {
                 for h in (0..sites).filter(|&h| h != mine) {
                     post!(sends, PMPI_Isend, elem(site.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x);
@@ -1079,24 +1050,12 @@ unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, 
         for (k, &(a, c)) in parts.iter().enumerate() {
             if x.is_some() {
                 for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
-                    let rc = PMPI_Wait()(q, status_ignore());
-                    if rc != 0 {
-                        return rc;
-                    }
+                    try_rc!(PMPI_Wait()(q, status_ignore()));
                 }
-                let rc = fold_piece(mine, &mut site, &mut partials, &mut acc, a, c, dt, op, l);
-                if rc != 0 {
-                    return rc;
-                }
-                let rc = user_copy(elem(acc.buf(), a, l), elem(r, a, l), c as c_int, dt, l, comm);
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(fold_piece(mine, &mut site, &mut partials, &mut acc, a, c, dt, op, l));
+                try_rc!(user_copy(elem(acc.buf(), a, l), elem(r, a, l), c as c_int, dt, l, comm));
             }
-            let rc = PMPI_Bcast()(elem(r, a, l), c as c_int, dt, lead, sc.local);
-            if rc != 0 {
-                return rc;
-            }
+            try_rc!(PMPI_Bcast()(elem(r, a, l), c as c_int, dt, lead, sc.local));
         }
         PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
     }
@@ -1525,24 +1484,15 @@ unsafe fn allgather_pieces(sc: &SiteComms, all: &mut [u8], sizes: &[usize], offs
                 }
             }
         }
-        let rc = PMPI_Bcast()(base.add(offsets[sc.mine]).cast(), sizes[sc.mine] as c_int, byte_type(), lead, sc.local);
-        if rc != 0 {
-            return rc;
-        }
+        try_rc!(PMPI_Bcast()(base.add(offsets[sc.mine]).cast(), sizes[sc.mine] as c_int, byte_type(), lead, sc.local));
         let mut k = 0;
         for h in (0..sites).filter(|&h| h != sc.mine) {
             for (a, c) in blob_pieces(sizes[h]) {
                 if let Some(q) = recvs.get_mut(k) {
-                    let rc = PMPI_Wait()(q, status_ignore());
-                    if rc != 0 {
-                        return rc;
-                    }
+                    try_rc!(PMPI_Wait()(q, status_ignore()));
                 }
                 k += 1;
-                let rc = PMPI_Bcast()(base.add(offsets[h] + a).cast(), c as c_int, byte_type(), lead, sc.local);
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(PMPI_Bcast()(base.add(offsets[h] + a).cast(), c as c_int, byte_type(), lead, sc.local));
             }
         }
         PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
@@ -1683,10 +1633,7 @@ unsafe fn reduce_scatter_pieces(sc: &SiteComms, input: *const c_void, r: *mut c_
             for (a, c) in pieces_of(h) {
                 let at = seg_at[h] + a;
                 let into = if h == mine { elem(own.buf(), a, l) } else { elem(red.buf(), at, l) };
-                let rc = PMPI_Reduce()(elem(src, at, l), into, c as c_int, dt, op, lead, sc.local);
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(PMPI_Reduce()(elem(src, at, l), into, c as c_int, dt, op, lead, sc.local));
                 if let (Some(x), true) = (x, h != mine) {
                     post!(sends, PMPI_Isend, into, c as c_int, dt, h as c_int, PIECE_TAG, x);
                 }
@@ -1696,25 +1643,16 @@ unsafe fn reduce_scatter_pieces(sc: &SiteComms, input: *const c_void, r: *mut c_
         if x.is_some() {
             for (k, (a, c)) in pieces_of(mine).into_iter().enumerate() {
                 for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
-                    let rc = PMPI_Wait()(q, status_ignore());
-                    if rc != 0 {
-                        return rc;
-                    }
+                    try_rc!(PMPI_Wait()(q, status_ignore()));
                 }
-                let rc = fold_piece(mine, &mut own, &mut partials, &mut acc, a, c, dt, op, l);
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(fold_piece(mine, &mut own, &mut partials, &mut acc, a, c, dt, op, l));
             }
             let b: Vec<u64> = site_counts.iter().map(|&c| (c * sz) as u64).collect();
             sc.cross(SaOp::ReduceScatter, None, 0, &b);
         }
         let member_counts: Vec<usize> = sc.members().iter().map(|&m| counts[m]).collect();
         let mo = offsets(&member_counts);
-        let rc = PMPI_Scatterv()(acc.buf(), ints(&member_counts).as_ptr(), ints(&mo[..mo.len() - 1]).as_ptr(), dt, r, counts[sc.me] as c_int, dt, lead, sc.local);
-        if rc != 0 {
-            return rc;
-        }
+        try_rc!(PMPI_Scatterv()(acc.buf(), ints(&member_counts).as_ptr(), ints(&mo[..mo.len() - 1]).as_ptr(), dt, r, counts[sc.me] as c_int, dt, lead, sc.local));
         PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
     }
 }
@@ -1849,29 +1787,17 @@ unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *mut c_void, 
             // The first rank's prefix is its input: pass it on (then, for a scan, copy it
             // out; an exscan leaves the first rank's result undefined).
             for &(a, c) in &parts {
-                let rc = send(at(input as *mut c_void, a), c);
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(send(at(input as *mut c_void, a), c));
             }
             if !exclusive && !in_place(s) {
-                let rc = user_copy(s, r, count, dt, l, comm);
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(user_copy(s, r, count, dt, l, comm));
             }
         } else {
             if !exclusive && !in_place(s) {
-                let rc = user_copy(s, r, count, dt, l, comm);
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(user_copy(s, r, count, dt, l, comm));
             }
             for (k, &(a, c)) in parts.iter().enumerate() {
-                let rc = PMPI_Wait()(&mut recvs[k], status_ignore());
-                if rc != 0 {
-                    return rc;
-                }
+                try_rc!(PMPI_Wait()(&mut recvs[k], status_ignore()));
                 let rc = if !exclusive {
                     PMPI_Reduce_local()(at(prev.buf(), a), at(r, a), c as c_int, dt, op)
                 } else if me < last {
@@ -1883,17 +1809,11 @@ unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *mut c_void, 
                     return rc;
                 }
                 if me < last {
-                    let rc = send(if exclusive { at(acc.buf(), a) } else { at(r, a) }, c);
-                    if rc != 0 {
-                        return rc;
-                    }
+                    try_rc!(send(if exclusive { at(acc.buf(), a) } else { at(r, a) }, c));
                 }
             }
         }
-        let rc = PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore());
-        if rc != 0 {
-            return rc;
-        }
+        try_rc!(PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore()));
         sc.cross(SaOp::Scan, None, bytes(count, dt), &[]);
     }
     0
