@@ -1692,6 +1692,19 @@ mod tests {
         assert!(held.time > c.time, "{held:?} against {c:?}");
     }
 
+    /// `count` pieces of 256 KiB cross, every one between the two `leaders`, and exactly the
+    /// rounds with a crossing are posted and taken later.
+    fn posted_pieces_between(plan: &Plan, site: &[usize], leaders: (usize, usize), count: usize) {
+        let across = crossing(plan, site);
+        assert_eq!(across.len(), count);
+        assert!(across.iter().all(|m| ((m.0, m.1) == leaders || (m.1, m.0) == leaders) && m.2 == 262144.0));
+        for (k, round) in plan.rounds.iter().enumerate() {
+            let crosses = round.iter().any(|m| site[m.0] != site[m.1]);
+            assert_eq!(plan.posted.get(k).copied().unwrap_or(false), crosses, "round {k}");
+            assert_eq!(plan.taken_at.get(k).copied().flatten().is_some_and(|j| j > k), crosses, "round {k}");
+        }
+    }
+
     #[test]
     fn long_allreduces_cross_in_pieces_both_ways_and_broadcast_them_as_they_arrive() {
         let net = Net::bed(10.0, 100.0);
@@ -1699,14 +1712,7 @@ mod tests {
         assert!(shim_regroups(Op::Allreduce, &three_five, 0, 4.0 * MIB));
         let plan = regrouped(Op::Allreduce, &three_five, 0, 4.0 * MIB, Regroup::Pays);
         // 16 pieces each way, leader to leader, posted; their receivers take them later.
-        let across = crossing(&plan, &three_five);
-        assert_eq!(across.len(), 32);
-        assert!(across.iter().all(|m| matches!((m.0, m.1), (0, 3) | (3, 0)) && m.2 == 262144.0));
-        for (k, round) in plan.rounds.iter().enumerate() {
-            let crosses = round.iter().any(|m| three_five[m.0] != three_five[m.1]);
-            assert_eq!(plan.posted.get(k).copied().unwrap_or(false), crosses, "round {k}");
-            assert_eq!(plan.taken_at.get(k).copied().flatten().is_some_and(|j| j > k), crosses, "round {k}");
-        }
+        posted_pieces_between(&plan, &three_five, (0, 3), 32);
         let c = cost(&plan, &three_five, &net);
         assert_eq!((c.ab, c.ba, c.wan_hops), (4.0 * MIB, 4.0 * MIB, 1));
         // Both streams are the whole vector's crossing; before the first piece one piece's
@@ -1729,14 +1735,7 @@ mod tests {
         assert!(shim_regroups(Op::Allgather, &blocks, 0, 4.0 * MIB));
         let plan = regrouped(Op::Allgather, &blocks, 0, 4.0 * MIB, Regroup::Pays);
         // Each site's 2 MiB blob in eight pieces, leader to leader, posted, taken later.
-        let across = crossing(&plan, &blocks);
-        assert_eq!(across.len(), 16);
-        assert!(across.iter().all(|m| matches!((m.0, m.1), (0, 4) | (4, 0)) && m.2 == 262144.0));
-        for (k, round) in plan.rounds.iter().enumerate() {
-            let crosses = round.iter().any(|m| blocks[m.0] != blocks[m.1]);
-            assert_eq!(plan.posted.get(k).copied().unwrap_or(false), crosses, "round {k}");
-            assert_eq!(plan.taken_at.get(k).copied().flatten().is_some_and(|j| j > k), crosses, "round {k}");
-        }
+        posted_pieces_between(&plan, &blocks, (0, 4), 16);
         let c = cost(&plan, &blocks, &net);
         assert_eq!((c.ab, c.ba, c.wan_hops), (2.0 * MIB, 2.0 * MIB, 1));
         // The gather, the blob's crossing, one piece's broadcast: the sites' broadcasts of
