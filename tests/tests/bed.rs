@@ -43,7 +43,9 @@ fn wan_delay_and_bandwidth_are_what_was_asked() {
         let mut b = Bed::up(BedSpec::new("bd", 2, 2).delay(Duration::from_millis(delay_ms)).rate_mbit(Some(100))).unwrap();
         eprintln!("bed with {delay_ms} ms up in {:?}", t.elapsed());
         let rates: &[u32] = if delay_ms == 10 { &[100, 1000] } else { &[] };
-        let mut last_noisy = None;
+        // The last attempt's misses, if every attempt missed: (timers late, self-test, TCP
+        // rates, misses). A quiet machine must meet the strict bars in one of three.
+        let mut last_miss = None;
         for attempt in 1..=3 {
             b.set_rate(Some(100)).unwrap();
             let before = b.wan_counters().unwrap();
@@ -66,15 +68,20 @@ fn wan_delay_and_bandwidth_are_what_was_asked() {
                 tcp.push((rate, mbit));
             }
             if misses.is_empty() {
-                last_noisy = None;
+                last_miss = None;
                 break;
             }
-            assert!(st.timers.p99 > QUIET_TIMER_P99_MS, "{delay_ms} ms on a quiet machine: {misses:?}");
-            eprintln!("attempt {attempt} missed on a noisy machine (timer p99 {:.2} ms): {misses:?}", st.timers.p99);
-            last_noisy = Some((st, tcp));
+            let noisy = st.timers.p99 > QUIET_TIMER_P99_MS;
+            eprintln!(
+                "attempt {attempt} missed on a {} machine (timer p99 {:.2} ms): {misses:?}",
+                if noisy { "noisy" } else { "quiet" },
+                st.timers.p99
+            );
+            last_miss = Some((noisy, st, tcp, misses));
             std::thread::sleep(Duration::from_secs(3));
         }
-        if let Some((st, tcp)) = last_noisy {
+        if let Some((noisy, st, tcp, misses)) = last_miss {
+            assert!(noisy, "{delay_ms} ms on a quiet machine, in all three attempts: {misses:?}");
             // Robust bars only: the median delay and at least half the rate, never more.
             let d = st.cross_site_rtt.unwrap();
             let want = 2.0 * delay_ms as f64;
