@@ -355,7 +355,8 @@ pub const PIPELINE_MAX_PIECES: u64 = 64;
 /// site reduces piece j to its head, which sends it across at once while the site goes on
 /// with piece j + 1; the root folds the sites' pieces together as they arrive. Allreduce:
 /// as Reduce, every leader posting its site's piece to every other leader, then each
-/// leader folds piece j as it arrives and broadcasts it in its site. The call
+/// leader folds piece j as it arrives and broadcasts it in its site. Allgather and
+/// Reduce_scatter cut each site's blob or segment of at least this size the same way. The call
 /// then takes the crossing's time plus one piece's in-site work, not the sum of the whole
 /// in-site phase and the crossing.
 pub fn pipeline_pieces(bytes: u64) -> Option<usize> {
