@@ -900,6 +900,33 @@ fn elem(p: *mut c_void, a: usize, l: Layout) -> *mut c_void {
     p.wrapping_byte_offset(a as isize * l.extent)
 }
 
+/// Posts the receives of every piece (`parts`: first element, elements) of each site's
+/// partial that has a buffer in `partials`, from `peer(h)` on `x`; `recvs[h]` gets site h's
+/// requests in piece order.
+#[allow(clippy::too_many_arguments)]
+unsafe fn recv_pieces(partials: &mut [Option<Scratch>], parts: &[(usize, usize)], dt: Datatype, l: Layout, peer: &dyn Fn(usize) -> c_int, x: Comm, recvs: &mut [Vec<Request>]) -> c_int {
+    // SAFETY: each partial holds every piece's elements and outlives its requests.
+    unsafe {
+        for (h, p) in partials.iter_mut().enumerate() {
+            if let Some(p) = p {
+                for &(a, c) in parts {
+                    post!(recvs[h], PMPI_Irecv, elem(p.buf(), a, l), c as c_int, dt, peer(h), PIECE_TAG, x);
+                }
+            }
+        }
+    }
+    0
+}
+
+/// Waits for piece `k` from every site that sends one (`recv_pieces`).
+unsafe fn wait_piece(recvs: &mut [Vec<Request>], k: usize) -> c_int {
+    for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
+        // SAFETY: a request of `recv_pieces`.
+        try_rc!(unsafe { PMPI_Wait()(q, status_ignore()) });
+    }
+    0
+}
+
 /// Folds the sites' piece of `c` elements at element `a` into `acc`: partial_0 op
 /// (partial_1 op (... op partial_last)), the library's order of ranks (sites contiguous
 /// where the op does not commute). Site `own`'s partial is in `site`, every other site's
@@ -938,13 +965,7 @@ unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_
         let mut site = Scratch::new(n, l);
         let mut partials: Vec<Option<Scratch>> = (0..sites).map(|h| (me == root && h != rg).then(|| Scratch::new(n, l))).collect();
         let mut recvs: Vec<Vec<Request>> = vec![Vec::new(); sites];
-        for (h, p) in partials.iter_mut().enumerate() {
-            if let Some(p) = p {
-                for &(a, c) in &parts {
-                    post!(recvs[h], PMPI_Irecv, elem(p.buf(), a, l), c as c_int, dt, sc.head(h, root) as c_int, PIECE_TAG, x);
-                }
-            }
-        }
+        try_rc!(recv_pieces(&mut partials, &parts, dt, l, &|h| sc.head(h, root) as c_int, x, &mut recvs));
         let mut sends: Vec<Request> = Vec::with_capacity(parts.len());
         for &(a, c) in &parts {
             try_rc!(PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, sc.head_local(root), sc.local));
@@ -955,9 +976,7 @@ unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_
         if me == root {
             let mut acc = Scratch::new(n, l);
             for (k, &(a, c)) in parts.iter().enumerate() {
-                for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
-                    try_rc!(PMPI_Wait()(q, status_ignore()));
-                }
+                try_rc!(wait_piece(&mut recvs, k));
                 try_rc!(fold_piece(rg, &mut site, &mut partials, &mut acc, a, c, dt, op, l));
             }
             try_rc!(user_copy(acc.buf(), r, count, dt, l, comm));
@@ -1030,13 +1049,7 @@ unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, 
         let mut recvs: Vec<Vec<Request>> = vec![Vec::new(); sites];
         let mut sends: Vec<Request> = Vec::new();
         if let Some(x) = x {
-            for (h, p) in partials.iter_mut().enumerate() {
-                if let Some(p) = p {
-                    for &(a, c) in &parts {
-                        post!(recvs[h], PMPI_Irecv, elem(p.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x);
-                    }
-                }
-            }
+            try_rc!(recv_pieces(&mut partials, &parts, dt, l, &|h| h as c_int, x, &mut recvs));
         }
         for &(a, c) in &parts {
             try_rc!(PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, lead, sc.local));
@@ -1049,9 +1062,7 @@ unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, 
         let mut acc = Scratch::new(if x.is_some() { n } else { 0 }, l);
         for (k, &(a, c)) in parts.iter().enumerate() {
             if x.is_some() {
-                for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
-                    try_rc!(PMPI_Wait()(q, status_ignore()));
-                }
+                try_rc!(wait_piece(&mut recvs, k));
                 try_rc!(fold_piece(mine, &mut site, &mut partials, &mut acc, a, c, dt, op, l));
                 try_rc!(user_copy(elem(acc.buf(), a, l), elem(r, a, l), c as c_int, dt, l, comm));
             }
@@ -1620,13 +1631,7 @@ unsafe fn reduce_scatter_pieces(sc: &SiteComms, input: *const c_void, r: *mut c_
         let mut recvs: Vec<Vec<Request>> = vec![Vec::new(); sites];
         let mut sends: Vec<Request> = Vec::new();
         if let Some(x) = x {
-            for (h, p) in partials.iter_mut().enumerate() {
-                if let Some(p) = p {
-                    for (a, c) in pieces_of(mine) {
-                        post!(recvs[h], PMPI_Irecv, elem(p.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x);
-                    }
-                }
-            }
+            try_rc!(recv_pieces(&mut partials, &pieces_of(mine), dt, l, &|h| h as c_int, x, &mut recvs));
         }
         // The other sites' segments first, each piece posted as soon as it is reduced.
         for h in (0..sites).filter(|&h| h != mine).chain([mine]) {
@@ -1642,9 +1647,7 @@ unsafe fn reduce_scatter_pieces(sc: &SiteComms, input: *const c_void, r: *mut c_
         let mut acc = Scratch::new(if x.is_some() { site_counts[mine] } else { 0 }, l);
         if x.is_some() {
             for (k, (a, c)) in pieces_of(mine).into_iter().enumerate() {
-                for q in recvs.iter_mut().filter_map(|v| v.get_mut(k)) {
-                    try_rc!(PMPI_Wait()(q, status_ignore()));
-                }
+                try_rc!(wait_piece(&mut recvs, k));
                 try_rc!(fold_piece(mine, &mut own, &mut partials, &mut acc, a, c, dt, op, l));
             }
             let b: Vec<u64> = site_counts.iter().map(|&c| (c * sz) as u64).collect();
