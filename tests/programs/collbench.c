@@ -10,9 +10,14 @@
  * the whole gathered / scattered buffer (gather, scatter, allgather: block = size/8, MPI_BYTE);
  * each rank's send buffer (alltoall: block = size/n). Root 0.
  *
- * Modes alternate call by call: after one warm-up call of each, pairs of slots library /
- * shim, shim / library, library / shim, ... so that both see the same machine, connections
- * and drift. Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0
+ * Modes alternate by runs of calls: RUNS runs of each, in the order library, shim, shim,
+ * library, library, shim (both see the same machine and drift); the first call of every run
+ * is not timed, so that no timed call follows a call of the other mode. (Call by call, a
+ * call inherits the connections the other mode's last call left: a BBR connection paces at
+ * the rate it last measured, and one that had carried an eighth of the WAN took a leader's
+ * whole 2 MiB crossing at that pace until it probed up: regrouped 4 MiB allgathers over
+ * interleaved sites took 320-390 ms after a library call, 200 ms after one of their own.
+ * A program runs one mode.) Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0
  * hands out a start time T0; slot k starts on every rank at T0 plus the lengths of the slots
  * before it (1.5 x the slowest of two calibration calls of its mode) and its time is the
  * latest rank's end minus that instant. Where slots are long (LONG_SLOTS), a call that
@@ -52,6 +57,9 @@
 #define AGREE_MARGIN 0.05
 #define MIN_PAIRS 9
 #define MAX_PAIRS 200
+/* Runs of each mode, and the most slots they take (each run one more than its timed calls). */
+#define RUNS 3
+#define MAX_SLOTS (2 * (MAX_PAIRS + 2 * RUNS))
 
 static int rank, n;
 /* 1: the library's own algorithm, called through PMPI (the shim does not see the call). */
@@ -225,12 +233,12 @@ static double agree(double end, double planned) {
     return next;
 }
 
-static void report(int op, long size, int mode, const int *modes, const double *t, const double *slot,
-                   unsigned long long (*c)[4], int slots, int agreed) {
+static void report(int op, long size, int mode, const int *modes, const int *timed, const double *t,
+                   const double *slot, unsigned long long (*c)[4], int slots, int agreed) {
     unsigned long long sum[4] = {0, 0, 0, 0};
     int iters = 0, over = 0;
-    for (int k = 2; k < slots; k++)
-        if (modes[k] == mode) {
+    for (int k = 0; k < slots; k++)
+        if (modes[k] == mode && timed[k]) {
             iters++;
             over += t[k] > slot[k];
             for (int j = 0; j < 4; j++) sum[j] += c[k + 1][j] - c[k][j];
@@ -238,8 +246,8 @@ static void report(int op, long size, int mode, const int *modes, const double *
     printf("window op=%s bytes=%ld mode=%s iters=%d nulls=%d overruns=%d ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu "
            "times_us=",
            NAMES[op], size, mode ? "lib" : "shim", iters, agreed ? iters : 0, over, sum[0], sum[1], sum[2], sum[3]);
-    for (int k = 2, first = 1; k < slots; k++)
-        if (modes[k] == mode) printf("%s%.1f", first ? "" : ",", t[k] * 1e6), first = 0;
+    for (int k = 0, first = 1; k < slots; k++)
+        if (modes[k] == mode && timed[k]) printf("%s%.1f", first ? "" : ",", t[k] * 1e6), first = 0;
     printf("\n");
 }
 
@@ -262,17 +270,19 @@ static void run_case(int op, long size, double secs) {
         MPI_Bcast(&once, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
         period[m] = 1.5 * once + 0.002;
     }
-    /* One pair of slots to warm up, then pairs library / shim, shim / library, ... so that
-     * both modes see the same machine, connections and drift; each mode about SECS. */
+    /* RUNS runs of each mode, library / shim | shim / library | ...: each run one untimed
+     * call, then its share of about SECS per mode (at least MIN_PAIRS timed calls). */
     int pairs = (int)(2 * secs / (period[0] + period[1]));
     pairs = pairs < MIN_PAIRS ? MIN_PAIRS : pairs > MAX_PAIRS ? MAX_PAIRS : pairs;
-    int slots = 2 * (pairs + 1);
-    static int modes[2 * MAX_PAIRS + 2];
-    static double start[2 * MAX_PAIRS + 3], slot[2 * MAX_PAIRS + 2], d[2 * MAX_PAIRS + 2], dmax[2 * MAX_PAIRS + 2];
-    static unsigned long long c[2 * MAX_PAIRS + 3][4];
+    int per_run = (pairs + RUNS - 1) / RUNS;
+    int slots = 2 * RUNS * (per_run + 1);
+    static int modes[MAX_SLOTS], timed[MAX_SLOTS];
+    static double start[MAX_SLOTS + 1], slot[MAX_SLOTS], d[MAX_SLOTS], dmax[MAX_SLOTS];
+    static unsigned long long c[MAX_SLOTS + 1][4];
     for (int k = 0; k < slots; k++) {
-        int pair = k / 2 - 1;
-        modes[k] = (k % 2) ^ (pair >= 0 && pair % 2 == 1) ^ 1; /* 1, 0 | 1, 0 | 0, 1 | 1, 0 ... */
+        int run = k / (per_run + 1), pair = run / 2;
+        modes[k] = (run % 2) ^ (pair % 2) ^ 1; /* runs: library, shim | shim, library | ... */
+        timed[k] = k % (per_run + 1) != 0;
         slot[k] = period[modes[k]];
     }
     int agreed = period[0] + period[1] >= LONG_SLOTS;
@@ -290,8 +300,8 @@ static void run_case(int op, long size, double secs) {
     if (rank == 0) wan(c[slots]);
     MPI_Reduce(d, dmax, slots, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0) {
-        report(op, size, 1, modes, dmax, slot, c, slots, agreed);
-        report(op, size, 0, modes, dmax, slot, c, slots, agreed);
+        report(op, size, 1, modes, timed, dmax, slot, c, slots, agreed);
+        report(op, size, 0, modes, timed, dmax, slot, c, slots, agreed);
         fflush(stdout);
     }
     for (int m = 0; m < 2; m++) {
