@@ -13,11 +13,11 @@
  * Modes alternate by runs of calls: RUNS runs of each, in the order library, shim, shim,
  * library, library, shim (both see the same machine and drift); the first call of every run
  * is not timed, so that no timed call follows a call of the other mode. (Call by call, a
- * call inherits the connections the other mode's last call left: a BBR connection paces at
- * the rate it last measured, and one that had carried an eighth of the WAN took a leader's
- * whole 2 MiB crossing at that pace until it probed up: regrouped 4 MiB allgathers over
- * interleaved sites took 320-390 ms after a library call, 200 ms after one of their own.
- * A program runs one mode.) Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0
+ * call inherits the connections the other mode's last call left: regrouped 4 MiB allgathers
+ * over interleaved sites took 320-390 ms after a library call, 200 ms after one of their
+ * own; most likely because a BBR connection paces at the rate it last measured, and the
+ * library's ring had left the leaders' connection at an eighth of the WAN. A program runs
+ * one mode.) Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0
  * hands out a start time T0; slot k starts on every rank at T0 plus the lengths of the slots
  * before it (1.5 x the slowest of two calibration calls of its mode) and its time is the
  * latest rank's end minus that instant. Where slots are long (LONG_SLOTS), a call that
