@@ -365,13 +365,44 @@ impl Drop for Bed {
     }
 }
 
-/// Caps what leaves a site towards the WAN: tbf on the TAP the relay reads.
+/// Caps what leaves a site towards the WAN: tbf on the TAP the relay reads, with its queue
+/// (up to 100 ms of the rate) serving pure acknowledgements first.
+///
+/// The queue of a site's uplink holds both that site's data and its acknowledgements of
+/// what the other site sends. In one first-in first-out queue, data crossing one way holds
+/// back the acknowledgements of data crossing the other way, and then each TCP connection
+/// going the other way gets less of the path than it would alone. Measured on this bed
+/// with one FIFO: four 4 MiB messages each way at once crossed at 7.8–10.5 MB/s per
+/// direction (12.0 one way), and a single 512 KiB message each way between two different
+/// pairs took 69.7 ms against 59.9 alone. So the tbf's queue is an htb of two classes that
+/// only orders packets: IPv4 packets shorter than 128 bytes (acknowledgements without data,
+/// with timestamps and SACK blocks) first, everything else after, each class in a byte
+/// FIFO as deep as the tbf's own would be. With it, each direction carries its data
+/// whatever the other carries.
 fn add_tbf(ns: &str, rate_mbit: u32) -> Result<(), BedError> {
     // Burst: the rate's worth of 1 ms, at least 16 full frames.
     let burst = ((rate_mbit as u64 * 1_000_000 / 8) / 1000).max(16 * 1514);
-    sh(&[
-        "ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", &format!("{rate_mbit}mbit"),
-        "burst", &burst.to_string(), "latency", "100ms",
+    // What the tbf alone would queue: 100 ms of the rate plus its burst.
+    let limit = (rate_mbit as u64 * 1_000_000 / 8 / 10 + burst).to_string();
+    let tc = |args: &[&str]| -> Result<(), BedError> {
+        let mut cmd = vec!["ip", "netns", "exec", ns, "tc"];
+        cmd.extend_from_slice(args);
+        sh(&cmd).map(|_| ())
+    };
+    tc(&[
+        "qdisc", "add", "dev", "wan", "root", "handle", "1:", "tbf", "rate", &format!("{rate_mbit}mbit"), "burst",
+        &burst.to_string(), "latency", "100ms",
+    ])?;
+    tc(&["qdisc", "replace", "dev", "wan", "parent", "1:1", "handle", "10:", "htb", "default", "2"])?;
+    for (class, prio) in [("10:1", "0"), ("10:2", "1")] {
+        // Far above the tbf's rate: the classes order packets, the tbf shapes them.
+        tc(&["class", "add", "dev", "wan", "parent", "10:", "classid", class, "htb", "rate", "10gbit", "prio", prio])?;
+        tc(&["qdisc", "add", "dev", "wan", "parent", class, "bfifo", "limit", &limit])?;
+    }
+    // The IPv4 total length (bytes 2-3 of the header) below 128.
+    tc(&[
+        "filter", "add", "dev", "wan", "parent", "10:", "protocol", "ip", "prio", "1", "u32", "match", "u16", "0x0000",
+        "0xff80", "at", "2", "flowid", "10:1",
     ])?;
     Ok(())
 }
