@@ -377,8 +377,9 @@ impl Drop for Bed {
 /// pairs took 69.7 ms against 59.9 alone. So the tbf's queue is an htb of two classes that
 /// only orders packets: IPv4 packets shorter than 128 bytes (acknowledgements without data,
 /// with timestamps and SACK blocks) first, everything else after, each class in a byte
-/// FIFO as deep as the tbf's own would be. With it, each direction carries its data
-/// whatever the other carries.
+/// FIFO as deep as the tbf's own would be. With it, data one way slows the other way far
+/// less: four 4 MiB messages each way crossed at 10.1–11.3 MB/s per direction, and one
+/// 512 KiB message each way between different pairs took 52.9 ms against 52.5 alone.
 fn add_tbf(ns: &str, rate_mbit: u32) -> Result<(), BedError> {
     // Burst: the rate's worth of 1 ms, at least 16 full frames.
     let burst = ((rate_mbit as u64 * 1_000_000 / 8) / 1000).max(16 * 1514);
