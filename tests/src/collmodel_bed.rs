@@ -1159,7 +1159,8 @@ struct Flight {
     hops: usize,
     /// Bytes across sites not yet out.
     left: f64,
-    /// When its last byte is out, and when it arrives (known once it is out).
+    /// Inside a site, when its last byte is out (its sender waits for that); when it
+    /// arrives, known once it is out.
     out: Option<f64>,
     arrive: Option<f64>,
 }
@@ -1322,7 +1323,6 @@ pub fn cost(plan: impl Into<Plan>, site: &[usize], net: &Net) -> Cost {
             let conn = (fl[i].from, fl[i].to);
             if fl[i].left <= 1e-9 * fl[i].bytes.max(1.0) {
                 fl[i].left = 0.0;
-                fl[i].out = Some(now);
                 fl[i].arrive = Some(now + net.wan.latency(fl[i].bytes));
                 queue.get_mut(&conn).expect("a served connection has a queue").pop_front();
                 settle(conn.1, &fl, &mut round, &mut starts, &mut began, &mut hops, &mut done);
