@@ -5,7 +5,7 @@
 //! algorithm pinned by its own variables (`collmodel_bed::mpich_pin`). One launch per layout
 //! and size, the shim preloaded with STRADDLE_REGROUP=1: each case alternates the library's
 //! own call (through PMPI, which the shim does not see) and the same call through the shim,
-//! in runs of calls (library, shim, shim, library, library, shim; the first call of each run
+//! in runs of calls (library, shim, shim, library, ..., six runs each; the first call of each run
 //! untimed, so no timed call inherits the other mode's connections), so both see the same
 //! machine and drift. Per case and mode: median time per call, payload bytes that crossed the WAN each way
 //! per call (the relay's counters, framing and the program's own hand-out subtracted), next
@@ -393,7 +393,7 @@ fn main() {
                     l = l.env(&k, v);
                 }
                 // Calls of up to a few seconds (4 MiB, library, interleaved): room for
-                // calibration, three untimed calls and at least nine timed ones per mode; the links.
+                // calibration, six untimed calls and at least twelve timed ones per mode; the links.
                 let per_op = if size >= 1 << 20 { 100 } else { 25 };
                 l.deadline = Duration::from_secs(90 + per_op * these.len() as u64);
                 let run = l.run();
