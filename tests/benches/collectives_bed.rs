@@ -10,9 +10,9 @@
 //! machine and drift. Per case and mode: median time per call, payload bytes that crossed the WAN each way
 //! per call (the relay's counters, framing and the program's own hand-out subtracted), next
 //! to the model's prediction for both algorithms, and the goals as PASS/FAIL. The model's
-//! path figures come from the same launch, after its cases: single messages of 8 B, 64 KiB
-//! and 4 MiB timed one way across and inside a site, and four 4 MiB messages each way across
-//! at once.
+//! path figures come from the same launch: before its cases, single messages of 8 B, 64 KiB
+//! and 4 MiB timed one way across and inside a site; after them, four 4 MiB messages each
+//! way across at once.
 //!
 //! Run (root; builds and tears down its own bed): `cargo bench -p straddle-tests --bench
 //! collectives_bed` after `cargo build --release --workspace`. Knobs: COLLBENCH_OPS=bcast,
@@ -23,7 +23,8 @@
 //! build of the shim's library to preload)  COLLBENCH_MORE_FLOWS='0>3;0>3,3>0' (more sets of
 //! 4 MiB messages at once to time after the calibration, `;` between sets, printed as `flows
 //! set=2…` with COLLBENCH_RAW=1, not used by the model). The last line is machine-readable.
-//! Column "sa": whether the shim regroups that row (`collmodel_bed::shim_regroups`, the shim's own
+//! COLLBENCH_REPLAY=log (no bed: score the measurements of an earlier run's COLLBENCH_RAW=1
+//! output with this tree's model). Column "sa": whether the shim regroups that row (`collmodel_bed::shim_regroups`, the shim's own
 //! `regroup::pays`); where it does not, both modes run the library's algorithm and the model
 //! of both is one.
 
@@ -216,10 +217,33 @@ impl Tally {
     }
 }
 
+/// The program's output of one launch (layout `lname`, `size`) in a log of an earlier run
+/// made with COLLBENCH_RAW=1: the lines after `{lname} {size}:` up to the harness's own
+/// `model paths` line for it.
+fn logged_launch(log: &str, lname: &str, size: u64) -> Option<String> {
+    let head = format!("{lname} {size}:");
+    let mut lines = log.lines().skip_while(|l| *l != head);
+    lines.next()?;
+    Some(
+        lines
+            .take_while(|l| !l.starts_with("model paths "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
 fn main() {
-    if let Err(why) = bed::can_run() {
-        println!("collectives_bed {why}");
-        return;
+    // COLLBENCH_REPLAY=log: score an earlier run's measurements (its COLLBENCH_RAW=1 output)
+    // with this tree's model, without a bed.
+    let replay = std::env::var_os("COLLBENCH_REPLAY").map(|p| {
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("COLLBENCH_REPLAY={}: {e}", p.to_string_lossy()))
+    });
+    if replay.is_none() {
+        if let Err(why) = bed::can_run() {
+            println!("collectives_bed {why}");
+            return;
+        }
     }
     let mpis: Vec<Mpi> = knob("COLLBENCH_MPI", "mpich")
         .iter()
@@ -270,16 +294,28 @@ fn main() {
             .rate_mbit(Some(RATE_MBIT))
     };
     let t = Instant::now();
-    let b = Bed::up(spec).expect("bed up");
-    println!(
-        "bed: 2 sites (4 + 7 nodes), {DELAY_MS} ms one way, {RATE_MBIT} Mbit/s, up in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    let b = match &replay {
+        Some(_) => {
+            println!("replay: measurements from COLLBENCH_REPLAY, model from this tree");
+            None
+        }
+        None => {
+            let b = Bed::up(spec).expect("bed up");
+            println!(
+                "bed: 2 sites (4 + 7 nodes), {DELAY_MS} ms one way, {RATE_MBIT} Mbit/s, up in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+            Some(b)
+        }
+    };
     println!("{}", describe("nominal", &nominal));
 
     let mut summary = Vec::new();
     for mpi in mpis {
-        let exe = mpi.compile(&program("collbench.c"), &dir.0);
+        let exe = match replay {
+            Some(_) => dir.0.join("collbench"),
+            None => mpi.compile(&program("collbench.c"), &dir.0),
+        };
         // COLLBENCH_SHIM: another build of the shim (an instrumented copy, say).
         let shim_lib = std::env::var_os("COLLBENCH_SHIM")
             .map(std::path::PathBuf::from)
@@ -332,7 +368,7 @@ fn main() {
                     continue;
                 }
                 let names: Vec<&str> = these.iter().map(|o| o.name()).collect();
-                // Single messages timed after the cases: across (rank 0 to the other site's
+                // Single messages timed before the cases: across (rank 0 to the other site's
                 // first rank) and inside the larger site (its first two ranks).
                 let sites = sites_of(site);
                 let wan_pair = (0, sites[1][0]);
@@ -355,75 +391,87 @@ fn main() {
                 let pairs = |v: &[(usize, usize)]| {
                     v.iter().map(|(a, b)| format!("{a}>{b}")).collect::<Vec<_>>().join(",")
                 };
-                let mut l = BedLaunch::new(&b, mpi, placement.clone(), &exe)
-                    .arg(names.join(","))
-                    .arg(size)
-                    .arg(secs)
-                    .env(
-                        "LD_PRELOAD",
-                        format!("{} {}", shim_lib.display(), idle.display()),
-                    )
-                    .env("STRADDLE_REGROUP", 1)
-                    .env("STRADDLE_SITE_MAP", &map)
-                    .env("STRADDLE_VERBOSE", 1)
-                    .env("STRADDLE_JOB", "collbench")
-                    .env("COLLBENCH_STATS", b.dir.join("wan.stats").display())
-                    .env(
-                        "COLLBENCH_LINKS",
-                        format!(
-                            "{}>{},{}>{}",
-                            wan_pair.0, wan_pair.1, lan_pair.0, lan_pair.1
-                        ),
-                    )
-                    .env(
-                        "COLLBENCH_FLOWS",
-                        format!(
-                            "{};{}{}",
-                            pairs(&flows),
-                            pairs(&host),
-                            std::env::var("COLLBENCH_MORE_FLOWS")
-                                .map(|v| format!(";{v}"))
-                                .unwrap_or_default()
-                        ),
-                    );
-                // UCX's rendezvous over TCP costs several extra WAN trips per message
-                // (40-60 ms at 10 ms); eager for every size, for both modes alike.
-                l = l.env("UCX_RNDV_THRESH", &rndv);
-                for (k, v) in mpich_env(size) {
-                    l = l.env(&k, v);
-                }
-                // Calls of up to a few seconds (4 MiB, library, interleaved): room for
-                // calibration, six untimed calls and at least twelve timed ones per mode; the links.
-                let per_op = if size >= 1 << 20 { 100 } else { 25 };
-                l.deadline = Duration::from_secs(90 + per_op * these.len() as u64);
-                let run = l.run();
-                if !run.success {
-                    println!(
-                        "{} {lname} size {size}: launch failed after {:.0} s (timed out: {})\n{}\n{}",
-                        mpi.name(),
-                        run.elapsed.as_secs_f64(),
-                        run.timed_out,
-                        run.stdout.trim(),
-                        run.stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-                    );
-                }
-                if std::env::var_os("COLLBENCH_RAW").is_some() {
-                    println!("{lname} {size}:\n{}", run.stdout.trim());
-                }
-                if !run.stderr.contains("site-aware collectives") {
-                    println!(
-                        "{} {lname}: the shim never said it regrouped (STRADDLE_VERBOSE)",
-                        mpi.name()
-                    );
-                }
+                let stdout = if let Some(log) = &replay {
+                    match logged_launch(log, lname, size) {
+                        Some(out) => out,
+                        None => {
+                            println!("{} {lname} size {size}: not in the replayed log", mpi.name());
+                            continue;
+                        }
+                    }
+                } else {
+                    let b = b.as_ref().expect("a bed unless replaying");
+                    let mut l = BedLaunch::new(b, mpi, placement.clone(), &exe)
+                        .arg(names.join(","))
+                        .arg(size)
+                        .arg(secs)
+                        .env(
+                            "LD_PRELOAD",
+                            format!("{} {}", shim_lib.display(), idle.display()),
+                        )
+                        .env("STRADDLE_REGROUP", 1)
+                        .env("STRADDLE_SITE_MAP", &map)
+                        .env("STRADDLE_VERBOSE", 1)
+                        .env("STRADDLE_JOB", "collbench")
+                        .env("COLLBENCH_STATS", b.dir.join("wan.stats").display())
+                        .env(
+                            "COLLBENCH_LINKS",
+                            format!(
+                                "{}>{},{}>{}",
+                                wan_pair.0, wan_pair.1, lan_pair.0, lan_pair.1
+                            ),
+                        )
+                        .env(
+                            "COLLBENCH_FLOWS",
+                            format!(
+                                "{};{}{}",
+                                pairs(&flows),
+                                pairs(&host),
+                                std::env::var("COLLBENCH_MORE_FLOWS")
+                                    .map(|v| format!(";{v}"))
+                                    .unwrap_or_default()
+                            ),
+                        );
+                    // UCX's rendezvous over TCP costs several extra WAN trips per message
+                    // (40-60 ms at 10 ms); eager for every size, for both modes alike.
+                    l = l.env("UCX_RNDV_THRESH", &rndv);
+                    for (k, v) in mpich_env(size) {
+                        l = l.env(&k, v);
+                    }
+                    // Calls of up to a few seconds (4 MiB, library, interleaved): room for
+                    // calibration, six untimed calls and at least twelve timed ones per mode; the links.
+                    let per_op = if size >= 1 << 20 { 100 } else { 25 };
+                    l.deadline = Duration::from_secs(90 + per_op * these.len() as u64);
+                    let run = l.run();
+                    if !run.success {
+                        println!(
+                            "{} {lname} size {size}: launch failed after {:.0} s (timed out: {})\n{}\n{}",
+                            mpi.name(),
+                            run.elapsed.as_secs_f64(),
+                            run.timed_out,
+                            run.stdout.trim(),
+                            run.stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+                        );
+                    }
+                    if std::env::var_os("COLLBENCH_RAW").is_some() {
+                        println!("{lname} {size}:\n{}", run.stdout.trim());
+                    }
+                    if !run.stderr.contains("site-aware collectives") {
+                        println!(
+                            "{} {lname}: the shim never said it regrouped (STRADDLE_VERBOSE)",
+                            mpi.name()
+                        );
+                    }
+                    run.stdout
+                };
                 // The model's path figures from this launch's single messages.
                 let net = match (
-                    link_times(&run.stdout, wan_pair.0, wan_pair.1),
-                    link_times(&run.stdout, lan_pair.0, lan_pair.1),
+                    link_times(&stdout, wan_pair.0, wan_pair.1),
+                    link_times(&stdout, lan_pair.0, lan_pair.1),
                 ) {
                     (Some(wan), Some(lan)) => {
                         let all = |set: usize, key: &str| {
-                            run.stdout
+                            stdout
                                 .lines()
                                 .find(|l| l.starts_with(&format!("flows set={set} ")))
                                 .and_then(|l| field(l, key))
@@ -458,8 +506,8 @@ fn main() {
                 for &op in &these {
                     let sz = if op == Op::Barrier { 0 } else { size };
                     let (Some(lib), Some(reg)) = (
-                        measured(&run.stdout, op.name(), sz, "lib"),
-                        measured(&run.stdout, op.name(), sz, "shim"),
+                        measured(&stdout, op.name(), sz, "lib"),
+                        measured(&stdout, op.name(), sz, "shim"),
                     ) else {
                         println!(
                             "{:<6} {lname:<11} {:<20} {:>7} missing (see the launch output above)",
