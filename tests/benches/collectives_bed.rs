@@ -312,10 +312,8 @@ fn main() {
 
     let mut summary = Vec::new();
     for mpi in mpis {
-        let exe = match replay {
-            Some(_) => dir.0.join("collbench"),
-            None => mpi.compile(&program("collbench.c"), &dir.0),
-        };
+        // The program, unless replaying.
+        let exe = replay.is_none().then(|| mpi.compile(&program("collbench.c"), &dir.0));
         // COLLBENCH_SHIM: another build of the shim (an instrumented copy, say).
         let shim_lib = std::env::var_os("COLLBENCH_SHIM")
             .map(std::path::PathBuf::from)
@@ -401,7 +399,8 @@ fn main() {
                     }
                 } else {
                     let b = b.as_ref().expect("a bed unless replaying");
-                    let mut l = BedLaunch::new(b, mpi, placement.clone(), &exe)
+                    let exe = exe.as_ref().expect("a program unless replaying");
+                    let mut l = BedLaunch::new(b, mpi, placement.clone(), exe)
                         .arg(names.join(","))
                         .arg(size)
                         .arg(secs)
