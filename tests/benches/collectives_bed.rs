@@ -5,9 +5,9 @@
 //! algorithm pinned by its own variables (`collmodel_bed::mpich_pin`). One launch per layout
 //! and size, the shim preloaded with STRADDLE_REGROUP=1: each case alternates the library's
 //! own call (through PMPI, which the shim does not see) and the same call through the shim,
-//! in runs of calls (library, shim, shim, library, ..., six runs each; the first call of each run
-//! untimed, so no timed call inherits the other mode's connections), so both see the same
-//! machine and drift. Per case and mode: median time per call, payload bytes that crossed the WAN each way
+//! in runs of calls (library, shim, shim, library, ..., six runs each, twelve where either
+//! mode's calls spread widely; the first call of each run untimed, so no timed call inherits
+//! the other mode's connections), so both see the same machine and drift. Per case and mode: median time per call, payload bytes that crossed the WAN each way
 //! per call (the relay's counters, framing and the program's own hand-out subtracted), next
 //! to the model's prediction for both algorithms, and the goals as PASS/FAIL. The model's
 //! path figures come from the same launch: before its cases, single messages of 8 B, 64 KiB
@@ -438,8 +438,9 @@ fn main() {
                         l = l.env(&k, v);
                     }
                     // Calls of up to a few seconds (4 MiB, library, interleaved): room for
-                    // calibration, six untimed calls and at least twelve timed ones per mode; the links.
-                    let per_op = if size >= 1 << 20 { 100 } else { 25 };
+                    // calibration, twelve untimed calls and at least twenty-four timed ones per
+                    // mode (where calls spread widely); the links.
+                    let per_op = if size >= 1 << 20 { 180 } else { 40 };
                     l.deadline = Duration::from_secs(90 + per_op * these.len() as u64);
                     let run = l.run();
                     if !run.success {
