@@ -62,14 +62,21 @@
  * two pass-through rows (both modes the library's algorithm) came out 0.91x and 0.92x. */
 #define RUNS 6
 /* Where either mode's timed calls spread widely (interquartile range over median above
- * this), another RUNS runs of each follow, in the same order: with few calls a mode's median
+ * WIDE), another RUNS runs of each follow, in the same order: with few calls a mode's median
  * moves by a large part of the spread from one launch to the next. 4 MiB calls whose
  * crossing flows lose packets at the WAN's queue fall in two groups some 15% apart (a 3+5
  * all-to-all of the library's algorithm in both modes: 690-750 and 820-910 ms), and with 12
- * calls the two medians landed in different groups, 0.90x. Decided on the spread alone, not
- * on the modes' ratio, so the second half cannot lean a comparison either way. */
+ * calls the two medians landed in different groups, 0.90x.
+ * The operations named in COLLBENCH_TIGHT (those the shim passes through: both modes run
+ * the library's algorithm, so the modes' ratio is 1 but for noise, and only the 0.95 bound
+ * is at stake) take halves until the ratio's standard error, estimated from the spreads, is
+ * at most SE_TIGHT (the bound three of them away), up to MAX_HALVES.
+ * Either way the decision looks at the spreads alone, never at the modes' ratio, so the
+ * further halves cannot lean a comparison either way. */
 #define WIDE 0.08
-#define MAX_SLOTS (4 * (MAX_PAIRS + 2 * RUNS))
+#define SE_TIGHT 0.017
+#define MAX_HALVES 4
+#define MAX_SLOTS (2 * MAX_HALVES * (MAX_PAIRS + 2 * RUNS))
 
 static int rank, n;
 /* 1: the library's own algorithm, called through PMPI (the shim does not see the call). */
@@ -118,6 +125,19 @@ static void wan(unsigned long long c[4]) {
 static const char *NAMES[] = {"barrier", "bcast", "reduce", "allreduce", "gather", "gatherv", "scatter", "scatterv", "allgather",
                               "allgatherv", "reduce_scatter", "reduce_scatter_block", "alltoall", "alltoallv", "scan", "exscan"};
 enum { BARRIER, BCAST, REDUCE, ALLREDUCE, GATHER, GATHERV, SCATTER, SCATTERV, ALLGATHER, ALLGATHERV, RS, RSB, ALLTOALL, ALLTOALLV, SCAN, EXSCAN, NOPS };
+
+/* Whether COLLBENCH_TIGHT (a comma list of operation names) names `op`. */
+static int tight_op(int op) {
+    const char *l = getenv("COLLBENCH_TIGHT");
+    size_t len = strlen(NAMES[op]);
+    for (const char *p = l; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n_ = e ? (size_t)(e - p) : strlen(p);
+        if (n_ == len && !strncmp(p, NAMES[op], len)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
 
 /* Elements per call: ints for reductions, bytes per block for data movement. */
 static int ints(long size) { return size / 4 > 0 ? size / 4 : 1; }
@@ -243,15 +263,30 @@ static double agree(double end, double planned) {
     return next;
 }
 
-/* Whether `mode`'s timed calls among the first `slots` spread by more than WIDE. */
-static int wide(int mode, const int *modes, const int *timed, const double *t, int slots) {
+/* The interquartile range over the median of `mode`'s timed calls among the first `slots`;
+ * their count in *m. */
+static double spread(int mode, const int *modes, const int *timed, const double *t, int slots, int *m) {
     static double v[MAX_SLOTS];
-    int m = 0;
+    *m = 0;
     for (int k = 0; k < slots; k++)
-        if (modes[k] == mode && timed[k]) v[m++] = t[k];
-    if (m < 4) return 0;
-    qsort(v, m, sizeof v[0], cmp);
-    return v[(3 * m) / 4] - v[m / 4] > WIDE * v[m / 2];
+        if (modes[k] == mode && timed[k]) v[(*m)++] = t[k];
+    if (*m < 4) return 0;
+    qsort(v, *m, sizeof v[0], cmp);
+    return (v[(3 * *m) / 4] - v[*m / 4]) / v[*m / 2];
+}
+
+/* Whether another half is wanted after the first `slots`: for a tight operation, while the
+ * standard error of the ratio of the two medians (each 1.253 sigma / sqrt(calls), sigma the
+ * interquartile range / 1.349) is above SE_TIGHT; otherwise once, where either spread is
+ * above WIDE. */
+static int more_wanted(int tight, int halves, const int *modes, const int *timed, const double *t, int slots) {
+    if (halves >= MAX_HALVES) return 0;
+    int m0, m1;
+    double s0 = spread(0, modes, timed, t, slots, &m0), s1 = spread(1, modes, timed, t, slots, &m1);
+    if (!tight) return halves == 1 && (s0 > WIDE || s1 > WIDE);
+    /* Squared: no libm. */
+    double k = 1.253 / 1.349, e0 = m0 ? k * k * s0 * s0 / m0 : 0, e1 = m1 ? k * k * s1 * s1 / m1 : 0;
+    return e0 + e1 > SE_TIGHT * SE_TIGHT;
 }
 
 static void report(int op, long size, int mode, const int *modes, const int *timed, const double *t,
@@ -295,7 +330,7 @@ static void run_case(int op, long size, double secs) {
     }
     /* RUNS runs of each mode, library / shim | shim / library | ...: each run one untimed
      * call, then its share of about SECS per mode (at least MIN_PAIRS timed calls); as many
-     * again, continuing the order, where the first half's calls spread widely (WIDE). */
+     * again, continuing the order, as more_wanted says. */
     int pairs = (int)(2 * secs / (period[0] + period[1]));
     pairs = pairs < MIN_PAIRS ? MIN_PAIRS : pairs > MAX_PAIRS ? MAX_PAIRS : pairs;
     int per_run = (pairs + RUNS - 1) / RUNS;
@@ -303,7 +338,7 @@ static void run_case(int op, long size, double secs) {
     static int modes[MAX_SLOTS], timed[MAX_SLOTS];
     static double start[MAX_SLOTS + 1], slot[MAX_SLOTS], d[MAX_SLOTS], dmax[MAX_SLOTS];
     static unsigned long long c[MAX_SLOTS + 1][4];
-    for (int k = 0; k < 2 * half; k++) {
+    for (int k = 0; k < MAX_HALVES * half; k++) {
         int run = k / (per_run + 1), pair = run / 2;
         modes[k] = (run % 2) ^ (pair % 2) ^ 1; /* runs: library, shim | shim, library | ... */
         timed[k] = k % (per_run + 1) != 0;
@@ -316,9 +351,9 @@ static void run_case(int op, long size, double secs) {
         for (; k < slots; k++) {
             lib_mode = modes[k];
             wait_until(start[k]);
-            /* The second half's first slot (untimed) keeps the first half's closing reading:
+            /* A later half's first slot (untimed) keeps the previous half's closing reading:
              * the last timed slot before it ends there, not after the decision's messages. */
-            if (rank == 0 && k != half) wan(c[k]);
+            if (rank == 0 && (k == 0 || k % half)) wan(c[k]);
             call(op, size);
             d[k] = now() - start[k];
             start[k + 1] = agreed ? agree(start[k] + d[k], start[k] + slot[k]) : start[k] + slot[k];
@@ -326,8 +361,7 @@ static void run_case(int op, long size, double secs) {
         wait_until(start[slots] + SETTLE);
         if (rank == 0) wan(c[slots]);
         MPI_Reduce(d, dmax, slots, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-        int more = slots == half && rank == 0 &&
-                   (wide(0, modes, timed, dmax, slots) || wide(1, modes, timed, dmax, slots));
+        int more = rank == 0 && more_wanted(tight_op(op), slots / half, modes, timed, dmax, slots);
         MPI_Bcast(&more, 1, MPI_INT, 0, MPI_COMM_WORLD);
         if (!more) break;
         slots += half;
