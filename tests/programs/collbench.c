@@ -27,8 +27,9 @@
  * per-pair counters (file $COLLBENCH_STATS) at every slot's start and once every rank has
  * idled SETTLE past the last; a slot's bytes are its call's and, where slots are long, one
  * agreement's (nothing else crosses then). Rank 0 prints one line per mode with every
- * slot's time and the summed counters (`nulls`: agreements inside them; the "null" window,
- * one agreement and settle, is printed once).
+ * timed slot's time (times_us; late_us for those that started late, see report) and the
+ * summed counters (`nulls`: agreements inside them; the "null" window, one agreement and
+ * settle, is printed once).
  * Each case ends with a check of one call's result per mode against the expected values
  * (errors summed over ranks).
  *
@@ -62,7 +63,7 @@
  * two pass-through rows (both modes the library's algorithm) came out 0.91x and 0.92x. */
 #define RUNS 6
 /* Where either mode's timed calls spread widely (interquartile range over median above
- * WIDE), another RUNS runs of each follow, in the same order: with few calls a mode's median
+ * WIDE), another RUNS runs of each follow, in the same order: with few calls a mode's figure
  * moves by a large part of the spread from one launch to the next. 4 MiB calls whose
  * crossing flows lose packets at the WAN's queue fall in two groups some 15% apart (a 3+5
  * all-to-all of the library's algorithm in both modes: 690-750 and 820-910 ms), and with 12
@@ -276,8 +277,9 @@ static double spread(int mode, const int *modes, const int *timed, const double 
 }
 
 /* Whether another half is wanted after the first `slots`: for a tight operation, while the
- * standard error of the ratio of the two medians (each 1.253 sigma / sqrt(calls), sigma the
- * interquartile range / 1.349) is above SE_TIGHT; otherwise once, where either spread is
+ * standard error of the modes' ratio is above SE_TIGHT, each mode's taken as a median's
+ * (1.253 sigma / sqrt(calls), sigma the interquartile range / 1.349; the harness's trimmed
+ * mean does no worse but on long-tailed calls); otherwise once, where either spread is
  * above WIDE. */
 static int more_wanted(int tight, int halves, const int *modes, const int *timed, const double *t, int slots) {
     if (halves >= MAX_HALVES) return 0;
