@@ -110,7 +110,6 @@ fn trimmed_mean(mut v: Vec<f64>) -> f64 {
     }
 }
 
-
 /// The figures of `op` at `size` in `mode` ("lib" or "shim") from a launch's output: every
 /// window's calls that started on time pooled (trimmed mean), its counters less any hand-out's,
 /// per call.
@@ -132,28 +131,24 @@ fn measured(stdout: &str, op: &str, size: u64, mode: &str) -> Option<Measured> {
     if windows.is_empty() {
         return None;
     }
-    let times: Vec<f64> = windows
-        .iter()
-        .flat_map(|l| {
-            text(l, "times_us")
-                .unwrap_or("")
-                .split(',')
-                .filter_map(|t| t.parse::<f64>().ok())
-        })
-        .map(|t| t / 1e6)
-        .collect();
+    // A comma list of microseconds (`times_us`, `late_us`) of every window, in seconds.
+    let list = |key: &str| -> Vec<f64> {
+        windows
+            .iter()
+            .flat_map(|l| text(l, key).unwrap_or("").split(',').filter_map(|t| t.parse::<f64>().ok()))
+            .map(|t| t / 1e6)
+            .collect()
+    };
+    let times = list("times_us");
     let sum = |f: &dyn Fn(&str) -> f64| windows.iter().map(|l| f(l)).sum::<f64>();
     // Every timed call's counters are summed, late or not.
     let iters = sum(&|l| field(l, "iters").unwrap_or(0.0)).max(1.0);
     // Hand-outs inside the counted windows (none where every slot is counted alone).
     let nulls = sum(&|l| field(l, "nulls").unwrap_or(1.0));
     Some(Measured {
-        time_s: trimmed_mean(times.clone()),
+        time_s: trimmed_mean(times),
         iters: iters as u32,
-        late: windows
-            .iter()
-            .map(|l| text(l, "late_us").unwrap_or("").split(',').filter(|t| !t.is_empty()).count() as u32)
-            .sum(),
+        late: list("late_us").len() as u32,
         overruns: sum(&|l| field(l, "overruns").unwrap_or(0.0)) as u32,
         errors: field(
             stdout
