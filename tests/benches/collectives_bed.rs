@@ -25,7 +25,9 @@
 //! rendezvous back; the default, inf, sends every size eagerly)  COLLBENCH_SHIM=path (another
 //! build of the shim's library to preload)  COLLBENCH_MORE_FLOWS='0>3;0>3,3>0' (more sets of
 //! 4 MiB messages at once to time after the calibration, `;` between sets, printed as `flows
-//! set=2…` with COLLBENCH_RAW=1, not used by the model). The last line is machine-readable.
+//! set=2…` with COLLBENCH_RAW=1, not used by the model)  COLLBENCH_BOTH_LIB=1 (an A/A run: the
+//! shim's mode calls the library too, so the ratios show what the schedule and noise alone
+//! do; regrouped rows then fail their goals, as they should). The last line is machine-readable.
 //! COLLBENCH_REPLAY=log (no bed: score the measurements of an earlier run's COLLBENCH_RAW=1
 //! output with this tree's model). Column "sa": whether the shim regroups that row (`collmodel_bed::shim_regroups`, the shim's own
 //! `regroup::pays`); where it does not, both modes run the library's algorithm and the model
@@ -290,6 +292,10 @@ fn main() {
         .collect();
     let nominal = Net::bed(DELAY_MS as f64, RATE_MBIT as f64);
     let rndv = std::env::var("COLLBENCH_UCX_RNDV_THRESH").unwrap_or_else(|_| "inf".into());
+    let both_lib = std::env::var_os("COLLBENCH_BOTH_LIB").is_some();
+    if both_lib {
+        println!("A/A run (COLLBENCH_BOTH_LIB): both modes call the library");
+    }
 
     let dir = Scratch::new("collbench");
     let idle = idle_sleep();
@@ -460,6 +466,9 @@ fn main() {
                     // UCX's rendezvous over TCP costs several extra WAN trips per message
                     // (40-60 ms at 10 ms); eager for every size, for both modes alike.
                     l = l.env("UCX_RNDV_THRESH", &rndv);
+                    if both_lib {
+                        l = l.env("COLLBENCH_BOTH_LIB", 1);
+                    }
                     for (k, v) in mpich_env(size) {
                         l = l.env(&k, v);
                     }

@@ -82,7 +82,10 @@
 static int rank, n;
 /* 1: the library's own algorithm, called through PMPI (the shim does not see the call). */
 static int lib_mode;
-#define CALL(f, ...) (lib_mode ? P##f(__VA_ARGS__) : f(__VA_ARGS__))
+/* COLLBENCH_BOTH_LIB=1: the "shim" mode calls the library too (an A/A run: what the
+ * schedule alone does to the modes' ratio). */
+static int both_lib;
+#define CALL(f, ...) (lib_mode || both_lib ? P##f(__VA_ARGS__) : f(__VA_ARGS__))
 static char *sbuf, *rbuf;
 static int *counts, *displs;
 
@@ -455,6 +458,7 @@ static void flow_times(int set, long size, const int *from, const int *to, int k
 
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
+    both_lib = getenv("COLLBENCH_BOTH_LIB") != NULL;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &n);
     if (argc < 4) {
