@@ -311,8 +311,11 @@ static void report(int op, long size, int mode, const int *modes, const int *tim
             for (int j = 0; j < 4; j++) sum[j] += c[k + 1][j] - c[k][j];
         }
     }
-    printf("window op=%s bytes=%ld mode=%s runs=%d iters=%d nulls=%d overruns=%d ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu ",
-           NAMES[op], size, mode ? "lib" : "shim", runs, iters, agreed ? iters : 0, over, sum[0], sum[1], sum[2], sum[3]);
+    double slot_us = 0;
+    for (int k = 0; k < slots; k++)
+        if (modes[k] == mode) slot_us = slot[k] * 1e6;
+    printf("window op=%s bytes=%ld mode=%s runs=%d iters=%d nulls=%d overruns=%d slot_us=%.0f ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu ",
+           NAMES[op], size, mode ? "lib" : "shim", runs, iters, agreed ? iters : 0, over, slot_us, sum[0], sum[1], sum[2], sum[3]);
     for (int late = 0; late < 2; late++) {
         printf("%s=", late ? " late_us" : "times_us");
         for (int k = 0, first = 1; k < slots; k++)
