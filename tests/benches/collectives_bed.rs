@@ -3,12 +3,13 @@
 //! (interleaved, site blocks, 3+5, 1+7); every blocking collective at 8 B, 64 KiB and 4 MiB
 //! (`tests/programs/collbench.c` defines what size means per operation); the library's
 //! algorithm pinned by its own variables (`collmodel_bed::mpich_pin`). One launch per layout
-//! and size, the shim preloaded with STRADDLE_REGROUP=1: each case alternates the library's
-//! own call (through PMPI, which the shim does not see) and the same call through the shim,
-//! in runs of calls (library, shim, shim, library, ..., six runs each; twelve where either
-//! mode's calls spread widely; where the shim passes through, up to twenty-four, until the
-//! modes' ratio is known to about 1.7%; the first call of each run untimed, so no timed call
-//! inherits the other mode's connections), so both see the same machine and drift. Per case
+//! and size, each on a bed built afresh, the shim preloaded with STRADDLE_REGROUP=1: each case
+//! alternates the library's own call (through PMPI, which the shim does not see) and the same
+//! call through the shim, in runs of calls (library, shim, shim, library, ..., six runs each;
+//! twelve where either mode's calls spread widely; where the shim passes through, up to
+//! twenty-four, until the modes' ratio is known to about 1.7%; the first call of each run
+//! untimed, so no timed call inherits the other mode's connections), so both see the same
+//! machine and drift. Per case
 //! and mode: time per call (`trimmed_mean` of the calls that started on time), payload bytes
 //! that crossed the WAN each way per call (the relay's counters, framing and the program's
 //! own hand-out subtracted), next

@@ -294,9 +294,10 @@ static int more_wanted(int tight, int halves, const int *modes, const int *timed
     return e0 + e1 > SE_TIGHT * SE_TIGHT;
 }
 
-/* One line per mode: every timed slot's counters (summed) and, in times_us, the time of
- * every timed slot that started on time. A slot whose previous call was still running on
- * some rank when it was due (the previous slot overran, unagreed) started late on that rank,
+/* One line per mode: its slot length (slot_us), every timed slot's counters (summed) and,
+ * in times_us, the time of every timed slot that started on time. A slot whose previous
+ * call was still running on some rank when it was due (the previous slot overran,
+ * unagreed) started late on that rank,
  * and its time holds the lateness: those times go to late_us, out of the statistics. (A
  * 64 KiB allreduce over blocks once overran ten slots in a row, 54-109 ms against 24.) */
 static void report(int op, long size, int mode, const int *modes, const int *timed, const double *t,
