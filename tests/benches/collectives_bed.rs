@@ -7,7 +7,8 @@
 //! alternates the library's own call (through PMPI, which the shim does not see) and the same
 //! call through the shim, in runs of calls (library, shim, shim, library, ..., six runs each;
 //! twelve where either mode's calls spread widely; where the shim passes through, up to
-//! twenty-four, until the modes' ratio is known to about 1.7%; the first call of each run
+//! twenty-four, or more while the case's runs so far took under 40 s, until the modes' ratio
+//! is known to about 1.7%; the first call of each run
 //! untimed, so no timed call inherits the other mode's connections), so both see the same
 //! machine and drift. Per case
 //! and mode: time per call (`trimmed_mean` of the calls that started on time), payload bytes

@@ -71,12 +71,17 @@
  * The operations named in COLLBENCH_TIGHT (those the shim passes through: both modes run
  * the library's algorithm, so the modes' ratio is 1 but for noise, and only the 0.95 bound
  * is at stake) take halves until the ratio's standard error, estimated from the spreads, is
- * at most SE_TIGHT (the bound three of them away), up to MAX_HALVES.
+ * at most SE_TIGHT (the bound three of them away), up to MAX_HALVES; past that only while
+ * the case's halves so far took under TIGHT_SECS (calls of milliseconds: a 1 MiB half takes
+ * seconds, a 4 MiB one about 40). Eight-byte all-to-alls over interleaved sites whose calls
+ * spread widely (interquartile ranges a sixth to a third of the median, stalls of 5-80 ms)
+ * ended 24 runs at a standard error of 0.022-0.028, and one came out 0.95x.
  * Either way the decision looks at the spreads alone, never at the modes' ratio, so the
  * further halves cannot lean a comparison either way. */
 #define WIDE 0.08
 #define SE_TIGHT 0.017
 #define MAX_HALVES 4
+#define TIGHT_SECS 40.0
 #define MAX_SLOTS (2 * MAX_HALVES * (MAX_PAIRS + 2 * RUNS))
 
 static int rank, n;
@@ -279,13 +284,15 @@ static double spread(int mode, const int *modes, const int *timed, const double 
     return (v[(3 * *m) / 4] - v[*m / 4]) / v[*m / 2];
 }
 
-/* Whether another half is wanted after the first `slots`: for a tight operation, while the
+/* Whether another half is wanted after the first `slots` (`halves` of them, `took` seconds;
+ * `room`: another fits): for a tight operation, while the
  * standard error of the modes' ratio is above SE_TIGHT, each mode's taken as a median's
  * (1.253 sigma / sqrt(calls), sigma the interquartile range / 1.349; the harness's trimmed
  * mean does no worse but on long-tailed calls); otherwise once, where either spread is
  * above WIDE. */
-static int more_wanted(int tight, int halves, const int *modes, const int *timed, const double *t, int slots) {
-    if (halves >= MAX_HALVES) return 0;
+static int more_wanted(int tight, int halves, int room, double took, const int *modes, const int *timed,
+                       const double *t, int slots) {
+    if (!room || (halves >= MAX_HALVES && !(tight && took < TIGHT_SECS))) return 0;
     int m0, m1;
     double s0 = spread(0, modes, timed, t, slots, &m0), s1 = spread(1, modes, timed, t, slots, &m1);
     if (!tight) return halves == 1 && (s0 > WIDE || s1 > WIDE);
@@ -355,7 +362,7 @@ static void run_case(int op, long size, double secs) {
     static int modes[MAX_SLOTS], timed[MAX_SLOTS];
     static double start[MAX_SLOTS + 1], slot[MAX_SLOTS], d[MAX_SLOTS], dmax[MAX_SLOTS];
     static unsigned long long c[MAX_SLOTS + 1][4];
-    for (int k = 0; k < MAX_HALVES * half; k++) {
+    for (int k = 0; k < MAX_SLOTS; k++) {
         int run = k / (per_run + 1), pair = run / 2;
         modes[k] = (run % 2) ^ (pair % 2) ^ 1; /* runs: library, shim | shim, library | ... */
         timed[k] = k % (per_run + 1) != 0;
@@ -378,7 +385,8 @@ static void run_case(int op, long size, double secs) {
         wait_until(start[slots] + SETTLE);
         if (rank == 0) wan(c[slots]);
         MPI_Reduce(d, dmax, slots, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-        int more = rank == 0 && more_wanted(tight_op(op), slots / half, modes, timed, dmax, slots);
+        int more = rank == 0 && more_wanted(tight_op(op), slots / half, slots + half <= MAX_SLOTS,
+                                            start[slots] - start[0], modes, timed, dmax, slots);
         MPI_Bcast(&more, 1, MPI_INT, 0, MPI_COMM_WORLD);
         if (!more) break;
         slots += half;
