@@ -8,7 +8,9 @@
 //! call through the shim, in runs of calls (library, shim, shim, library, ..., six runs each;
 //! twelve where either mode's calls spread widely; where the shim passes through, up to
 //! twenty-four, or more while the case's runs so far took under 40 s, until the modes' ratio
-//! is known to about 1.7%; the first call of each run
+//! is known to about 1.7%; a case the machine disturbed, its calls spread over 35% of their
+//! median in either mode, measured again from its first run up to twice, the last
+//! measurement kept and the row marked `retaken N`; the first call of each run
 //! untimed, so no timed call inherits the other mode's connections), so both see the same
 //! machine and drift. Per case
 //! and mode: time per call (`trimmed_mean` of the calls that started on time), payload bytes
@@ -75,6 +77,8 @@ struct Measured {
     /// Calls that started late (the previous call overran its slot), not in `time_s`.
     late: u32,
     overruns: u32,
+    /// How often collbench measured the case again since the machine disturbed it.
+    retakes: u32,
     errors: u64,
     /// Payload bytes per call, site 0 to 1 and back.
     ab: f64,
@@ -154,6 +158,7 @@ fn measured(stdout: &str, op: &str, size: u64, mode: &str) -> Option<Measured> {
         iters: iters as u32,
         late: list("late_us").len() as u32,
         overruns: sum(&|l| field(l, "overruns").unwrap_or(0.0)) as u32,
+        retakes: sum(&|l| field(l, "retakes").unwrap_or(0.0)) as u32,
         errors: field(
             stdout
                 .lines()
@@ -351,6 +356,8 @@ fn main() {
             0u64,
         );
         let mut speedups = Vec::new();
+        // Cases collbench measured again (the machine disturbed them).
+        let mut retaken = 0u32;
         println!(
             "\n{:<6} {:<11} {:<20} {:>7} {:<22} {:>2} {:>5} {:>17} {:>17} {:>13} {:>23} {:>23}  goals: 2x / >=0.95 / bytes / model",
             "mpi",
@@ -605,6 +612,8 @@ fn main() {
                     bytes.add(g_bytes.0, g_bytes.1);
                     model.add(g_model.0, g_model.1);
                     wrong += lib.errors + reg.errors;
+                    // Both modes' windows carry the case's count.
+                    retaken += u32::from(reg.retakes > 0);
                     let mut notes = String::new();
                     if lib.errors + reg.errors > 0 {
                         notes.push_str(&format!(
@@ -617,6 +626,9 @@ fn main() {
                             " overruns {}+{} of {}+{}",
                             lib.overruns, reg.overruns, lib.iters, reg.iters
                         ));
+                    }
+                    if reg.retakes > 0 {
+                        notes.push_str(&format!(" retaken {}", reg.retakes));
                     }
                     if lib.late + reg.late > 0 {
                         notes.push_str(&format!(" late (left out) {}+{}", lib.late, reg.late));
@@ -656,7 +668,7 @@ fn main() {
             .cloned()
             .unwrap_or(f64::NAN);
         summary.push(format!(
-            "{m}_cases={} {m}_median_speedup={median:.2} {m}_speed2x={}/{} {m}_not_slower={}/{} {m}_bytes={}/{} {m}_model={}/{} {m}_wrong_elements={wrong}",
+            "{m}_cases={} {m}_median_speedup={median:.2} {m}_speed2x={}/{} {m}_not_slower={}/{} {m}_bytes={}/{} {m}_model={}/{} {m}_wrong_elements={wrong} {m}_retaken={retaken}",
             speedups.len(),
             speed.pass,
             speed.of,

@@ -81,6 +81,14 @@
 #define WIDE 0.08
 #define SE_TIGHT 0.017
 #define MAX_HALVES 4
+/* A case whose calls spread over DISTURBED in either mode is measured again from its first
+ * run, up to MAX_RETAKES times, and only the last measurement is reported. Over two full runs
+ * (400 windows) every undisturbed case spread under 0.30, the 4 MiB ones whose calls fall in
+ * two groups included; bursts from the machine took the calls of a 64 KiB allgatherv over
+ * 1+7 (both modes) from 14-23 ms to as much as 165 ms, 0.67-0.72. The decision reads both
+ * modes' spreads, never their ratio or the model. */
+#define DISTURBED 0.35
+#define MAX_RETAKES 2
 #define TIGHT_SECS 40.0
 #define MAX_SLOTS (2 * MAX_HALVES * (MAX_PAIRS + 2 * RUNS))
 
@@ -301,14 +309,21 @@ static int more_wanted(int tight, int halves, int room, double took, const int *
     return e0 + e1 > SE_TIGHT * SE_TIGHT;
 }
 
-/* One line per mode: its slot length (slot_us), every timed slot's counters (summed) and,
+/* Whether the machine disturbed a case: either mode's timed calls spread over DISTURBED. */
+static int disturbed(const int *modes, const int *timed, const double *t, int slots) {
+    int m;
+    return spread(0, modes, timed, t, slots, &m) > DISTURBED || spread(1, modes, timed, t, slots, &m) > DISTURBED;
+}
+
+/* One line per mode: its slot length (slot_us), how often the case was retaken (retakes), every timed slot's counters (summed) and,
  * in times_us, the time of every timed slot that started on time. A slot whose previous
  * call was still running on some rank when it was due (the previous slot overran,
  * unagreed) started late on that rank,
  * and its time holds the lateness: those times go to late_us, out of the statistics. (A
  * 64 KiB allreduce over blocks once overran ten slots in a row, 54-109 ms against 24.) */
 static void report(int op, long size, int mode, const int *modes, const int *timed, const double *t,
-                   const double *start, const double *slot, unsigned long long (*c)[4], int slots, int agreed) {
+                   const double *start, const double *slot, unsigned long long (*c)[4], int slots, int agreed,
+                   int retakes) {
     unsigned long long sum[4] = {0, 0, 0, 0};
     int iters = 0, over = 0, runs = 0;
     for (int k = 0; k < slots; k++) {
@@ -322,8 +337,8 @@ static void report(int op, long size, int mode, const int *modes, const int *tim
     double slot_us = 0;
     for (int k = 0; k < slots; k++)
         if (modes[k] == mode) slot_us = slot[k] * 1e6;
-    printf("window op=%s bytes=%ld mode=%s runs=%d iters=%d nulls=%d overruns=%d slot_us=%.0f ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu ",
-           NAMES[op], size, mode ? "lib" : "shim", runs, iters, agreed ? iters : 0, over, slot_us, sum[0], sum[1], sum[2], sum[3]);
+    printf("window op=%s bytes=%ld mode=%s runs=%d iters=%d nulls=%d overruns=%d retakes=%d slot_us=%.0f ab_bytes=%llu ab_frames=%llu ba_bytes=%llu ba_frames=%llu ",
+           NAMES[op], size, mode ? "lib" : "shim", runs, iters, agreed ? iters : 0, over, retakes, slot_us, sum[0], sum[1], sum[2], sum[3]);
     for (int late = 0; late < 2; late++) {
         printf("%s=", late ? " late_us" : "times_us");
         for (int k = 0, first = 1; k < slots; k++)
@@ -368,7 +383,9 @@ static void run_case(int op, long size, double secs) {
         timed[k] = k % (per_run + 1) != 0;
         slot[k] = period[modes[k]];
     }
-    int agreed = period[0] + period[1] >= LONG_SLOTS;
+    int agreed = period[0] + period[1] >= LONG_SLOTS, retakes = 0, slots0 = slots;
+retake:
+    slots = slots0;
     MPI_Barrier(MPI_COMM_WORLD);
     start[0] = hand_out();
     for (int k = 0;;) {
@@ -392,9 +409,15 @@ static void run_case(int op, long size, double secs) {
         slots += half;
         start[k] = hand_out();
     }
+    int again = rank == 0 && retakes < MAX_RETAKES && disturbed(modes, timed, dmax, slots);
+    MPI_Bcast(&again, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (again) {
+        retakes++;
+        goto retake;
+    }
     if (rank == 0) {
-        report(op, size, 1, modes, timed, dmax, start, slot, c, slots, agreed);
-        report(op, size, 0, modes, timed, dmax, start, slot, c, slots, agreed);
+        report(op, size, 1, modes, timed, dmax, start, slot, c, slots, agreed, retakes);
+        report(op, size, 0, modes, timed, dmax, start, slot, c, slots, agreed, retakes);
         fflush(stdout);
     }
     for (int m = 0; m < 2; m++) {
