@@ -85,8 +85,8 @@
  * run, up to MAX_RETAKES times, and only the last measurement is reported. Over two full
  * runs (400 windows) every case but two of one burst spread under 0.30, the 4 MiB ones
  * whose calls fall in two groups included; that burst from the machine took the calls of a
- * 64 KiB allgatherv over 1+7 from 14 ms (shim) and 23 ms (library) to as much as 65 and 165 ms,
- * spreads 0.72 and 0.67. The decision reads both modes' spreads, never their ratio or the
+ * 64 KiB allgatherv over 1+7 from 14 ms (shim) and 23 ms (library) to as much as 65 and
+ * 165 ms, spreads 0.72 and 0.67. The decision reads both modes' spreads, never their ratio or the
  * model. */
 #define DISTURBED 0.35
 #define MAX_RETAKES 2
@@ -313,11 +313,12 @@ static int more_wanted(int tight, int halves, int room, double took, const int *
 /* Whether the machine disturbed a case: either mode's timed calls spread over DISTURBED. */
 static int disturbed(const int *modes, const int *timed, const double *t, int slots) {
     int m;
-    return spread(0, modes, timed, t, slots, &m) > DISTURBED || spread(1, modes, timed, t, slots, &m) > DISTURBED;
+    return spread(0, modes, timed, t, slots, &m) > DISTURBED ||
+           spread(1, modes, timed, t, slots, &m) > DISTURBED;
 }
 
-/* One line per mode: its slot length (slot_us), how often the case was retaken (retakes), every timed slot's counters (summed) and,
- * in times_us, the time of every timed slot that started on time. A slot whose previous
+/* One line per mode: its slot length (slot_us), how often the case was measured again
+ * (retakes), every timed slot's counters (summed) and, in times_us, the time of every timed slot that started on time. A slot whose previous
  * call was still running on some rank when it was due (the previous slot overran,
  * unagreed) started late on that rank,
  * and its time holds the lateness: those times go to late_us, out of the statistics. (A
@@ -384,37 +385,35 @@ static void run_case(int op, long size, double secs) {
         timed[k] = k % (per_run + 1) != 0;
         slot[k] = period[modes[k]];
     }
-    int agreed = period[0] + period[1] >= LONG_SLOTS, retakes = 0, slots0 = slots;
-retake:
-    slots = slots0;
-    MPI_Barrier(MPI_COMM_WORLD);
-    start[0] = hand_out();
-    for (int k = 0;;) {
-        for (; k < slots; k++) {
-            lib_mode = modes[k];
-            wait_until(start[k]);
-            /* A later half's first slot (untimed) keeps the previous half's closing reading:
-             * the last timed slot before it ends there, not after the decision's messages. */
-            if (rank == 0 && (k == 0 || k % half)) wan(c[k]);
-            call(op, size);
-            d[k] = now() - start[k];
-            start[k + 1] = agreed ? agree(start[k] + d[k], start[k] + slot[k]) : start[k] + slot[k];
+    int agreed = period[0] + period[1] >= LONG_SLOTS, retakes = 0;
+    for (;; retakes++) {
+        slots = half;
+        MPI_Barrier(MPI_COMM_WORLD);
+        start[0] = hand_out();
+        for (int k = 0;;) {
+            for (; k < slots; k++) {
+                lib_mode = modes[k];
+                wait_until(start[k]);
+                /* A later half's first slot (untimed) keeps the previous half's closing reading:
+                 * the last timed slot before it ends there, not after the decision's messages. */
+                if (rank == 0 && (k == 0 || k % half)) wan(c[k]);
+                call(op, size);
+                d[k] = now() - start[k];
+                start[k + 1] = agreed ? agree(start[k] + d[k], start[k] + slot[k]) : start[k] + slot[k];
+            }
+            wait_until(start[slots] + SETTLE);
+            if (rank == 0) wan(c[slots]);
+            MPI_Reduce(d, dmax, slots, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+            int more = rank == 0 && more_wanted(tight_op(op), slots / half, slots + half <= MAX_SLOTS,
+                                                start[slots] - start[0], modes, timed, dmax, slots);
+            MPI_Bcast(&more, 1, MPI_INT, 0, MPI_COMM_WORLD);
+            if (!more) break;
+            slots += half;
+            start[k] = hand_out();
         }
-        wait_until(start[slots] + SETTLE);
-        if (rank == 0) wan(c[slots]);
-        MPI_Reduce(d, dmax, slots, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-        int more = rank == 0 && more_wanted(tight_op(op), slots / half, slots + half <= MAX_SLOTS,
-                                            start[slots] - start[0], modes, timed, dmax, slots);
-        MPI_Bcast(&more, 1, MPI_INT, 0, MPI_COMM_WORLD);
-        if (!more) break;
-        slots += half;
-        start[k] = hand_out();
-    }
-    int again = rank == 0 && retakes < MAX_RETAKES && disturbed(modes, timed, dmax, slots);
-    MPI_Bcast(&again, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (again) {
-        retakes++;
-        goto retake;
+        int again = rank == 0 && retakes < MAX_RETAKES && disturbed(modes, timed, dmax, slots);
+        MPI_Bcast(&again, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        if (!again) break;
     }
     if (rank == 0) {
         report(op, size, 1, modes, timed, dmax, start, slot, c, slots, agreed, retakes);
