@@ -19,7 +19,8 @@
  * library's ring had left the leaders' connection at an eighth of the WAN. A program runs
  * one mode.) Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0
  * hands out a start time T0; slot k starts on every rank at T0 plus the lengths of the slots
- * before it (1.5 x the slowest of two calibration calls of its mode) and its time is the
+ * before it (1.5 x the slowest of two calibration calls of its mode; of either mode where the
+ * shim passes through) and its time is the
  * latest rank's end minus that instant. Where slots are long (LONG_SLOTS), a call that
  * overran its slot must not start the next one late: after each call every rank tells
  * rank 0 when it ended and rank 0 tells every rank the next slot's start (the planned one,
@@ -35,7 +36,8 @@
  *
  * Before the cases, every connection carries one 4 MiB message each way, one ordered pair at
  * a time (the warm-up); then COLLBENCH_LINKS=a>b,c>d times single messages of 8 B, 64 KiB
- * and 4 MiB from rank a to rank b (one way, on the shared clock; median of several). After
+ * and 4 MiB from rank a to rank b (one way, on the shared clock; median of several; `a>b:fixed`
+ * for a path of fixed delay and rate, measured again where the machine disturbed it). After
  * the cases, COLLBENCH_FLOWS=a>b,c>d,...;BYTES:e>f,... for each set (`;` between sets) the time until
  * all of its messages (4 MiB, or BYTES), started at one instant, have arrived: the figures
  * the harness calibrates its model with. */
@@ -369,6 +371,13 @@ static void run_case(int op, long size, double secs) {
         MPI_Bcast(&once, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
         period[m] = 1.5 * once + 0.002;
     }
+    /* Where the shim passes through (COLLBENCH_TIGHT) both modes make the same calls, so
+     * they get the same slot, the longer one. A calibration call the machine held had given
+     * one mode slots up to four times the other's, so idle gaps of seconds between its calls
+     * against half a second, and the calls' connections felt it: passed-through 4 MiB
+     * alltoallvs whose shim slots were 4.0 and 2.5 times the library's came out 0.96x and
+     * 0.95x, those at 1.06-1.32 times 0.99-1.02x (twenty-sixth and twenty-seventh runs). */
+    if (tight_op(op)) period[0] = period[1] = period[0] > period[1] ? period[0] : period[1];
     /* RUNS runs of each mode, library / shim | shim / library | ...: each run one untimed
      * call, then its share of about SECS per mode (at least MIN_PAIRS timed calls); as many
      * again, continuing the order, as more_wanted says. */
@@ -430,30 +439,51 @@ static void run_case(int op, long size, double secs) {
 }
 
 /* One-way times of single messages from rank `a` to rank `b` on the shared clock: `b` sends
- * a token, `a` stamps the instant into the message and sends it, `b` reads its arrival. */
-static void link_times(int a, int b) {
+ * a token, `a` stamps the instant into the message and sends it, `b` reads its arrival.
+ *
+ * On a path of fixed delay and rate (`fixed`: the shaped WAN) a size's messages take the
+ * same time but for the machine: the median of every launch of the twenty-fifth to
+ * twenty-seventh runs was within 6.1% of the least (8 B and 64 KiB) and 0.5% (4 MiB),
+ * but once, when a burst from the machine held the 4 MiB messages at 429-527 ms against
+ * 359.3 ms in every other launch (18.6%), and the model took that rate for every case of
+ * the launch. So on such a path a size whose median is over LINK_DISTURBED above its least
+ * is measured again, up to MAX_RETAKES times, the last measurement counting; the line says
+ * `retaken=N`. In-site paths spread by nature (the cores, not a shaper) and are taken as
+ * they come. */
+#define LINK_DISTURBED 0.10
+static void link_times(int a, int b, int fixed) {
     static const long sizes[] = {8, 65536, 4194304};
     static const int reps[] = {9, 9, 7};
     for (int k = 0; k < 3; k++) {
         double t[9];
-        for (int i = 0; i < reps[k]; i++) {
-            MPI_Barrier(MPI_COMM_WORLD);
-            if (rank == b) {
-                PMPI_Send(NULL, 0, MPI_BYTE, a, 77, MPI_COMM_WORLD);
-                PMPI_Recv(sbuf, (int)sizes[k], MPI_BYTE, a, 78, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-                double t0;
-                memcpy(&t0, sbuf, sizeof t0);
-                t[i] = now() - t0;
-            } else if (rank == a) {
-                PMPI_Recv(NULL, 0, MPI_BYTE, b, 77, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-                double t0 = now();
-                memcpy(sbuf, &t0, sizeof t0);
-                PMPI_Send(sbuf, (int)sizes[k], MPI_BYTE, b, 78, MPI_COMM_WORLD);
+        int retakes = 0;
+        for (;; retakes++) {
+            for (int i = 0; i < reps[k]; i++) {
+                MPI_Barrier(MPI_COMM_WORLD);
+                if (rank == b) {
+                    PMPI_Send(NULL, 0, MPI_BYTE, a, 77, MPI_COMM_WORLD);
+                    PMPI_Recv(sbuf, (int)sizes[k], MPI_BYTE, a, 78, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                    double t0;
+                    memcpy(&t0, sbuf, sizeof t0);
+                    t[i] = now() - t0;
+                } else if (rank == a) {
+                    PMPI_Recv(NULL, 0, MPI_BYTE, b, 77, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                    double t0 = now();
+                    memcpy(sbuf, &t0, sizeof t0);
+                    PMPI_Send(sbuf, (int)sizes[k], MPI_BYTE, b, 78, MPI_COMM_WORLD);
+                }
             }
+            int again = 0;
+            if (rank == b) {
+                qsort(t, reps[k], sizeof t[0], cmp);
+                again = fixed && retakes < MAX_RETAKES && t[reps[k] / 2] - t[0] > LINK_DISTURBED * t[reps[k] / 2];
+            }
+            MPI_Bcast(&again, 1, MPI_INT, b, MPI_COMM_WORLD);
+            if (!again) break;
         }
         if (rank == b) {
-            qsort(t, reps[k], sizeof t[0], cmp);
-            printf("link from=%d to=%d bytes=%ld oneway_us=%.1f min_us=%.1f\n", a, b, sizes[k], t[reps[k] / 2] * 1e6, t[0] * 1e6);
+            printf("link from=%d to=%d bytes=%ld oneway_us=%.1f min_us=%.1f retaken=%d\n", a, b, sizes[k],
+                   t[reps[k] / 2] * 1e6, t[0] * 1e6, retakes);
             fflush(stdout);
         }
     }
@@ -537,7 +567,8 @@ int main(int argc, char **argv) {
     const char *links = getenv("COLLBENCH_LINKS");
     for (char *l = links ? strtok(strdup(links), ",") : NULL; l; l = strtok(NULL, ",")) {
         int a, b;
-        if (sscanf(l, "%d>%d", &a, &b) == 2 && a >= 0 && b >= 0 && a < n && b < n && a != b) link_times(a, b);
+        if (sscanf(l, "%d>%d", &a, &b) == 2 && a >= 0 && b >= 0 && a < n && b < n && a != b)
+            link_times(a, b, strstr(l, ":fixed") != NULL);
     }
 
     /* Past the shim's first 16 collectives on the world (it regroups from there on). */
