@@ -30,8 +30,8 @@ const QUIET_TIMER_P99_MS: f64 = 1.0;
 
 /// Delay and bandwidth as configured, measured; the relay counts what crossed. The strict
 /// bars (p99 delay within 1 ms, TCP within 10%) are held on a quiet machine; when every
-/// attempt finds the machine's own timers running late (a busy VM host), only the robust
-/// bars are held and the test says so.
+/// attempt misses and the machine's own timers ran late over the last one (a busy VM
+/// host), only the robust bars are held and the test says so.
 #[test]
 fn wan_delay_and_bandwidth_are_what_was_asked() {
     if skip() {
