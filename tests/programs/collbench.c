@@ -20,9 +20,9 @@
  * one mode.) Timing: every rank's clock is the same CLOCK_MONOTONIC (one kernel), so rank 0
  * hands out a start time T0; slot k starts on every rank at T0 plus the lengths of the slots
  * before it (1.5 x the slowest of two calibration calls of its mode; of either mode where the
- * shim passes through) and its time is the
- * latest rank's end minus that instant. Where slots are long (LONG_SLOTS), a call that
- * overran its slot must not start the next one late: after each call every rank tells
+ * shim passes through) and its time is the latest rank's end minus that instant. Where
+ * slots are long (LONG_SLOTS), a call that overran its slot must not start the next one
+ * late: after each call every rank tells
  * rank 0 when it ended and rank 0 tells every rank the next slot's start (the planned one,
  * or AGREE_MARGIN past the last end if that is later). Counters: rank 0 reads the relay's
  * per-pair counters (file $COLLBENCH_STATS) at every slot's start and once every rank has
@@ -320,11 +320,11 @@ static int disturbed(const int *modes, const int *timed, const double *t, int sl
 }
 
 /* One line per mode: its slot length (slot_us), how often the case was measured again
- * (retakes), every timed slot's counters (summed) and, in times_us, the time of every timed slot that started on time. A slot whose previous
- * call was still running on some rank when it was due (the previous slot overran,
- * unagreed) started late on that rank,
- * and its time holds the lateness: those times go to late_us, out of the statistics. (A
- * 64 KiB allreduce over blocks once overran ten slots in a row, 54-109 ms against 24.) */
+ * (retakes), every timed slot's counters (summed) and, in times_us, the time of every timed
+ * slot that started on time. A slot whose previous call was still running on some rank when
+ * it was due (the previous slot overran, unagreed) started late on that rank, and its time
+ * holds the lateness: those times go to late_us, out of the statistics. (A 64 KiB allreduce
+ * over blocks once overran ten slots in a row, 54-109 ms against 24.) */
 static void report(int op, long size, int mode, const int *modes, const int *timed, const double *t,
                    const double *start, const double *slot, unsigned long long (*c)[4], int slots, int agreed,
                    int retakes) {
