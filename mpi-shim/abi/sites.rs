@@ -948,6 +948,120 @@ unsafe fn fold_piece(own: usize, site: &mut Scratch, partials: &mut [Option<Scra
     0
 }
 
+/// A site's reduction of a vector in pieces to local rank `to`, along a chain of the site's
+/// ranks instead of the library's tree: the ranks below `to` pass piece j up, each
+/// folding its own in after what came from below; the ranks above pass it down, each
+/// folding its own in before what came from above; `to` joins the two around its own. The
+/// result is x_0 op x_1 op ... op x_{k-1}, the library's order. Every rank receives and
+/// sends each piece at most once (a tree's root takes log2 k of them and does every fold
+/// on the critical path), so on busy cores the folds of piece j run on the ranks along
+/// the chain while `to` already has piece j - 1 to send on.
+struct Chain {
+    lo: Scratch,
+    hi: Scratch,
+    mine: Scratch,
+    recv_lo: Vec<Request>,
+    recv_hi: Vec<Request>,
+    sends: Vec<Request>,
+}
+
+impl Chain {
+    /// Posts the receives of every piece (`parts`) this rank gets from its neighbours.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn start(sc: &SiteComms, parts: &[(usize, usize)], n: usize, dt: Datatype, l: Layout, to: c_int) -> Result<Chain, c_int> {
+        let (me, k) = (sc.local_rank[sc.me], sc.members().len() as c_int);
+        let from_lo = me > 0 && me <= to;
+        let from_hi = me >= to && me < k - 1;
+        let mut ch = Chain {
+            lo: Scratch::new(if from_lo { n } else { 0 }, l),
+            hi: Scratch::new(if from_hi { n } else { 0 }, l),
+            mine: Scratch::new(if from_lo && me < to { n } else { 0 }, l),
+            recv_lo: Vec::new(),
+            recv_hi: Vec::new(),
+            sends: Vec::new(),
+        };
+        let post = |buf: &mut Scratch, peer: c_int, reqs: &mut Vec<Request>| -> c_int {
+            for &(a, c) in parts {
+                // SAFETY: `buf` holds every piece and outlives its requests (`finish`).
+                unsafe { post!(reqs, PMPI_Irecv, elem(buf.buf(), a, l), c as c_int, dt, peer, PIECE_TAG, sc.local) };
+            }
+            0
+        };
+        if from_lo {
+            let rc = post(&mut ch.lo, me - 1, &mut ch.recv_lo);
+            if rc != 0 {
+                return Err(rc);
+            }
+        }
+        if from_hi {
+            let rc = post(&mut ch.hi, me + 1, &mut ch.recv_hi);
+            if rc != 0 {
+                return Err(rc);
+            }
+        }
+        Ok(ch)
+    }
+
+    /// Piece `j` (`c` elements at element `a`) of this rank: folded in and passed on, or at
+    /// `to`, the site's partial written into `site`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn piece(&mut self, sc: &SiteComms, j: usize, a: usize, c: usize, send: *const c_void, site: &mut Scratch, dt: Datatype, op: MpiOp, l: Layout, to: c_int) -> c_int {
+        let me = sc.local_rank[sc.me];
+        let own = elem(send as *mut c_void, a, l);
+        let cnt = c as c_int;
+        // SAFETY: every buffer holds the piece's elements of `dt`; requests of `start`.
+        unsafe {
+            if let Some(q) = self.recv_lo.get_mut(j) {
+                try_rc!(PMPI_Wait()(q, status_ignore()));
+            }
+            if let Some(q) = self.recv_hi.get_mut(j) {
+                try_rc!(PMPI_Wait()(q, status_ignore()));
+            }
+            let (lo, hi) = (elem(self.lo.buf(), a, l), elem(self.hi.buf(), a, l));
+            let (has_lo, has_hi) = (!self.recv_lo.is_empty(), !self.recv_hi.is_empty());
+            if me < to {
+                // What came from below, then mine.
+                let out = if has_lo {
+                    let m = elem(self.mine.buf(), a, l);
+                    copy_elems(own, m, c, l);
+                    try_rc!(PMPI_Reduce_local()(lo, m, cnt, dt, op));
+                    m
+                } else {
+                    own
+                };
+                post!(self.sends, PMPI_Isend, out, cnt, dt, me + 1, PIECE_TAG, sc.local);
+            } else if me > to {
+                // Mine, then what came from above.
+                let out = if has_hi {
+                    try_rc!(PMPI_Reduce_local()(own, hi, cnt, dt, op));
+                    hi
+                } else {
+                    own
+                };
+                post!(self.sends, PMPI_Isend, out, cnt, dt, me - 1, PIECE_TAG, sc.local);
+            } else {
+                let into = elem(site.buf(), a, l);
+                if has_hi {
+                    try_rc!(PMPI_Reduce_local()(own, hi, cnt, dt, op));
+                    copy_elems(hi, into, c, l);
+                } else {
+                    copy_elems(own, into, c, l);
+                }
+                if has_lo {
+                    try_rc!(PMPI_Reduce_local()(lo, into, cnt, dt, op));
+                }
+            }
+        }
+        0
+    }
+
+    /// Completes this rank's sends; the buffers may go once it returns.
+    unsafe fn finish(&mut self) -> c_int {
+        // SAFETY: requests of `piece`.
+        unsafe { PMPI_Waitall()(self.sends.len() as c_int, self.sends.as_mut_ptr(), status_ignore()) }
+    }
+}
+
 /// Reduce in pieces, up to DIRECT_SITES sites (`regroup::pipeline_pieces`): every site
 /// reduces piece j to its head; every other site's head sends it to the root at once and
 /// goes on with piece j + 1; the root, once its own site's pieces are reduced, folds each
@@ -1027,8 +1141,8 @@ unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: 
 }
 
 /// Allreduce in pieces, up to DIRECT_SITES sites (`regroup::pipeline_pieces`): every site
-/// reduces piece j to its leader, which posts it to every other leader at once and goes on
-/// with piece j + 1; then every leader folds piece j of all sites in site order as soon as
+/// reduces piece j to its leader along a chain of its ranks (`Chain`), and the leader posts
+/// it to every other leader at once and goes on with piece j + 1; then every leader folds piece j of all sites in site order as soon as
 /// the others' have arrived and broadcasts it inside its site while the later pieces still
 /// cross. Each direction of the WAN carries the vector once per remote site, as before,
 /// but the sites' reductions and broadcasts overlap the crossing instead of preceding and
@@ -1051,8 +1165,12 @@ unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, 
         if let Some(x) = x {
             try_rc!(recv_pieces(&mut partials, &parts, dt, l, &|h| h as c_int, x, &mut recvs));
         }
-        for &(a, c) in &parts {
-            try_rc!(PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, lead, sc.local));
+        let mut chain = match Chain::start(sc, &parts, n, dt, l, lead) {
+            Ok(ch) => ch,
+            Err(rc) => return rc,
+        };
+        for (j, &(a, c)) in parts.iter().enumerate() {
+            try_rc!(chain.piece(sc, j, a, c, send, &mut site, dt, op, l, lead));
             if let Some(x) = x {
                 for h in (0..sites).filter(|&h| h != mine) {
                     post!(sends, PMPI_Isend, elem(site.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x);
@@ -1068,6 +1186,7 @@ unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, 
             }
             try_rc!(PMPI_Bcast()(elem(r, a, l), c as c_int, dt, lead, sc.local));
         }
+        try_rc!(chain.finish());
         PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
     }
 }

@@ -38,6 +38,9 @@ pub struct Config {
     /// `STRADDLE_SITE_MAP=0,0,1,1`: the site of every world rank, until the controller
     /// pushes a map.
     pub site_map: Option<Vec<u32>>,
+    /// `STRADDLE_SITE_EPOCH`: the epoch of that static map (default 0). Each site's leader
+    /// rotates with the epoch, so a static map can put it anywhere in its site.
+    pub site_epoch: u64,
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -80,6 +83,7 @@ impl Config {
             regroup_always: false,
             agree_every: std::env::var("STRADDLE_AGREE_EVERY").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(16).max(1),
             site_map: std::env::var("STRADDLE_SITE_MAP").ok().and_then(|v| parse_site_map(&v)),
+            site_epoch: std::env::var("STRADDLE_SITE_EPOCH").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0),
         };
         let setting = std::env::var("STRADDLE_REGROUP").ok();
         c.regroup_always = setting.as_deref().map(str::trim) == Some("always");

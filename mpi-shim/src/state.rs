@@ -143,7 +143,7 @@ pub fn flush() {
 
 impl Shim {
     /// The newest site map this rank holds, as (epoch, key of its own site): the
-    /// controller's, else the static map of the environment (epoch 0).
+    /// controller's, else the static map of the environment (epoch `STRADDLE_SITE_EPOCH`).
     pub fn held_site(&self) -> Option<(u64, u64)> {
         let rank = self.id.rank as usize;
         if let Some(m) = self.site_map.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
@@ -153,7 +153,7 @@ impl Shim {
             }
         }
         let site = *self.config.site_map.as_ref()?.get(rank)?;
-        Some((0, crate::regroup::site_key(&format!("site {site}"))))
+        Some((self.config.site_epoch, crate::regroup::site_key(&format!("site {site}"))))
     }
 
     pub(crate) fn reporter(&self) -> Option<&Reporter> {

@@ -475,6 +475,26 @@ fn per_site(
     )
 }
 
+/// Every site reduces a piece of `x` bytes to its rank `root_of(g)` along a chain of its
+/// ranks (the shim's `Chain`): the ranks below the root pass it up one hop at a time, the
+/// ranks above pass it down, both chains at once.
+fn per_site_chain(sites: &[Vec<usize>], root_of: impl Fn(usize) -> usize, x: f64) -> Rounds {
+    concurrent(
+        sites
+            .iter()
+            .enumerate()
+            .map(|(g, m)| {
+                let to = root_of(g);
+                let up: Vec<Msg> = (0..to).map(|i| (m[i], m[i + 1], x)).collect();
+                let down: Vec<Msg> = (to + 1..m.len()).rev().map(|i| (m[i], m[i - 1], x)).collect();
+                (0..up.len().max(down.len()))
+                    .map(|t| up.get(t).into_iter().chain(down.get(t)).copied().collect())
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
 /// The shim's pieces of a vector of `msg` bytes of `MPI_INT` (what collbench reduces and
 /// scans) split in `pieces`: elements evenly, the last piece what is left.
 fn piece_sizes(msg: f64, pieces: usize) -> Vec<f64> {
@@ -680,13 +700,14 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             r.extend(lead(Op::Reduce, msg, &|_, b| (b == g_root).then_some(msg)));
         }
         Op::Allreduce if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces(msg as u64).is_some() => {
-            // In pieces: every site reduces piece j to its leader, which posts it to every
-            // other leader and goes on with piece j + 1; then each leader, once piece j of
+            // In pieces: every site reduces piece j to its leader along a chain of its
+            // ranks, and the leader posts it to every other leader and goes on with piece
+            // j + 1; then each leader, once piece j of
             // every site is in, broadcasts it in its site while later pieces still cross.
             let sizes = piece_sizes(msg, pipeline_pieces(msg as u64).unwrap());
             let mut crossings = Vec::new();
             for &x in &sizes {
-                r.extend(per_site(Op::Reduce, &sites, local_root, |_| x));
+                r.extend(per_site_chain(&sites, local_root, x));
                 crossings.push(r.len());
                 r.extend(wan(&|_, _| Some(x)));
             }
@@ -1801,6 +1822,21 @@ mod tests {
             let crosses = round.iter().any(|m| site[m.0] != site[m.1]);
             assert_eq!(plan.taken_at.get(k).copied().flatten().is_some_and(|j| j > k), crosses, "round {k}");
         }
+    }
+
+    #[test]
+    fn sites_reduce_pieces_along_a_chain_into_their_root() {
+        let sites = vec![vec![0, 1, 2], vec![3, 4, 5, 6, 7]];
+        let r = per_site_chain(&sites, |g| if g == 0 { 1 } else { 0 }, 8.0);
+        assert_eq!(
+            r,
+            vec![
+                vec![(0, 1, 8.0), (2, 1, 8.0), (7, 6, 8.0)],
+                vec![(6, 5, 8.0)],
+                vec![(5, 4, 8.0)],
+                vec![(4, 3, 8.0)]
+            ]
+        );
     }
 
     #[test]

@@ -42,10 +42,17 @@ fn site_aware_calls(run: &Run) -> Vec<u64> {
 }
 
 fn regrouped(mpi: Mpi, exe: &std::path::Path, rounds: u32, mode: &str, map: &str) -> Run {
+    regrouped_at(mpi, exe, rounds, mode, map, 0)
+}
+
+/// `regrouped` with the static map at `epoch`: each site's leader is its member number
+/// `epoch` mod its size.
+fn regrouped_at(mpi: Mpi, exe: &std::path::Path, rounds: u32, mode: &str, map: &str, epoch: u64) -> Run {
     Launch::new(mpi, 8, exe)
         .arg(rounds)
         .env("STRADDLE_REGROUP", mode)
         .env("STRADDLE_SITE_MAP", map)
+        .env("STRADDLE_SITE_EPOCH", epoch)
         .env("STRADDLE_AGREE_EVERY", 4)
         .env("STRADDLE_VERBOSE", 1)
         .env("STRADDLE_JOB", "sitecoll")
@@ -69,6 +76,14 @@ fn every_collective_matches_the_library_in_every_layout() {
             let adopted = run.stderr.lines().filter(|l| l.contains("site-aware collectives over") && l.contains("of 8 ranks")).count();
             assert_eq!(adopted, 8, "{} [{name}]: every rank regrouped the world:\n{}", mpi.name(), run.stderr);
         }
+        // Leaders inside their sites (the second member of each), so that pieces reach them
+        // from below and from above.
+        let run = regrouped_at(mpi, &exe, 1, "always", "0,0,0,1,1,1,1,1", 1);
+        assert!(run.success, "{} [3+5, epoch 1]: {}", mpi.name(), run.stderr);
+        let (cases, failures) = tally(&run, "collectives:");
+        assert!(cases > 4000 && failures == 0, "{} [3+5, epoch 1]: {cases} cases, {failures} failures:\n{}", mpi.name(), run.stderr);
+        let adopted = run.stderr.lines().filter(|l| l.contains("epoch 1: site-aware collectives over") && l.contains("of 8 ranks")).count();
+        assert_eq!(adopted, 8, "{} [3+5, epoch 1]: every rank regrouped the world at epoch 1:\n{}", mpi.name(), run.stderr);
         // By default only where the library's algorithm would cross the WAN more than once.
         let run = regrouped(mpi, &exe, 1, "1", "0,0,0,1,1,1,1,1");
         assert!(run.success, "{}: {}", mpi.name(), run.stderr);
