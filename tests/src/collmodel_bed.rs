@@ -702,8 +702,8 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
         Op::Allreduce if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces(msg as u64).is_some() => {
             // In pieces: every site reduces piece j to its leader along a chain of its
             // ranks, and the leader posts it to every other leader and goes on with piece
-            // j + 1; then each leader, once piece j of
-            // every site is in, broadcasts it in its site while later pieces still cross.
+            // j + 1; then each leader, once piece j of every site is in, broadcasts it in
+            // its site while later pieces still cross.
             let sizes = piece_sizes(msg, pipeline_pieces(msg as u64).unwrap());
             let mut crossings = Vec::new();
             for &x in &sizes {
