@@ -1144,9 +1144,10 @@ unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: 
 /// reduces piece j to its leader along a chain of its ranks (`Chain`), and the leader posts
 /// it to every other leader at once and goes on with piece j + 1; then every leader folds
 /// piece j of all sites in site order as soon as the others' have arrived and broadcasts
-/// it inside its site while the later pieces still cross. Each direction of the WAN carries the vector once per remote site, as before,
-/// but the sites' reductions and broadcasts overlap the crossing instead of preceding and
-/// following it. `send` is never MPI_IN_PLACE.
+/// it inside its site while the later pieces still cross. Each direction of the WAN
+/// carries the vector once per remote site, as before, but the sites' reductions and
+/// broadcasts overlap the crossing instead of preceding and following it. `send` is never
+/// MPI_IN_PLACE.
 #[allow(clippy::too_many_arguments)]
 unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, pieces: usize, l: Layout, comm: Comm) -> c_int {
     let n = count.max(0) as usize;
