@@ -1216,7 +1216,7 @@ pub fn cost(plan: impl Into<Plan>, site: &[usize], net: &Net) -> Cost {
 /// `f64::INFINITY`: whole messages, first come first served. On the bed, how one
 /// direction splits between connections that have data at once depends on each
 /// connection's BBR estimate of the path's rate, which follows what that connection
-/// carried before: measured on rank 0's seven connections across over 1+7, all at
+/// carried before: measured on rank 0's seven connections across over 1+7, all at about
 /// 100 Mbit/s after the warm-up, then 24-65 for five of them while the library's
 /// pairwise reduce-scatter ran, its calls taking anywhere between the two services' times
 /// (BENCHMARKS.md). [`cost`] (turns) is the model; the other is printed beside it where
