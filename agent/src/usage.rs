@@ -49,11 +49,11 @@ pub fn utilisation(before: CpuTimes, after: CpuTimes) -> f64 {
 pub fn parse_meminfo(text: &str) -> Result<(u64, u64), ParseError> {
     let field = |name: &'static str| -> Result<u64, ParseError> {
         let line = text.lines().find(|l| l.starts_with(name)).ok_or(ParseError::NoMemField(name))?;
-        let kib = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| ParseError::Bad { file: "/proc/meminfo", what: name, line: line.into() })?;
+        let kib = line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| ParseError::Bad {
+            file: "/proc/meminfo",
+            what: name,
+            line: line.into(),
+        })?;
         Ok(kib * 1024)
     };
     let total = field("MemTotal:")?;

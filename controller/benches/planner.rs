@@ -39,7 +39,9 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
     let sites: Vec<SiteConfig> = (0..SITES)
         .map(|s| SiteConfig {
             name: format!("s{s}"),
-            hosts: (0..HOSTS_PER_SITE).map(|h| HostConfig { name: format!("s{s}h{h}"), vm_capacity: CAPACITY, memory_gib: 256.0, libvirt_uri: String::new() }).collect(),
+            hosts: (0..HOSTS_PER_SITE)
+                .map(|h| HostConfig { name: format!("s{s}h{h}"), vm_capacity: CAPACITY, memory_gib: 256.0, libvirt_uri: String::new() })
+                .collect(),
             max_concurrent_migrations: 4,
         })
         .collect();
@@ -92,7 +94,14 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
                 messages[[i, (i + d) % n]] = rate / 2.0 / 65536.0;
             }
         }
-        let collectives = vec![CollectiveUse { members: (0..n).collect(), op: CollectiveOp::Allreduce, root: 0, site_aware: false, calls_per_s: 10.0, bytes_per_call: 8.0 }];
+        let collectives = vec![CollectiveUse {
+            members: (0..n).collect(),
+            op: CollectiveOp::Allreduce,
+            root: 0,
+            site_aware: false,
+            calls_per_s: 10.0,
+            bytes_per_call: 8.0,
+        }];
         jobs.push(PlanJob {
             id: format!("j{j}"),
             class: if network { Class::Network } else { Class::Compute },
@@ -130,11 +139,23 @@ fn main() {
     let long = plan(&input, &long_cfg);
     let long_s = t.elapsed().as_secs_f64();
 
-    println!("instance: {} sites, {} hosts, {} VMs, {} jobs ({} network-intensive)", SITES, topo.hosts.len(), topo.vms.len(), jobs.len(), jobs.iter().filter(|j| j.class == Class::Network).count());
+    println!(
+        "instance: {} sites, {} hosts, {} VMs, {} jobs ({} network-intensive)",
+        SITES,
+        topo.hosts.len(),
+        topo.vms.len(),
+        jobs.len(),
+        jobs.iter().filter(|j| j.class == Class::Network).count()
+    );
     println!("plan time ms: min {:.1} median {:.1} max {:.1} (goal <= 50)", times[0], times[times.len() / 2], times[times.len() - 1]);
     println!("objective (job-seconds over a {:.0} s horizon, lower is better):", cfg.horizon_s);
     println!("  before                  {:>12.1}", fast.objective_before);
-    println!("  planner (fast)          {:>12.1}  {} migrations in {} waves", fast.objective_after, fast.moves.len(), fast.moves.iter().map(|m| m.wave).max().map_or(0, |w| w + 1));
+    println!(
+        "  planner (fast)          {:>12.1}  {} migrations in {} waves",
+        fast.objective_after,
+        fast.moves.len(),
+        fast.moves.iter().map(|m| m.wave).max().map_or(0, |w| w + 1)
+    );
     println!("  planner ({budget_secs:.0} s local search) {:>12.1}  ({long_s:.1} s)", long.objective_after);
     println!("  greedy first-fit        {:>12.1}  ({ff_ms:.1} ms)", ff.objective_after);
     let vs_long = fast.objective_after / long.objective_after;

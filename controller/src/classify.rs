@@ -223,7 +223,14 @@ pub fn spanning_pair(topo: &Topology, home: SiteId) -> Option<SiteId> {
 }
 
 /// Classifies a job whose VMs mostly sit on `home`.
-pub fn classify(policy: &Policy, topo: &Topology, profile: &JobProfile, home: SiteId, prev: Option<ClassState>, now: Instant) -> (Verdict, ClassState) {
+pub fn classify(
+    policy: &Policy,
+    topo: &Topology,
+    profile: &JobProfile,
+    home: SiteId,
+    prev: Option<ClassState>,
+    now: Instant,
+) -> (Verdict, ClassState) {
     let (model_slowdown, paper_rate) = match spanning_pair(topo, home) {
         Some(other) => {
             let split = half_split(profile.ranks(), home, other);
@@ -259,7 +266,12 @@ pub fn classify(policy: &Policy, topo: &Topology, profile: &JobProfile, home: Si
         Some(p) if now.duration_since(p.since) < policy.min_dwell => (
             p.class,
             false,
-            format!("would become {wanted:?} but has been {:?} only {:?} of the {:?} dwell: {measure}", p.class, now.duration_since(p.since), policy.min_dwell),
+            format!(
+                "would become {wanted:?} but has been {:?} only {:?} of the {:?} dwell: {measure}",
+                p.class,
+                now.duration_since(p.since),
+                policy.min_dwell
+            ),
         ),
         Some(p) => (wanted, true, format!("{:?} -> {wanted:?}: {measure}", p.class)),
     };
@@ -313,9 +325,18 @@ mod tests {
         let t = two_sites(1000.0, 2.0);
         let policy = Policy { kind: PolicyKind::Paper, ..Policy::default() };
         let now = Instant::now();
-        let cases = [("LU-16", 3.36, Class::Compute), ("LU-32", 5.88, Class::Compute), ("LU-64", 6.94, Class::Compute),
-            ("EP", 0.0, Class::Compute), ("CG-16", 40.7, Class::Network), ("CG-32", 19.9, Class::Network),
-            ("CG-64", 28.5, Class::Network), ("BT-16", 13.6, Class::Network), ("BT-32", 15.4, Class::Network), ("BT-64", 20.1, Class::Network)];
+        let cases = [
+            ("LU-16", 3.36, Class::Compute),
+            ("LU-32", 5.88, Class::Compute),
+            ("LU-64", 6.94, Class::Compute),
+            ("EP", 0.0, Class::Compute),
+            ("CG-16", 40.7, Class::Network),
+            ("CG-32", 19.9, Class::Network),
+            ("CG-64", 28.5, Class::Network),
+            ("BT-16", 13.6, Class::Network),
+            ("BT-32", 15.4, Class::Network),
+            ("BT-64", 20.1, Class::Network),
+        ];
         for (name, mb_s, want) in cases {
             // 32 ranks in a ring: exactly two ring edges cross a half/half split.
             let j = ring_job(32, mb_s * 1e6 / 2.0, 1.0);

@@ -159,9 +159,9 @@ pub fn site_aware_rounds(op: CollectiveOp, site: &[usize], root: usize, bytes: f
             one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes * members(a)))).collect())
         }
         // Every rank of a sends bytes/n to every rank of b, in one message per site pair.
-        CollectiveOp::Alltoall | CollectiveOp::Alltoallv => {
-            one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes / nf * members(a) * members(b)))).collect())
-        }
+        CollectiveOp::Alltoall | CollectiveOp::Alltoallv => one_round(
+            sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes / nf * members(a) * members(b)))).collect(),
+        ),
         // Each site's reduced vector goes out in the segments of the other sites' ranks.
         CollectiveOp::ReduceScatter | CollectiveOp::ReduceScatterBlock => {
             one_round(sites.iter().flat_map(|&a| others(a).map(move |b| (leader(a), leader(b), bytes / nf * members(b)))).collect())

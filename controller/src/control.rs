@@ -108,7 +108,9 @@ impl ControlPlane {
                 self.registry.site_maps.restore(m.clone());
             }
         }
-        let names = |key: &str| snap.meta.get(key).map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
+        let names = |key: &str| {
+            snap.meta.get(key).map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default()
+        };
         st.pinned = names("pinned").iter().filter_map(|n| self.topo.vm(n)).collect();
         st.drained = names("drained").iter().filter_map(|n| self.topo.site(n)).collect();
         tracing::info!(jobs = st.jobs.len(), moved_vms = snap.placements.len(), "state restored");
@@ -274,7 +276,12 @@ impl Scenario {
 
 impl ScenarioJob {
     pub fn spec(&self) -> JobSpec {
-        JobSpec { job: self.job.clone(), world_size: self.rank_vms.len() as u32, cluster: self.cluster.clone(), rank_vms: self.rank_vms.clone() }
+        JobSpec {
+            job: self.job.clone(),
+            world_size: self.rank_vms.len() as u32,
+            cluster: self.cluster.clone(),
+            rank_vms: self.rank_vms.clone(),
+        }
     }
 }
 
@@ -293,7 +300,12 @@ mod tests {
     }
 
     fn spec(job: &str, vms: &[&str]) -> JobSpec {
-        JobSpec { job: job.into(), world_size: vms.len() as u32, cluster: String::new(), rank_vms: vms.iter().map(|s| s.to_string()).collect() }
+        JobSpec {
+            job: job.into(),
+            world_size: vms.len() as u32,
+            cluster: String::new(),
+            rank_vms: vms.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]

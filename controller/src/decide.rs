@@ -140,7 +140,13 @@ impl Decider {
     /// when the controller stopped are settled from the placements the store kept (a
     /// migration either completed — its placement was kept — or did not happen); plans
     /// that waited for approval expired.
-    pub fn restored(plane: Arc<ControlPlane>, hypervisor: Arc<dyn Hypervisor>, cfg: DeciderConfig, mode: PlannerMode, decisions: Vec<Decision>) -> Decider {
+    pub fn restored(
+        plane: Arc<ControlPlane>,
+        hypervisor: Arc<dyn Hypervisor>,
+        cfg: DeciderConfig,
+        mode: PlannerMode,
+        decisions: Vec<Decision>,
+    ) -> Decider {
         let store = plane.store.clone();
         let interrupted: Vec<Decision> = decisions
             .iter()
@@ -159,11 +165,16 @@ impl Decider {
         };
         for x in interrupted {
             if x.state == DecisionState::PendingApproval as i32 {
-                d.log.update(x.id, DecisionState::Rejected, "the plan expired with a controller restart; the planner proposes again".into());
+                d.log.update(
+                    x.id,
+                    DecisionState::Rejected,
+                    "the plan expired with a controller restart; the planner proposes again".into(),
+                );
                 continue;
             }
             let (vm_host, topo) = (d.plane.state.lock().unwrap_or_else(|p| p.into_inner()).vm_host.clone(), &d.plane.topo);
-            let done = x.migrations.iter().filter(|m| topo.vm(&m.vm).zip(topo.host(&m.to_host)).is_some_and(|(v, h)| vm_host[v] == h)).count();
+            let done =
+                x.migrations.iter().filter(|m| topo.vm(&m.vm).zip(topo.host(&m.to_host)).is_some_and(|(v, h)| vm_host[v] == h)).count();
             let (state, why) = if done == x.migrations.len() {
                 (DecisionState::Applied, format!("all {done} migrations had completed when the controller restarted"))
             } else {
@@ -239,14 +250,8 @@ impl Decider {
             }
             jobs.push(PlanJob { id: name.clone(), class: v.class, rank_vm: spec.rank_vm.clone(), profile });
         }
-        let cooling: HashSet<VmId> = self
-            .last_moved
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, &t)| now.duration_since(t) < self.cfg.cooldown)
-            .map(|(&v, _)| v)
-            .collect();
+        let cooling: HashSet<VmId> =
+            self.last_moved.lock().unwrap().iter().filter(|(_, &t)| now.duration_since(t) < self.cfg.cooldown).map(|(&v, _)| v).collect();
         let input = PlanInput { topo, vm_host: &vm_host, jobs: &jobs, pinned: &pinned, drained: &drained, cooling: &cooling };
         let p = plan(&input, &self.cfg.plan);
         if p.moves.is_empty() {
@@ -255,7 +260,12 @@ impl Decider {
         let mode = self.mode();
         // One decision per job whose VMs move.
         for d in &p.decisions {
-            let moves: Vec<Move> = p.moves.iter().filter(|m| jobs.iter().find(|j| j.id == d.job).is_some_and(|j| j.rank_vm.contains(&m.vm))).cloned().collect();
+            let moves: Vec<Move> = p
+                .moves
+                .iter()
+                .filter(|m| jobs.iter().find(|j| j.id == d.job).is_some_and(|j| j.rank_vm.contains(&m.vm)))
+                .cloned()
+                .collect();
             if moves.is_empty() {
                 continue;
             }
@@ -303,7 +313,10 @@ impl Decider {
     pub async fn approve(&self, id: u64, yes: bool) -> Result<Decision, String> {
         let moves = self.pending.lock().unwrap().remove(&id).ok_or_else(|| format!("decision {id} is not waiting for approval"))?;
         if !yes {
-            return self.log.update(id, DecisionState::Rejected, "rejected by an operator".into()).ok_or_else(|| format!("no decision {id}"));
+            return self
+                .log
+                .update(id, DecisionState::Rejected, "rejected by an operator".into())
+                .ok_or_else(|| format!("no decision {id}"));
         }
         self.apply(id, moves).await;
         self.log.get(id).ok_or_else(|| format!("no decision {id}"))
@@ -324,22 +337,27 @@ impl Decider {
         };
         for w in waves {
             let batch: Vec<&Move> = moves.iter().filter(|m| m.wave == w).collect();
-            let results = join_all(batch.iter().map(|m| {
-                let (a, b) = (topo.site_of_host(m.from), topo.site_of_host(m.to));
-                let bw = if a == b { 10e9 / 8.0 } else { topo.path(a, b).map(|p| p.bandwidth_bps).unwrap_or(1.0) };
-                let req = MigrationRequest {
-                    vm: topo.vms[m.vm].name.clone(),
-                    from_host: topo.hosts[m.from].name.clone(),
-                    to_host: topo.hosts[m.to].name.clone(),
-                    bandwidth_bps: bw,
-                    timeout: self.cfg.migration_timeout,
-                };
-                let hv = self.hypervisor.clone();
-                Box::pin(async move {
-                    let r = hv.migrate(&req).await;
-                    (req, r)
-                })
-            }).collect())
+            let results = join_all(
+                batch
+                    .iter()
+                    .map(|m| {
+                        let (a, b) = (topo.site_of_host(m.from), topo.site_of_host(m.to));
+                        let bw = if a == b { 10e9 / 8.0 } else { topo.path(a, b).map(|p| p.bandwidth_bps).unwrap_or(1.0) };
+                        let req = MigrationRequest {
+                            vm: topo.vms[m.vm].name.clone(),
+                            from_host: topo.hosts[m.from].name.clone(),
+                            to_host: topo.hosts[m.to].name.clone(),
+                            bandwidth_bps: bw,
+                            timeout: self.cfg.migration_timeout,
+                        };
+                        let hv = self.hypervisor.clone();
+                        Box::pin(async move {
+                            let r = hv.migrate(&req).await;
+                            (req, r)
+                        })
+                    })
+                    .collect(),
+            )
             .await;
             for (m, (req, r)) in batch.iter().zip(results) {
                 match r {
@@ -363,7 +381,10 @@ impl Decider {
         let (state, detail) = if failures.is_empty() {
             (DecisionState::Applied, format!("applied: {}", done.join("; ")))
         } else {
-            (DecisionState::Failed, format!("failed: {}; done: {}", failures.join("; "), if done.is_empty() { "nothing".into() } else { done.join("; ") }))
+            (
+                DecisionState::Failed,
+                format!("failed: {}; done: {}", failures.join("; "), if done.is_empty() { "nothing".into() } else { done.join("; ") }),
+            )
         };
         self.log.update(id, state, detail);
     }

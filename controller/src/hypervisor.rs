@@ -154,7 +154,12 @@ impl Hypervisor for SimHypervisor {
         }
         if est.total_s > req.timeout.as_secs_f64() {
             tokio::time::sleep(req.timeout).await;
-            return Err(HypervisorError::Timeout { vm: req.vm.clone(), needed_s: est.total_s, timeout_s: req.timeout.as_secs_f64(), host: vm.host });
+            return Err(HypervisorError::Timeout {
+                vm: req.vm.clone(),
+                needed_s: est.total_s,
+                timeout_s: req.timeout.as_secs_f64(),
+                host: vm.host,
+            });
         }
         tokio::time::sleep(Duration::from_secs_f64(est.total_s)).await;
         self.vms.lock().unwrap().get_mut(&req.vm).expect("checked above").host = req.to_host.clone();
@@ -189,14 +194,26 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn sim_migrates_on_tokio_time_and_fails_safe() {
         let h = SimHypervisor::new();
-        h.add_vm("v", "a1", GIB, 0.0, );
-        let req = MigrationRequest { vm: "v".into(), from_host: "a1".into(), to_host: "b1".into(), bandwidth_bps: 1000.0 * MBIT, timeout: Duration::from_secs(60) };
+        h.add_vm("v", "a1", GIB, 0.0);
+        let req = MigrationRequest {
+            vm: "v".into(),
+            from_host: "a1".into(),
+            to_host: "b1".into(),
+            bandwidth_bps: 1000.0 * MBIT,
+            timeout: Duration::from_secs(60),
+        };
         let t = tokio::time::Instant::now();
         let out = h.migrate(&req).await.unwrap();
         assert!((t.elapsed().as_secs_f64() - out.total_s).abs() < 0.01);
         assert_eq!(h.locate("v").await.unwrap(), "b1");
         // Too slow for its timeout: aborted, VM stays.
-        let slow = MigrationRequest { from_host: "b1".into(), to_host: "a1".into(), bandwidth_bps: 1.0 * MBIT, timeout: Duration::from_secs(10), ..req.clone() };
+        let slow = MigrationRequest {
+            from_host: "b1".into(),
+            to_host: "a1".into(),
+            bandwidth_bps: 1.0 * MBIT,
+            timeout: Duration::from_secs(10),
+            ..req.clone()
+        };
         assert!(matches!(h.migrate(&slow).await, Err(HypervisorError::Timeout { .. })));
         assert_eq!(h.locate("v").await.unwrap(), "b1");
         h.set_unreachable("a1", true);

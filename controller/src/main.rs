@@ -200,15 +200,26 @@ fn main() -> Result<()> {
     // The controller logs what it accepts and refuses; the CLI and demo only warnings.
     let default_level = if matches!(cli.cmd, Cmd::Controller { .. }) { "info" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STRADDLE_LOG").unwrap_or_else(|_| default_level.into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("STRADDLE_LOG").unwrap_or_else(|_| default_level.into()))
         .with_writer(std::io::stderr)
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Controller { listen, topology, state, token, submitted_only, mode, decide_every, window, threshold, policy, dwell, cooldown } => {
+            Cmd::Controller {
+                listen,
+                topology,
+                state,
+                token,
+                submitted_only,
+                mode,
+                decide_every,
+                window,
+                threshold,
+                policy,
+                dwell,
+                cooldown,
+            } => {
                 let mut cfg = straddle_controller::decide::DeciderConfig::default();
                 cfg.window_secs = window.max(1);
                 cfg.policy.slowdown_threshold = threshold;
@@ -218,7 +229,17 @@ fn main() -> Result<()> {
                 };
                 cfg.policy.min_dwell = Duration::from_secs_f64(dwell.max(0.0));
                 cfg.cooldown = Duration::from_secs_f64(cooldown.max(0.0));
-                run_controller(listen, topology, state, token, submitted_only, cfg, mode.into(), Duration::from_secs_f64(decide_every.max(0.1))).await
+                run_controller(
+                    listen,
+                    topology,
+                    state,
+                    token,
+                    submitted_only,
+                    cfg,
+                    mode.into(),
+                    Duration::from_secs_f64(decide_every.max(0.1)),
+                )
+                .await
             }
             Cmd::Decisions { job, watch, controller, token } => {
                 let mut c = operator(&controller, token).await?;
@@ -248,7 +269,15 @@ fn main() -> Result<()> {
                 println!("{:<16} {:<12} {:<12} {:<16} {:<10} pinned", "vm", "host", "site", "job", "ranks");
                 for x in p.placements {
                     let ranks = x.ranks.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");
-                    println!("{:<16} {:<12} {:<12} {:<16} {:<10} {}", x.vm, x.host, x.site, x.job, ranks, if x.pinned { "yes" } else { "" });
+                    println!(
+                        "{:<16} {:<12} {:<12} {:<16} {:<10} {}",
+                        x.vm,
+                        x.host,
+                        x.site,
+                        x.job,
+                        ranks,
+                        if x.pinned { "yes" } else { "" }
+                    );
                 }
                 Ok(())
             }
@@ -259,7 +288,9 @@ fn main() -> Result<()> {
                     Override::Unpin { vm } => c.pin(straddle_proto::PinRequest { vm, pinned: false }).await,
                     Override::Drain { site } => c.drain(straddle_proto::DrainRequest { site, drain: true }).await,
                     Override::Undrain { site } => c.drain(straddle_proto::DrainRequest { site, drain: false }).await,
-                    Override::Mode { mode } => c.set_mode(straddle_proto::SetModeRequest { mode: straddle_proto::PlannerMode::from(mode) as i32 }).await,
+                    Override::Mode { mode } => {
+                        c.set_mode(straddle_proto::SetModeRequest { mode: straddle_proto::PlannerMode::from(mode) as i32 }).await
+                    }
                     Override::Approve { id } => c.approve(straddle_proto::ApproveRequest { decision_id: id, approve: true }).await,
                     Override::Reject { id } => c.approve(straddle_proto::ApproveRequest { decision_id: id, approve: false }).await,
                 }
@@ -296,8 +327,10 @@ fn main() -> Result<()> {
     })
 }
 
-type AuthChannel =
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>;
+type AuthChannel = tonic::service::interceptor::InterceptedService<
+    tonic::transport::Channel,
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
+>;
 type SchedulerClient = straddle_proto::scheduler_client::SchedulerClient<AuthChannel>;
 type OperatorClient = straddle_proto::operator_client::OperatorClient<AuthChannel>;
 
@@ -369,9 +402,8 @@ async fn run_controller(
 }
 
 async fn fetch(controller: &str, job: &str, rate: Option<u32>) -> Result<TrafficMatrix> {
-    let mut c = TrafficClient::connect(controller.to_string())
-        .await
-        .with_context(|| format!("cannot reach the controller at {controller}"))?;
+    let mut c =
+        TrafficClient::connect(controller.to_string()).await.with_context(|| format!("cannot reach the controller at {controller}"))?;
     let m = c
         .get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: rate.unwrap_or(0) })
         .await
@@ -414,9 +446,8 @@ async fn traffic(controller: &str, job: &str, json: bool, rate: Option<u32>, wat
 }
 
 async fn jobs(controller: &str) -> Result<()> {
-    let mut c = TrafficClient::connect(controller.to_string())
-        .await
-        .with_context(|| format!("cannot reach the controller at {controller}"))?;
+    let mut c =
+        TrafficClient::connect(controller.to_string()).await.with_context(|| format!("cannot reach the controller at {controller}"))?;
     let jobs = c.list_jobs(ListJobsRequest {}).await?.into_inner().jobs;
     println!("{:<24} {:>6} {:>9} {:>14} {:>10}", "job", "ranks", "attached", "bytes", "messages");
     for j in jobs {
@@ -458,7 +489,12 @@ async fn demo(mpi: Mpi, ranks: u32, steps: u32) -> Result<()> {
         Mpi::Mpich => ("mpicc.mpich", "mpiexec.mpich"),
         Mpi::Openmpi => ("mpicc.openmpi", "mpirun.openmpi"),
     };
-    let st = std::process::Command::new(cc).arg("-O2").arg(&src).arg("-o").arg(&exe).status()
+    let st = std::process::Command::new(cc)
+        .arg("-O2")
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .status()
         .with_context(|| format!("cannot run {cc}: install MPI with scripts/setup.sh"))?;
     if !st.success() {
         bail!("{cc} failed on the demo program");

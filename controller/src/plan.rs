@@ -154,7 +154,12 @@ impl<'a> State<'a> {
 
     /// The host of `s` with the most room.
     fn pick_host(&self, s: SiteId) -> Option<HostId> {
-        self.input.topo.sites[s].hosts.iter().copied().filter(|&h| self.host_free[h] > 0).max_by_key(|&h| (self.host_free[h], std::cmp::Reverse(h)))
+        self.input.topo.sites[s]
+            .hosts
+            .iter()
+            .copied()
+            .filter(|&h| self.host_free[h] > 0)
+            .max_by_key(|&h| (self.host_free[h], std::cmp::Reverse(h)))
     }
 
     fn relocate(&mut self, v: VmId, to: HostId) {
@@ -337,11 +342,8 @@ fn evacuate(st: &mut State) -> usize {
         if !input.drained.contains(&s) || !st.movable(v) {
             continue;
         }
-        let own: HashSet<SiteId> = st
-            .vm_job
-            .get(&v)
-            .map(|&j| input.jobs[j].vms().iter().map(|&w| topo.site_of_host(st.vm_host[w])).collect())
-            .unwrap_or_default();
+        let own: HashSet<SiteId> =
+            st.vm_job.get(&v).map(|&j| input.jobs[j].vms().iter().map(|&w| topo.site_of_host(st.vm_host[w])).collect()).unwrap_or_default();
         let dest = (0..topo.sites.len())
             .filter(|&d| st.site_free(d) > 0 && st.move_cost(v, d).is_some())
             .max_by_key(|&d| (own.contains(&d), st.site_free(d)));
@@ -371,7 +373,8 @@ fn waves(topo: &Topology, moves: &mut [Move]) {
             let sa = per_wave_site[w].get(&a).copied().unwrap_or(0);
             let sb = per_wave_site[w].get(&b).copied().unwrap_or(0);
             let l = per_wave_link[w].get(&link).copied().unwrap_or(0);
-            if sa < topo.sites[a].max_concurrent_migrations.max(1) && sb < topo.sites[b].max_concurrent_migrations.max(1) && l < link_limit {
+            if sa < topo.sites[a].max_concurrent_migrations.max(1) && sb < topo.sites[b].max_concurrent_migrations.max(1) && l < link_limit
+            {
                 *per_wave_site[w].entry(a).or_default() += 1;
                 if b != a {
                     *per_wave_site[w].entry(b).or_default() += 1;
@@ -391,7 +394,11 @@ fn finish(input: &PlanInput, cfg: &PlanConfig, vm_host: Vec<HostId>, decisions: 
     for (v, (&from, &to)) in input.vm_host.iter().zip(vm_host.iter()).enumerate() {
         if from != to {
             let to_site = topo.site_of_host(to);
-            let bw = if topo.site_of_host(from) == to_site { 10e9 / 8.0 } else { topo.path(topo.site_of_host(from), to_site).map(|p| p.bandwidth_bps).unwrap_or(1.0) };
+            let bw = if topo.site_of_host(from) == to_site {
+                10e9 / 8.0
+            } else {
+                topo.path(topo.site_of_host(from), to_site).map(|p| p.bandwidth_bps).unwrap_or(1.0)
+            };
             let vm = &topo.vms[v];
             let e = precopy(vm.memory_bytes, vm.dirty_bps, bw, MAX_DOWNTIME_S, MAX_ROUNDS);
             moves.push(Move { vm: v, from, to, wave: 0, estimate: e, cost_s: e.downtime_s + e.total_s * cfg.migration_drag });
@@ -675,8 +682,19 @@ mod tests {
     #[test]
     fn waves_respect_site_and_link_limits() {
         // Four VMs from B to A: A takes one migration at a time.
-        let t = topo(8, &[("a", "a1", 256.0), ("b", "a1", 256.0), ("c", "a1", 256.0), ("d", "a2", 256.0), ("e", "a2", 256.0),
-            ("w", "b1", 256.0), ("x", "b1", 256.0), ("y", "b2", 256.0)]);
+        let t = topo(
+            8,
+            &[
+                ("a", "a1", 256.0),
+                ("b", "a1", 256.0),
+                ("c", "a1", 256.0),
+                ("d", "a2", 256.0),
+                ("e", "a2", 256.0),
+                ("w", "b1", 256.0),
+                ("x", "b1", 256.0),
+                ("y", "b2", 256.0),
+            ],
+        );
         let p = run(&t, &[job("net", Class::Network, &[0, 1, 2, 3, 4, 5, 6, 7], 50e6)], &[], &[], &[]);
         assert_eq!(p.moves.len(), 3);
         let waves: HashSet<u32> = p.moves.iter().map(|m| m.wave).collect();
@@ -776,8 +794,20 @@ mod tests {
     /// who drains and undrains site A every 40 s; returns the migration times of every VM.
     async fn flapping(cooldown: Duration, policy: crate::classify::Policy) -> Vec<Vec<tokio::time::Instant>> {
         use crate::classify::{classify, ClassState};
-        let t = topo(4, &[("x0", "a1", 256.0), ("x1", "a2", 256.0), ("x2", "b1", 256.0), ("x3", "b2", 256.0),
-            ("y0", "a1", 256.0), ("y1", "b1", 256.0), ("y2", "a2", 256.0), ("y3", "b2", 256.0), ("z0", "c1", 256.0)]);
+        let t = topo(
+            4,
+            &[
+                ("x0", "a1", 256.0),
+                ("x1", "a2", 256.0),
+                ("x2", "b1", 256.0),
+                ("x3", "b2", 256.0),
+                ("y0", "a1", 256.0),
+                ("y1", "b1", 256.0),
+                ("y2", "a2", 256.0),
+                ("y3", "b2", 256.0),
+                ("z0", "c1", 256.0),
+            ],
+        );
         let mut vm_host = hosts(&t);
         let mut moved: Vec<Vec<tokio::time::Instant>> = vec![vec![]; t.vms.len()];
         let mut states: Vec<Option<ClassState>> = vec![None; 3];

@@ -107,12 +107,7 @@ impl Registry {
     }
 
     pub fn get(&self, job: &str) -> Result<SharedJob, RegistryError> {
-        self.jobs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(job)
-            .cloned()
-            .ok_or_else(|| RegistryError::UnknownJob(job.to_string()))
+        self.jobs.read().unwrap_or_else(|p| p.into_inner()).get(job).cloned().ok_or_else(|| RegistryError::UnknownJob(job.to_string()))
     }
 
     /// Runs `f` on a consistent view of one job.

@@ -39,12 +39,7 @@ pub fn table(m: &TrafficMatrix) -> String {
             format!("{}{unit} [{}]", human_bytes(b), fmt_count(msg))
         }
     };
-    let width = (0..n)
-        .flat_map(|i| (0..n).map(move |j| (i, j)))
-        .map(|(i, j)| cell(i, j).len())
-        .max()
-        .unwrap_or(1)
-        .max(6);
+    let width = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| cell(i, j).len()).max().unwrap_or(1).max(6);
     out.push_str(&format!("{:>8} ", "src\\dst"));
     for j in 0..n {
         out.push_str(&format!(" {:>width$}", j));
@@ -89,7 +84,10 @@ pub fn table(m: &TrafficMatrix) -> String {
     out.push_str(&format!("total  {}{unit} in {} messages\n", human_bytes(total), fmt_count(total_msgs)));
     let regrouped: u64 = m.ranks.iter().map(|r| r.regrouped_cross_site_bytes).sum();
     if regrouped > 0 {
-        out.push_str(&format!("site-aware collectives sent {} across sites (cumulative, as the shims count it)\n", human_bytes(regrouped as f64)));
+        out.push_str(&format!(
+            "site-aware collectives sent {} across sites (cumulative, as the shims count it)\n",
+            human_bytes(regrouped as f64)
+        ));
     }
     out
 }
@@ -107,10 +105,7 @@ pub fn decision_line(d: &straddle_proto::Decision) -> String {
     let moves = if d.migrations.is_empty() {
         String::new()
     } else {
-        format!(
-            " [{}]",
-            d.migrations.iter().map(|m| format!("{} {}->{}", m.vm, m.from_site, m.to_site)).collect::<Vec<_>>().join(", ")
-        )
+        format!(" [{}]", d.migrations.iter().map(|m| format!("{} {}->{}", m.vm, m.from_site, m.to_site)).collect::<Vec<_>>().join(", "))
     };
     format!("#{:<4} {:<16} {:<18} {:<17} {}{}", d.id, d.job, class_word(d.class), state_word(d.state), d.reason, moves)
 }

@@ -63,7 +63,13 @@ impl Controller {
 
     /// Runs the decision loop every `every` over the topology's VMs on `hypervisor` (a
     /// simulated one, seeded with the topology's VMs, when `None`).
-    pub fn with_decider(mut self, cfg: DeciderConfig, mode: straddle_proto::PlannerMode, every: std::time::Duration, hypervisor: Option<Arc<dyn Hypervisor>>) -> Self {
+    pub fn with_decider(
+        mut self,
+        cfg: DeciderConfig,
+        mode: straddle_proto::PlannerMode,
+        every: std::time::Duration,
+        hypervisor: Option<Arc<dyn Hypervisor>>,
+    ) -> Self {
         if let Some(plane) = &self.plane {
             let hv = hypervisor.unwrap_or_else(|| {
                 let sim = SimHypervisor::new();

@@ -148,7 +148,8 @@ mod tests {
             s.put_job(&spec, Some(&map)).unwrap();
             s.put_move("v1", "a2", &[SiteMap { epoch: 2, rank_site: vec![0, 0], ..map }]).unwrap();
             s.put_decision(&Decision { id: 1, job: "cg".into(), reason: "why".into(), ..Default::default() }).unwrap();
-            s.put_decision(&Decision { id: 1, job: "cg".into(), reason: "why".into(), detail: "applied".into(), ..Default::default() }).unwrap();
+            s.put_decision(&Decision { id: 1, job: "cg".into(), reason: "why".into(), detail: "applied".into(), ..Default::default() })
+                .unwrap();
             s.put_meta("mode", "approve").unwrap();
         }
         let s = Store::open(&path).unwrap().load().unwrap();

@@ -192,18 +192,34 @@ impl Topology {
             };
             let (a, b) = (end(0)?, end(1)?);
             if a == b {
-                return Err(ConfigError::Invalid { field: format!("links[{li}].between"), value: l.between[0].clone(), why: "a link joins two different sites" });
+                return Err(ConfigError::Invalid {
+                    field: format!("links[{li}].between"),
+                    value: l.between[0].clone(),
+                    why: "a link joins two different sites",
+                });
             }
             if !(l.bandwidth_mbit > 0.0) {
-                return Err(ConfigError::Invalid { field: format!("links[{li}].bandwidth_mbit"), value: l.bandwidth_mbit.to_string(), why: "must be positive" });
+                return Err(ConfigError::Invalid {
+                    field: format!("links[{li}].bandwidth_mbit"),
+                    value: l.bandwidth_mbit.to_string(),
+                    why: "must be positive",
+                });
             }
             if !(l.latency_ms >= 0.0) {
-                return Err(ConfigError::Invalid { field: format!("links[{li}].latency_ms"), value: l.latency_ms.to_string(), why: "must not be negative" });
+                return Err(ConfigError::Invalid {
+                    field: format!("links[{li}].latency_ms"),
+                    value: l.latency_ms.to_string(),
+                    why: "must not be negative",
+                });
             }
             graph.add_edge(
                 sites[a].node,
                 sites[b].node,
-                Link { bandwidth_bps: l.bandwidth_mbit * 1e6 / 8.0, latency_s: l.latency_ms / 1e3, max_concurrent_migrations: l.max_concurrent_migrations },
+                Link {
+                    bandwidth_bps: l.bandwidth_mbit * 1e6 / 8.0,
+                    latency_s: l.latency_ms / 1e3,
+                    max_concurrent_migrations: l.max_concurrent_migrations,
+                },
             );
         }
         let mut vms = Vec::new();
@@ -219,10 +235,20 @@ impl Topology {
                 return Err(ConfigError::Duplicate { field: format!("vms[{vi}].name"), value: v.name.clone() });
             }
             if !(v.memory_mib > 0.0) {
-                return Err(ConfigError::Invalid { field: format!("vms[{vi}].memory_mib"), value: v.memory_mib.to_string(), why: "must be positive" });
+                return Err(ConfigError::Invalid {
+                    field: format!("vms[{vi}].memory_mib"),
+                    value: v.memory_mib.to_string(),
+                    why: "must be positive",
+                });
             }
             load[host] += 1;
-            vms.push(Vm { name: v.name.clone(), host, memory_bytes: v.memory_mib * 1048576.0, dirty_bps: v.dirty_mib_per_s * 1048576.0, cluster: v.cluster.clone() });
+            vms.push(Vm {
+                name: v.name.clone(),
+                host,
+                memory_bytes: v.memory_mib * 1048576.0,
+                dirty_bps: v.dirty_mib_per_s * 1048576.0,
+                cluster: v.cluster.clone(),
+            });
         }
         for (h, &n) in load.iter().enumerate() {
             if n > hosts[h].vm_capacity {

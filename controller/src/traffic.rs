@@ -253,12 +253,7 @@ impl JobTraffic {
     pub fn rate(&self, now_secs: u64, window_secs: u64) -> Matrices {
         let n = self.world_size as usize;
         let w = window_secs.clamp(1, MAX_WINDOW_SECS);
-        let base = self
-            .checkpoints
-            .iter()
-            .rev()
-            .find(|(t, _)| t + w <= now_secs)
-            .or(self.checkpoints.front());
+        let base = self.checkpoints.iter().rev().find(|(t, _)| t + w <= now_secs).or(self.checkpoints.front());
         let Some((t, then)) = base else {
             let z = Array2::zeros((n, n));
             return Matrices { bytes: z.clone(), messages: z.clone(), rma_bytes: z.clone(), rma_operations: z };
@@ -390,14 +385,24 @@ mod tests {
             let rep = Report {
                 seq: 1,
                 communicators: vec![CommunicatorInfo { comm_id: 1, world_ranks: vec![0, 1, 2, 3], ..Default::default() }],
-                collectives: vec![CollectiveTraffic { comm_id: 1, op: CollectiveOp::Allreduce as i32, mode: 1, root: -1, calls: 20, bytes: 160 }],
+                collectives: vec![CollectiveTraffic {
+                    comm_id: 1,
+                    op: CollectiveOp::Allreduce as i32,
+                    mode: 1,
+                    root: -1,
+                    calls: 20,
+                    bytes: 160,
+                }],
                 ..Default::default()
             };
             j.apply(r, &rep, 100, 0).unwrap();
         }
         let uses = j.collective_uses(110);
         assert_eq!(uses.len(), 1, "one communicator, counted once");
-        assert_eq!((uses[0].members.clone(), uses[0].op, uses[0].calls_per_s, uses[0].bytes_per_call), (vec![0, 1, 2, 3], CollectiveOp::Allreduce, 2.0, 8.0));
+        assert_eq!(
+            (uses[0].members.clone(), uses[0].op, uses[0].calls_per_s, uses[0].bytes_per_call),
+            (vec![0, 1, 2, 3], CollectiveOp::Allreduce, 2.0, 8.0)
+        );
     }
 
     #[test]
@@ -410,7 +415,7 @@ mod tests {
         j.apply(0, &report(2, vec![peer(1, 3000, 2)]), 102, 0).unwrap(); // cp(102) = 1000
         j.apply(0, &report(3, vec![peer(1, 4000, 3)]), 103, 0).unwrap(); // no checkpoint
         j.apply(0, &report(4, vec![peer(1, 7000, 4)]), 106, 0).unwrap(); // cp(106) = 4000
-        // 4 s window at 106: against cp(102): (7000 - 1000) / 4.
+                                                                         // 4 s window at 106: against cp(102): (7000 - 1000) / 4.
         assert_eq!(j.rate(106, 4).bytes[[0, 1]], 1500.0);
         assert_eq!(j.rate(106, 4).messages[[0, 1]], 0.75);
         // Longer than kept history: against the oldest checkpoint, 7000 over 6 s.

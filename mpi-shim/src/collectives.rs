@@ -11,10 +11,7 @@ const MAX_PROBE: usize = 64;
 /// Packs (communicator id, op, mode, root) into one non-zero key.
 #[inline(always)]
 pub fn key(comm_id: u32, op: Op, mode: Mode, root: i32) -> u64 {
-    ((comm_id as u64 & 0x7f_ffff) << 41)
-        | ((op as u64 & 0x3f) << 35)
-        | ((mode as u64 & 0x7) << 32)
-        | (root as u32 as u64)
+    ((comm_id as u64 & 0x7f_ffff) << 41) | ((op as u64 & 0x3f) << 35) | ((mode as u64 & 0x7) << 32) | (root as u32 as u64)
 }
 
 /// The parts of a key, for the report.
@@ -45,9 +42,7 @@ impl Default for CollectiveTable {
 
 impl CollectiveTable {
     pub fn new() -> CollectiveTable {
-        let entries = (0..CAPACITY)
-            .map(|_| Entry { key: AtomicU64::new(0), calls: AtomicU64::new(0), bytes: AtomicU64::new(0) })
-            .collect();
+        let entries = (0..CAPACITY).map(|_| Entry { key: AtomicU64::new(0), calls: AtomicU64::new(0), bytes: AtomicU64::new(0) }).collect();
         CollectiveTable { entries, dropped: AtomicU64::new(0) }
     }
 
@@ -59,10 +54,11 @@ impl CollectiveTable {
             let e = &self.entries[i];
             let k = e.key.load(Relaxed);
             let hit = k == key
-                || (k == 0 && match e.key.compare_exchange(0, key, Relaxed, Relaxed) {
-                    Ok(_) => true,
-                    Err(other) => other == key,
-                });
+                || (k == 0
+                    && match e.key.compare_exchange(0, key, Relaxed, Relaxed) {
+                        Ok(_) => true,
+                        Err(other) => other == key,
+                    });
             if hit {
                 e.calls.fetch_add(1, Relaxed);
                 e.bytes.fetch_add(bytes, Relaxed);

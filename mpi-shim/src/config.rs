@@ -44,33 +44,23 @@ pub struct Config {
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
-    let ms = std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(default);
+    let ms = std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(default);
     Duration::from_millis(ms)
 }
 
 fn env_flag(name: &str) -> bool {
-    matches!(
-        std::env::var(name).ok().as_deref().map(str::trim),
-        Some("1") | Some("true") | Some("yes") | Some("on")
-    )
+    matches!(std::env::var(name).ok().as_deref().map(str::trim), Some("1") | Some("true") | Some("yes") | Some("on"))
 }
 
 impl Config {
     pub fn from_env() -> Config {
-        let controller = std::env::var("STRADDLE_CONTROLLER")
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                if s.contains("://") {
-                    s
-                } else {
-                    format!("http://{s}")
-                }
-            });
+        let controller = std::env::var("STRADDLE_CONTROLLER").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).map(|s| {
+            if s.contains("://") {
+                s
+            } else {
+                format!("http://{s}")
+            }
+        });
         let mut c = Config {
             controller,
             interval: env_ms("STRADDLE_INTERVAL_MS", 1000).max(Duration::from_millis(10)),

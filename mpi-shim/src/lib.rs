@@ -10,10 +10,10 @@
 //! Hot-path rule: counting does no allocation, takes no lock and makes no syscall. It is a
 //! relaxed atomic add into tables sized once at start.
 
+pub mod collectives;
+pub mod comms;
 pub mod config;
 pub mod counters;
-pub mod comms;
-pub mod collectives;
 pub mod identity;
 pub mod persistent;
 pub mod regroup;

@@ -2,7 +2,10 @@
 //! every `MPI_Start` counts it. A fixed-size lock-free table keyed by request handle;
 //! `MPI_Request_free` removes the entry, since handles are recycled.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::{Acquire, Relaxed, Release}};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 const CAPACITY: usize = 1 << 14;
 const MAX_PROBE: usize = 128;
@@ -44,9 +47,8 @@ fn slot(handle: usize) -> usize {
 
 impl PersistentTable {
     pub fn new() -> PersistentTable {
-        let entries = (0..CAPACITY)
-            .map(|_| Entry { handle: AtomicUsize::new(EMPTY), what: AtomicU64::new(0), bytes: AtomicU64::new(0) })
-            .collect();
+        let entries =
+            (0..CAPACITY).map(|_| Entry { handle: AtomicUsize::new(EMPTY), what: AtomicU64::new(0), bytes: AtomicU64::new(0) }).collect();
         PersistentTable { entries, dropped: AtomicU64::new(0) }
     }
 

@@ -4,15 +4,15 @@
 //! is slow the report of that tick is skipped (counts are cumulative, nothing is lost).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering::{AcqRel, Acquire}};
+use std::sync::atomic::{
+    AtomicBool,
+    Ordering::{AcqRel, Acquire},
+};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use straddle_proto::telemetry_client::TelemetryClient;
-use straddle_proto::{
-    controller_message, shim_message, CollectiveTraffic, CommunicatorInfo, Hello, PeerTraffic, Report,
-    ShimMessage,
-};
+use straddle_proto::{controller_message, shim_message, CollectiveTraffic, CommunicatorInfo, Hello, PeerTraffic, Report, ShimMessage};
 use tokio::sync::{mpsc, Notify};
 
 use crate::collectives;
@@ -48,17 +48,14 @@ impl Reporter {
     }
 
     pub fn spawn(&self, shim: &'static Shim) {
-        let spawned = std::thread::Builder::new()
-            .name("straddle-report".into())
-            .stack_size(512 * 1024)
-            .spawn(move || {
-                lower_priority();
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt,
-                    Err(_) => return mark_done(&shim_reporter(shim).flushed),
-                };
-                rt.block_on(run(shim));
-            });
+        let spawned = std::thread::Builder::new().name("straddle-report".into()).stack_size(512 * 1024).spawn(move || {
+            lower_priority();
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(_) => return mark_done(&shim_reporter(shim).flushed),
+            };
+            rt.block_on(run(shim));
+        });
         if spawned.is_err() {
             mark_done(&self.flushed);
         }
@@ -233,10 +230,8 @@ async fn run(shim: &'static Shim) {
                 if let SessionEnd::Flushed = session(shim, reporter, &mut builder, tx, &mut inbound).await {
                     // Close the stream cleanly (the controller sees its end, not a reset)
                     // before the application goes on to exit.
-                    let _ = tokio::time::timeout(Duration::from_millis(200), async {
-                        while let Ok(Some(_)) = inbound.message().await {}
-                    })
-                    .await;
+                    let _ = tokio::time::timeout(Duration::from_millis(200), async { while let Ok(Some(_)) = inbound.message().await {} })
+                        .await;
                     return mark_done(&reporter.flushed);
                 }
             }
@@ -333,9 +328,6 @@ fn say(shim: &Shim, what: &str) {
 }
 
 fn incarnation() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     t ^ ((std::process::id() as u64) << 32)
 }

@@ -2,7 +2,10 @@
 //! (launchers, proxies and shells that inherit `LD_PRELOAD` stay inert), and switched off
 //! in forked children.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::{AcqRel, Acquire, Release}};
+use std::sync::atomic::{
+    AtomicPtr, AtomicU64, AtomicU8,
+    Ordering::{AcqRel, Acquire, Release},
+};
 use std::sync::Mutex;
 
 pub use straddle_proto::MpiImpl;

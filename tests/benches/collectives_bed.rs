@@ -47,8 +47,7 @@ use std::time::{Duration, Instant};
 use straddle_tests::bed::launch::BedLaunch;
 use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
 use straddle_tests::collmodel_bed::{
-    cost, cost_served, layouts, library, mpich_env, mpich_pin, regrouped, shim_regroups, sites_of,
-    Cost, Host, Link, Net, Op, Regroup,
+    cost, cost_served, layouts, library, mpich_env, mpich_pin, regrouped, shim_regroups, sites_of, Cost, Host, Link, Net, Op, Regroup,
 };
 use straddle_tests::mpi::Mpi;
 use straddle_tests::paths::{program, shim, Scratch};
@@ -62,12 +61,7 @@ const RATE_MBIT: u32 = 100;
 const FLOWS: usize = 4;
 
 fn knob(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.into())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
+    std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 use straddle_tests::paths::idle_sleep;
@@ -95,8 +89,7 @@ fn field(line: &str, key: &str) -> Option<f64> {
 }
 
 fn text<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+    line.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 /// Payload of a counter pair: bytes minus the framing of every frame.
@@ -127,30 +120,16 @@ fn trimmed_mean(mut v: Vec<f64>) -> f64 {
 /// window's calls that started on time pooled (trimmed mean), its counters less any hand-out's,
 /// per call.
 fn measured(stdout: &str, op: &str, size: u64, mode: &str) -> Option<Measured> {
-    let mine = |l: &&str| {
-        text(l, "op") == Some(op)
-            && field(l, "bytes") == Some(size as f64)
-            && text(l, "mode") == Some(mode)
-    };
+    let mine = |l: &&str| text(l, "op") == Some(op) && field(l, "bytes") == Some(size as f64) && text(l, "mode") == Some(mode);
     let null = stdout.lines().find(|l| l.starts_with("null "));
-    let (n_ab, n_ba) = null
-        .map(|l| (payload(l, "ab"), payload(l, "ba")))
-        .unwrap_or((0.0, 0.0));
-    let windows: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("window "))
-        .filter(mine)
-        .collect();
+    let (n_ab, n_ba) = null.map(|l| (payload(l, "ab"), payload(l, "ba"))).unwrap_or((0.0, 0.0));
+    let windows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("window ")).filter(mine).collect();
     if windows.is_empty() {
         return None;
     }
     // A comma list of microseconds (`times_us`, `late_us`) of every window, in seconds.
     let list = |key: &str| -> Vec<f64> {
-        windows
-            .iter()
-            .flat_map(|l| text(l, key).unwrap_or("").split(',').filter_map(|t| t.parse::<f64>().ok()))
-            .map(|t| t / 1e6)
-            .collect()
+        windows.iter().flat_map(|l| text(l, key).unwrap_or("").split(',').filter_map(|t| t.parse::<f64>().ok())).map(|t| t / 1e6).collect()
     };
     let times = list("times_us");
     let sum = |f: &dyn Fn(&str) -> f64| windows.iter().map(|l| f(l)).sum::<f64>();
@@ -164,13 +143,7 @@ fn measured(stdout: &str, op: &str, size: u64, mode: &str) -> Option<Measured> {
         late: list("late_us").len() as u32,
         overruns: sum(&|l| field(l, "overruns").unwrap_or(0.0)) as u32,
         retakes: sum(&|l| field(l, "retakes").unwrap_or(0.0)) as u32,
-        errors: field(
-            stdout
-                .lines()
-                .filter(|l| l.starts_with("check "))
-                .find(mine)?,
-            "errors",
-        )? as u64,
+        errors: field(stdout.lines().filter(|l| l.starts_with("check ")).find(mine)?, "errors")? as u64,
         ab: ((sum(&|l| payload(l, "ab")) - n_ab * nulls) / iters).max(0.0),
         ba: ((sum(&|l| payload(l, "ba")) - n_ba * nulls) / iters).max(0.0),
     })
@@ -183,11 +156,7 @@ fn link_times(stdout: &str, a: usize, b: usize) -> Option<Link> {
         stdout
             .lines()
             .filter(|l| l.starts_with("link "))
-            .find(|l| {
-                field(l, "from") == Some(a as f64)
-                    && field(l, "to") == Some(b as f64)
-                    && field(l, "bytes") == Some(bytes)
-            })
+            .find(|l| field(l, "from") == Some(a as f64) && field(l, "to") == Some(b as f64) && field(l, "bytes") == Some(bytes))
             .and_then(|l| field(l, "oneway_us"))
             .map(|us| us / 1e6)
     };
@@ -254,21 +223,14 @@ fn logged_launch(log: &str, lname: &str, size: u64) -> Option<String> {
     let head = format!("{lname} {size}:");
     let mut lines = log.lines().skip_while(|l| *l != head);
     lines.next()?;
-    Some(
-        lines
-            .take_while(|l| !l.starts_with("model paths "))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
+    Some(lines.take_while(|l| !l.starts_with("model paths ")).collect::<Vec<_>>().join("\n"))
 }
 
 fn main() {
     // COLLBENCH_REPLAY=log: score an earlier run's measurements (its COLLBENCH_RAW=1 output)
     // with this tree's model, without a bed.
-    let replay = std::env::var_os("COLLBENCH_REPLAY").map(|p| {
-        std::fs::read_to_string(&p)
-            .unwrap_or_else(|e| panic!("COLLBENCH_REPLAY={}: {e}", p.to_string_lossy()))
-    });
+    let replay = std::env::var_os("COLLBENCH_REPLAY")
+        .map(|p| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("COLLBENCH_REPLAY={}: {e}", p.to_string_lossy())));
     if replay.is_none() {
         if let Err(why) = bed::can_run() {
             println!("collectives_bed {why}");
@@ -289,19 +251,10 @@ fn main() {
         .iter()
         .map(|o| Op::parse(o).unwrap_or_else(|| panic!("COLLBENCH_OPS: unknown operation {o}")))
         .collect();
-    let sizes: Vec<u64> = knob("COLLBENCH_SIZES", "8,65536,4194304")
-        .iter()
-        .map(|s| s.parse().expect("COLLBENCH_SIZES"))
-        .collect();
+    let sizes: Vec<u64> = knob("COLLBENCH_SIZES", "8,65536,4194304").iter().map(|s| s.parse().expect("COLLBENCH_SIZES")).collect();
     let wanted = knob("COLLBENCH_LAYOUTS", "interleaved,blocks,3+5,1+7");
-    let secs: f64 = std::env::var("COLLBENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.5);
-    let layouts: Vec<(&str, Vec<usize>)> = layouts()
-        .into_iter()
-        .filter(|(n, _)| wanted.iter().any(|w| w == n))
-        .collect();
+    let secs: f64 = std::env::var("COLLBENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.5);
+    let layouts: Vec<(&str, Vec<usize>)> = layouts().into_iter().filter(|(n, _)| wanted.iter().any(|w| w == n)).collect();
     let nominal = Net::bed(DELAY_MS as f64, RATE_MBIT as f64);
     let rndv = std::env::var("COLLBENCH_UCX_RNDV_THRESH").unwrap_or_else(|_| "inf".into());
     let both_lib = std::env::var_os("COLLBENCH_BOTH_LIB").is_some();
@@ -313,19 +266,8 @@ fn main() {
     let idle = idle_sleep();
     // Site a holds at most 4 ranks (interleaved, blocks), site b up to 7 (1+7).
     let spec = BedSpec {
-        sites: vec![
-            SiteSpec {
-                name: "a".into(),
-                nodes: 4,
-            },
-            SiteSpec {
-                name: "b".into(),
-                nodes: 7,
-            },
-        ],
-        ..BedSpec::new("cb", 2, 4)
-            .delay(Duration::from_millis(DELAY_MS))
-            .rate_mbit(Some(RATE_MBIT))
+        sites: vec![SiteSpec { name: "a".into(), nodes: 4 }, SiteSpec { name: "b".into(), nodes: 7 }],
+        ..BedSpec::new("cb", 2, 4).delay(Duration::from_millis(DELAY_MS)).rate_mbit(Some(RATE_MBIT))
     };
     // A fresh bed for every launch (`fresh_bed`): launches share no state of the bed.
     let mut b: Option<Bed> = None;
@@ -350,16 +292,9 @@ fn main() {
         // The program, unless replaying.
         let exe = replay.is_none().then(|| mpi.compile(&program("collbench.c"), &dir.0));
         // COLLBENCH_SHIM: another build of the shim (an instrumented copy, say).
-        let shim_lib = std::env::var_os("COLLBENCH_SHIM")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| shim(mpi));
-        let (mut speed, mut slower, mut bytes, mut model, mut wrong) = (
-            Tally::default(),
-            Tally::default(),
-            Tally::default(),
-            Tally::default(),
-            0u64,
-        );
+        let shim_lib = std::env::var_os("COLLBENCH_SHIM").map(std::path::PathBuf::from).unwrap_or_else(|| shim(mpi));
+        let (mut speed, mut slower, mut bytes, mut model, mut wrong) =
+            (Tally::default(), Tally::default(), Tally::default(), Tally::default(), 0u64);
         let mut speedups = Vec::new();
         // Cases collbench measured again (the machine disturbed them).
         let mut retaken = 0u32;
@@ -381,11 +316,7 @@ fn main() {
             "reg a>b b>a (model a>b)"
         );
         for (lname, site) in &layouts {
-            let map: String = site
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(",");
+            let map: String = site.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
             // Rank r on the next free node of its site.
             let mut next = [0usize, 4];
             let placement: Vec<usize> = site
@@ -396,11 +327,7 @@ fn main() {
                 })
                 .collect();
             for (si, &size) in sizes.iter().enumerate() {
-                let these: Vec<Op> = ops
-                    .iter()
-                    .cloned()
-                    .filter(|&o| o != Op::Barrier || si == 0)
-                    .collect();
+                let these: Vec<Op> = ops.iter().cloned().filter(|&o| o != Op::Barrier || si == 0).collect();
                 if these.is_empty() {
                     continue;
                 }
@@ -420,14 +347,9 @@ fn main() {
                     .collect();
                 // Every rank at once sends 4 MiB to the next rank of its site (a ring per
                 // site): what in-site data the bed's CPUs move together.
-                let host: Vec<(usize, usize)> = sites
-                    .iter()
-                    .filter(|m| m.len() > 1)
-                    .flat_map(|m| (0..m.len()).map(move |i| (m[i], m[(i + 1) % m.len()])))
-                    .collect();
-                let pairs = |v: &[(usize, usize)]| {
-                    v.iter().map(|(a, b)| format!("{a}>{b}")).collect::<Vec<_>>().join(",")
-                };
+                let host: Vec<(usize, usize)> =
+                    sites.iter().filter(|m| m.len() > 1).flat_map(|m| (0..m.len()).map(move |i| (m[i], m[(i + 1) % m.len()]))).collect();
+                let pairs = |v: &[(usize, usize)]| v.iter().map(|(a, b)| format!("{a}>{b}")).collect::<Vec<_>>().join(",");
                 let stdout = if let Some(log) = &replay {
                     match logged_launch(log, lname, size) {
                         Some(out) => out,
@@ -453,31 +375,20 @@ fn main() {
                         .arg(names.join(","))
                         .arg(size)
                         .arg(secs)
-                        .env(
-                            "LD_PRELOAD",
-                            format!("{} {}", shim_lib.display(), idle.display()),
-                        )
+                        .env("LD_PRELOAD", format!("{} {}", shim_lib.display(), idle.display()))
                         .env("STRADDLE_REGROUP", 1)
                         .env("STRADDLE_SITE_MAP", &map)
                         .env("STRADDLE_VERBOSE", 1)
                         .env("STRADDLE_JOB", "collbench")
                         .env("COLLBENCH_STATS", b.dir.join("wan.stats").display())
-                        .env(
-                            "COLLBENCH_LINKS",
-                            format!(
-                                "{}>{}:fixed,{}>{}",
-                                wan_pair.0, wan_pair.1, lan_pair.0, lan_pair.1
-                            ),
-                        )
+                        .env("COLLBENCH_LINKS", format!("{}>{}:fixed,{}>{}", wan_pair.0, wan_pair.1, lan_pair.0, lan_pair.1))
                         .env(
                             "COLLBENCH_FLOWS",
                             format!(
                                 "{};{}{}",
                                 pairs(&flows),
                                 pairs(&host),
-                                std::env::var("COLLBENCH_MORE_FLOWS")
-                                    .map(|v| format!(";{v}"))
-                                    .unwrap_or_default()
+                                std::env::var("COLLBENCH_MORE_FLOWS").map(|v| format!(";{v}")).unwrap_or_default()
                             ),
                         );
                     // Where the shim passes through, both modes run the library's algorithm:
@@ -519,69 +430,42 @@ fn main() {
                         println!("{lname} {size}:\n{}", run.stdout.trim());
                     }
                     if !run.stderr.contains("site-aware collectives") {
-                        println!(
-                            "{} {lname}: the shim never said it regrouped (STRADDLE_VERBOSE)",
-                            mpi.name()
-                        );
+                        println!("{} {lname}: the shim never said it regrouped (STRADDLE_VERBOSE)", mpi.name());
                     }
                     run.stdout
                 };
                 // The model's path figures from this launch's single messages.
-                let net = match (
-                    link_times(&stdout, wan_pair.0, wan_pair.1),
-                    link_times(&stdout, lan_pair.0, lan_pair.1),
-                ) {
+                let net = match (link_times(&stdout, wan_pair.0, wan_pair.1), link_times(&stdout, lan_pair.0, lan_pair.1)) {
                     (Some(wan), Some(lan)) => {
                         let all = |set: usize, key: &str| {
-                            stdout
-                                .lines()
-                                .find(|l| l.starts_with(&format!("flows set={set} ")))
-                                .and_then(|l| field(l, key))
+                            stdout.lines().find(|l| l.starts_with(&format!("flows set={set} "))).and_then(|l| field(l, key))
                         };
                         // Across, the median (losses are part of what several flows get);
                         // inside the sites, the least of five (what the cores can move; a
                         // slower figure is interference).
-                        let wan = all(0, "all_us")
-                            .map(|us| wan.with_flows(FLOWS, 4194304.0, us / 1e6))
-                            .unwrap_or(wan);
+                        let wan = all(0, "all_us").map(|us| wan.with_flows(FLOWS, 4194304.0, us / 1e6)).unwrap_or(wan);
                         // Up to 1 MiB unlimited: rings of 1 MiB messages in every site at
                         // once ran at the rate of one pair inside the cases (regrouped 4 MiB
                         // allgather, interleaved: 266-282 ms measured, 272 modelled so)
                         // though a calibration ring of them took 3-5 times one alone.
                         let net = Net { wan, lan, host: Host::UNLIMITED };
-                        all(1, "min_us")
-                            .map(|us| net.with_host_flows(&host, site, 4194304.0, us / 1e6))
-                            .unwrap_or(net)
+                        all(1, "min_us").map(|us| net.with_host_flows(&host, site, 4194304.0, us / 1e6)).unwrap_or(net)
                     }
                     _ => {
                         println!("{} {lname} {size}: no single-message times; the model uses the bed's nominal figures", mpi.name());
                         nominal
                     }
                 };
-                let link_retakes: f64 = stdout
-                    .lines()
-                    .filter(|l| l.starts_with("link "))
-                    .filter_map(|l| field(l, "retaken"))
-                    .sum();
+                let link_retakes: f64 = stdout.lines().filter(|l| l.starts_with("link ")).filter_map(|l| field(l, "retaken")).sum();
                 links_retaken += u32::from(link_retakes > 0.0);
                 println!(
                     "{}{}",
-                    describe(
-                        &format!("{} {lname} {}", mpi.name(), human(size as f64)),
-                        &net
-                    ),
-                    if link_retakes > 0.0 {
-                        format!(" (single messages across timed again {link_retakes} times)")
-                    } else {
-                        String::new()
-                    }
+                    describe(&format!("{} {lname} {}", mpi.name(), human(size as f64)), &net),
+                    if link_retakes > 0.0 { format!(" (single messages across timed again {link_retakes} times)") } else { String::new() }
                 );
                 for &op in &these {
                     let sz = if op == Op::Barrier { 0 } else { size };
-                    let (Some(lib), Some(reg)) = (
-                        measured(&stdout, op.name(), sz, "lib"),
-                        measured(&stdout, op.name(), sz, "shim"),
-                    ) else {
+                    let (Some(lib), Some(reg)) = (measured(&stdout, op.name(), sz, "lib"), measured(&stdout, op.name(), sz, "shim")) else {
                         println!(
                             "{:<6} {lname:<11} {:<20} {:>7} missing (see the launch output above)",
                             mpi.name(),
@@ -597,38 +481,16 @@ fn main() {
                     // The library's time had the WAN served its messages whole, first come
                     // first served (`cost_served`): shown where it differs, not scored.
                     let first_come = cost_served(&lib_plan, site, &net, f64::INFINITY).time;
-                    let mr: Cost = cost(
-                        &regrouped(op, site, 0, sz as f64, Regroup::Pays),
-                        site,
-                        &net,
-                    );
-                    let floor: Cost = cost(
-                        &regrouped(op, site, 0, sz as f64, Regroup::Floor),
-                        site,
-                        &net,
-                    );
+                    let mr: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Pays), site, &net);
+                    let floor: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Floor), site, &net);
                     let (s_meas, s_model) = (lib.time_s / reg.time_s, ml.time / mr.time);
                     speedups.push(s_meas);
                     let g_speed = (s_model >= 2.5, s_meas >= 2.0);
                     let g_slower = (true, s_meas >= 0.95);
-                    let copy_ops = matches!(
-                        op,
-                        Op::Bcast
-                            | Op::Gather
-                            | Op::Gatherv
-                            | Op::Allgather
-                            | Op::Allgatherv
-                            | Op::Allreduce
-                    );
-                    let g_bytes = (
-                        copy_ops && sz >= 1 << 20,
-                        reg.ab.max(reg.ba) <= 1.1 * floor.ab.max(floor.ba),
-                    );
+                    let copy_ops = matches!(op, Op::Bcast | Op::Gather | Op::Gatherv | Op::Allgather | Op::Allgatherv | Op::Allreduce);
+                    let g_bytes = (copy_ops && sz >= 1 << 20, reg.ab.max(reg.ba) <= 1.1 * floor.ab.max(floor.ba));
                     let near = |m: f64, p: f64| (m / p - 1.0).abs() <= 0.2;
-                    let g_model = (
-                        true,
-                        near(lib.time_s, ml.time) && near(reg.time_s, mr.time),
-                    );
+                    let g_model = (true, near(lib.time_s, ml.time) && near(reg.time_s, mr.time));
                     speed.add(g_speed.0, g_speed.1);
                     slower.add(g_slower.0, g_slower.1);
                     bytes.add(g_bytes.0, g_bytes.1);
@@ -638,16 +500,10 @@ fn main() {
                     retaken += u32::from(reg.retakes > 0);
                     let mut notes = String::new();
                     if lib.errors + reg.errors > 0 {
-                        notes.push_str(&format!(
-                            " WRONG RESULTS lib {} reg {}",
-                            lib.errors, reg.errors
-                        ));
+                        notes.push_str(&format!(" WRONG RESULTS lib {} reg {}", lib.errors, reg.errors));
                     }
                     if lib.overruns + reg.overruns > 0 {
-                        notes.push_str(&format!(
-                            " overruns {}+{} of {}+{}",
-                            lib.overruns, reg.overruns, lib.iters, reg.iters
-                        ));
+                        notes.push_str(&format!(" overruns {}+{} of {}+{}", lib.overruns, reg.overruns, lib.iters, reg.iters));
                     }
                     if (first_come / ml.time - 1.0).abs() > 0.05 {
                         notes.push_str(&format!(" lib first-come {:.1}", first_come * 1e3));
@@ -688,10 +544,7 @@ fn main() {
             }
         }
         speedups.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let median = speedups
-            .get(speedups.len() / 2)
-            .cloned()
-            .unwrap_or(f64::NAN);
+        let median = speedups.get(speedups.len() / 2).cloned().unwrap_or(f64::NAN);
         summary.push(format!(
             "{m}_cases={} {m}_median_speedup={median:.2} {m}_speed2x={}/{} {m}_not_slower={}/{} {m}_bytes={}/{} {m}_model={}/{} {m}_wrong_elements={wrong} {m}_retaken={retaken} {m}_links_retaken={links_retaken}",
             speedups.len(),
@@ -707,8 +560,5 @@ fn main() {
         ));
     }
     drop(b);
-    println!(
-        "collectives_bed delay_ms={DELAY_MS} rate_mbit={RATE_MBIT} secs_per_case={secs} {}",
-        summary.join(" ")
-    );
+    println!("collectives_bed delay_ms={DELAY_MS} rate_mbit={RATE_MBIT} secs_per_case={secs} {}", summary.join(" "));
 }

@@ -49,7 +49,14 @@ fn main() {
             tasks.push(tokio::spawn(async move {
                 let mut c = TelemetryClient::new(channel);
                 let (tx, rx) = tokio::sync::mpsc::channel(4);
-                let hello = Hello { job: "ingest".into(), rank, world_size: streams, node: format!("vm{rank}"), incarnation: 1, ..Default::default() };
+                let hello = Hello {
+                    job: "ingest".into(),
+                    rank,
+                    world_size: streams,
+                    node: format!("vm{rank}"),
+                    incarnation: 1,
+                    ..Default::default()
+                };
                 tx.send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).await.unwrap();
                 let mut inbound = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
                 let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
@@ -105,7 +112,13 @@ fn main() {
     println!("{streams} streams x {peers} records per batch per second, {secs} s measured after {warmup:?} warm-up");
     println!("controller pinned to CPU 0, generator to CPU 1");
     println!("acknowledged records/s: {rate:.0} (goal 1,000,000: ratio {:.3})", rate / 1e6);
-    println!("report-to-visible (<= report-to-ack) ms: p50 {:.1} p99 {:.1} max {:.1} over {} reports (goal p99 <= 100)", q(0.5), q(0.99), q(1.0), l.len());
+    println!(
+        "report-to-visible (<= report-to-ack) ms: p50 {:.1} p99 {:.1} max {:.1} over {} reports (goal p99 <= 100)",
+        q(0.5),
+        q(0.99),
+        q(1.0),
+        l.len()
+    );
     println!(
         "ingest_bench streams={streams} records_per_s={rate:.0} ratio_to_goal={:.3} p50_ms={:.2} p99_ms={:.2} goal_rate={} goal_p99={}",
         rate / 1e6,

@@ -19,15 +19,13 @@ fn main() {
     let calls: u64 = std::env::var("SHIM_COST_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let dir = Scratch::new("shim-cost");
     let mut summary = Vec::new();
-    println!("{:<8} {:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}", "mpi", "type", "shim ns", "direct ns", "added p10", "added med", "added p90", "ratio");
+    println!(
+        "{:<8} {:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "mpi", "type", "shim ns", "direct ns", "added p10", "added med", "added p90", "ratio"
+    );
     for mpi in BOTH {
         let exe = mpi.compile(&program("shim_cost.c"), &dir.0);
-        let run = Launch::new(mpi, 1, &exe)
-            .arg(pairs)
-            .arg(calls)
-            .env("STRADDLE_COUNT_PROC_NULL", 1)
-            .env("STRADDLE_JOB", "shim-cost")
-            .run();
+        let run = Launch::new(mpi, 1, &exe).arg(pairs).arg(calls).env("STRADDLE_COUNT_PROC_NULL", 1).env("STRADDLE_JOB", "shim-cost").run();
         assert!(run.success, "{}: {}\n{}", mpi.name(), run.stdout, run.stderr);
         assert!(run.stdout.contains("interposed 1"), "{}: the shim did not interpose MPI_Send:\n{}", mpi.name(), run.stdout);
         for ty in ["predefined", "derived"] {
@@ -48,16 +46,7 @@ fn main() {
                 v.sort_by(|a, b| a.partial_cmp(b).unwrap());
             }
             let (ms, md) = (quantile(&shim, 0.5), quantile(&direct, 0.5));
-            let row = (
-                mpi.name(),
-                ty,
-                ms,
-                md,
-                quantile(&added, 0.1),
-                quantile(&added, 0.5),
-                quantile(&added, 0.9),
-                ms / md,
-            );
+            let row = (mpi.name(), ty, ms, md, quantile(&added, 0.1), quantile(&added, 0.5), quantile(&added, 0.9), ms / md);
             println!(
                 "{:<8} {:<11} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>7.3}",
                 row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7

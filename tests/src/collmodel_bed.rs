@@ -174,63 +174,20 @@ pub fn mpich_pin(op: Op, size: u64) -> (Alg, &'static str) {
     let small = size <= SMALL;
     match op {
         Op::Barrier => (Alg::Dissemination, "MPIR_CVAR_BARRIER_INTRA_ALGORITHM"),
-        Op::Bcast => (
-            if small {
-                Alg::Binomial
-            } else {
-                Alg::ScatterRingAllgather
-            },
-            "MPIR_CVAR_BCAST_INTRA_ALGORITHM",
-        ),
+        Op::Bcast => (if small { Alg::Binomial } else { Alg::ScatterRingAllgather }, "MPIR_CVAR_BCAST_INTRA_ALGORITHM"),
         Op::Reduce => (Alg::Binomial, "MPIR_CVAR_REDUCE_INTRA_ALGORITHM"),
-        Op::Allreduce => (
-            if small {
-                Alg::RecursiveDoubling
-            } else {
-                Alg::ReduceScatterAllgather
-            },
-            "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM",
-        ),
+        Op::Allreduce => (if small { Alg::RecursiveDoubling } else { Alg::ReduceScatterAllgather }, "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM"),
         Op::Gather => (Alg::Binomial, "MPIR_CVAR_GATHER_INTRA_ALGORITHM"),
         Op::Gatherv => (Alg::Linear, "MPIR_CVAR_GATHERV_INTRA_ALGORITHM"),
         Op::Scatter => (Alg::Binomial, "MPIR_CVAR_SCATTER_INTRA_ALGORITHM"),
         Op::Scatterv => (Alg::Linear, "MPIR_CVAR_SCATTERV_INTRA_ALGORITHM"),
-        Op::Allgather => (
-            if small {
-                Alg::RecursiveDoubling
-            } else {
-                Alg::Ring
-            },
-            "MPIR_CVAR_ALLGATHER_INTRA_ALGORITHM",
-        ),
-        Op::Allgatherv => (
-            if small {
-                Alg::RecursiveDoubling
-            } else {
-                Alg::Ring
-            },
-            "MPIR_CVAR_ALLGATHERV_INTRA_ALGORITHM",
-        ),
-        Op::ReduceScatter => (
-            if small {
-                Alg::RecursiveHalving
-            } else {
-                Alg::Pairwise
-            },
-            "MPIR_CVAR_REDUCE_SCATTER_INTRA_ALGORITHM",
-        ),
-        Op::ReduceScatterBlock => (
-            if small {
-                Alg::RecursiveHalving
-            } else {
-                Alg::Pairwise
-            },
-            "MPIR_CVAR_REDUCE_SCATTER_BLOCK_INTRA_ALGORITHM",
-        ),
-        Op::Alltoall => (
-            if small { Alg::Brucks } else { Alg::Pairwise },
-            "MPIR_CVAR_ALLTOALL_INTRA_ALGORITHM",
-        ),
+        Op::Allgather => (if small { Alg::RecursiveDoubling } else { Alg::Ring }, "MPIR_CVAR_ALLGATHER_INTRA_ALGORITHM"),
+        Op::Allgatherv => (if small { Alg::RecursiveDoubling } else { Alg::Ring }, "MPIR_CVAR_ALLGATHERV_INTRA_ALGORITHM"),
+        Op::ReduceScatter => (if small { Alg::RecursiveHalving } else { Alg::Pairwise }, "MPIR_CVAR_REDUCE_SCATTER_INTRA_ALGORITHM"),
+        Op::ReduceScatterBlock => {
+            (if small { Alg::RecursiveHalving } else { Alg::Pairwise }, "MPIR_CVAR_REDUCE_SCATTER_BLOCK_INTRA_ALGORITHM")
+        }
+        Op::Alltoall => (if small { Alg::Brucks } else { Alg::Pairwise }, "MPIR_CVAR_ALLTOALL_INTRA_ALGORITHM"),
         Op::Alltoallv => (Alg::Scattered, "MPIR_CVAR_ALLTOALLV_INTRA_ALGORITHM"),
         Op::Scan => (Alg::RecursiveDoubling, "MPIR_CVAR_SCAN_INTRA_ALGORITHM"),
         Op::Exscan => (Alg::RecursiveDoubling, "MPIR_CVAR_EXSCAN_INTRA_ALGORITHM"),
@@ -241,14 +198,8 @@ pub fn mpich_pin(op: Op, size: u64) -> (Alg, &'static str) {
 /// (ch4) may not substitute its own, and an algorithm that cannot run says so.
 pub fn mpich_env(size: u64) -> Vec<(String, String)> {
     let mut env = vec![
-        (
-            "MPIR_CVAR_DEVICE_COLLECTIVES".to_string(),
-            "none".to_string(),
-        ),
-        (
-            "MPIR_CVAR_COLLECTIVE_FALLBACK".to_string(),
-            "print".to_string(),
-        ),
+        ("MPIR_CVAR_DEVICE_COLLECTIVES".to_string(), "none".to_string()),
+        ("MPIR_CVAR_COLLECTIVE_FALLBACK".to_string(), "print".to_string()),
     ];
     for op in Op::ALL {
         let (alg, var) = mpich_pin(op, size);
@@ -275,15 +226,7 @@ fn by_round(edges: impl IntoIterator<Item = (usize, Msg)>) -> Rounds {
 /// MPICH's binomial tree rooted at `root`: (child, parent, level); a broadcast runs the
 /// highest level first, a reduction the lowest.
 fn binomial(n: usize, root: usize) -> Vec<(usize, usize, usize)> {
-    (1..n)
-        .map(|rel| {
-            (
-                (rel + root) % n,
-                ((rel & (rel - 1)) + root) % n,
-                rel.trailing_zeros() as usize,
-            )
-        })
-        .collect()
+    (1..n).map(|rel| ((rel + root) % n, ((rel & (rel - 1)) + root) % n, rel.trailing_zeros() as usize)).collect()
 }
 
 /// Blocks in the binomial subtree under relative rank r.
@@ -296,20 +239,11 @@ fn subtree(n: usize, rel: usize) -> usize {
 }
 
 fn xor_rounds(n: usize, dists: impl IntoIterator<Item = (usize, f64)>) -> Rounds {
-    dists
-        .into_iter()
-        .map(|(d, b)| {
-            (0..n)
-                .filter_map(|i| (i ^ d < n).then_some((i, i ^ d, b)))
-                .collect()
-        })
-        .collect()
+    dists.into_iter().map(|(d, b)| (0..n).filter_map(|i| (i ^ d < n).then_some((i, i ^ d, b))).collect()).collect()
 }
 
 fn ring(n: usize, steps: usize, chunk: f64) -> Rounds {
-    (0..steps)
-        .map(|_| (0..n).map(|i| (i, (i + 1) % n, chunk)).collect())
-        .collect()
+    (0..steps).map(|_| (0..n).map(|i| (i, (i + 1) % n, chunk)).collect()).collect()
 }
 
 /// How `collbench.c` sizes a call: (message or vector, per-rank block) in bytes.
@@ -337,140 +271,76 @@ pub fn library(op: Op, alg: Alg, n: usize, root: usize, size: f64) -> Rounds {
     let lg = log2_ceil(n);
     let (msg, block) = shape(op, size, n);
     match (op, alg) {
-        (Op::Barrier, _) => (0..lg)
-            .map(|k| (0..n).map(|i| (i, (i + (1 << k)) % n, 0.0)).collect())
-            .collect(),
+        (Op::Barrier, _) => (0..lg).map(|k| (0..n).map(|i| (i, (i + (1 << k)) % n, 0.0)).collect()).collect(),
         (Op::Bcast, Alg::ScatterRingAllgather) => {
             let mut r = library(Op::Scatter, Alg::Binomial, n, root, msg);
             r.extend(ring(n, n - 1, msg / n as f64));
             r
         }
-        (Op::Bcast, _) => by_round(
-            binomial(n, root)
-                .into_iter()
-                .map(|(c, p, l)| (lg - 1 - l, (p, c, msg))),
-        ),
-        (Op::Reduce, _) => by_round(
-            binomial(n, root)
-                .into_iter()
-                .map(|(c, p, l)| (l, (c, p, msg))),
-        ),
+        (Op::Bcast, _) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| (lg - 1 - l, (p, c, msg)))),
+        (Op::Reduce, _) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| (l, (c, p, msg)))),
         (Op::Allreduce, Alg::ReduceScatterAllgather) => {
             // Distance 1 first with half the vector, halving; the allgather mirrors it.
             let mut r = xor_rounds(n, (0..lg).map(|k| (1 << k, msg / (2 << k) as f64)));
-            r.extend(xor_rounds(
-                n,
-                (0..lg).rev().map(|k| (1 << k, msg / (2 << k) as f64)),
-            ));
+            r.extend(xor_rounds(n, (0..lg).rev().map(|k| (1 << k, msg / (2 << k) as f64))));
             r
         }
         (Op::Allreduce | Op::Scan | Op::Exscan, _) => xor_rounds(n, (0..lg).map(|k| (1 << k, msg))),
-        (Op::Gather | Op::Gatherv, Alg::Binomial) => {
-            by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
-                let rel = (c + n - root) % n;
-                (l, (c, p, block * subtree(n, rel) as f64))
-            }))
-        }
-        (Op::Gather | Op::Gatherv, _) => vec![(0..n)
-            .filter(|&i| i != root)
-            .map(|i| (i, root, block))
-            .collect()],
-        (Op::Scatter | Op::Scatterv, Alg::Binomial) => {
-            by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
-                let rel = (c + n - root) % n;
-                (lg - 1 - l, (p, c, block * subtree(n, rel) as f64))
-            }))
-        }
-        (Op::Scatter | Op::Scatterv, _) => vec![(0..n)
-            .filter(|&i| i != root)
-            .map(|i| (root, i, block))
-            .collect()],
+        (Op::Gather | Op::Gatherv, Alg::Binomial) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
+            let rel = (c + n - root) % n;
+            (l, (c, p, block * subtree(n, rel) as f64))
+        })),
+        (Op::Gather | Op::Gatherv, _) => vec![(0..n).filter(|&i| i != root).map(|i| (i, root, block)).collect()],
+        (Op::Scatter | Op::Scatterv, Alg::Binomial) => by_round(binomial(n, root).into_iter().map(|(c, p, l)| {
+            let rel = (c + n - root) % n;
+            (lg - 1 - l, (p, c, block * subtree(n, rel) as f64))
+        })),
+        (Op::Scatter | Op::Scatterv, _) => vec![(0..n).filter(|&i| i != root).map(|i| (root, i, block)).collect()],
         (Op::Allgather | Op::Allgatherv, Alg::Ring) => ring(n, n - 1, block),
-        (Op::Allgather | Op::Allgatherv, _) => {
-            xor_rounds(n, (0..lg).map(|k| (1 << k, block * (1 << k) as f64)))
+        (Op::Allgather | Op::Allgatherv, _) => xor_rounds(n, (0..lg).map(|k| (1 << k, block * (1 << k) as f64))),
+        (Op::ReduceScatter | Op::ReduceScatterBlock, Alg::RecursiveHalving) => {
+            xor_rounds(n, (0..lg).rev().map(|k| (1 << k, msg * (1 << k) as f64 / n as f64)))
         }
-        (Op::ReduceScatter | Op::ReduceScatterBlock, Alg::RecursiveHalving) => xor_rounds(
-            n,
-            (0..lg)
-                .rev()
-                .map(|k| (1 << k, msg * (1 << k) as f64 / n as f64)),
-        ),
         // MPICH's all-to-all pairs ranks by xor where n is a power of two; its
         // reduce-scatter steps to rank + i and from rank - i at any n.
-        (Op::Alltoall, Alg::Pairwise) if n.is_power_of_two() => {
-            xor_rounds(n, (1..n).map(|k| (k, block)))
+        (Op::Alltoall, Alg::Pairwise) if n.is_power_of_two() => xor_rounds(n, (1..n).map(|k| (k, block))),
+        (Op::ReduceScatter | Op::ReduceScatterBlock | Op::Alltoall, Alg::Pairwise) => {
+            (1..n).map(|k| (0..n).map(|i| (i, (i + k) % n, block)).collect()).collect()
         }
-        (Op::ReduceScatter | Op::ReduceScatterBlock | Op::Alltoall, Alg::Pairwise) => (1..n)
-            .map(|k| (0..n).map(|i| (i, (i + k) % n, block)).collect())
-            .collect(),
         (Op::Alltoall, Alg::Brucks) => {
             // Step k: to rank + 2^k, the blocks whose index has bit k set.
             (0..lg)
                 .map(|k| {
                     let blocks = (0..n).filter(|j| j & (1 << k) != 0).count() as f64;
-                    (0..n)
-                        .map(|i| (i, (i + (1 << k)) % n, blocks * block))
-                        .collect()
+                    (0..n).map(|i| (i, (i + (1 << k)) % n, blocks * block)).collect()
                 })
                 .collect()
         }
         (Op::Alltoall | Op::Alltoallv | Op::ReduceScatter | Op::ReduceScatterBlock, _) => {
-            vec![(0..n)
-                .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j, block)))
-                .collect()]
+            vec![(0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j, block))).collect()]
         }
     }
 }
 
 /// Runs `rounds` (indices into `members`) as rounds of the whole communicator.
 fn lift(rounds: Rounds, members: &[usize]) -> Rounds {
-    rounds
-        .into_iter()
-        .map(|r| {
-            r.into_iter()
-                .map(|(a, b, x)| (members[a], members[b], x))
-                .collect()
-        })
-        .collect()
+    rounds.into_iter().map(|r| r.into_iter().map(|(a, b, x)| (members[a], members[b], x)).collect()).collect()
 }
 
 /// Phases that run at the same time (one per site): round k of each together.
 fn concurrent(phases: Vec<Rounds>) -> Rounds {
     let len = phases.iter().map(Vec::len).max().unwrap_or(0);
-    (0..len)
-        .map(|k| {
-            phases
-                .iter()
-                .flat_map(|p| p.get(k).cloned().unwrap_or_default())
-                .collect()
-        })
-        .collect()
+    (0..len).map(|k| phases.iter().flat_map(|p| p.get(k).cloned().unwrap_or_default()).collect()).collect()
 }
 
 /// The same library algorithm on every site's communicator at once; `root_of(g)` is the
 /// root (index into the site) and `size_of(g)` the size argument for site g.
-fn per_site(
-    op: Op,
-    sites: &[Vec<usize>],
-    root_of: impl Fn(usize) -> usize,
-    size_of: impl Fn(usize) -> f64,
-) -> Rounds {
+fn per_site(op: Op, sites: &[Vec<usize>], root_of: impl Fn(usize) -> usize, size_of: impl Fn(usize) -> f64) -> Rounds {
     concurrent(
         sites
             .iter()
             .enumerate()
-            .map(|(g, m)| {
-                lift(
-                    library(
-                        op,
-                        mpich_pin(op, size_of(g) as u64).0,
-                        m.len(),
-                        root_of(g),
-                        size_of(g),
-                    ),
-                    m,
-                )
-            })
+            .map(|(g, m)| lift(library(op, mpich_pin(op, size_of(g) as u64).0, m.len(), root_of(g), size_of(g)), m))
             .collect(),
     )
 }
@@ -487,9 +357,7 @@ fn per_site_chain(sites: &[Vec<usize>], root_of: impl Fn(usize) -> usize, x: f64
                 let to = root_of(g);
                 let up: Vec<Msg> = (0..to).map(|i| (m[i], m[i + 1], x)).collect();
                 let down: Vec<Msg> = (to + 1..m.len()).rev().map(|i| (m[i], m[i - 1], x)).collect();
-                (0..up.len().max(down.len()))
-                    .map(|t| up.get(t).into_iter().chain(down.get(t)).copied().collect())
-                    .collect()
+                (0..up.len().max(down.len())).map(|t| up.get(t).into_iter().chain(down.get(t)).copied().collect()).collect()
             })
             .collect(),
     )
@@ -525,10 +393,7 @@ pub fn sites_of(site: &[usize]) -> Vec<Vec<usize>> {
             order.push(s);
         }
     }
-    order
-        .iter()
-        .map(|&s| (0..site.len()).filter(|&r| site[r] == s).collect())
-        .collect()
+    order.iter().map(|&s| (0..site.len()).filter(|&r| site[r] == s).collect()).collect()
 }
 
 /// The shim's limit for the heads' direct exchange: up to this many sites the heads of a
@@ -607,11 +472,7 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
     }
     let (msg, block) = shape(op, size, n);
     let g_root = sites.iter().position(|m| m.contains(&root)).unwrap();
-    let leader: Vec<usize> = sites
-        .iter()
-        .enumerate()
-        .map(|(g, m)| if g == g_root { root } else { m[0] })
-        .collect();
+    let leader: Vec<usize> = sites.iter().enumerate().map(|(g, m)| if g == g_root { root } else { m[0] }).collect();
     let local_root = |g: usize| sites[g].iter().position(|&r| r == leader[g]).unwrap();
     let g_n = sites.len();
     // Leader to leader, every ordered pair that `bytes(from, to)` gives a payload.
@@ -634,10 +495,7 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
         if how == Regroup::Floor || g_n <= DIRECT_SITES {
             wan(direct)
         } else {
-            lift(
-                library(lop, mpich_pin(lop, arg as u64).0, g_n, g_root, arg),
-                &leader,
-            )
+            lift(library(lop, mpich_pin(lop, arg as u64).0, g_n, g_root, arg), &leader)
         }
     };
     let mut r: Rounds = Vec::new();
@@ -647,10 +505,7 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             // The shim calls the library's barrier among leaders at any number of sites.
             r.extend(match how {
                 Regroup::Floor => wan(&|_, _| Some(0.0)),
-                _ => lift(
-                    library(Op::Barrier, Alg::Dissemination, g_n, g_root, 0.0),
-                    &leader,
-                ),
+                _ => lift(library(Op::Barrier, Alg::Dissemination, g_n, g_root, 0.0), &leader),
             });
             r.extend(per_site(Op::Bcast, &sites, local_root, |_| 0.0));
         }
@@ -724,22 +579,16 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             r.extend(per_site(Op::Bcast, &sites, local_root, |_| msg));
         }
         Op::Gather | Op::Gatherv => {
-            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| {
-                block * sites[g].len() as f64
-            }));
-            r.extend(wan(&|a, b| {
-                (b == g_root).then_some(block * sites[a].len() as f64)
-            }));
+            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| block * sites[g].len() as f64));
+            r.extend(wan(&|a, b| (b == g_root).then_some(block * sites[a].len() as f64)));
         }
         Op::Scatter | Op::Scatterv => {
-            r.extend(wan(&|a, b| {
-                (a == g_root).then_some(block * sites[b].len() as f64)
-            }));
-            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| {
-                block * sites[g].len() as f64
-            }));
+            r.extend(wan(&|a, b| (a == g_root).then_some(block * sites[b].len() as f64)));
+            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| block * sites[g].len() as f64));
         }
-        Op::Allgather | Op::Allgatherv if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces((block * n as f64) as u64).is_some() => {
+        Op::Allgather | Op::Allgatherv
+            if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces((block * n as f64) as u64).is_some() =>
+        {
             // Each site's blocks at its leader; every leader posts its site's blob to every
             // other leader in pieces (one round each), while each site broadcasts its own
             // blob; then each site broadcasts every remote piece, in site order, once its
@@ -757,7 +606,9 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
                     }
                 }
             }
-            let bcast = |g: usize, x: f64| lift(library(Op::Bcast, mpich_pin(Op::Bcast, size as u64).0, sites[g].len(), local_root(g), x), &sites[g]);
+            let bcast = |g: usize, x: f64| {
+                lift(library(Op::Bcast, mpich_pin(Op::Bcast, size as u64).0, sites[g].len(), local_root(g), x), &sites[g])
+            };
             let mut starts = std::collections::HashMap::new();
             let lists: Vec<Rounds> = (0..g_n)
                 .map(|g| {
@@ -780,13 +631,13 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             return Plan { rounds: r, taken_at };
         }
         Op::Allgather | Op::Allgatherv => {
-            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| {
-                block * sites[g].len() as f64
-            }));
+            r.extend(per_site(Op::Gatherv, &sites, local_root, |g| block * sites[g].len() as f64));
             r.extend(wan(&|a, _| Some(block * sites[a].len() as f64)));
             r.extend(per_site(Op::Bcast, &sites, local_root, |_| msg));
         }
-        Op::ReduceScatter | Op::ReduceScatterBlock if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces(msg as u64).is_some() => {
+        Op::ReduceScatter | Op::ReduceScatterBlock
+            if how != Regroup::Floor && g_n <= DIRECT_SITES && pipeline_pieces(msg as u64).is_some() =>
+        {
             // In pieces: every site reduces each other site's segment piece by piece to its
             // leader, which posts each piece to that site's leader at once, then reduces its
             // own segment; the leaders fold their segment's pieces as they arrive and
@@ -816,9 +667,7 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
         Op::ReduceScatter | Op::ReduceScatterBlock => {
             r.extend(per_site(Op::Reduce, &sites, local_root, |_| msg));
             r.extend(wan(&|_, b| Some(block * sites[b].len() as f64)));
-            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| {
-                block * sites[g].len() as f64
-            }));
+            r.extend(per_site(Op::Scatterv, &sites, local_root, |g| block * sites[g].len() as f64));
         }
         Op::Alltoall | Op::Alltoallv => {
             // In-site blocks directly; remote blocks gathered per remote site, one message
@@ -826,16 +675,7 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             r.extend(concurrent(
                 sites
                     .iter()
-                    .map(|m| {
-                        vec![m
-                            .iter()
-                            .flat_map(|&i| {
-                                m.iter()
-                                    .filter(move |&&j| j != i)
-                                    .map(move |&j| (i, j, block))
-                            })
-                            .collect()]
-                    })
+                    .map(|m| vec![m.iter().flat_map(|&i| m.iter().filter(move |&&j| j != i).map(move |&j| (i, j, block))).collect()])
                     .collect(),
             ));
             r.extend(concurrent(
@@ -843,27 +683,17 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
                     .iter()
                     .enumerate()
                     .map(|(g, m)| {
-                        vec![m
-                            .iter()
-                            .filter(|&&i| i != leader[g])
-                            .map(|&i| (i, leader[g], block * (n - m.len()) as f64))
-                            .collect()]
+                        vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (i, leader[g], block * (n - m.len()) as f64)).collect()]
                     })
                     .collect(),
             ));
-            r.extend(wan(&|a, b| {
-                Some(block * (sites[a].len() * sites[b].len()) as f64)
-            }));
+            r.extend(wan(&|a, b| Some(block * (sites[a].len() * sites[b].len()) as f64)));
             r.extend(concurrent(
                 sites
                     .iter()
                     .enumerate()
                     .map(|(g, m)| {
-                        vec![m
-                            .iter()
-                            .filter(|&&i| i != leader[g])
-                            .map(|&i| (leader[g], i, block * (n - m.len()) as f64))
-                            .collect()]
+                        vec![m.iter().filter(|&&i| i != leader[g]).map(|&i| (leader[g], i, block * (n - m.len()) as f64)).collect()]
                     })
                     .collect(),
             ));
@@ -874,12 +704,10 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             // from rank i to i + 1 wherever i + j = k: a rank passes a piece on once it has
             // it, while the next one arrives.
             let sizes = piece_sizes(msg, scan_chain_pieces(g_n, msg as u64).unwrap());
-            r.extend((0..n - 1 + sizes.len() - 1).map(|k| {
-                (0..n - 1)
-                    .filter(|&i| k >= i && k - i < sizes.len())
-                    .map(|i| (i, i + 1, sizes[k - i]))
-                    .collect()
-            }));
+            r.extend(
+                (0..n - 1 + sizes.len() - 1)
+                    .map(|k| (0..n - 1).filter(|&i| k >= i && k - i < sizes.len()).map(|i| (i, i + 1, sizes[k - i])).collect()),
+            );
         }
         Op::Scan | Op::Exscan => {
             // Contiguous sites: scan inside, each site's last rank hands its site's total to
@@ -888,45 +716,14 @@ pub fn regrouped(op: Op, site: &[usize], root: usize, size: f64, how: Regroup) -
             // site broadcasts its prefix and adds it in.
             r.extend(per_site(Op::Scan, &sites, |_| 0, |_| msg));
             // The total of every site but the last, from its last rank to its leader.
-            r.push(
-                (0..g_n - 1)
-                    .map(|g| (*sites[g].last().unwrap(), leader[g], msg))
-                    .filter(|m| m.0 != m.1)
-                    .collect(),
-            );
+            r.push((0..g_n - 1).map(|g| (*sites[g].last().unwrap(), leader[g], msg)).filter(|m| m.0 != m.1).collect());
             match how {
-                Regroup::Floor => {
-                    r.push((1..g_n).map(|g| (leader[g - 1], leader[g], msg)).collect())
-                }
+                Regroup::Floor => r.push((1..g_n).map(|g| (leader[g - 1], leader[g], msg)).collect()),
                 _ if g_n <= DIRECT_SITES => r.extend(wan(&|a, b| (a < b).then_some(msg))),
-                _ => r.extend(lift(
-                    library(
-                        Op::Exscan,
-                        mpich_pin(Op::Exscan, size as u64).0,
-                        g_n,
-                        0,
-                        msg,
-                    ),
-                    &leader,
-                )),
+                _ => r.extend(lift(library(Op::Exscan, mpich_pin(Op::Exscan, size as u64).0, g_n, 0, msg), &leader)),
             }
             r.extend(concurrent(
-                sites
-                    .iter()
-                    .skip(1)
-                    .map(|m| {
-                        lift(
-                            library(
-                                Op::Bcast,
-                                mpich_pin(Op::Bcast, size as u64).0,
-                                m.len(),
-                                0,
-                                msg,
-                            ),
-                            m,
-                        )
-                    })
-                    .collect(),
+                sites.iter().skip(1).map(|m| lift(library(Op::Bcast, mpich_pin(Op::Bcast, size as u64).0, m.len(), 0, msg), m)).collect(),
             ));
         }
     }
@@ -955,12 +752,7 @@ const KNEE: f64 = 65536.0;
 
 impl Link {
     pub fn nominal(latency: f64, rate: f64) -> Link {
-        Link {
-            small: latency,
-            large: latency,
-            rate,
-            busy: rate,
-        }
+        Link { small: latency, large: latency, rate, busy: rate }
     }
 
     /// From measured one-way times of single messages of 8 B, 64 KiB and 4 MiB: the rate
@@ -972,12 +764,7 @@ impl Link {
         let big = 4194304.0;
         let rate = (big - KNEE) / (t4m - t64k);
         let (small, large) = ((t8 - 8.0 / rate).max(0.0), (t64k - KNEE / rate).max(0.0));
-        (rate.is_finite() && rate > 0.0 && t8 > 0.0).then_some(Link {
-            small,
-            large,
-            rate,
-            busy: rate,
-        })
+        (rate.is_finite() && rate > 0.0 && t8 > 0.0).then_some(Link { small, large, rate, busy: rate })
     }
 
     /// With the measured time until all of `k` messages of `bytes` each way, started at one
@@ -1031,10 +818,7 @@ const HOST_SMALL: f64 = 1048576.0;
 const HOST_LARGE: f64 = 4194304.0;
 
 impl Host {
-    pub const UNLIMITED: Host = Host {
-        small: f64::INFINITY,
-        large: f64::INFINITY,
-    };
+    pub const UNLIMITED: Host = Host { small: f64::INFINITY, large: f64::INFINITY };
 
     pub fn at(&self, x: f64) -> f64 {
         let f = ((x - HOST_SMALL) / (HOST_LARGE - HOST_SMALL)).clamp(0.0, 1.0);
@@ -1061,15 +845,15 @@ impl Net {
     pub fn with_host_flows(self, flows: &[(usize, usize)], site: &[usize], bytes: f64, t_all: f64) -> Net {
         let rounds: Rounds = vec![flows.iter().map(|&(a, b)| (a, b, bytes)).collect()];
         let with = |rate: f64| {
-            let host = if bytes <= HOST_SMALL {
-                Host { small: rate, ..self.host }
-            } else {
-                Host { large: rate, ..self.host }
-            };
+            let host = if bytes <= HOST_SMALL { Host { small: rate, ..self.host } } else { Host { large: rate, ..self.host } };
             Net { host, ..self }
         };
         let time = |rate: f64| cost(&rounds, site, &with(rate)).time;
-        if flows.is_empty() || !t_all.is_finite() || t_all <= 0.0 || flows.iter().any(|&(a, b)| a >= site.len() || b >= site.len() || site[a] != site[b]) {
+        if flows.is_empty()
+            || !t_all.is_finite()
+            || t_all <= 0.0
+            || flows.iter().any(|&(a, b)| a >= site.len() || b >= site.len() || site[a] != site[b])
+        {
             return self;
         }
         if t_all <= time(f64::INFINITY) {
@@ -1227,10 +1011,7 @@ pub fn cost_served(plan: impl Into<Plan>, site: &[usize], net: &Net, wan_turn: f
     let (n, rounds) = (site.len(), plan.rounds.len());
     let mut c = Cost::default();
     let order = sites_of(site);
-    let (a, b) = (
-        order.first().map(|m| site[m[0]]).unwrap_or(usize::MAX),
-        order.get(1).map(|m| site[m[0]]).unwrap_or(usize::MAX),
-    );
+    let (a, b) = (order.first().map(|m| site[m[0]]).unwrap_or(usize::MAX), order.get(1).map(|m| site[m[0]]).unwrap_or(usize::MAX));
     // Every message; what each rank sends in each round; what it must have received before
     // it leaves each round (a message taken at round j, before it leaves round j - 1).
     let mut fl: Vec<Flight> = Vec::new();
@@ -1332,10 +1113,7 @@ pub fn cost_served(plan: impl Into<Plan>, site: &[usize], net: &Net, wan_turn: f
             })
             .collect();
         let next_start = starts.iter().flatten().copied().fold(f64::INFINITY, f64::min);
-        let t = rates
-            .iter()
-            .map(|&(way, rate)| now + serving[&way].1 / rate)
-            .fold(next_start, f64::min);
+        let t = rates.iter().map(|&(way, rate)| now + serving[&way].1 / rate).fold(next_start, f64::min);
         if !t.is_finite() {
             break;
         }
@@ -1395,9 +1173,7 @@ pub fn cost_served(plan: impl Into<Plan>, site: &[usize], net: &Net, wan_turn: f
             }
         }
     }
-    let last = (0..n)
-        .max_by(|&i, &j| done[i].partial_cmp(&done[j]).unwrap())
-        .unwrap_or(0);
+    let last = (0..n).max_by(|&i, &j| done[i].partial_cmp(&done[j]).unwrap()).unwrap_or(0);
     c.time = done.get(last).copied().unwrap_or(0.0);
     c.wan_hops = hops.get(last).copied().unwrap_or(0);
     c
@@ -1422,28 +1198,18 @@ mod tests {
     fn both(op: Op, site: &[usize], size: f64) -> (Cost, Cost) {
         let net = Net::bed(10.0, 100.0);
         let alg = mpich_pin(op, size as u64).0;
-        (
-            cost(&library(op, alg, site.len(), 0, size), site, &net),
-            cost(&regrouped(op, site, 0, size, Regroup::Pays), site, &net),
-        )
+        (cost(&library(op, alg, site.len(), 0, size), site, &net), cost(&regrouped(op, site, 0, size, Regroup::Pays), site, &net))
     }
 
     #[test]
     fn bcast_long_interleaved_library_sends_seven_and_a_half_copies_regrouped_one() {
         let inter = [0, 1, 0, 1, 0, 1, 0, 1];
         let (lib, reg) = both(Op::Bcast, &inter, 4.0 * MIB);
-        assert!(
-            ((lib.ab + lib.ba) / (4.0 * MIB) - 7.5).abs() < 1e-9,
-            "{lib:?}"
-        );
+        assert!(((lib.ab + lib.ba) / (4.0 * MIB) - 7.5).abs() < 1e-9, "{lib:?}");
         // The root's leader sends the other leader one copy: one crossing.
         assert_eq!((reg.ab, reg.ba, reg.wan_hops), (4.0 * MIB, 0.0, 1));
         assert!(lib.time / reg.time > 2.5, "{} vs {}", lib.time, reg.time);
-        let floor = cost(
-            &regrouped(Op::Bcast, &inter, 0, 4.0 * MIB, Regroup::Floor),
-            &inter,
-            &Net::bed(10.0, 100.0),
-        );
+        let floor = cost(&regrouped(Op::Bcast, &inter, 0, 4.0 * MIB, Regroup::Floor), &inter, &Net::bed(10.0, 100.0));
         // The floor's one copy, sent whole; the shim's goes in pieces, a little sooner.
         assert_eq!((floor.ab, floor.ba, floor.wan_hops), (reg.ab, reg.ba, reg.wan_hops));
         assert!(floor.time > reg.time, "{floor:?} against {reg:?}");
@@ -1453,11 +1219,7 @@ mod tests {
         let (lib, reg) = both(Op::Bcast, &inter, 8.0);
         assert_eq!((lib.ab, lib.wan_hops), (32.0, 1));
         assert_eq!(lib, reg);
-        let forced = cost(
-            &regrouped(Op::Bcast, &inter, 0, 8.0, Regroup::Always),
-            &inter,
-            &Net::bed(10.0, 100.0),
-        );
+        let forced = cost(&regrouped(Op::Bcast, &inter, 0, 8.0, Regroup::Always), &inter, &Net::bed(10.0, 100.0));
         assert_eq!((forced.ab, forced.wan_hops), (8.0, 1));
     }
 
@@ -1517,16 +1279,8 @@ mod tests {
             }
         }
         // Forced, Gatherv regroups like Gather.
-        let g = cost(
-            &regrouped(Op::Gather, &inter, 0, 4.0 * MIB, Regroup::Always),
-            &inter,
-            &net,
-        );
-        let gv = cost(
-            &regrouped(Op::Gatherv, &inter, 0, 4.0 * MIB, Regroup::Always),
-            &inter,
-            &net,
-        );
+        let g = cost(&regrouped(Op::Gather, &inter, 0, 4.0 * MIB, Regroup::Always), &inter, &net);
+        let gv = cost(&regrouped(Op::Gatherv, &inter, 0, 4.0 * MIB, Regroup::Always), &inter, &net);
         assert_eq!(g, gv);
         // Dissemination crosses in every round over site blocks; ring allgather in n - 1.
         assert!(shim_regroups(Op::Barrier, &blocks, 0, 0.0));
@@ -1548,24 +1302,12 @@ mod tests {
         assert_eq!(c.cross, 12.0 * 4.0 * MIB);
         // Five sites: the library's Rabenseifner among leaders, more than one crossing.
         let five = [0, 0, 1, 1, 2, 2, 3, 4];
-        let c = cost(
-            &regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Always),
-            &five,
-            &net,
-        );
+        let c = cost(&regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Always), &five, &net);
         assert!(c.wan_hops > 1, "{c:?}");
-        let floor = cost(
-            &regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Floor),
-            &five,
-            &net,
-        );
+        let floor = cost(&regrouped(Op::Allreduce, &five, 0, 4.0 * MIB, Regroup::Floor), &five, &net);
         assert_eq!(floor.wan_hops, 1);
         // Broadcast to four sites: three copies from the root's leader, one crossing.
-        let c = cost(
-            &regrouped(Op::Bcast, &four, 0, MIB, Regroup::Always),
-            &four,
-            &net,
-        );
+        let c = cost(&regrouped(Op::Bcast, &four, 0, MIB, Regroup::Always), &four, &net);
         assert_eq!((c.cross, c.wan_hops), (3.0 * MIB, 1));
     }
 
@@ -1595,11 +1337,7 @@ mod tests {
         assert_eq!(lib.wan_hops, 2);
         assert!((lib.time - 0.0201).abs() < 1e-3, "{}", lib.time);
         // One 4 MiB message: the delay plus its transfer.
-        let one = cost(
-            &vec![vec![(0, 1, 4.0 * MIB)]],
-            &[0, 1],
-            &Net::bed(10.0, 100.0),
-        );
+        let one = cost(&vec![vec![(0, 1, 4.0 * MIB)]], &[0, 1], &Net::bed(10.0, 100.0));
         assert!((one.time - (0.010 + 4.0 * MIB / (12.5e6 * 1448.0 / 1514.0))).abs() < 1e-9);
     }
 
@@ -1658,33 +1396,17 @@ mod tests {
             assert!((l.alone(x) - t).abs() < 1e-12, "{x}: {} vs {t}", l.alone(x));
         }
         // Between the points the latency is linear in the size.
-        assert!(
-            l.latency(32768.0) > l.small.min(l.large) && l.latency(32768.0) < l.small.max(l.large)
-        );
+        assert!(l.latency(32768.0) > l.small.min(l.large) && l.latency(32768.0) < l.small.max(l.large));
         // Four each way at once, the last arriving after 1.8 s (not 1.56 s): the model gives
         // 1.8 s back; one way only, the rate of a free path.
         let four = l.with_flows(4, 4.0 * MIB, 1.8);
         assert!(four.busy < four.rate);
         let site = [0, 0, 0, 0, 1, 1, 1, 1];
         let net = Net { wan: four, lan: l, host: Host::UNLIMITED };
-        let c = cost(
-            &vec![(0..4)
-                .flat_map(|i| [(i, 4 + i, 4.0 * MIB), (4 + i, i, 4.0 * MIB)])
-                .collect()],
-            &site,
-            &net,
-        );
+        let c = cost(&vec![(0..4).flat_map(|i| [(i, 4 + i, 4.0 * MIB), (4 + i, i, 4.0 * MIB)]).collect()], &site, &net);
         assert!((c.time - 1.8).abs() < 1e-9, "{}", c.time);
-        let c = cost(
-            &vec![(0..4).map(|i| (i, 4 + i, 4.0 * MIB)).collect()],
-            &site,
-            &net,
-        );
-        assert!(
-            (c.time - (four.latency(4.0 * MIB) + 16.0 * MIB / four.rate)).abs() < 1e-9,
-            "{}",
-            c.time
-        );
+        let c = cost(&vec![(0..4).map(|i| (i, 4 + i, 4.0 * MIB)).collect()], &site, &net);
+        assert!((c.time - (four.latency(4.0 * MIB) + 16.0 * MIB / four.rate)).abs() < 1e-9, "{}", c.time);
         // A larger message that is not slower gives no rate.
         assert_eq!(Link::calibrated(0.01, 0.02, 0.02), None);
     }
@@ -1741,10 +1463,7 @@ mod tests {
         let (lib, reg) = both(Op::Scan, &inter, 8.0);
         assert_eq!(lib, reg);
         let (lib, reg) = both(Op::Exscan, &[0, 0, 0, 0, 1, 1, 1, 1], 64.0 * 1024.0);
-        assert_eq!(
-            (lib.ab, lib.ba, lib.wan_hops),
-            (4.0 * 65536.0, 4.0 * 65536.0, 1)
-        );
+        assert_eq!((lib.ab, lib.ba, lib.wan_hops), (4.0 * 65536.0, 4.0 * 65536.0, 1));
         // Leaders directly: the first site's total to the second, nothing back.
         assert_eq!((reg.ab, reg.ba, reg.wan_hops), (65536.0, 0.0, 1));
         let (lib, reg) = both(Op::Bcast, &[0; 8], MIB);
@@ -1845,15 +1564,7 @@ mod tests {
     fn sites_reduce_pieces_along_a_chain_into_their_root() {
         let sites = vec![vec![0, 1, 2], vec![3, 4, 5, 6, 7]];
         let r = per_site_chain(&sites, |g| if g == 0 { 1 } else { 0 }, 8.0);
-        assert_eq!(
-            r,
-            vec![
-                vec![(0, 1, 8.0), (2, 1, 8.0), (7, 6, 8.0)],
-                vec![(6, 5, 8.0)],
-                vec![(5, 4, 8.0)],
-                vec![(4, 3, 8.0)]
-            ]
-        );
+        assert_eq!(r, vec![vec![(0, 1, 8.0), (2, 1, 8.0), (7, 6, 8.0)], vec![(6, 5, 8.0)], vec![(5, 4, 8.0)], vec![(4, 3, 8.0)]]);
     }
 
     #[test]
@@ -1929,13 +1640,8 @@ mod tests {
     #[test]
     fn pins_name_real_cvars_and_shapes_match_the_program() {
         let env = mpich_env(8);
-        assert!(env
-            .iter()
-            .any(|(k, v)| k == "MPIR_CVAR_BCAST_INTRA_ALGORITHM" && v == "binomial"));
-        assert!(mpich_env(65536)
-            .iter()
-            .any(|(k, v)| k == "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM"
-                && v == "reduce_scatter_allgather"));
+        assert!(env.iter().any(|(k, v)| k == "MPIR_CVAR_BCAST_INTRA_ALGORITHM" && v == "binomial"));
+        assert!(mpich_env(65536).iter().any(|(k, v)| k == "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM" && v == "reduce_scatter_allgather"));
         assert_eq!(shape(Op::ReduceScatter, 8.0, 8), (32.0, 4.0));
         assert_eq!(shape(Op::Gather, 8.0, 8), (8.0, 1.0));
         assert_eq!(shape(Op::Alltoall, 4.0 * MIB, 8), (4.0 * MIB, MIB / 2.0));

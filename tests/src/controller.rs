@@ -83,9 +83,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// One job's cumulative traffic, or the controller's status.
 pub fn traffic(url: &str, job: &str) -> Result<TrafficMatrix, tonic::Status> {
     runtime().block_on(async {
-        let mut c = TrafficClient::connect(url.to_string())
-            .await
-            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut c = TrafficClient::connect(url.to_string()).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         Ok(c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: 0 }).await?.into_inner())
     })
 }
@@ -139,7 +137,8 @@ pub fn drive_ranks(url: &str, job: &str, world: u32, bytes_per_s: u64, until: In
                 while Instant::now() < until {
                     seq += 1;
                     let bytes = seq * bytes_per_s / 5;
-                    let peers = vec![PeerTraffic { dest: (rank + 1) % world, p2p_bytes: bytes, p2p_messages: bytes / 65536, ..Default::default() }];
+                    let peers =
+                        vec![PeerTraffic { dest: (rank + 1) % world, p2p_bytes: bytes, p2p_messages: bytes / 65536, ..Default::default() }];
                     let r = ShimMessage { body: Some(shim_message::Body::Report(Report { seq, peers, ..Default::default() })) };
                     if tx.send(r).await.is_err() || reader.is_finished() {
                         break;

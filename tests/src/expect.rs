@@ -64,7 +64,7 @@ pub fn traffic_c(n: usize, loops: u64, large_count: bool) -> Expected {
         e.send(r, p1, 16, 1); // G: Sendrecv
         e.send(r, p3, 24, 1); // H: Sendrecv_replace 6 ints
         e.send(r, p2, 48, 1); // I: 2 x vector(3 x 2 ints)
-        // J: the next rank of the same parity.
+                              // J: the next rank of the same parity.
         let same: Vec<usize> = (0..n).filter(|x| x % 2 == r % 2).collect();
         let idx = same.iter().position(|&x| x == r).unwrap();
         e.send(r, same[(idx + 1) % same.len()], 33, 1);

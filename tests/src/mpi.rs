@@ -133,8 +133,7 @@ impl<'a> Launch<'a> {
             }
             Mpi::OpenMpi => {
                 let mut c = Command::new("mpirun.openmpi");
-                c.args(["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp", "-n"])
-                    .arg(self.ranks.to_string());
+                c.args(["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp", "-n"]).arg(self.ranks.to_string());
                 for (k, v) in &env {
                     c.arg("-x").arg(format!("{k}={v}"));
                 }

@@ -130,7 +130,12 @@ fn mpi_jobs_across_sites_exit_cleanly_20_times() {
             assert!(after[1][0].delivered_bytes - before[1][0].delivered_bytes > 65536);
             times.push(run.elapsed.as_secs_f64());
         }
-        eprintln!("{}: 20 clean runs, {:.2}..{:.2} s", mpi.name(), times.iter().cloned().fold(f64::MAX, f64::min), times.iter().cloned().fold(0.0, f64::max));
+        eprintln!(
+            "{}: 20 clean runs, {:.2}..{:.2} s",
+            mpi.name(),
+            times.iter().cloned().fold(f64::MAX, f64::min),
+            times.iter().cloned().fold(0.0, f64::max)
+        );
     }
     drop(b);
     assert_clean("bm");
@@ -184,7 +189,11 @@ fn a_tiny_guest_boots_on_each_libvirt_site() {
     let kernel = GuestKernel::get(&straddle_tests::paths::target_dir().join("straddle-guest")).unwrap();
     // The init runs a given program once the network is up and reports its output.
     let program = dir.0.join("program.sh");
-    std::fs::write(&program, "#!/bin/busybox sh\necho \"program ran on $(hostname) kernel $(uname -r) addr $(ip -o -4 addr show eth0 | awk '{print $4}')\"\n").unwrap();
+    std::fs::write(
+        &program,
+        "#!/bin/busybox sh\necho \"program ran on $(hostname) kernel $(uname -r) addr $(ip -o -4 addr show eth0 | awk '{print $4}')\"\n",
+    )
+    .unwrap();
     let initrd = dir.0.join("initrd.cpio");
     build_initramfs(&kernel, Some(&program), &initrd).unwrap();
 
@@ -214,12 +223,14 @@ fn a_tiny_guest_boots_on_each_libvirt_site() {
     }
     for (s, l) in listeners.iter().enumerate() {
         let t = Instant::now();
-        let report = receive(l, Duration::from_secs(120)).unwrap_or_else(|e| {
-            panic!("site {s}: {e}\nconsole:\n{}", std::fs::read_to_string(&consoles[s]).unwrap_or_default())
-        });
+        let report = receive(l, Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("site {s}: {e}\nconsole:\n{}", std::fs::read_to_string(&consoles[s]).unwrap_or_default()));
         eprintln!("site {s}: guest reported after {:?}: {}", t.elapsed(), report.trim());
         assert!(report.starts_with(&format!("booted tiny-{s} uptime ")), "{report}");
-        assert!(report.contains(&format!("program ran on tiny-{s} kernel ")) && report.contains(&format!("addr 10.77.{s}.100/16")), "{report}");
+        assert!(
+            report.contains(&format!("program ran on tiny-{s} kernel ")) && report.contains(&format!("addr 10.77.{s}.100/16")),
+            "{report}"
+        );
         let console = std::fs::read_to_string(&consoles[s]).unwrap();
         assert!(console.contains(&format!("STRADDLE-GUEST-UP tiny-{s}")), "{console}");
         assert_eq!(sites[s].virsh(&["domstate", &format!("tiny-{s}")]).unwrap().trim(), "running");

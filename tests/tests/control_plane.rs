@@ -18,7 +18,9 @@ fn cli(url: &str, args: &[&str]) -> (bool, String) {
 fn first_map(url: &str, job: &str, rank: u32, world: u32) -> Result<SiteMap, tonic::Status> {
     runtime().block_on(async {
         let mut c = TelemetryClient::connect(url.to_string()).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        let hello = ShimMessage { body: Some(shim_message::Body::Hello(Hello { job: job.into(), rank, world_size: world, incarnation: 1, ..Default::default() })) };
+        let hello = ShimMessage {
+            body: Some(shim_message::Body::Hello(Hello { job: job.into(), rank, world_size: world, incarnation: 1, ..Default::default() })),
+        };
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         tx.send(hello).await.unwrap();
         let mut inbound = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
@@ -97,7 +99,10 @@ fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
     // A bad topology keeps the controller from starting, naming the field.
     let broken = dir.0.join("broken.yaml");
     std::fs::write(&broken, topology.replace("host: s1", "host: s9")).unwrap();
-    let o = Command::new(controller_bin()).args(["controller", "--listen", "127.0.0.1:0", "--topology", broken.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(controller_bin())
+        .args(["controller", "--listen", "127.0.0.1:0", "--topology", broken.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("vms[2].host: unknown host \"s9\""), "{err}");

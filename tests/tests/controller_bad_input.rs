@@ -98,10 +98,7 @@ fn attach_raw(url: &str, frames: Vec<Vec<u8>>) -> Result<(), Status> {
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let path = http::uri::PathAndQuery::from_static("/straddle.v1.Telemetry/Attach");
-        let mut inbound = grpc
-            .streaming(tonic::Request::new(tokio_stream::iter(frames)), path, RawCodec)
-            .await?
-            .into_inner();
+        let mut inbound = grpc.streaming(tonic::Request::new(tokio_stream::iter(frames)), path, RawCodec).await?.into_inner();
         match tokio::time::timeout(Duration::from_secs(5), inbound.message()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(s)) => Err(s),

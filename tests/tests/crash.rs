@@ -20,7 +20,20 @@ fn kill_9_during_a_plan_loses_nothing_acknowledged() {
     // 512 MiB guests over 1 Gbit/s: each simulated migration takes about 4.3 s, one at a time.
     std::fs::write(&topo, two_site_topology(512, "  - {name: w0, host: t1, memory_mib: 64}\n")).unwrap();
     let state = dir.0.join("state.redb");
-    let args = ["--topology", topo.to_str().unwrap(), "--state", state.to_str().unwrap(), "--token", "tk", "--decide-every", "0.5", "--window", "3", "--dwell", "0"];
+    let args = [
+        "--topology",
+        topo.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--token",
+        "tk",
+        "--decide-every",
+        "0.5",
+        "--window",
+        "3",
+        "--dwell",
+        "0",
+    ];
     let mut first = ControllerProcess::start_with("127.0.0.1:0", &args);
     let url = first.url();
     cli(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3"]);
@@ -42,8 +55,10 @@ fn kill_9_during_a_plan_loses_nothing_acknowledged() {
         first.kill();
         (driver.join().unwrap(), log)
     });
-    let applying_id = before.lines().find(|l| l.contains("applying")).unwrap().trim_start_matches('#').split_whitespace().next().unwrap().to_string();
-    let ids_before: Vec<String> = before.lines().map(|l| l.trim_start_matches('#').split_whitespace().next().unwrap().to_string()).collect();
+    let applying_id =
+        before.lines().find(|l| l.contains("applying")).unwrap().trim_start_matches('#').split_whitespace().next().unwrap().to_string();
+    let ids_before: Vec<String> =
+        before.lines().map(|l| l.trim_start_matches('#').split_whitespace().next().unwrap().to_string()).collect();
     let max_epoch_seen = seen.iter().map(|m| m.1).max().unwrap_or(0);
     assert!(max_epoch_seen >= 1);
 
@@ -66,7 +81,9 @@ fn kill_9_during_a_plan_loses_nothing_acknowledged() {
     assert_eq!(traffic(&url, "ep").unwrap().world_size, 1);
     let placements = cli(&url, &["placements"]);
     assert!(placements.lines().any(|l| l.starts_with("w0 ") && l.trim_end().ends_with("yes")), "pin kept:\n{placements}");
-    let site_of = |vm: &str| placements.lines().find(|l| l.starts_with(&format!("{vm} "))).and_then(|l| l.split_whitespace().nth(2)).unwrap().to_string();
+    let site_of = |vm: &str| {
+        placements.lines().find(|l| l.starts_with(&format!("{vm} "))).and_then(|l| l.split_whitespace().nth(2)).unwrap().to_string()
+    };
     let want: Vec<u32> = ["v0", "v2", "v1", "v3"].iter().map(|v| if site_of(v) == "tokyo" { 0 } else { 1 }).collect();
     let late = drive_ranks(&url, "cg", 4, 0, Instant::now() + Duration::from_millis(600));
     let (_, epoch, map) = late.into_iter().find(|m| m.0 == 0).expect("a site map on attach");

@@ -45,7 +45,10 @@ fn heavy_cross_site_job_is_consolidated_and_ranks_get_epoch_2() {
     assert!(log.contains("network-intensive"), "{log}");
     // A migration's line ends in its moves, "[vm from->to, ...]" (a class change's reason
     // may hold "->" too, e.g. "Compute -> Network").
-    let applied = log.lines().find(|l| l.contains("applied") && l.trim_end().ends_with(']') && l.contains("->")).unwrap_or_else(|| panic!("no applied migration:\n{log}"));
+    let applied = log
+        .lines()
+        .find(|l| l.contains("applied") && l.trim_end().ends_with(']') && l.contains("->"))
+        .unwrap_or_else(|| panic!("no applied migration:\n{log}"));
     let id = applied.trim_start_matches('#').split_whitespace().next().unwrap();
     let why = cli(&url, &["explain", id]);
     assert!(why.contains("migrations:") && why.contains("applied:") && why.contains("cg epoch"), "{why}");
@@ -56,7 +59,11 @@ fn heavy_cross_site_job_is_consolidated_and_ranks_get_epoch_2() {
     // Overrides name what they do not know and need the token.
     let o = Command::new(controller_bin()).args(["override", "pin", "v9", "--controller", &url, "--token", "tk"]).output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown VM \"v9\""));
-    let o = Command::new(controller_bin()).args(["override", "drain", "tokyo", "--controller", &url]).env_remove("STRADDLE_TOKEN").output().unwrap();
+    let o = Command::new(controller_bin())
+        .args(["override", "drain", "tokyo", "--controller", &url])
+        .env_remove("STRADDLE_TOKEN")
+        .output()
+        .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unauthenticated"));
     assert!(cli(&url, &["override", "pin", "v0"]).contains("v0 pinned"));
     assert!(cli(&url, &["override", "mode", "dry-run"]).contains("DryRun"));

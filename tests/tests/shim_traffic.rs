@@ -74,7 +74,11 @@ fn run_traffic_c(mpi: Mpi) {
         assert_eq!(info.world_ranks, want);
         assert!(!coll(rank, CollectiveOp::Barrier).is_empty());
         assert!(
-            bc.iter().any(|t| t.comm_id == 1 && t.mode == CollectiveMode::Nonblocking as i32 && t.root == 1 && t.bytes == 16 && t.calls == 1),
+            bc.iter().any(|t| t.comm_id == 1
+                && t.mode == CollectiveMode::Nonblocking as i32
+                && t.root == 1
+                && t.bytes == 16
+                && t.calls == 1),
             "rank {rank}: one nonblocking 16-byte bcast from rank 1: {bc:?}"
         );
         if mpi.has_large_count() {

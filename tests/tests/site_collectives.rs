@@ -26,7 +26,8 @@ const LAYOUTS: [(&str, &str); 6] = [
 
 /// The "<what>: N cases, M failures" line: (N, M).
 fn tally(run: &Run, what: &str) -> (u64, u64) {
-    let line = run.stdout.lines().find(|l| l.starts_with(what)).unwrap_or_else(|| panic!("no {what:?} line:\n{}\n{}", run.stdout, run.stderr));
+    let line =
+        run.stdout.lines().find(|l| l.starts_with(what)).unwrap_or_else(|| panic!("no {what:?} line:\n{}\n{}", run.stdout, run.stderr));
     let nums: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
     (nums[0], nums[1])
 }
@@ -121,7 +122,12 @@ fn without_a_map_collectives_stay_the_librarys() {
         assert!(run.success && tally(&run, "collectives:").1 == 0, "{}", run.stderr);
         assert!(!run.stderr.contains("site-aware"), "{}", run.stderr);
         // A map, but regrouping off.
-        let run = Launch::new(mpi, 8, &exe).arg(1).env("STRADDLE_REGROUP", 0).env("STRADDLE_SITE_MAP", LAYOUTS[0].1).env("STRADDLE_VERBOSE", 1).run();
+        let run = Launch::new(mpi, 8, &exe)
+            .arg(1)
+            .env("STRADDLE_REGROUP", 0)
+            .env("STRADDLE_SITE_MAP", LAYOUTS[0].1)
+            .env("STRADDLE_VERBOSE", 1)
+            .run();
         assert!(run.success && tally(&run, "collectives:").1 == 0, "{}", run.stderr);
         assert!(!run.stderr.contains("site-aware"), "{}", run.stderr);
     }
@@ -193,7 +199,9 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
             let maps: Vec<(usize, u64)> = mine
                 .iter()
                 .enumerate()
-                .filter_map(|(i, l)| l.split("site map epoch ").nth(1).and_then(|t| t.split(':').next()).and_then(|e| e.parse().ok()).map(|e| (i, e)))
+                .filter_map(|(i, l)| {
+                    l.split("site map epoch ").nth(1).and_then(|t| t.split(':').next()).and_then(|e| e.parse().ok()).map(|e| (i, e))
+                })
                 .collect();
             let &(got_last, last) = maps.last().unwrap_or_else(|| panic!("{} rank {rank}: no map:\n{}", mpi.name(), mine.join("\n")));
             assert!(last >= 2, "{} rank {rank}: the drain changed the map:\n{}", mpi.name(), mine.join("\n"));

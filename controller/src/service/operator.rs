@@ -84,7 +84,9 @@ impl Operator for OperatorService {
                 host: topo.hosts[h].name.clone(),
                 site: topo.sites[topo.site_of_host(h)].name.clone(),
                 job: job.map(|(n, _)| n.clone()).unwrap_or_default(),
-                ranks: job.map(|(_, j)| j.rank_vm.iter().enumerate().filter(|(_, &x)| x == v).map(|(r, _)| r as u32).collect()).unwrap_or_default(),
+                ranks: job
+                    .map(|(_, j)| j.rank_vm.iter().enumerate().filter(|(_, &x)| x == v).map(|(r, _)| r as u32).collect())
+                    .unwrap_or_default(),
                 pinned: st.pinned.contains(&v),
             });
         }
@@ -122,6 +124,8 @@ impl Operator for OperatorService {
     async fn approve(&self, req: Request<ApproveRequest>) -> Result<Response<OperatorAck>, Status> {
         let r = req.into_inner();
         let d = self.decider()?.approve(r.decision_id, r.approve).await.map_err(Status::failed_precondition)?;
-        Ok(Response::new(OperatorAck { message: format!("decision {} {:?}", d.id, straddle_proto::DecisionState::try_from(d.state).unwrap_or_default()) }))
+        Ok(Response::new(OperatorAck {
+            message: format!("decision {} {:?}", d.id, straddle_proto::DecisionState::try_from(d.state).unwrap_or_default()),
+        }))
     }
 }

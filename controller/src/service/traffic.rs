@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use straddle_proto::traffic_server::Traffic;
 use straddle_proto::{
-    CollectiveSummary, CommunicatorSummary, JobState, JobSummary, ListJobsRequest, ListJobsResponse, RankInfo,
-    TrafficMatrix, TrafficRequest,
+    CollectiveSummary, CommunicatorSummary, JobState, JobSummary, ListJobsRequest, ListJobsResponse, RankInfo, TrafficMatrix,
+    TrafficRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -48,11 +48,7 @@ pub fn matrix(j: &JobTraffic, now_secs: u64, window: u32) -> TrafficMatrix {
             .iter()
             .map(|(&(rank, _), c)| CommunicatorSummary { reporter_rank: rank, info: Some(c.clone()) })
             .collect(),
-        collectives: j
-            .collectives
-            .iter()
-            .map(|(k, c)| CollectiveSummary { rank: k.0, traffic: Some(c.clone()) })
-            .collect(),
+        collectives: j.collectives.iter().map(|(k, c)| CollectiveSummary { rank: k.0, traffic: Some(c.clone()) }).collect(),
     }
 }
 

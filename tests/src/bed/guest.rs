@@ -38,7 +38,10 @@ impl GuestKernel {
             let pkg = kernel_package()?;
             let out = Command::new("apt-get").args(["download", &pkg]).current_dir(cache).output()?;
             if !out.status.success() {
-                return Err(BedError::Command { cmd: format!("apt-get download {pkg}"), stderr: String::from_utf8_lossy(&out.stderr).into() });
+                return Err(BedError::Command {
+                    cmd: format!("apt-get download {pkg}"),
+                    stderr: String::from_utf8_lossy(&out.stderr).into(),
+                });
             }
             let deb = std::fs::read_dir(cache)?
                 .flatten()
@@ -83,7 +86,8 @@ fn find_module(root: &Path, name: &str) -> Option<PathBuf> {
 
 /// Dependencies first (`modinfo -F depends`), each module once.
 fn add_with_deps(root: &Path, name: &str, order: &mut Vec<PathBuf>) -> Result<(), BedError> {
-    let path = find_module(root, name).ok_or_else(|| BedError::Command { cmd: format!("find module {name}"), stderr: root.display().to_string() })?;
+    let path = find_module(root, name)
+        .ok_or_else(|| BedError::Command { cmd: format!("find module {name}"), stderr: root.display().to_string() })?;
     if order.contains(&path) {
         return Ok(());
     }

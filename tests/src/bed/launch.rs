@@ -51,11 +51,12 @@ impl<'a> BedLaunch<'a> {
                 let text: String = list.iter().map(|h| format!("{h}:1\n")).collect();
                 std::fs::write(&hosts, text).expect("machinefile");
                 let mut c = self.bed.on(head, "mpiexec.mpich");
-                c.args(["-launcher", "ssh", "-launcher-exec"])
-                    .arg(self.bed.launcher())
-                    .arg("-f")
-                    .arg(&hosts)
-                    .args(["-localhost", &self.bed.nodes[head].ip, "-n", &n]);
+                c.args(["-launcher", "ssh", "-launcher-exec"]).arg(self.bed.launcher()).arg("-f").arg(&hosts).args([
+                    "-localhost",
+                    &self.bed.nodes[head].ip,
+                    "-n",
+                    &n,
+                ]);
                 // UCX over TCP: shared memory across namespaces would bypass the network.
                 for (k, v) in [("UCX_TLS", "tcp,self"), ("UCX_NET_DEVICES", "eth0")] {
                     c.args(["-genv", k, v]);

@@ -337,7 +337,8 @@ impl Bed {
     pub fn set_rate(&mut self, rate_mbit: Option<u32>) -> Result<(), BedError> {
         for s in 0..self.spec.sites.len() {
             let ns = self.site_ns(s);
-            let _ = Command::new("ip").args(["netns", "exec", &ns, "tc", "qdisc", "del", "dev", "wan", "root"]).stderr(Stdio::null()).status();
+            let _ =
+                Command::new("ip").args(["netns", "exec", &ns, "tc", "qdisc", "del", "dev", "wan", "root"]).stderr(Stdio::null()).status();
             if let Some(rate) = rate_mbit {
                 add_tbf(&ns, rate)?;
             }
@@ -391,8 +392,20 @@ fn add_tbf(ns: &str, rate_mbit: u32) -> Result<(), BedError> {
         sh(&cmd).map(|_| ())
     };
     tc(&[
-        "qdisc", "add", "dev", "wan", "root", "handle", "1:", "tbf", "rate", &format!("{rate_mbit}mbit"), "burst",
-        &burst.to_string(), "latency", "100ms",
+        "qdisc",
+        "add",
+        "dev",
+        "wan",
+        "root",
+        "handle",
+        "1:",
+        "tbf",
+        "rate",
+        &format!("{rate_mbit}mbit"),
+        "burst",
+        &burst.to_string(),
+        "latency",
+        "100ms",
     ])?;
     tc(&["qdisc", "replace", "dev", "wan", "parent", "1:1", "handle", "10:", "htb", "default", "2"])?;
     for (class, prio) in [("10:1", "0"), ("10:2", "1")] {
@@ -402,8 +415,8 @@ fn add_tbf(ns: &str, rate_mbit: u32) -> Result<(), BedError> {
     }
     // The IPv4 total length (bytes 2-3 of the header) below 128.
     tc(&[
-        "filter", "add", "dev", "wan", "parent", "10:", "protocol", "ip", "prio", "1", "u32", "match", "u16", "0x0000",
-        "0xff80", "at", "2", "flowid", "10:1",
+        "filter", "add", "dev", "wan", "parent", "10:", "protocol", "ip", "prio", "1", "u32", "match", "u16", "0x0000", "0xff80", "at",
+        "2", "flowid", "10:1",
     ])?;
     Ok(())
 }
@@ -464,10 +477,7 @@ fn relay_exe() -> PathBuf {
 fn bed_namespaces(prefix: &str) -> Vec<String> {
     std::fs::read_dir("/run/netns")
         .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&format!("{prefix}-")))
-                .collect()
+            d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(&format!("{prefix}-"))).collect()
         })
         .unwrap_or_default()
 }

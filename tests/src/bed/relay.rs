@@ -111,8 +111,7 @@ impl Lossy {
 /// Runs the relay until the process is killed. Prints `relay ready` once the TAPs exist.
 pub fn run(cfg: RelayConfig) -> std::io::Result<()> {
     let n = cfg.sites.len();
-    let taps: Vec<Arc<File>> =
-        cfg.sites.iter().map(|s| open_tap_in(&s.netns, &s.tap).map(Arc::new)).collect::<Result<_, _>>()?;
+    let taps: Vec<Arc<File>> = cfg.sites.iter().map(|s| open_tap_in(&s.netns, &s.tap).map(Arc::new)).collect::<Result<_, _>>()?;
     let stats = Arc::new(StatsMap::create(&cfg.stats, n)?);
     let macs: Arc<RwLock<HashMap<[u8; 6], usize>>> = Arc::default();
 

@@ -137,7 +137,15 @@ impl SelfTest {
             }
             None => (None, None),
         };
-        Ok(SelfTest { timers, retried, delay: bed.spec.delay, rate_mbit: bed.spec.rate_mbit, in_site_rtt, cross_site_rtt, cross_site_tcp_mbit })
+        Ok(SelfTest {
+            timers,
+            retried,
+            delay: bed.spec.delay,
+            rate_mbit: bed.spec.rate_mbit,
+            in_site_rtt,
+            cross_site_rtt,
+            cross_site_tcp_mbit,
+        })
     }
 
     /// Every way the bed misses its configuration.
@@ -149,7 +157,10 @@ impl SelfTest {
         if let Some(d) = &self.cross_site_rtt {
             let want = 2.0 * self.delay.as_secs_f64() * 1000.0;
             if (d.median - want).abs() > RTT_TOLERANCE_MS {
-                out.push(format!("cross-site RTT median {:.3} ms is off twice the delay ({want:.3} ms) by more than {RTT_TOLERANCE_MS} ms", d.median));
+                out.push(format!(
+                    "cross-site RTT median {:.3} ms is off twice the delay ({want:.3} ms) by more than {RTT_TOLERANCE_MS} ms",
+                    d.median
+                ));
             }
             // The relay may miss by 1 ms at the p99 beyond what the machine's own timers
             // miss by on the two crossings of a round trip.
@@ -173,7 +184,12 @@ impl SelfTest {
 
 impl fmt::Display for SelfTest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "configured: one-way delay {:?}, rate {}", self.delay, self.rate_mbit.map(|r| format!("{r} Mbit/s")).unwrap_or("uncapped".into()))?;
+        writeln!(
+            f,
+            "configured: one-way delay {:?}, rate {}",
+            self.delay,
+            self.rate_mbit.map(|r| format!("{r} Mbit/s")).unwrap_or("uncapped".into())
+        )?;
         writeln!(f, "timer lateness  {}  (real-time thread, 1 ms absolute sleeps, during the RTTs)", self.timers)?;
         writeln!(f, "in-site RTT     {}", self.in_site_rtt)?;
         for (d, timers) in &self.retried {

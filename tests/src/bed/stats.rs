@@ -46,9 +46,8 @@ impl StatsMap {
         f.set_len(len(sites) as u64)?;
         use std::os::fd::AsRawFd;
         // SAFETY: mapping a file we just sized; the mapping outlives nothing it points to.
-        let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), len(sites), libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, f.as_raw_fd(), 0)
-        };
+        let p =
+            unsafe { libc::mmap(std::ptr::null_mut(), len(sites), libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, f.as_raw_fd(), 0) };
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }

@@ -27,9 +27,7 @@ fn fail(msg: &str) -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = args.first().cloned() else {
-        fail("usage: straddle-bed up|status|selftest|down [--prefix P] ...")
-    };
+    let Some(cmd) = args.first().cloned() else { fail("usage: straddle-bed up|status|selftest|down [--prefix P] ...") };
     let prefix: String = arg(&args, "--prefix", "sd".to_string());
     match cmd.as_str() {
         "relay" => run_relay(&args),
@@ -38,15 +36,21 @@ fn main() {
             let nodes: u32 = arg(&args, "--nodes", 2);
             let delay: f64 = arg(&args, "--delay-ms", 10.0);
             let rate: u32 = arg(&args, "--rate-mbit", 100);
-            let spec = BedSpec::new(&prefix, sites, nodes)
-                .delay(Duration::from_secs_f64(delay / 1000.0))
-                .rate_mbit((rate > 0).then_some(rate));
+            let spec =
+                BedSpec::new(&prefix, sites, nodes).delay(Duration::from_secs_f64(delay / 1000.0)).rate_mbit((rate > 0).then_some(rate));
             let t = std::time::Instant::now();
             let mut b = Bed::up(spec).unwrap_or_else(|e| fail(&e.to_string()));
             b.keep = true;
             println!("bed {prefix} up in {:.1} s", t.elapsed().as_secs_f64());
             for n in &b.nodes {
-                println!("  {:<10} site {:<3} {:<12} nsenter --net=/run/netns/{} --uts={}", n.name, b.spec.sites[n.site].name, n.ip, n.name, b.uts_path(&n.name).display());
+                println!(
+                    "  {:<10} site {:<3} {:<12} nsenter --net=/run/netns/{} --uts={}",
+                    n.name,
+                    b.spec.sites[n.site].name,
+                    n.ip,
+                    n.name,
+                    b.uts_path(&n.name).display()
+                );
             }
             println!("  launcher remote shell: {}", b.launcher().display());
         }
@@ -61,9 +65,7 @@ fn main() {
         "selftest" => {
             let delay: f64 = arg(&args, "--delay-ms", 10.0);
             let rate: u32 = arg(&args, "--rate-mbit", 100);
-            let spec = BedSpec::new("st", 2, 2)
-                .delay(Duration::from_secs_f64(delay / 1000.0))
-                .rate_mbit((rate > 0).then_some(rate));
+            let spec = BedSpec::new("st", 2, 2).delay(Duration::from_secs_f64(delay / 1000.0)).rate_mbit((rate > 0).then_some(rate));
             let b = Bed::up(spec).unwrap_or_else(|e| fail(&e.to_string()));
             let t = bed::selftest::SelfTest::run(&b, 200, 4).unwrap_or_else(|e| fail(&e.to_string()));
             println!("{t}");
@@ -80,7 +82,10 @@ fn main() {
                     for (s, row) in c.iter().enumerate() {
                         for (d, p) in row.iter().enumerate() {
                             if s != d {
-                                println!("site {s} -> {d}: {} bytes in {} frames sent, {} delivered, {} dropped", p.sent_bytes, p.sent_frames, p.delivered_bytes, p.dropped_frames);
+                                println!(
+                                    "site {s} -> {d}: {} bytes in {} frames sent, {} delivered, {} dropped",
+                                    p.sent_bytes, p.sent_frames, p.delivered_bytes, p.dropped_frames
+                                );
                             }
                         }
                     }
