@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use straddle_proto::CollectiveOp;
-use tokio::time::Instant;
+
+use crate::collective::CollectiveOp;
+use crate::time::Time;
 
 use crate::collmodel;
 use crate::topology::{SiteId, Topology};
@@ -29,18 +30,40 @@ pub struct CollectiveUse {
     pub bytes_per_call: f64,
 }
 
-/// What a job sends, per second of its run.
-#[derive(Debug, Clone, PartialEq)]
+/// What one rank sends another, per second (point-to-point and one-sided, world ranks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairRate {
+    pub src: u32,
+    pub dst: u32,
+    pub bytes: f64,
+    pub messages: f64,
+}
+
+/// What a job sends, per second of its run: the pairs of ranks that talk, and the
+/// collectives it calls.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct JobProfile {
-    /// bytes[i][j], messages[i][j]: point-to-point and one-sided, world ranks, per second.
-    pub bytes: Array2<f64>,
-    pub messages: Array2<f64>,
+    pub ranks: usize,
+    pub pairs: Vec<PairRate>,
     pub collectives: Vec<CollectiveUse>,
 }
 
 impl JobProfile {
     pub fn ranks(&self) -> usize {
-        self.bytes.nrows()
+        self.ranks
+    }
+
+    /// From dense rank × rank rates (tests and tools).
+    pub fn from_dense(bytes: &Array2<f64>, messages: &Array2<f64>, collectives: Vec<CollectiveUse>) -> JobProfile {
+        let mut pairs = Vec::new();
+        for ((i, j), &b) in bytes.indexed_iter() {
+            let m = messages[[i, j]];
+            if b != 0.0 || m != 0.0 {
+                let (src, dst) = (u32::try_from(i).unwrap_or(u32::MAX), u32::try_from(j).unwrap_or(u32::MAX));
+                pairs.push(PairRate { src, dst, bytes: b, messages: m });
+            }
+        }
+        JobProfile { ranks: bytes.nrows(), pairs, collectives }
     }
 }
 
@@ -58,25 +81,22 @@ pub struct Prediction {
 /// Predicts the slowdown of `p` with rank i on site `site[i]`.
 pub fn predict(p: &JobProfile, site: &[SiteId], topo: &Topology) -> Prediction {
     let n = topo.sites.len();
-    let mut pair = vec![vec![0.0; n]; n];
-    let mut crit_latency = 0.0f64;
-    let ranks = p.ranks();
+    let mut pair: Array2<f64> = Array2::zeros((n, n));
     // Point to point: bytes per site pair; each rank's cross-site messages are sequential
     // on its own critical path.
-    for i in 0..ranks {
-        let mut lat_i = 0.0;
-        for j in 0..ranks {
-            let (a, b) = (site[i], site[j]);
-            if a == b {
-                continue;
-            }
-            pair[a][b] += p.bytes[[i, j]];
-            if let Some(path) = topo.path(a, b) {
-                lat_i += p.messages[[i, j]] * path.latency_s;
-            }
+    let mut lat = vec![0.0f64; p.ranks()];
+    for r in &p.pairs {
+        let (i, j) = (r.src as usize, r.dst as usize);
+        let (a, b) = (site[i], site[j]);
+        if a == b {
+            continue;
         }
-        crit_latency = crit_latency.max(lat_i);
+        pair[[a, b]] += r.bytes;
+        if let Some(path) = topo.path(a, b) {
+            lat[i] += r.messages * path.latency_s;
+        }
     }
+    let crit_latency = lat.iter().copied().fold(0.0, f64::max);
     // Collectives: the library's algorithm under this placement.
     let mut coll_latency = 0.0;
     for c in &p.collectives {
@@ -91,7 +111,7 @@ pub fn predict(p: &JobProfile, site: &[SiteId], topo: &Topology) -> Prediction {
         for a in 0..n {
             for b in 0..n {
                 if x.bytes[a][b] > 0.0 || x.messages[a][b] > 0.0 {
-                    pair[a][b] += x.bytes[a][b] * c.calls_per_s;
+                    pair[[a, b]] += x.bytes[a][b] * c.calls_per_s;
                     worst = worst.max(topo.path(a, b).map(|p| p.latency_s).unwrap_or(0.0));
                 }
             }
@@ -101,10 +121,10 @@ pub fn predict(p: &JobProfile, site: &[SiteId], topo: &Topology) -> Prediction {
     let mut out = Prediction::default();
     for a in 0..n {
         for b in 0..n {
-            if a != b && pair[a][b] > 0.0 {
-                out.wan_bytes_per_s += pair[a][b];
+            if a != b && pair[[a, b]] > 0.0 {
+                out.wan_bytes_per_s += pair[[a, b]];
                 let bw = topo.path(a, b).map(|p| p.bandwidth_bps).unwrap_or(f64::MIN_POSITIVE);
-                out.bandwidth_part += pair[a][b] / bw;
+                out.bandwidth_part += pair[[a, b]] / bw;
             }
         }
     }
@@ -182,7 +202,7 @@ impl Default for Policy {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClassState {
     pub class: Class,
-    pub since: Instant,
+    pub since: Time,
 }
 
 /// One classification, with everything that went into it.
@@ -218,7 +238,7 @@ pub fn spanning_pair(topo: &Topology, home: SiteId) -> Option<SiteId> {
     (0..topo.sites.len())
         .filter(|&s| s != home)
         .filter_map(|s| topo.path(home, s).map(|p| (s, p)))
-        .max_by(|a, b| a.1.bandwidth_bps.partial_cmp(&b.1.bandwidth_bps).unwrap().then(b.1.latency_s.partial_cmp(&a.1.latency_s).unwrap()))
+        .max_by(|a, b| a.1.bandwidth_bps.total_cmp(&b.1.bandwidth_bps).then(b.1.latency_s.total_cmp(&a.1.latency_s)))
         .map(|(s, _)| s)
 }
 
@@ -229,7 +249,7 @@ pub fn classify(
     profile: &JobProfile,
     home: SiteId,
     prev: Option<ClassState>,
-    now: Instant,
+    now: Time,
 ) -> (Verdict, ClassState) {
     let (model_slowdown, paper_rate) = match spanning_pair(topo, home) {
         Some(other) => {
@@ -263,13 +283,13 @@ pub fn classify(
     let (class, changed, reason) = match prev {
         None => (wanted, true, format!("first classification: {measure}")),
         Some(p) if p.class == wanted => (p.class, false, format!("stays {:?}: {measure}", p.class)),
-        Some(p) if now.duration_since(p.since) < policy.min_dwell => (
+        Some(p) if now.since(p.since) < policy.min_dwell => (
             p.class,
             false,
             format!(
                 "would become {wanted:?} but has been {:?} only {:?} of the {:?} dwell: {measure}",
                 p.class,
-                now.duration_since(p.since),
+                now.since(p.since),
                 policy.min_dwell
             ),
         ),
@@ -302,7 +322,7 @@ mod tests {
             bytes[[i, (i + 1) % n]] = rate;
             messages[[i, (i + 1) % n]] = msgs;
         }
-        JobProfile { bytes, messages, collectives: vec![] }
+        JobProfile::from_dense(&bytes, &messages, vec![])
     }
 
     #[test]
@@ -324,7 +344,7 @@ mod tests {
     fn paper_cases_fall_on_the_right_side_of_10_mb_s() {
         let t = two_sites(1000.0, 2.0);
         let policy = Policy { kind: PolicyKind::Paper, ..Policy::default() };
-        let now = Instant::now();
+        let now = Time::ZERO;
         let cases = [
             ("LU-16", 3.36, Class::Compute),
             ("LU-32", 5.88, Class::Compute),
@@ -347,30 +367,31 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn hysteresis_and_dwell_keep_a_job_near_the_line_from_flipping() {
+    #[test]
+    fn hysteresis_and_dwell_keep_a_job_near_the_line_from_flipping() {
         let t = two_sites(100.0, 0.0);
         let policy = Policy { slowdown_threshold: 0.1, hysteresis: 0.2, min_dwell: Duration::from_secs(60), ..Policy::default() };
         // Slowdown = 2 × rate / 12.5e6 with no latency: rate for slowdown s is s × 6.25e6.
         let job = |s: f64| ring_job(4, s * 6.25e6, 0.0);
-        let (v, mut st) = classify(&policy, &t, &job(0.15), 0, None, Instant::now());
+        let mut now = Time::ZERO;
+        let (v, mut st) = classify(&policy, &t, &job(0.15), 0, None, now);
         assert_eq!((v.class, v.changed), (Class::Network, true));
         // Inside the band (0.08..0.12): stays network even long after.
-        tokio::time::advance(Duration::from_secs(120)).await;
-        let (v, s2) = classify(&policy, &t, &job(0.09), 0, Some(st), Instant::now());
+        now = now + Duration::from_secs(120);
+        let (v, s2) = classify(&policy, &t, &job(0.09), 0, Some(st), now);
         assert_eq!((v.class, v.changed), (Class::Network, false), "{}", v.reason);
         st = s2;
         // Below the band but within the dwell of a fresh change: first change at t=120.
-        let (v, s3) = classify(&policy, &t, &job(0.05), 0, Some(st), Instant::now());
+        let (v, s3) = classify(&policy, &t, &job(0.05), 0, Some(st), now);
         assert_eq!((v.class, v.changed), (Class::Compute, true));
         st = s3;
-        tokio::time::advance(Duration::from_secs(30)).await;
-        let (v, s4) = classify(&policy, &t, &job(0.5), 0, Some(st), Instant::now());
+        now = now + Duration::from_secs(30);
+        let (v, s4) = classify(&policy, &t, &job(0.5), 0, Some(st), now);
         assert_eq!((v.class, v.changed), (Class::Compute, false), "dwell holds: {}", v.reason);
         assert_eq!(v.model_says, Class::Network);
         assert!(v.reason.contains("dwell"));
-        tokio::time::advance(Duration::from_secs(31)).await;
-        let (v, _) = classify(&policy, &t, &job(0.5), 0, Some(s4), Instant::now());
+        now = now + Duration::from_secs(31);
+        let (v, _) = classify(&policy, &t, &job(0.5), 0, Some(s4), now);
         assert_eq!((v.class, v.changed), (Class::Network, true));
     }
 

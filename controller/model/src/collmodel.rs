@@ -3,7 +3,7 @@
 //! any candidate placement. Each algorithm is a list of rounds; a round is the messages
 //! that travel at once (communicator-local indices and bytes).
 
-use straddle_proto::CollectiveOp;
+use crate::collective::CollectiveOp;
 
 /// One message of a round: from, to (indices into the communicator), bytes.
 pub type Msg = (usize, usize, f64);

@@ -97,6 +97,42 @@ pub enum ConfigError {
     Invalid { field: String, value: String, why: &'static str },
     #[error("host {host} holds {vms} VMs but has capacity {capacity}")]
     OverCapacity { host: String, vms: u32, capacity: u32 },
+    #[error("links: no path joins sites {a:?} and {b:?} (every site must be reachable)")]
+    Disconnected { a: String, b: String },
+}
+
+/// Longest name of a site, host or VM.
+pub const MAX_NAME_LEN: usize = 128;
+
+fn invalid(field: &str, value: &str, why: &'static str) -> ConfigError {
+    ConfigError::Invalid { field: field.to_string(), value: value.to_string(), why }
+}
+
+/// Names are non-empty, short, and printable without quoting surprises.
+fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
+    if name.trim().is_empty() {
+        return Err(invalid(field, &format!("{name:?}"), "must not be empty"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(invalid(field, &format!("{}...", &name[..name.floor_char_boundary(32)]), "longer than 128 bytes"));
+    }
+    if name.chars().any(|c| c.is_control() || c == ',') {
+        return Err(invalid(field, &format!("{name:?}"), "no control characters or commas"));
+    }
+    Ok(())
+}
+
+/// `scheme:` then the rest, as libvirt URIs are (`qemu:///system`, `qemu+tcp://h/system`).
+fn looks_like_uri(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((scheme, rest)) => {
+            !scheme.is_empty()
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+                && !rest.is_empty()
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -164,24 +200,40 @@ impl Topology {
         let mut site_index = HashMap::new();
         let mut host_index = HashMap::new();
         if cfg.sites.is_empty() {
-            return Err(ConfigError::Invalid { field: "sites".into(), value: "[]".into(), why: "at least one site" });
+            return Err(invalid("sites", "[]", "at least one site"));
         }
         for (si, s) in cfg.sites.iter().enumerate() {
+            check_name(&format!("sites[{si}].name"), &s.name)?;
             if site_index.insert(s.name.clone(), si).is_some() {
                 return Err(ConfigError::Duplicate { field: format!("sites[{si}].name"), value: s.name.clone() });
+            }
+            if s.max_concurrent_migrations == 0 {
+                return Err(invalid(&format!("sites[{si}].max_concurrent_migrations"), "0", "at least one migration at a time"));
+            }
+            if s.hosts.is_empty() {
+                return Err(invalid(&format!("sites[{si}].hosts"), "[]", "a site needs at least one host"));
             }
             let node = graph.add_node(si);
             let mut ids = Vec::new();
             for (hi, h) in s.hosts.iter().enumerate() {
+                let field = format!("sites[{si}].hosts[{hi}]");
+                check_name(&format!("{field}.name"), &h.name)?;
                 let id = hosts.len();
                 if host_index.insert(h.name.clone(), id).is_some() {
-                    return Err(ConfigError::Duplicate { field: format!("sites[{si}].hosts[{hi}].name"), value: h.name.clone() });
+                    return Err(ConfigError::Duplicate { field: format!("{field}.name"), value: h.name.clone() });
+                }
+                if !(h.memory_gib.is_finite() && h.memory_gib >= 0.0) {
+                    return Err(invalid(&format!("{field}.memory_gib"), &h.memory_gib.to_string(), "a finite, non-negative size"));
+                }
+                if !h.libvirt_uri.is_empty() && !looks_like_uri(&h.libvirt_uri) {
+                    return Err(invalid(&format!("{field}.libvirt_uri"), &h.libvirt_uri, "a libvirt URI such as qemu:///system"));
                 }
                 hosts.push(Host { name: h.name.clone(), site: si, vm_capacity: h.vm_capacity, libvirt_uri: h.libvirt_uri.clone() });
                 ids.push(id);
             }
             sites.push(Site { name: s.name.clone(), hosts: ids, max_concurrent_migrations: s.max_concurrent_migrations, node });
         }
+        let mut joined = std::collections::HashSet::new();
         for (li, l) in cfg.links.iter().enumerate() {
             let end = |k: usize| {
                 site_index.get(&l.between[k]).copied().ok_or_else(|| ConfigError::Unknown {
@@ -192,25 +244,22 @@ impl Topology {
             };
             let (a, b) = (end(0)?, end(1)?);
             if a == b {
-                return Err(ConfigError::Invalid {
+                return Err(invalid(&format!("links[{li}].between"), &l.between[0], "a link joins two different sites"));
+            }
+            if !joined.insert((a.min(b), a.max(b))) {
+                return Err(ConfigError::Duplicate {
                     field: format!("links[{li}].between"),
-                    value: l.between[0].clone(),
-                    why: "a link joins two different sites",
+                    value: format!("{} - {}", l.between[0], l.between[1]),
                 });
             }
-            if !(l.bandwidth_mbit > 0.0) {
-                return Err(ConfigError::Invalid {
-                    field: format!("links[{li}].bandwidth_mbit"),
-                    value: l.bandwidth_mbit.to_string(),
-                    why: "must be positive",
-                });
+            if !(l.bandwidth_mbit.is_finite() && l.bandwidth_mbit > 0.0) {
+                return Err(invalid(&format!("links[{li}].bandwidth_mbit"), &l.bandwidth_mbit.to_string(), "must be positive and finite"));
             }
-            if !(l.latency_ms >= 0.0) {
-                return Err(ConfigError::Invalid {
-                    field: format!("links[{li}].latency_ms"),
-                    value: l.latency_ms.to_string(),
-                    why: "must not be negative",
-                });
+            if !(l.latency_ms.is_finite() && l.latency_ms >= 0.0) {
+                return Err(invalid(&format!("links[{li}].latency_ms"), &l.latency_ms.to_string(), "must be finite and not negative"));
+            }
+            if l.max_concurrent_migrations == 0 {
+                return Err(invalid(&format!("links[{li}].max_concurrent_migrations"), "0", "at least one migration at a time"));
             }
             graph.add_edge(
                 sites[a].node,
@@ -226,6 +275,7 @@ impl Topology {
         let mut vm_index = HashMap::new();
         let mut load = vec![0u32; hosts.len()];
         for (vi, v) in cfg.vms.iter().enumerate() {
+            check_name(&format!("vms[{vi}].name"), &v.name)?;
             let host = *host_index.get(&v.host).ok_or_else(|| ConfigError::Unknown {
                 field: format!("vms[{vi}].host"),
                 what: "host",
@@ -234,12 +284,11 @@ impl Topology {
             if vm_index.insert(v.name.clone(), vi).is_some() {
                 return Err(ConfigError::Duplicate { field: format!("vms[{vi}].name"), value: v.name.clone() });
             }
-            if !(v.memory_mib > 0.0) {
-                return Err(ConfigError::Invalid {
-                    field: format!("vms[{vi}].memory_mib"),
-                    value: v.memory_mib.to_string(),
-                    why: "must be positive",
-                });
+            if !(v.memory_mib.is_finite() && v.memory_mib > 0.0) {
+                return Err(invalid(&format!("vms[{vi}].memory_mib"), &v.memory_mib.to_string(), "must be positive and finite"));
+            }
+            if !(v.dirty_mib_per_s.is_finite() && v.dirty_mib_per_s >= 0.0) {
+                return Err(invalid(&format!("vms[{vi}].dirty_mib_per_s"), &v.dirty_mib_per_s.to_string(), "must be finite and not negative"));
             }
             load[host] += 1;
             vms.push(Vm {
@@ -257,6 +306,9 @@ impl Topology {
         }
         let mut t = Topology { sites, hosts, vms, graph, paths: vec![], vm_index, host_index, site_index };
         t.paths = t.compute_paths();
+        if let Some(b) = (1..t.sites.len()).find(|&b| t.paths[0][b].is_none()) {
+            return Err(ConfigError::Disconnected { a: t.sites[0].name.clone(), b: t.sites[b].name.clone() });
+        }
         Ok(t)
     }
 
@@ -398,5 +450,38 @@ vms:
         assert!(e.to_string().contains("bogus"), "{e}");
         let e = Topology::from_yaml(&YAML.replace("name: a2", "name: a1")).unwrap_err();
         assert_eq!(e.to_string(), "sites[0].hosts[1].name: \"a1\" is defined twice");
+    }
+
+    /// Every value an outsider could get wrong is refused at load, naming the field: a
+    /// zero migration limit once hung the planner, NaN and infinities poisoned predictions.
+    #[test]
+    fn values_that_would_break_the_planner_are_refused() {
+        let cases: [(&str, &str, &str); 14] = [
+            ("latency_ms: 5}", "latency_ms: 5, max_concurrent_migrations: 0}", "links[0].max_concurrent_migrations: 0"),
+            ("  - name: C\n", "  - name: C\n    max_concurrent_migrations: 0\n", "sites[2].max_concurrent_migrations: 0"),
+            ("latency_ms: 5}", "latency_ms: .inf}", "links[0].latency_ms: inf"),
+            ("latency_ms: 5}", "latency_ms: .nan}", "links[0].latency_ms: NaN"),
+            ("bandwidth_mbit: 1000", "bandwidth_mbit: .inf", "links[0].bandwidth_mbit: inf"),
+            ("memory_mib: 512}", "memory_mib: .inf}", "vms[1].memory_mib: inf"),
+            ("dirty_mib_per_s: 10}", "dirty_mib_per_s: -3}", "vms[0].dirty_mib_per_s: -3"),
+            ("dirty_mib_per_s: 10}", "dirty_mib_per_s: .nan}", "vms[0].dirty_mib_per_s: NaN"),
+            ("{between: [B, C], bandwidth_mbit: 100, latency_ms: 10}", "{between: [B, A], bandwidth_mbit: 100, latency_ms: 10}", "links[1].between: \"B - A\" is defined twice"),
+            ("name: B", "name: \"\"", "sites[1].name: \"\" must not be empty"),
+            ("name: v2", "name: \" \"", "vms[1].name"),
+            ("  - {between: [B, C], bandwidth_mbit: 100, latency_ms: 10}\n", "", "no path joins sites \"A\" and \"C\""),
+            ("{name: c1, vm_capacity: 2}", "{name: c1, vm_capacity: 2, libvirt_uri: \"not a uri\"}", "sites[2].hosts[0].libvirt_uri"),
+            ("hosts: [{name: c1, vm_capacity: 2}]", "hosts: []", "sites[2].hosts: [] is not allowed"),
+        ];
+        for (from, to, want) in cases {
+            let y = YAML.replace(from, to);
+            assert_ne!(y, YAML, "case {want}: the replacement must apply");
+            let e = Topology::from_yaml(&y).expect_err(want).to_string();
+            assert!(e.contains(want), "{want:?} not in {e:?}");
+        }
+        let long = "x".repeat(200);
+        let e = Topology::from_yaml(&YAML.replace("name: v2", &format!("name: {long}"))).unwrap_err().to_string();
+        assert!(e.starts_with("vms[1].name") && e.len() < 120, "{e}");
+        let ok = YAML.replace("{name: c1, vm_capacity: 2}", "{name: c1, vm_capacity: 2, libvirt_uri: \"qemu+unix:///system?socket=/run/s\"}");
+        assert!(Topology::from_yaml(&ok).is_ok());
     }
 }

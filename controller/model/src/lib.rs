@@ -1,0 +1,21 @@
+//! straddle's model of the world, pure: no I/O, no async runtime, no wire types. Time is
+//! passed in; the controller and the simulator drive it with their one clock.
+//!
+//! - `time`: a point on the controller's clock.
+//! - `topology`: sites joined by WAN links (petgraph), hosts, VMs; loaded from YAML.
+//! - `collective`: the collective operations and how a rank called them.
+//! - `traffic`: a job's rank × rank counters from shim reports, rates over a window.
+//! - `collmodel`: collectives as site-pair traffic, per algorithm (the library's and the
+//!   shim's site-aware ones).
+//! - `migration`: what a live migration costs (pre-copy) between two hosts.
+//! - `classify`: predicted slowdown, network- or compute-intensive, with hysteresis.
+//! - `plan`: target placements and the migrations that reach them.
+
+pub mod classify;
+pub mod collective;
+pub mod collmodel;
+pub mod migration;
+pub mod plan;
+pub mod time;
+pub mod topology;
+pub mod traffic;
