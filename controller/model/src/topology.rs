@@ -466,7 +466,7 @@ vms:
             ("dirty_mib_per_s: 10}", "dirty_mib_per_s: -3}", "vms[0].dirty_mib_per_s: -3"),
             ("dirty_mib_per_s: 10}", "dirty_mib_per_s: .nan}", "vms[0].dirty_mib_per_s: NaN"),
             ("{between: [B, C], bandwidth_mbit: 100, latency_ms: 10}", "{between: [B, A], bandwidth_mbit: 100, latency_ms: 10}", "links[1].between: \"B - A\" is defined twice"),
-            ("name: B", "name: \"\"", "sites[1].name: \"\" must not be empty"),
+            ("name: B", "name: \"\"", "sites[1].name: \"\" is not allowed (must not be empty)"),
             ("name: v2", "name: \" \"", "vms[1].name"),
             ("  - {between: [B, C], bandwidth_mbit: 100, latency_ms: 10}\n", "", "no path joins sites \"A\" and \"C\""),
             ("{name: c1, vm_capacity: 2}", "{name: c1, vm_capacity: 2, libvirt_uri: \"not a uri\"}", "sites[2].hosts[0].libvirt_uri"),
