@@ -7,10 +7,10 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ndarray::Array2;
-use straddle_controller::classify::{Class, CollectiveUse, JobProfile};
-use straddle_controller::plan::{greedy_first_fit, plan, PlanConfig, PlanInput, PlanJob};
-use straddle_controller::topology::{HostConfig, LinkConfig, SiteConfig, Topology, TopologyConfig, VmConfig};
-use straddle_proto::CollectiveOp;
+use straddle_model::classify::{Class, CollectiveUse, JobProfile};
+use straddle_model::collective::CollectiveOp;
+use straddle_model::plan::{greedy_first_fit, plan, plan_searching, PlanConfig, PlanInput, PlanJob};
+use straddle_model::topology::{HostConfig, LinkConfig, SiteConfig, Topology, TopologyConfig, VmConfig};
 
 struct Rng(u64);
 impl Rng {
@@ -106,7 +106,7 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
             id: format!("j{j}"),
             class: if network { Class::Network } else { Class::Compute },
             rank_vm,
-            profile: JobProfile { bytes, messages, collectives },
+            profile: JobProfile::from_dense(&bytes, &messages, collectives),
         });
     }
     let topo = Topology::from_config(&TopologyConfig { sites, links, vms, clusters: vec![] }).expect("generated topology");
@@ -129,14 +129,14 @@ fn main() {
         times.push(t.elapsed().as_secs_f64() * 1e3);
         fast = Some(p);
     }
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    times.sort_by(f64::total_cmp);
     let fast = fast.unwrap();
     let t = Instant::now();
     let ff = greedy_first_fit(&input, &cfg);
     let ff_ms = t.elapsed().as_secs_f64() * 1e3;
-    let long_cfg = PlanConfig { budget: Some(Duration::from_secs_f64(budget_secs)), ..PlanConfig::default() };
     let t = Instant::now();
-    let long = plan(&input, &long_cfg);
+    let budget = Duration::from_secs_f64(budget_secs);
+    let long = plan_searching(&input, &cfg, &mut || t.elapsed() >= budget);
     let long_s = t.elapsed().as_secs_f64();
 
     println!(

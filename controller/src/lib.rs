@@ -1,31 +1,29 @@
-//! The straddle controller.
+//! The straddle controller: observe what MPI jobs send, decide where their VMs belong, act
+//! through the hypervisor, and tell the ranks. The pure model (topology, traffic,
+//! classifier, planner) is the `straddle-model` crate; this crate runs it.
 //!
-//! - `traffic`: a job's rank × rank matrices from shim reports (pure).
-//! - `topology`: sites, WAN links (petgraph), hosts, VMs, loaded from YAML.
-//! - `collmodel`: collectives as site-pair traffic, per algorithm.
-//! - `classify`: predicted slowdown, network- or compute-intensive, with hysteresis.
-//! - `hypervisor`: the Hypervisor trait, the pre-copy model and the simulated backend.
-//! - `plan`: target placements and the migrations that reach them (pure).
-//! - `decide`: the loop observe → classify → plan → migrate → record → push epochs.
-//! - `registry`: the jobs, shared by the services.
-//! - `epoch`: site-map epochs pushed to the ranks.
-//! - `control`: jobs submitted by schedulers, placements, scenarios.
-//! - `service`: gRPC services (telemetry from shims, traffic queries).
-//! - `server`: binds and serves them.
-//! - `store`: durable state (redb).
-//! - `render`: the operator's table and JSON.
+//! - `clock`: the one clock every time read goes through.
+//! - `records`: the domain records the controller keeps and shows.
+//! - `observe`: jobs' traffic from the shims (per run), and the site maps pushed back.
+//! - `plane`: placements, submitted jobs, pins, drains, scenario arrivals; durable first.
+//! - `scenario`: a scheduler's scenario file, checked whole.
+//! - `decide`: the control loop (classify → plan → submit operations) and the decision log.
+//! - `act`: migration operations, the executor that owns them, settling after a restart.
+//! - `hypervisor`: the `Hypervisor` trait and the simulated backend.
+//! - `state`: the durable store behind a trait (redb, memory).
+//! - `health`: supervision of the long-running tasks.
+//! - `api`: the gRPC edge (services, conversions, the server).
 
-pub mod classify;
-pub mod collmodel;
-pub mod control;
+pub mod act;
+pub mod api;
+pub mod clock;
 pub mod decide;
-pub mod epoch;
+pub mod health;
 pub mod hypervisor;
-pub mod plan;
-pub mod registry;
-pub mod render;
-pub mod server;
-pub mod service;
-pub mod store;
-pub mod topology;
-pub mod traffic;
+pub mod observe;
+pub mod plane;
+pub mod records;
+pub mod scenario;
+pub mod state;
+
+pub use straddle_model as model;

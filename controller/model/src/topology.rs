@@ -288,7 +288,11 @@ impl Topology {
                 return Err(invalid(&format!("vms[{vi}].memory_mib"), &v.memory_mib.to_string(), "must be positive and finite"));
             }
             if !(v.dirty_mib_per_s.is_finite() && v.dirty_mib_per_s >= 0.0) {
-                return Err(invalid(&format!("vms[{vi}].dirty_mib_per_s"), &v.dirty_mib_per_s.to_string(), "must be finite and not negative"));
+                return Err(invalid(
+                    &format!("vms[{vi}].dirty_mib_per_s"),
+                    &v.dirty_mib_per_s.to_string(),
+                    "must be finite and not negative",
+                ));
             }
             load[host] += 1;
             vms.push(Vm {
@@ -465,7 +469,11 @@ vms:
             ("memory_mib: 512}", "memory_mib: .inf}", "vms[1].memory_mib: inf"),
             ("dirty_mib_per_s: 10}", "dirty_mib_per_s: -3}", "vms[0].dirty_mib_per_s: -3"),
             ("dirty_mib_per_s: 10}", "dirty_mib_per_s: .nan}", "vms[0].dirty_mib_per_s: NaN"),
-            ("{between: [B, C], bandwidth_mbit: 100, latency_ms: 10}", "{between: [B, A], bandwidth_mbit: 100, latency_ms: 10}", "links[1].between: \"B - A\" is defined twice"),
+            (
+                "{between: [B, C], bandwidth_mbit: 100, latency_ms: 10}",
+                "{between: [B, A], bandwidth_mbit: 100, latency_ms: 10}",
+                "links[1].between: \"B - A\" is defined twice",
+            ),
             ("name: B", "name: \"\"", "sites[1].name: \"\" is not allowed (must not be empty)"),
             ("name: v2", "name: \" \"", "vms[1].name"),
             ("  - {between: [B, C], bandwidth_mbit: 100, latency_ms: 10}\n", "", "no path joins sites \"A\" and \"C\""),
@@ -481,7 +489,8 @@ vms:
         let long = "x".repeat(200);
         let e = Topology::from_yaml(&YAML.replace("name: v2", &format!("name: {long}"))).unwrap_err().to_string();
         assert!(e.starts_with("vms[1].name") && e.len() < 120, "{e}");
-        let ok = YAML.replace("{name: c1, vm_capacity: 2}", "{name: c1, vm_capacity: 2, libvirt_uri: \"qemu+unix:///system?socket=/run/s\"}");
+        let ok =
+            YAML.replace("{name: c1, vm_capacity: 2}", "{name: c1, vm_capacity: 2, libvirt_uri: \"qemu+unix:///system?socket=/run/s\"}");
         assert!(Topology::from_yaml(&ok).is_ok());
     }
 }

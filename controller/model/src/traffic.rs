@@ -75,7 +75,7 @@ pub struct RankReport {
 }
 
 /// Why a report or hello was refused. Each names the field and the value.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TrafficError {
     #[error("hello.rank {rank} is outside job {job} of world size {world_size}")]
     RankOutsideJob { job: String, rank: u32, world_size: u32 },
@@ -297,6 +297,9 @@ pub struct JobTraffic {
     /// Kept checkpoints: (seq, time), oldest first.
     checkpoints: VecDeque<(u64, Time)>,
     next_checkpoint: u64,
+    /// When a rank last attached, reported or left (set by the owner: jobs idle long
+    /// enough are forgotten).
+    pub last_activity: Time,
 }
 
 impl JobTraffic {
@@ -313,6 +316,7 @@ impl JobTraffic {
             keys: HashMap::new(),
             checkpoints: VecDeque::new(),
             next_checkpoint: 1,
+            last_activity: Time::ZERO,
         }
     }
 
@@ -418,7 +422,11 @@ impl JobTraffic {
             }
         }
         if new_pairs > 0 && self.pairs.len() + new_pairs > self.limits.max_pairs {
-            return Err(TrafficError::TooManyPairs { job: self.job.clone(), pairs: self.pairs.len() + new_pairs, max: self.limits.max_pairs });
+            return Err(TrafficError::TooManyPairs {
+                job: self.job.clone(),
+                pairs: self.pairs.len() + new_pairs,
+                max: self.limits.max_pairs,
+            });
         }
         for (i, c) in rep.communicators.iter().enumerate() {
             for (field, list) in [("world_ranks", &c.world_ranks), ("remote_world_ranks", &c.remote_world_ranks)] {
@@ -519,7 +527,8 @@ impl JobTraffic {
             if bytes == 0 && messages == 0 && rma_ops == 0 {
                 return;
             }
-            let e = out.entry((src, dst)).or_insert(PairTraffic { src, dst, bytes: 0.0, messages: 0.0, rma_bytes: 0.0, rma_operations: 0.0 });
+            let e =
+                out.entry((src, dst)).or_insert(PairTraffic { src, dst, bytes: 0.0, messages: 0.0, rma_bytes: 0.0, rma_operations: 0.0 });
             e.bytes += bytes as f64;
             e.messages += messages as f64;
             e.rma_bytes += rma_bytes as f64;
@@ -798,7 +807,11 @@ mod tests {
         let b = uses.iter().find(|u| u.op == CollectiveOp::Bcast).unwrap();
         assert_eq!((b.members.clone(), b.root, b.calls_per_s, b.bytes_per_call), (vec![2, 0, 3], 1, 1.0, 100.0));
         assert_eq!(j.ranks[0].ignored_keys, 1);
-        let bad = RankReport { seq: 2, communicators: vec![Communicator { comm_id: 8, world_ranks: vec![9], ..Default::default() }], ..Default::default() };
+        let bad = RankReport {
+            seq: 2,
+            communicators: vec![Communicator { comm_id: 8, world_ranks: vec![9], ..Default::default() }],
+            ..Default::default()
+        };
         let e = j.apply(0, &bad, t(11), 0).unwrap_err();
         assert!(e.to_string().contains("report.communicators[0].world_ranks holds world rank 9"), "{e}");
     }

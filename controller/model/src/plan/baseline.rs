@@ -35,4 +35,3 @@ pub fn greedy_first_fit(input: &PlanInput, cfg: &PlanConfig) -> Plan {
     let vm_host = st.vm_host.clone();
     finish(input, cfg, vm_host, vec![])
 }
-

@@ -185,4 +185,3 @@ pub(super) fn evacuate(st: &mut State) -> usize {
     }
     moved
 }
-

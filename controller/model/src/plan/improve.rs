@@ -99,4 +99,3 @@ pub(super) fn improve(input: &PlanInput, cfg: &PlanConfig, mut vm_host: Vec<Host
     }
     vm_host
 }
-

@@ -181,7 +181,6 @@ pub fn objective(input: &PlanInput, cfg: &PlanConfig, vm_host: &[HostId], moves:
     slowdowns(input, vm_host).iter().sum::<f64>() * cfg.horizon_s + moves.iter().map(|m| m.cost_s).sum::<f64>()
 }
 
-
 fn finish(input: &PlanInput, cfg: &PlanConfig, vm_host: Vec<HostId>, decisions: Vec<JobDecision>) -> Plan {
     let topo = input.topo;
     let mut moves = Vec::new();

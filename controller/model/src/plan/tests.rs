@@ -215,7 +215,6 @@ fn within_5_percent_of_exact_and_better_than_first_fit_on_small_instances() {
     assert!(ours < ff, "planner {ours:.1} vs first-fit {ff:.1}");
 }
 
-
 /// Runs 10 minutes of traffic that flips every 20 s between two jobs and an operator
 /// who drains and undrains site A every 40 s; returns the migration times of every VM.
 fn flapping(cooldown: Duration, policy: crate::classify::Policy) -> Vec<Vec<Time>> {
@@ -284,4 +283,3 @@ fn flapping_moves_each_vm_at_most_once_per_cooldown() {
     assert!(held.iter().map(|m| m.len()).sum::<usize>() > 0, "some VMs did move");
     assert_eq!(most_in_window(&held, cooldown), 1, "{held:?}");
 }
-

@@ -1,7 +1,8 @@
-//! The shim-facing stream: Hello, then Reports; acks back.
+//! The shim-facing stream: Hello, then Reports; acks and site maps back.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use straddle_proto::telemetry_server::Telemetry;
 use straddle_proto::{controller_message, shim_message, Ack, ControllerMessage, ShimMessage};
@@ -10,7 +11,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::registry::Registry;
+use super::convert;
+use crate::observe::Registry;
+
+/// A stream that has not said hello by then is closed.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct TelemetryService {
     pub registry: Arc<Registry>,
@@ -32,8 +37,14 @@ impl Telemetry for TelemetryService {
                 tracing::warn!(?peer, code = ?st.code(), "refused shim stream: {}", st.message());
                 let _ = tx.send(Err(st)).await;
             };
-            let hello = match inbound.message().await {
-                Ok(Some(ShimMessage { body: Some(shim_message::Body::Hello(h)) })) => h,
+            let first = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    return refuse(tx, Status::deadline_exceeded(format!("no hello within {} s", HELLO_TIMEOUT.as_secs()))).await;
+                }
+            };
+            let hello = match first {
+                Ok(Some(ShimMessage { body: Some(shim_message::Body::Hello(h)) })) => convert::hello(&h),
                 Ok(Some(_)) => {
                     return refuse(tx, Status::failed_precondition("the stream must begin with hello (which job, which rank)")).await;
                 }
@@ -45,7 +56,7 @@ impl Telemetry for TelemetryService {
                 Ok(j) => j,
                 Err(e) => return refuse(tx, e.into()).await,
             };
-            tracing::info!(job = %hello.job, rank = hello.rank, node = %hello.node, pid = hello.pid, "rank attached");
+            tracing::info!(job = %hello.job, rank = hello.rank, node = %hello.node, "rank attached");
             // The job's site map: the current one at once, then every new epoch.
             let mut maps = registry.site_maps.subscribe(&hello.job);
             loop {
@@ -55,7 +66,7 @@ impl Telemetry for TelemetryService {
                         if changed.is_ok() {
                             let map = maps.borrow_and_update().clone();
                             if let Some(map) = map {
-                                let push = ControllerMessage { body: Some(controller_message::Body::SiteMap(map)) };
+                                let push = ControllerMessage { body: Some(controller_message::Body::SiteMap(convert::site_map(&map))) };
                                 if tx.send(Ok(push)).await.is_err() {
                                     break;
                                 }
@@ -66,11 +77,15 @@ impl Telemetry for TelemetryService {
                 };
                 match msg {
                     Ok(Some(ShimMessage { body: Some(shim_message::Body::Report(r)) })) => {
-                        if let Err(e) = registry.apply(&job, hello.rank, &r) {
-                            refuse(tx.clone(), e.into()).await;
+                        let seq = r.seq;
+                        let applied = convert::report(r)
+                            .map_err(Status::from)
+                            .and_then(|r| registry.apply(&job, hello.rank, &r).map_err(Status::from));
+                        if let Err(st) = applied {
+                            refuse(tx.clone(), st).await;
                             break;
                         }
-                        let ack = ControllerMessage { body: Some(controller_message::Body::Ack(Ack { seq: r.seq })) };
+                        let ack = ControllerMessage { body: Some(controller_message::Body::Ack(Ack { seq })) };
                         if tx.send(Ok(ack)).await.is_err() {
                             break;
                         }
@@ -99,5 +114,5 @@ impl Telemetry for TelemetryService {
 
 /// A message that arrived but could not be decoded (as opposed to a peer that went away).
 fn is_decode_error(s: &Status) -> bool {
-    s.message().contains("decode")
+    s.code() == tonic::Code::Internal && s.message().contains("decode")
 }

@@ -110,6 +110,14 @@ pub fn decision_line(d: &straddle_proto::Decision) -> String {
     format!("#{:<4} {:<16} {:<18} {:<17} {}{}", d.id, d.job, class_word(d.class), state_word(d.state), d.reason, moves)
 }
 
+/// One line per migration operation, for `straddle operations`.
+pub fn operation_line(o: &straddle_proto::Operation) -> String {
+    let state = straddle_proto::OperationState::try_from(o.state)
+        .map(|s| s.as_str_name().trim_start_matches("OPERATION_").to_ascii_lowercase().replace('_', " "))
+        .unwrap_or_else(|_| o.state.to_string());
+    format!("#{:<4} decision #{:<4} {:<16} {:<12} {} -> {}  {}  {}", o.id, o.decision, o.vm, state, o.from_host, o.to_host, o.job, o.detail)
+}
+
 /// Everything about one decision, for `straddle explain`.
 pub fn explain(d: &straddle_proto::Decision) -> String {
     let mut s = format!(
@@ -124,8 +132,9 @@ pub fn explain(d: &straddle_proto::Decision) -> String {
     if !d.migrations.is_empty() {
         s.push_str(&format!("  predicted net gain: {:.1} job-seconds\n  migrations:\n", d.predicted_gain_secs));
         for m in &d.migrations {
+            let op = if m.operation == 0 { String::new() } else { format!("  (operation #{})", m.operation) };
             s.push_str(&format!(
-                "    {} {}:{} -> {}:{}  ~{:.1} s, ~{:.0} ms downtime\n",
+                "    {} {}:{} -> {}:{}  ~{:.1} s, ~{:.0} ms downtime{op}\n",
                 m.vm, m.from_site, m.from_host, m.to_site, m.to_host, m.predicted_seconds, m.predicted_downtime_ms
             ));
         }

@@ -1,0 +1,10 @@
+//! The gRPC edge: thin services over the domain (shims' telemetry, traffic queries,
+//! schedulers, operators), the conversions and error statuses in one module, and the
+//! server that binds them.
+
+pub mod convert;
+pub mod operator;
+pub mod scheduler;
+pub mod server;
+pub mod telemetry;
+pub mod traffic;

@@ -1,0 +1,217 @@
+//! The composition root: builds the controller's parts from its configuration, settles what
+//! a restart interrupted, and serves the gRPC services on one listener with its tasks
+//! (decision loop, executor, scenario arrivals, the janitor) supervised.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use straddle_model::topology::Topology;
+use straddle_model::traffic::Limits;
+use straddle_proto::operator_server::OperatorServer;
+use straddle_proto::scheduler_server::SchedulerServer;
+use straddle_proto::telemetry_server::TelemetryServer;
+use straddle_proto::traffic_server::TrafficServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Status};
+
+use super::operator::OperatorService;
+use super::scheduler::SchedulerService;
+use super::telemetry::TelemetryService;
+use super::traffic::TrafficService;
+use crate::act::{reconcile, ExecConfig, Executor};
+use crate::clock::Clock;
+use crate::decide::{ControlLoop, DecisionLog, LoopConfig, PlannerMode};
+use crate::health::{supervise, Health};
+use crate::hypervisor::{Hypervisor, SimHypervisor};
+use crate::observe::Registry;
+use crate::plane::ControlPlane;
+use crate::records::Operation;
+use crate::state::{redb::RedbStore, Store, StoreError};
+
+/// Everything the controller is configured with.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    pub control: LoopConfig,
+    pub exec: ExecConfig,
+    /// The planner's mode; `None` keeps the one stored (automatic the first time).
+    pub mode: Option<PlannerMode>,
+    pub decide_every: Duration,
+    pub limits: Limits,
+    pub max_jobs: usize,
+    /// Jobs no scheduler owns are forgotten after this long without a rank.
+    pub forget_after: Duration,
+    /// Ranks of jobs nobody submitted may attach (and are observed).
+    pub open: bool,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            control: LoopConfig::default(),
+            exec: ExecConfig::default(),
+            mode: None,
+            decide_every: Duration::from_secs(5),
+            limits: Limits::default(),
+            max_jobs: 10_000,
+            forget_after: Duration::from_secs(3600),
+            open: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A bound, not yet serving controller.
+pub struct Controller {
+    pub registry: Arc<Registry>,
+    pub plane: Option<Arc<ControlPlane>>,
+    pub control: Option<Arc<ControlLoop>>,
+    pub health: Arc<Health>,
+    pub clock: Clock,
+    cfg: ControllerConfig,
+    token: Option<String>,
+    listener: TcpListener,
+}
+
+impl Controller {
+    pub async fn bind(addr: SocketAddr, cfg: ControllerConfig) -> Result<Controller, StartError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
+        let clock = Clock::new();
+        let registry = Arc::new(Registry::new(clock.clone(), cfg.limits, cfg.max_jobs));
+        registry.set_open(cfg.open);
+        Ok(Controller { registry, plane: None, control: None, health: Arc::new(Health::default()), clock, cfg, token: None, listener })
+    }
+
+    /// Places jobs over `topo` (without one, the scheduler and operator APIs refuse),
+    /// keeping state in `state` (restored when the file exists), migrating through
+    /// `hypervisor` (a simulated one holding the topology's VMs when `None`). Operations a
+    /// restart interrupted are settled from what the hypervisor reports.
+    pub async fn with_topology(
+        mut self,
+        topo: Topology,
+        state: Option<&Path>,
+        hypervisor: Option<Arc<dyn Hypervisor>>,
+    ) -> Result<Self, StartError> {
+        let store = match state {
+            Some(p) => Store::new(Arc::new(RedbStore::open(p)?)),
+            None => Store::memory(),
+        };
+        let snap = store.load()?;
+        let plane = Arc::new(ControlPlane::new(Arc::new(topo), self.registry.clone(), store.clone()));
+        plane.restore(&snap)?;
+        let stored_mode = snap.settings.get("mode").and_then(|m| PlannerMode::from_word(m));
+        let mode = match (self.cfg.mode, stored_mode) {
+            (Some(m), _) => m,
+            (None, Some(m)) => m,
+            (None, None) => PlannerMode::Automatic,
+        };
+        if self.cfg.mode.is_some_and(|m| Some(m) != stored_mode) && stored_mode.is_some() {
+            tracing::info!(mode = mode.word(), "--mode given: it replaces the stored mode");
+        }
+        let hv = hypervisor.unwrap_or_else(|| {
+            let sim = SimHypervisor::new();
+            let st = plane.view();
+            for (v, vm) in plane.topo.vms.iter().enumerate() {
+                sim.add_vm(&vm.name, &plane.topo.hosts[st.vm_host[v]].name, vm.memory_bytes, vm.dirty_bps);
+            }
+            Arc::new(sim)
+        });
+        let log = Arc::new(DecisionLog::new(store.clone(), self.clock.clone(), snap.decisions.clone()));
+        let exec = Arc::new(Executor::new(plane.clone(), hv, log, self.cfg.exec.clone()));
+        let settled = reconcile::settle(&exec, &snap.operations).await;
+        if settled != reconcile::Settled::default() {
+            tracing::info!(?settled, "operations a restart interrupted are settled");
+        }
+        let control = Arc::new(ControlLoop::new(exec, self.cfg.control.clone(), mode));
+        control.set_mode(mode).await?;
+        self.plane = Some(plane);
+        self.control = Some(control);
+        Ok(self)
+    }
+
+    /// Operations the store kept (for tests and tools).
+    pub fn kept_operations(&self) -> BTreeMap<u64, Operation> {
+        self.plane.as_ref().and_then(|p| p.store.load().ok()).map(|s| s.operations).unwrap_or_default()
+    }
+
+    /// Callers that change placement must present `authorization: Bearer <token>`.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Starts the supervised tasks (without serving gRPC).
+    pub fn start_tasks(&self) {
+        if let Some(c) = &self.control {
+            let (c1, c2, every) = (c.clone(), c.clone(), self.cfg.decide_every);
+            supervise("decision loop", self.health.clone(), move || c1.clone().run(every));
+            supervise("executor", self.health.clone(), move || c2.executor.clone().run());
+            let p = c.plane.clone();
+            supervise("scenario arrivals", self.health.clone(), move || p.clone().run_arrivals());
+        }
+        let (reg, plane, idle) = (self.registry.clone(), self.plane.clone(), self.cfg.forget_after);
+        supervise("janitor", self.health.clone(), move || {
+            let (reg, plane) = (reg.clone(), plane.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    let keep = |j: &str| plane.as_ref().is_some_and(|p| p.read(|st| st.jobs.contains_key(j)));
+                    let gone = reg.forget_idle(idle, &keep);
+                    if !gone.is_empty() {
+                        tracing::info!(jobs = gone.len(), "forgot idle jobs");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
+        self.start_tasks();
+        let token = self.token.clone();
+        let check = move |req: Request<()>| -> Result<Request<()>, Status> {
+            let Some(want) = &token else { return Ok(req) };
+            let got = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            if got.is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes())) {
+                Ok(req)
+            } else {
+                tracing::warn!("refused a call without a valid token");
+                Err(Status::unauthenticated("a valid bearer token is required"))
+            }
+        };
+        let check_op = check.clone();
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(TelemetryServer::new(TelemetryService { registry: self.registry.clone() }))
+            .add_service(TrafficServer::new(TrafficService {
+                registry: self.registry.clone(),
+                plane: self.plane.clone(),
+                control: self.control.clone(),
+            }))
+            .add_service(SchedulerServer::with_interceptor(SchedulerService { plane: self.plane.clone() }, check))
+            .add_service(OperatorServer::with_interceptor(
+                OperatorService { control: self.control.clone(), health: self.health.clone() },
+                check_op,
+            ))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,275 @@
+//! `straddle`: the controller and its operator, scheduler and traffic commands.
+
+mod args;
+mod client;
+mod demo;
+mod render;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use straddle_controller::api::server::{Controller, ControllerConfig};
+use straddle_controller::decide::PlannerMode;
+use straddle_controller::model::classify::PolicyKind;
+use straddle_controller::model::topology::Topology;
+use straddle_controller::model::traffic::Limits;
+use straddle_proto::operator_client::OperatorClient;
+use straddle_proto::scheduler_client::SchedulerClient;
+use straddle_proto::traffic_client::TrafficClient;
+use straddle_proto::{ListJobsRequest, TrafficMatrix, TrafficRequest};
+
+use args::{Cli, Cmd, ControllerArgs, Mode, Override, PolicyArg};
+use client::{authed, status};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The controller logs what it accepts and refuses; the commands only warnings.
+    let default_level = if matches!(cli.cmd, Cmd::Controller(_)) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("STRADDLE_LOG").unwrap_or_else(|_| default_level.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("straddle: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.cmd)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, whatever RUST_BACKTRACE says.
+            eprintln!("straddle: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn mode(m: Mode) -> PlannerMode {
+    match m {
+        Mode::Automatic => PlannerMode::Automatic,
+        Mode::DryRun => PlannerMode::DryRun,
+        Mode::Approve => PlannerMode::Approve,
+    }
+}
+
+fn pb_mode(m: Mode) -> straddle_proto::PlannerMode {
+    match m {
+        Mode::Automatic => straddle_proto::PlannerMode::Automatic,
+        Mode::DryRun => straddle_proto::PlannerMode::DryRun,
+        Mode::Approve => straddle_proto::PlannerMode::Approve,
+    }
+}
+
+fn secs(name: &str, v: f64) -> Result<Duration> {
+    if !(v.is_finite() && v >= 0.0 && v <= 1e9) {
+        bail!("--{name}: {v} is not a number of seconds");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn config(a: &ControllerArgs) -> Result<ControllerConfig> {
+    let mut cfg = ControllerConfig::default();
+    if !(1..=60).contains(&a.window) {
+        bail!("--window: {} is not from 1 to 60 seconds", a.window);
+    }
+    if !(a.threshold.is_finite() && a.threshold > 0.0) {
+        bail!("--threshold: {} is not a positive slowdown", a.threshold);
+    }
+    cfg.control.window_secs = a.window;
+    cfg.control.policy.slowdown_threshold = a.threshold;
+    cfg.control.policy.kind = match a.policy {
+        PolicyArg::Model => PolicyKind::Model,
+        PolicyArg::Paper => PolicyKind::Paper,
+    };
+    cfg.control.policy.min_dwell = secs("dwell", a.dwell)?;
+    cfg.exec.cooldown = secs("cooldown", a.cooldown)?;
+    cfg.exec.min_migration_timeout = secs("migration-timeout", a.migration_timeout)?;
+    cfg.mode = a.mode.map(mode);
+    cfg.decide_every = secs("decide-every", a.decide_every)?.max(Duration::from_millis(100));
+    cfg.limits = Limits { max_world_size: a.max_world_size, ..Limits::default() };
+    cfg.max_jobs = a.max_jobs;
+    cfg.forget_after = secs("forget-after", a.forget_after)?;
+    cfg.open = !a.submitted_only;
+    Ok(cfg)
+}
+
+async fn run_controller(a: ControllerArgs) -> Result<()> {
+    let cfg = config(&a)?;
+    let token = client::token(a.token_file.as_deref())?;
+    if token.is_none() && !a.listen.ip().is_loopback() {
+        tracing::warn!(listen = %a.listen, "listening beyond loopback without a token: anyone who reaches it may change placement");
+    }
+    let mut c = Controller::bind(a.listen, cfg).await?;
+    if let Some(path) = &a.topology {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let topo = Topology::from_yaml(&text).with_context(|| path.display().to_string())?;
+        tracing::info!(sites = topo.sites.len(), hosts = topo.hosts.len(), vms = topo.vms.len(), "topology loaded");
+        c = c.with_topology(topo, a.state.as_deref(), None).await?;
+    } else if a.state.is_some() {
+        bail!("--state needs --topology: the state describes placements over a topology");
+    }
+    let c = c.with_token(token);
+    // The first line on stdout says where to connect (tools read it when --listen ends in :0).
+    println!("straddle controller listening on {}", c.local_addr());
+    tracing::info!(addr = %c.local_addr(), "controller listening");
+    c.serve(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+async fn run(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Controller(a) => run_controller(a).await,
+        Cmd::Decisions { job, watch, conn } => {
+            let mut c = OperatorClient::new(authed(&conn).await?);
+            let mut s = c.watch_decisions(straddle_proto::WatchDecisionsRequest { job }).await.map_err(status)?.into_inner();
+            loop {
+                let next = if watch {
+                    s.message().await.map_err(status)?
+                } else {
+                    match tokio::time::timeout(Duration::from_millis(300), s.message()).await {
+                        Ok(m) => m.map_err(status)?,
+                        Err(_) => None,
+                    }
+                };
+                let Some(d) = next else { return Ok(()) };
+                println!("{}", render::decision_line(&d));
+            }
+        }
+        Cmd::Explain { id, conn } => {
+            let mut c = OperatorClient::new(authed(&conn).await?);
+            let d = c.explain(straddle_proto::ExplainRequest { decision_id: id }).await.map_err(status)?.into_inner();
+            print!("{}", render::explain(&d));
+            Ok(())
+        }
+        Cmd::Placements { job, conn } => {
+            let mut c = OperatorClient::new(authed(&conn).await?);
+            let p = c.list_placements(straddle_proto::ListPlacementsRequest { job }).await.map_err(status)?.into_inner();
+            println!("{:<16} {:<12} {:<12} {:<16} {:<10} pinned", "vm", "host", "site", "job", "ranks");
+            for x in p.placements {
+                let ranks = x.ranks.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");
+                println!("{:<16} {:<12} {:<12} {:<16} {:<10} {}", x.vm, x.host, x.site, x.job, ranks, if x.pinned { "yes" } else { "" });
+            }
+            Ok(())
+        }
+        Cmd::Operations { conn } => {
+            let mut c = OperatorClient::new(authed(&conn).await?);
+            let ops = c.list_operations(straddle_proto::ListOperationsRequest {}).await.map_err(status)?.into_inner().operations;
+            if ops.is_empty() {
+                println!("no migration in flight");
+            }
+            for o in ops {
+                println!("{}", render::operation_line(&o));
+            }
+            Ok(())
+        }
+        Cmd::Health { conn } => {
+            let mut c = OperatorClient::new(authed(&conn).await?);
+            let h = c.health(straddle_proto::HealthRequest {}).await.map_err(status)?.into_inner();
+            println!("{}", if h.healthy { "healthy" } else { "degraded" });
+            for x in h.components {
+                let died = if x.deaths > 0 { format!(" (died {} times; last: {})", x.deaths, x.reason) } else { String::new() };
+                println!("  {:<18} {}{died}", x.name, x.state);
+            }
+            if !h.healthy {
+                bail!("a task of the controller is not running");
+            }
+            Ok(())
+        }
+        Cmd::Override { what, conn } => {
+            let mut c = OperatorClient::new(authed(&conn).await?);
+            let ack = match what {
+                Override::Pin { vm } => c.pin(straddle_proto::PinRequest { vm, pinned: true }).await,
+                Override::Unpin { vm } => c.pin(straddle_proto::PinRequest { vm, pinned: false }).await,
+                Override::Drain { site } => c.drain(straddle_proto::DrainRequest { site, drain: true }).await,
+                Override::Undrain { site } => c.drain(straddle_proto::DrainRequest { site, drain: false }).await,
+                Override::Mode { mode } => c.set_mode(straddle_proto::SetModeRequest { mode: pb_mode(mode) as i32 }).await,
+                Override::Approve { id } => c.approve(straddle_proto::ApproveRequest { decision_id: id, approve: true }).await,
+                Override::Reject { id } => c.approve(straddle_proto::ApproveRequest { decision_id: id, approve: false }).await,
+            }
+            .map_err(status)?
+            .into_inner();
+            println!("{}", ack.message);
+            Ok(())
+        }
+        Cmd::Submit { job, vms, cluster, conn } => {
+            let world_size = u32::try_from(vms.len()).context("--vms: too many ranks")?;
+            let spec = straddle_proto::JobSpec { job, world_size, cluster, rank_vms: vms };
+            let mut c = SchedulerClient::new(authed(&conn).await?);
+            let r = c.submit_job(spec).await.map_err(status)?.into_inner();
+            println!("submitted {}", r.job);
+            Ok(())
+        }
+        Cmd::Scenario { file, conn } => {
+            let yaml = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let mut c = SchedulerClient::new(authed(&conn).await?);
+            let r = c.submit_scenario(straddle_proto::ScenarioSpec { name, yaml }).await.map_err(status)?.into_inner();
+            println!("scenario {} accepted: {}", r.name, r.jobs.join(", "));
+            Ok(())
+        }
+        Cmd::Cancel { job, conn } => {
+            let mut c = SchedulerClient::new(authed(&conn).await?);
+            let r = c.cancel_job(straddle_proto::CancelJobRequest { job }).await.map_err(status)?.into_inner();
+            println!("cancelled {}", r.job);
+            Ok(())
+        }
+        Cmd::Traffic { job, json, rate, watch, conn } => traffic(&conn.controller, &job, json, rate, watch).await,
+        Cmd::Jobs { conn } => jobs(&conn.controller).await,
+        Cmd::Demo { mpi, ranks, steps } => demo::demo(mpi, ranks, steps).await,
+    }
+}
+
+async fn fetch(controller: &str, job: &str, rate: Option<u32>) -> Result<TrafficMatrix> {
+    let mut c = TrafficClient::new(client::channel(controller).await?);
+    let m = c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: rate.unwrap_or(0) }).await.map_err(status)?;
+    Ok(m.into_inner())
+}
+
+async fn traffic(controller: &str, job: &str, json: bool, rate: Option<u32>, watch: bool) -> Result<()> {
+    loop {
+        let m = fetch(controller, job, rate).await?;
+        if watch && !json {
+            print!("\x1b[2J\x1b[H");
+        }
+        if json {
+            println!("{}", render::json(&m));
+        } else {
+            print!("{}", render::table(&m));
+        }
+        if !watch {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn jobs(controller: &str) -> Result<()> {
+    let mut c = TrafficClient::new(client::channel(controller).await?);
+    let jobs = c.list_jobs(ListJobsRequest {}).await.map_err(status)?.into_inner().jobs;
+    println!("{:<24} {:>6} {:>9} {:>14} {:>10}  {:<10} class", "job", "ranks", "attached", "bytes", "messages", "state");
+    for j in jobs {
+        let state = straddle_proto::JobState::try_from(j.state).map(|s| s.as_str_name().to_ascii_lowercase()).unwrap_or_default();
+        let class = match straddle_proto::JobClass::try_from(j.class) {
+            Ok(straddle_proto::JobClass::NetworkIntensive) => "network-intensive",
+            Ok(straddle_proto::JobClass::ComputeIntensive) => "compute-intensive",
+            _ => "-",
+        };
+        println!(
+            "{:<24} {:>6} {:>9} {:>14} {:>10}  {:<10} {class}",
+            j.job,
+            j.world_size,
+            j.attached_ranks,
+            render::human_bytes(j.total_bytes as f64),
+            j.total_messages,
+            state
+        );
+    }
+    Ok(())
+}
