@@ -24,16 +24,20 @@ impl ControllerProcess {
         Self::start_with(listen, &[])
     }
 
-    /// Starts `straddle controller` with extra arguments (topology, token, ...).
+    /// Starts `straddle controller` with extra arguments (topology, ...). A `--token T` among
+    /// them is given the way the controller takes it: in the environment, never argv.
     pub fn start_with(listen: &str, extra: &[&str]) -> ControllerProcess {
         let log = crate::paths::target_dir().join(format!(
             "controller-{}-{}.log",
             std::process::id(),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
         ));
+        let (extra, token) = split_token(extra);
         let mut child = Command::new(crate::paths::controller_bin())
             .args(["controller", "--listen", listen])
-            .args(extra)
+            .args(&extra)
+            .env_remove("STRADDLE_TOKEN")
+            .envs(token.map(|t| ("STRADDLE_TOKEN", t)))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("controller log"))
             .spawn()
@@ -172,10 +176,27 @@ pub fn two_site_topology(mib: u32, extra: &str) -> String {
 /// it succeeded and what it printed.
 pub fn cli(url: &str, token: Option<&str>, args: &[&str]) -> (bool, String) {
     let mut c = std::process::Command::new(crate::paths::controller_bin());
-    c.args(args).args(["--controller", url]).env_remove("STRADDLE_TOKEN");
-    if let Some(t) = token {
-        c.args(["--token", t]);
+    let (args, inline) = split_token(args);
+    c.args(&args).args(["--controller", url]).env_remove("STRADDLE_TOKEN");
+    if let Some(t) = inline.or(token) {
+        c.env("STRADDLE_TOKEN", t);
     }
     let o = c.output().expect("run straddle");
     (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
+/// Takes `--token T` out of `args`: tokens travel in the environment (`STRADDLE_TOKEN`),
+/// never on a command line every local user can read.
+pub fn split_token<'a>(args: &[&'a str]) -> (Vec<&'a str>, Option<&'a str>) {
+    let mut out = Vec::with_capacity(args.len());
+    let mut token = None;
+    let mut it = args.iter();
+    while let Some(&a) = it.next() {
+        if a == "--token" {
+            token = it.next().copied();
+        } else {
+            out.push(a);
+        }
+    }
+    (out, token)
 }

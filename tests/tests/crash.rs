@@ -74,6 +74,9 @@ fn kill_9_during_a_plan_loses_nothing_acknowledged() {
     assert!(why.contains("state:   failed") || why.contains("state:   applied"), "{why}");
     assert!(why.contains("controller restart"), "{why}");
     assert!(!after.lines().any(|l| l.contains("applying") && l.starts_with(&format!("#{applying_id} "))), "{after}");
+    // Its operations were settled from the hypervisor, none left in flight to run again.
+    let ops = cli(&url, &["operations"]);
+    assert!(ops.contains("no migration in flight"), "{ops}");
 
     // Jobs, pins and placements are back; the map a late rank gets matches the placements
     // and is no older than what ranks saw before the crash.
