@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use ndarray::Array2;
+use rustc_hash::FxHashMap;
 
 use crate::classify::{CollectiveUse, JobProfile, PairRate};
 use crate::collective::{CollectiveMode, CollectiveOp};
@@ -190,6 +191,8 @@ impl Counters {
 /// after that checkpoint), oldest first.
 #[derive(Debug, Clone, Default)]
 struct Pair {
+    src: u32,
+    dst: u32,
     current: Counters,
     archived: Counters,
     history: Vec<(u64, Counters)>,
@@ -287,8 +290,13 @@ pub struct JobTraffic {
     /// Which run of this job name (a new run starts new counts).
     pub run: u64,
     limits: Limits,
-    /// (reporting rank, destination) → counters.
-    pairs: HashMap<(u32, u32), Pair>,
+    /// Counters of every (reporting rank, destination) that talked, and where each is.
+    pairs: Vec<Pair>,
+    index: FxHashMap<u64, u32>,
+    /// Per reporting rank, its pairs.
+    by_src: Vec<Vec<u32>>,
+    /// Destinations seen in the report being checked (a bit per rank).
+    seen: Vec<u64>,
     pub ranks: Vec<RankState>,
     pub communicators: BTreeMap<(u32, u32), Communicator>,
     pub collectives: BTreeMap<CollectiveKey, CollectiveCounters>,
@@ -309,7 +317,10 @@ impl JobTraffic {
             world_size,
             run: 1,
             limits,
-            pairs: HashMap::new(),
+            pairs: Vec::new(),
+            index: FxHashMap::default(),
+            by_src: Vec::new(),
+            seen: Vec::new(),
             ranks: vec![RankState::default(); world_size as usize],
             communicators: BTreeMap::new(),
             collectives: BTreeMap::new(),
@@ -353,11 +364,10 @@ impl JobTraffic {
         let rank = h.rank;
         let st = &self.ranks[rank as usize];
         if st.hello_seen && st.incarnation != h.incarnation {
-            for ((src, _), p) in self.pairs.iter_mut() {
-                if *src == rank {
-                    p.archived = p.archived.plus(p.current);
-                    p.current = Counters::default();
-                }
+            for &i in self.by_src.get(rank as usize).map(Vec::as_slice).unwrap_or_default() {
+                let p = &mut self.pairs[i as usize];
+                p.archived = p.archived.plus(p.current);
+                p.current = Counters::default();
             }
             self.collectives.retain(|k, _| k.0 != rank);
             self.communicators.retain(|k, _| k.0 != rank);
@@ -391,19 +401,27 @@ impl JobTraffic {
             return Err(TrafficError::SeqOutOfOrder { last: st.last_seq, got: rep.seq });
         }
         let mut new_pairs = 0usize;
-        let mut seen = std::collections::HashSet::with_capacity(rep.peers.len());
+        if self.seen.is_empty() {
+            self.seen = vec![0; (n as usize).div_ceil(64)];
+        }
+        let mut bad = None;
         for (i, p) in rep.peers.iter().enumerate() {
             if p.dest >= n {
-                return Err(TrafficError::DestOutsideJob { job: self.job.clone(), index: i, dest: p.dest, world_size: n });
+                bad = Some(TrafficError::DestOutsideJob { job: self.job.clone(), index: i, dest: p.dest, world_size: n });
+                break;
             }
             if p.dest == rank {
-                return Err(TrafficError::SelfSend { index: i, dest: p.dest });
+                bad = Some(TrafficError::SelfSend { index: i, dest: p.dest });
+                break;
             }
-            if !seen.insert(p.dest) {
-                return Err(TrafficError::DuplicateDest { index: i, dest: p.dest });
+            let (w, b) = ((p.dest / 64) as usize, 1u64 << (p.dest % 64));
+            if self.seen[w] & b != 0 {
+                bad = Some(TrafficError::DuplicateDest { index: i, dest: p.dest });
+                break;
             }
-            let was = match self.pairs.get(&(rank, p.dest)) {
-                Some(pair) => pair.current,
+            self.seen[w] |= b;
+            let was = match self.index.get(&key(rank, p.dest)) {
+                Some(&ix) => self.pairs[ix as usize].current,
                 None => {
                     new_pairs += 1;
                     Counters::default()
@@ -417,9 +435,22 @@ impl JobTraffic {
                 ("rma_operations", was.rma_ops, p.rma_operations),
             ] {
                 if now < was {
-                    return Err(TrafficError::CounterBackwards { index: i, dest: p.dest, field, was, now });
+                    bad = Some(TrafficError::CounterBackwards { index: i, dest: p.dest, field, was, now });
+                    break;
                 }
             }
+            if bad.is_some() {
+                break;
+            }
+        }
+        // Clear the marks of what was checked (only those: a report is small next to a world).
+        for p in &rep.peers {
+            if p.dest < n {
+                self.seen[(p.dest / 64) as usize] = 0;
+            }
+        }
+        if let Some(e) = bad {
+            return Err(e);
         }
         if new_pairs > 0 && self.pairs.len() + new_pairs > self.limits.max_pairs {
             return Err(TrafficError::TooManyPairs {
@@ -445,7 +476,20 @@ impl JobTraffic {
         let cur = self.checkpoints.back().map_or(0, |c| c.0);
         let keep_from = self.checkpoints.front().map_or(0, |c| c.0);
         for p in &rep.peers {
-            let pair = self.pairs.entry((rank, p.dest)).or_default();
+            let ix = match self.index.get(&key(rank, p.dest)) {
+                Some(&ix) => ix as usize,
+                None => {
+                    let ix = self.pairs.len();
+                    self.pairs.push(Pair { src: rank, dst: p.dest, ..Pair::default() });
+                    self.index.insert(key(rank, p.dest), u32::try_from(ix).unwrap_or(u32::MAX));
+                    if self.by_src.len() <= src {
+                        self.by_src.resize_with(src + 1, Vec::new);
+                    }
+                    self.by_src[src].push(u32::try_from(ix).unwrap_or(u32::MAX));
+                    ix
+                }
+            };
+            let pair = &mut self.pairs[ix];
             let next = Counters::of(p);
             if next == pair.current {
                 continue;
@@ -534,7 +578,8 @@ impl JobTraffic {
             e.rma_bytes += rma_bytes as f64;
             e.rma_operations += rma_ops as f64;
         };
-        for (&(src, dst), p) in &self.pairs {
+        for p in &self.pairs {
+            let (src, dst) = (p.src, p.dst);
             let c = f(p);
             add(src, dst, c.p2p_bytes + c.put_bytes, c.p2p_messages, c.put_bytes, c.rma_ops);
             add(dst, src, c.get_bytes, 0, c.get_bytes, 0);
@@ -622,6 +667,11 @@ impl JobTraffic {
     pub fn pair_count(&self) -> usize {
         self.pairs.len()
     }
+}
+
+/// The index key of a (reporting rank, destination) pair.
+fn key(src: u32, dst: u32) -> u64 {
+    (u64::from(src) << 32) | u64::from(dst)
 }
 
 /// Keeps, for every kept checkpoint, the first entry at or after it (what `Pair::at` reads).
@@ -761,7 +811,7 @@ mod tests {
             j.apply(0, &report(s + 1, peers), t(s), 0).unwrap();
         }
         assert_eq!(j.pair_count(), 1199);
-        let longest = j.pairs.values().map(|p| p.history.len()).max().unwrap();
+        let longest = j.pairs.iter().map(|p| p.history.len()).max().unwrap();
         assert!(longest <= 17, "history per pair stays short: {longest}");
         assert!(j.checkpoints.len() <= 13, "{:?}", j.checkpoints);
         j.attach(&RankHello { job: "big".into(), rank: 1, world_size: 1200, incarnation: 1, ..Default::default() }).unwrap();
