@@ -23,6 +23,9 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+    fn index(&mut self, n: usize) -> usize {
+        usize::try_from(self.below(n as u64)).expect("below n fits")
+    }
     fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
@@ -50,7 +53,7 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
         for b in a + 1..SITES {
             links.push(LinkConfig {
                 between: [format!("s{a}"), format!("s{b}")],
-                bandwidth_mbit: [1000.0, 2500.0, 10000.0][r.below(3) as usize],
+                bandwidth_mbit: [1000.0, 2500.0, 10000.0][r.index(3)],
                 latency_ms: 2.0 + r.below(28) as f64,
                 max_concurrent_migrations: 2,
             });
@@ -61,12 +64,12 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
     let mut vms = Vec::new();
     let mut jobs = Vec::new();
     for j in 0..JOBS {
-        let spread = 1 + r.below(3) as usize;
-        let home: Vec<usize> = (0..spread).map(|_| r.below(SITES as u64) as usize).collect();
+        let spread = 1 + r.index(3);
+        let home: Vec<usize> = (0..spread).map(|_| r.index(SITES)).collect();
         let mut rank_vm = Vec::new();
         for k in 0..VMS_PER_JOB {
             let s = home[k % spread];
-            let mut h = s * HOSTS_PER_SITE + r.below(HOSTS_PER_SITE as u64) as usize;
+            let mut h = s * HOSTS_PER_SITE + r.index(HOSTS_PER_SITE);
             let mut tries = 0;
             while load[h] >= CAPACITY {
                 h = (h + 1) % load.len();
@@ -78,7 +81,7 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
             vms.push(VmConfig {
                 name: format!("j{j}v{k}"),
                 host: format!("s{}h{}", h / HOSTS_PER_SITE, h % HOSTS_PER_SITE),
-                memory_mib: [1024.0, 2048.0, 4096.0, 8192.0][r.below(4) as usize],
+                memory_mib: [1024.0, 2048.0, 4096.0, 8192.0][r.index(4)],
                 dirty_mib_per_s: r.below(20) as f64,
                 cluster: format!("c{j}"),
             });

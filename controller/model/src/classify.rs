@@ -179,7 +179,7 @@ mod secs {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
-        if !(v >= 0.0) {
+        if !(v.is_finite() && (0.0..=1e9).contains(&v)) {
             return Err(serde::de::Error::custom(format!("{v} is not a duration in seconds")));
         }
         Ok(Duration::from_secs_f64(v))

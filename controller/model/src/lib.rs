@@ -19,3 +19,11 @@ pub mod plan;
 pub mod time;
 pub mod topology;
 pub mod traffic;
+
+/// A non-negative count kept as `f64` (sums, rates) as a whole number: the fraction goes,
+/// negative and NaN become 0, and values past `u64::MAX` stop there (Rust's float-to-int
+/// conversion saturates).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+pub fn whole(v: f64) -> u64 {
+    v as u64
+}

@@ -167,18 +167,9 @@ impl Executor {
     }
 
     /// A new operation for a planned move (kept by the caller together with its decision).
-    pub fn operation(
-        &self,
-        id: u64,
-        decision: u64,
-        job: &str,
-        vm: &str,
-        from: &str,
-        to: &str,
-        wave: u32,
-        planned_epoch: u64,
-        predicted_s: f64,
-    ) -> Operation {
+    pub fn operation(&self, id: u64, decision: u64, job: &str, m: &straddle_model::plan::Move, planned_epoch: u64) -> Operation {
+        let t = &self.plane.topo;
+        let (vm, from, to, wave, predicted_s) = (&t.vms[m.vm].name, &t.hosts[m.from].name, &t.hosts[m.to].name, m.wave, m.estimate.total_s);
         let now_ms = self.clock.unix_ms();
         Operation {
             id,

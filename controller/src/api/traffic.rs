@@ -73,8 +73,8 @@ impl Traffic for TrafficService {
                     job: j.job.clone(),
                     world_size: j.world_size,
                     attached_ranks: attached,
-                    total_bytes: m.total_bytes() as u64,
-                    total_messages: m.total_messages() as u64,
+                    total_bytes: straddle_model::whole(m.total_bytes()),
+                    total_messages: straddle_model::whole(m.total_messages()),
                     state: state as i32,
                     class: convert::class(classes.get(&j.job).map(|c| c.0)) as i32,
                 }

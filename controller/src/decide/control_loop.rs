@@ -278,24 +278,7 @@ impl ControlLoop {
     }
 
     fn operations(&self, first_id: u64, decision: u64, job: &str, moves: &[Move], epoch: u64) -> Vec<Operation> {
-        let t = &self.plane.topo;
-        moves
-            .iter()
-            .zip(first_id..)
-            .map(|(m, id)| {
-                self.executor.operation(
-                    id,
-                    decision,
-                    job,
-                    &t.vms[m.vm].name,
-                    &t.hosts[m.from].name,
-                    &t.hosts[m.to].name,
-                    m.wave,
-                    epoch,
-                    m.estimate.total_s,
-                )
-            })
-            .collect()
+        moves.iter().zip(first_id..).map(|(m, id)| self.executor.operation(id, decision, job, m, epoch)).collect()
     }
 
     async fn reject(&self, id: u64, why: &str) -> Result<(), StoreError> {

@@ -43,7 +43,9 @@ pub(super) fn consolidate(st: &mut State, j: usize, allow_make_room: bool) -> Jo
     };
     // Cheapest reachable site with room: gain is the whole slowdown (one site costs none).
     let gain = before * st.cfg.horizon_s;
-    let mut best: Option<(SiteId, f64, Vec<(VmId, MigrationEstimate, f64)>)> = None;
+    // (site, cost, the moves there with their estimate and cost)
+    type Choice = (SiteId, f64, Vec<(VmId, MigrationEstimate, f64)>);
+    let mut best: Option<Choice> = None;
     let mut short_of_room: Vec<(SiteId, i64)> = Vec::new();
     for &s in &candidates {
         let away: Vec<VmId> = vms.iter().copied().filter(|&v| topo.site_of_host(st.vm_host[v]) != s).collect();
@@ -133,7 +135,7 @@ fn make_room(st: &mut State, s: SiteId, lack: i64, except: usize) -> Option<f64>
         .filter(|&v| on_site.contains(&st.vm_host[v]))
         .filter(|v| st.movable(*v))
         .filter(|v| st.vm_job.get(v).is_none_or(|&j| j != except && input.jobs[j].class == Class::Compute))
-        .take(lack as usize)
+        .take(usize::try_from(lack).unwrap_or(0))
         .collect();
     if (victims.len() as i64) < lack {
         return None;

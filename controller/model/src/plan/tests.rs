@@ -136,7 +136,7 @@ fn exact(input: &PlanInput, cfg: &PlanConfig) -> f64 {
     let net: Vec<usize> = (0..input.jobs.len()).filter(|&j| input.jobs[j].class == Class::Network).collect();
     let n = topo.sites.len();
     let mut best = objective(input, cfg, input.vm_host, &[]);
-    for code in 0..(n + 1).pow(net.len() as u32) {
+    for code in 0..(n + 1).pow(u32::try_from(net.len()).unwrap()) {
         let mut vm_host = input.vm_host.to_vec();
         let mut free: Vec<i64> = topo.hosts.iter().map(|h| h.vm_capacity as i64).collect();
         for &h in &vm_host {
@@ -186,7 +186,7 @@ fn within_5_percent_of_exact_and_better_than_first_fit_on_small_instances() {
     for _ in 0..20 {
         let mut vms = Vec::new();
         let host_names = ["a1", "a2", "b1", "b2", "c1", "c2"];
-        let off = next() as usize % 6;
+        let off = usize::try_from(next() % 6).unwrap();
         for i in 0..12 {
             vms.push((format!("v{i}"), host_names[(i * 5 + off) % 6], 256.0 + (next() % 4096) as f64));
         }
@@ -239,7 +239,7 @@ fn flapping(cooldown: Duration, policy: crate::classify::Policy) -> Vec<Vec<Time
     for step in 0..120u64 {
         let now = Time::from_secs(step * 5);
         let secs = now.as_secs();
-        let x_heavy = (secs / 20) % 2 == 0;
+        let x_heavy = (secs / 20).is_multiple_of(2);
         let rates = [if x_heavy { 50e6 } else { 1e3 }, if x_heavy { 1e3 } else { 50e6 }, 0.0];
         let members: [&[VmId]; 3] = [&[0, 1, 2, 3], &[4, 5, 6, 7], &[8]];
         let mut jobs = Vec::new();

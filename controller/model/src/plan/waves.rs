@@ -29,7 +29,7 @@ pub(super) fn waves(topo: &Topology, moves: &mut [Move]) {
                     *per_wave_site[w].entry(b).or_default() += 1;
                 }
                 *per_wave_link[w].entry(link).or_default() += 1;
-                m.wave = w as u32;
+                m.wave = u32::try_from(w).unwrap_or(u32::MAX);
                 break;
             }
             w += 1;

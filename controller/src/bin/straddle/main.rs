@@ -65,7 +65,7 @@ fn pb_mode(m: Mode) -> straddle_proto::PlannerMode {
 }
 
 fn secs(name: &str, v: f64) -> Result<Duration> {
-    if !(v.is_finite() && v >= 0.0 && v <= 1e9) {
+    if !(v.is_finite() && (0.0..=1e9).contains(&v)) {
         bail!("--{name}: {v} is not a number of seconds");
     }
     Ok(Duration::from_secs_f64(v))

@@ -144,8 +144,8 @@ pub fn explain(d: &straddle_proto::Decision) -> String {
 }
 
 fn fmt_count(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{}", v as u64)
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
     } else {
         format!("{v:.1}")
     }
@@ -208,7 +208,7 @@ pub fn json(m: &TrafficMatrix) -> String {
         .map(|i| {
             let r = m.ranks.get(i);
             JsonRank {
-                rank: i as u32,
+                rank: u32::try_from(i).unwrap_or(u32::MAX),
                 node: r.map(|r| r.node.as_str()).unwrap_or(""),
                 attached: r.is_some_and(|r| r.attached),
                 reports: r.map(|r| r.reports).unwrap_or(0),
