@@ -4,6 +4,7 @@
 //!
 //! - `clock`: the one clock every time read goes through.
 //! - `records`: the domain records the controller keeps and shows.
+//! - `credential`: tokens issued to jobs and operators, kept as digests.
 //! - `observe`: jobs' traffic from the shims (per run), and the site maps pushed back.
 //! - `plane`: placements, submitted jobs, pins, drains, scenario arrivals; durable first.
 //! - `scenario`: a scheduler's scenario file, checked whole.
@@ -17,6 +18,7 @@
 pub mod act;
 pub mod api;
 pub mod clock;
+pub mod credential;
 pub mod decide;
 pub mod health;
 pub mod hypervisor;

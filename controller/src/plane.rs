@@ -267,14 +267,20 @@ impl ControlPlane {
     }
 
     /// Validates a job completely, keeps it, then admits it and publishes its first site
-    /// map (the ranks' counts start afresh). Returns that map.
-    pub async fn submit(&self, spec: &JobSpec) -> Result<SiteMap, PlaneError> {
-        self.submit_with(spec, vec![]).await
+    /// map (the ranks' counts start afresh). Returns that map and the credential its ranks
+    /// present (kept only as a digest).
+    pub async fn submit(&self, spec: &JobSpec) -> Result<(SiteMap, String), PlaneError> {
+        let (token, kept) = crate::credential::issue().map_err(|e| PlaneError::Store(StoreError::Io(Box::new(e))))?;
+        let spec = JobSpec { credential: kept, ..spec.clone() };
+        Ok((self.admit(&spec, vec![], None).await?, token))
     }
 
-    /// `submit`, committing `extra` writes in the same transaction.
-    pub async fn submit_with(&self, spec: &JobSpec, extra: Vec<Write>) -> Result<SiteMap, PlaneError> {
-        self.admit(spec, extra, None).await
+    /// The digest of the credential `job`'s ranks present (admitted or arriving jobs).
+    pub fn credential(&self, job: &str) -> Option<[u8; 32]> {
+        self.read(|st| {
+            let spec = st.jobs.get(job).map(|j| &j.spec).or_else(|| st.arrivals.get(job).map(|a| &a.spec))?;
+            crate::credential::unhex(&spec.credential)
+        })
     }
 
     async fn admit(&self, spec: &JobSpec, extra: Vec<Write>, arriving: Option<&str>) -> Result<SiteMap, PlaneError> {
@@ -366,15 +372,16 @@ impl ControlPlane {
 
     /// Accepts a scenario whole: every job is checked against what runs, what is kept for
     /// other arrivals and the rest of the scenario, then every arrival is kept before the
-    /// answer. Returns the jobs' names.
-    pub async fn accept(&self, scenario: &Scenario) -> Result<Vec<String>, PlaneError> {
+    /// answer. Returns the jobs' names and the credentials their ranks will present.
+    pub async fn accept(&self, scenario: &Scenario) -> Result<Vec<(String, String)>, PlaneError> {
         let _w = self.writer.lock().await;
         let now_ms = self.clock.unix_ms();
-        let arrivals = self.read(|st| -> Result<Vec<Arrival>, PlaneError> {
+        let arrivals = self.read(|st| -> Result<Vec<(Arrival, String)>, PlaneError> {
             let mut st = st.clone();
             let mut out = Vec::new();
             for (i, j) in scenario.jobs.iter().enumerate() {
-                let spec = j.spec();
+                let (token, kept) = crate::credential::issue().map_err(|e| PlaneError::Store(StoreError::Io(Box::new(e))))?;
+                let spec = JobSpec { credential: kept, ..j.spec() };
                 self.check(&spec, &st).map_err(|e| PlaneError::Scenario(format!("jobs[{i}] ({}): {e}", j.job)))?;
                 // Parsing checked the arrival is finite, from 0 to 7 days: the clamped
                 // milliseconds fit a u64 exactly.
@@ -382,14 +389,14 @@ impl ControlPlane {
                 let delay_ms = (j.arrival_s * 1e3).round().clamp(0.0, 1e12) as u64;
                 let a = Arrival { spec, scenario: scenario.name.clone(), at_unix_ms: now_ms.saturating_add(delay_ms) };
                 st.arrivals.insert(a.spec.job.clone(), a.clone());
-                out.push(a);
+                out.push((a, token));
             }
             Ok(out)
         })?;
-        self.store.commit(arrivals.iter().cloned().map(Write::Arrival).collect()).await?;
-        let names = arrivals.iter().map(|a| a.spec.job.clone()).collect();
+        self.store.commit(arrivals.iter().map(|(a, _)| Write::Arrival(a.clone())).collect()).await?;
+        let names = arrivals.iter().map(|(a, t)| (a.spec.job.clone(), t.clone())).collect();
         self.write_state(|st| {
-            for a in arrivals {
+            for (a, _) in arrivals {
                 st.arrivals.insert(a.spec.job.clone(), a);
             }
         });

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use straddle_model::classify::Class;
 
 /// A job a scheduler submitted: its ranks run on these VMs, in rank order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct JobSpec {
     pub job: String,
     pub world_size: u32,
@@ -13,6 +13,9 @@ pub struct JobSpec {
     pub cluster: String,
     /// rank → VM name (index = world rank).
     pub rank_vms: Vec<String>,
+    /// SHA-256 (hex) of the credential its ranks present; empty: none issued.
+    #[serde(default)]
+    pub credential: String,
 }
 
 /// Where each rank of a job runs; `epoch` rises with every applied placement change.

@@ -95,6 +95,7 @@ impl ScenarioJob {
             world_size: u32::try_from(self.rank_vms.len()).unwrap_or(u32::MAX),
             cluster: self.cluster.clone(),
             rank_vms: self.rank_vms.clone(),
+            credential: String::new(),
         }
     }
 }

@@ -104,6 +104,8 @@ pub enum TrafficError {
     CommTooLarge { index: usize, field: &'static str, len: usize, world_size: u32 },
     #[error("report.peers: job {job} would track {pairs} pairs of ranks, over the limit of {max}")]
     TooManyPairs { job: String, pairs: usize, max: usize },
+    #[error("hello.rank {rank} of job {job} already has {max} streams open")]
+    TooManyStreams { job: String, rank: u32, max: u32 },
 }
 
 /// Bounds on what one job may make the controller hold; an outsider chooses the sizes.
@@ -211,6 +213,9 @@ impl Pair {
         }
     }
 }
+
+/// Streams one rank may hold open at once (a reconnect overlaps the old stream briefly).
+pub const MAX_STREAMS_PER_RANK: u32 = 4;
 
 /// Seconds between checkpoints (the resolution of short windows).
 pub const CHECKPOINT_SECS: u64 = 2;
@@ -362,6 +367,9 @@ impl JobTraffic {
     pub fn attach(&mut self, h: &RankHello) -> Result<(), TrafficError> {
         self.check_hello(h)?;
         let rank = h.rank;
+        if self.ranks[rank as usize].attached >= MAX_STREAMS_PER_RANK {
+            return Err(TrafficError::TooManyStreams { job: self.job.clone(), rank, max: MAX_STREAMS_PER_RANK });
+        }
         let st = &self.ranks[rank as usize];
         if st.hello_seen && st.incarnation != h.incarnation {
             for &i in self.by_src.get(rank as usize).map(Vec::as_slice).unwrap_or_default() {

@@ -180,7 +180,7 @@ mod tests {
     fn state(t: &Topology) -> PlaneState {
         let mut jobs = std::collections::BTreeMap::new();
         let spec =
-            crate::records::JobSpec { job: "cg".into(), world_size: 2, cluster: String::new(), rank_vms: vec!["v0".into(), "v1".into()] };
+            crate::records::JobSpec { job: "cg".into(), world_size: 2, rank_vms: vec!["v0".into(), "v1".into()], ..Default::default() };
         jobs.insert("cg".into(), crate::plane::JobEntry { spec, rank_vm: vec![0, 1] });
         PlaneState {
             vm_host: t.vms.iter().map(|v| v.host).collect(),

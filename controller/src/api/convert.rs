@@ -125,7 +125,7 @@ pub fn site_map(m: &SiteMap) -> pb::SiteMap {
 }
 
 pub fn job_spec(s: pb::JobSpec) -> JobSpec {
-    JobSpec { job: s.job, world_size: s.world_size, cluster: s.cluster, rank_vms: s.rank_vms }
+    JobSpec { job: s.job, world_size: s.world_size, cluster: s.cluster, rank_vms: s.rank_vms, credential: String::new() }
 }
 
 pub fn class(c: Option<Class>) -> pb::JobClass {
@@ -294,9 +294,9 @@ impl From<RegistryError> for Status {
             RegistryError::TooManyJobs { .. } => Status::resource_exhausted(e.to_string()),
             RegistryError::Traffic(TrafficError::WorldSizeMismatch { .. }) => Status::failed_precondition(e.to_string()),
             RegistryError::Traffic(TrafficError::RankOutsideJob { .. }) => Status::out_of_range(e.to_string()),
-            RegistryError::Traffic(TrafficError::TooManyPairs { .. } | TrafficError::WorldTooLarge { .. }) => {
-                Status::resource_exhausted(e.to_string())
-            }
+            RegistryError::Traffic(
+                TrafficError::TooManyPairs { .. } | TrafficError::WorldTooLarge { .. } | TrafficError::TooManyStreams { .. },
+            ) => Status::resource_exhausted(e.to_string()),
             _ => Status::invalid_argument(e.to_string()),
         }
     }

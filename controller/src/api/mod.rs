@@ -2,7 +2,9 @@
 //! schedulers, operators), the conversions and error statuses in one module, and the
 //! server that binds them.
 
+pub mod auth;
 pub mod convert;
+pub mod listener;
 pub mod operator;
 pub mod scheduler;
 pub mod server;

@@ -24,11 +24,11 @@ impl SchedulerService {
 impl Scheduler for SchedulerService {
     async fn submit_job(&self, req: Request<JobSpec>) -> Result<Response<SubmitJobResponse>, Status> {
         let spec = convert::job_spec(req.into_inner());
-        self.plane()?.submit(&spec).await.map_err(|e| {
+        let (_, token) = self.plane()?.submit(&spec).await.map_err(|e| {
             tracing::warn!(job = %spec.job.chars().take(64).collect::<String>(), "refused job: {e}");
             Status::from(e)
         })?;
-        Ok(Response::new(SubmitJobResponse { job: spec.job }))
+        Ok(Response::new(SubmitJobResponse { job: spec.job, job_token: token }))
     }
 
     async fn submit_scenario(&self, req: Request<ScenarioSpec>) -> Result<Response<SubmitScenarioResponse>, Status> {
@@ -43,7 +43,8 @@ impl Scheduler for SchedulerService {
             Status::from(e)
         })?;
         tracing::info!(scenario = %scenario.name, jobs = jobs.len(), "scenario accepted");
-        Ok(Response::new(SubmitScenarioResponse { name: spec.name, jobs }))
+        let job_tokens = jobs.iter().cloned().collect();
+        Ok(Response::new(SubmitScenarioResponse { name: spec.name, jobs: jobs.into_iter().map(|(j, _)| j).collect(), job_tokens }))
     }
 
     async fn cancel_job(&self, req: Request<CancelJobRequest>) -> Result<Response<CancelJobResponse>, Status> {

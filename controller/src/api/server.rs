@@ -15,9 +15,10 @@ use straddle_proto::scheduler_server::SchedulerServer;
 use straddle_proto::telemetry_server::TelemetryServer;
 use straddle_proto::traffic_server::TrafficServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Status};
 
+use super::auth::Auth;
+use super::listener::{incoming, ConnLimits};
 use super::operator::OperatorService;
 use super::scheduler::SchedulerService;
 use super::telemetry::TelemetryService;
@@ -46,6 +47,29 @@ pub struct ControllerConfig {
     pub forget_after: Duration,
     /// Ranks of jobs nobody submitted may attach (and are observed).
     pub open: bool,
+    pub connections: ConnLimits,
+    /// Serve TLS with this certificate and key (PEM); with `client_ca`, callers must show
+    /// a certificate it signed (mutual TLS).
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+impl TlsFiles {
+    fn config(&self) -> Result<tonic::transport::ServerTlsConfig, StartError> {
+        let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| StartError::Tls(format!("{}: {e}", p.display())));
+        let mut c =
+            tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(read(&self.cert)?, read(&self.key)?));
+        if let Some(ca) = &self.client_ca {
+            c = c.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        Ok(c)
+    }
 }
 
 impl Default for ControllerConfig {
@@ -59,6 +83,8 @@ impl Default for ControllerConfig {
             max_jobs: 10_000,
             forget_after: Duration::from_secs(3600),
             open: true,
+            connections: ConnLimits::default(),
+            tls: None,
         }
     }
 }
@@ -69,6 +95,10 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error(transparent)]
+    Serve(#[from] tonic::transport::Error),
 }
 
 /// A bound, not yet serving controller.
@@ -144,9 +174,13 @@ impl Controller {
         self.plane.as_ref().and_then(|p| p.store.load().ok()).map(|s| s.operations).unwrap_or_default()
     }
 
-    /// Callers that change placement must present `authorization: Bearer <token>`.
+    /// Secures the controller: operators and schedulers present `authorization: Bearer
+    /// <token>`, ranks their job's credential; jobs nobody submitted are refused.
     pub fn with_token(mut self, token: Option<String>) -> Self {
         self.token = token.filter(|t| !t.is_empty());
+        if self.token.is_some() {
+            self.registry.set_open(false);
+        }
         self
     }
 
@@ -180,38 +214,44 @@ impl Controller {
     }
 
     /// Serves until `shutdown` resolves.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), StartError> {
         self.start_tasks();
-        let token = self.token.clone();
+        let auth = Auth::new(self.token.as_deref(), self.plane.clone());
+        let (a1, a2) = (auth.clone(), auth.clone());
         let check = move |req: Request<()>| -> Result<Request<()>, Status> {
-            let Some(want) = &token else { return Ok(req) };
-            let got = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-            if got.is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes())) {
-                Ok(req)
-            } else {
-                tracing::warn!("refused a call without a valid token");
-                Err(Status::unauthenticated("a valid bearer token is required"))
-            }
+            a1.operator(req.metadata()).inspect_err(|_| tracing::warn!("refused a scheduler call without a valid token"))?;
+            Ok(req)
         };
-        let check_op = check.clone();
-        tonic::transport::Server::builder()
-            .tcp_nodelay(true)
-            .add_service(TelemetryServer::new(TelemetryService { registry: self.registry.clone() }))
+        let check_op = move |req: Request<()>| -> Result<Request<()>, Status> {
+            a2.operator(req.metadata()).inspect_err(|_| tracing::warn!("refused an operator call without a valid token"))?;
+            Ok(req)
+        };
+        let (incoming, _stats) = incoming(self.listener, self.cfg.connections, self.clock.clone());
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(t) = &self.cfg.tls {
+            builder = builder.tls_config(t.config()?).map_err(|e| StartError::Tls(e.to_string()))?;
+        }
+        builder
+            // Live streams answer pings, so the accept loop sees them talk; a call may not
+            // hold a worker forever; a connection may not open unbounded streams.
+            .http2_keepalive_interval(Some(Duration::from_secs(20)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            .timeout(Duration::from_secs(60))
+            .max_concurrent_streams(Some(256))
+            .add_service(TelemetryServer::new(TelemetryService { registry: self.registry.clone(), auth: auth.clone() }))
             .add_service(TrafficServer::new(TrafficService {
                 registry: self.registry.clone(),
                 plane: self.plane.clone(),
                 control: self.control.clone(),
+                auth: auth.clone(),
             }))
             .add_service(SchedulerServer::with_interceptor(SchedulerService { plane: self.plane.clone() }, check))
             .add_service(OperatorServer::with_interceptor(
                 OperatorService { control: self.control.clone(), health: self.health.clone() },
                 check_op,
             ))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
-            .await
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await?;
+        Ok(())
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

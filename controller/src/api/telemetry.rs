@@ -11,6 +11,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::{bearer, Auth};
 use super::convert;
 use crate::observe::Registry;
 
@@ -19,6 +20,7 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct TelemetryService {
     pub registry: Arc<Registry>,
+    pub auth: Auth,
 }
 
 type Outbound = Pin<Box<dyn Stream<Item = Result<ControllerMessage, Status>> + Send>>;
@@ -29,9 +31,11 @@ impl Telemetry for TelemetryService {
 
     async fn attach(&self, req: Request<Streaming<ShimMessage>>) -> Result<Response<Outbound>, Status> {
         let peer = req.remote_addr();
+        let token = bearer(req.metadata()).map(str::to_string);
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(16);
         let registry = self.registry.clone();
+        let auth = self.auth.clone();
         tokio::spawn(async move {
             let refuse = |tx: mpsc::Sender<Result<ControllerMessage, Status>>, st: Status| async move {
                 tracing::warn!(?peer, code = ?st.code(), "refused shim stream: {}", st.message());
@@ -52,6 +56,11 @@ impl Telemetry for TelemetryService {
                 Err(e) if !is_decode_error(&e) => return,
                 Err(e) => return refuse(tx, Status::invalid_argument(format!("corrupt message: {}", e.message()))).await,
             };
+            // Nothing is created for a caller that cannot show the job's credential.
+            if !auth.may_use_job(&hello.job, token.as_deref()) {
+                let st = Status::unauthenticated("a rank's stream needs its job's credential (STRADDLE_JOB_TOKEN) or an operator token");
+                return refuse(tx, st).await;
+            }
             let job = match registry.attach(&hello) {
                 Ok(j) => j,
                 Err(e) => return refuse(tx, e.into()).await,

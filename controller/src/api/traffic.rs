@@ -7,6 +7,7 @@ use straddle_proto::traffic_server::Traffic;
 use straddle_proto::{JobState, JobSummary, ListJobsRequest, ListJobsResponse, TrafficMatrix, TrafficRequest};
 use tonic::{Request, Response, Status};
 
+use super::auth::Auth;
 use super::convert;
 use crate::decide::ControlLoop;
 use crate::observe::registry::lock;
@@ -17,12 +18,14 @@ pub struct TrafficService {
     pub registry: Arc<Registry>,
     pub plane: Option<Arc<ControlPlane>>,
     pub control: Option<Arc<ControlLoop>>,
+    pub auth: Auth,
 }
 
 #[tonic::async_trait]
 impl Traffic for TrafficService {
     async fn get_traffic(&self, req: Request<TrafficRequest>) -> Result<Response<TrafficMatrix>, Status> {
-        let r = req.into_inner();
+        let r = req.get_ref().clone();
+        self.auth.job(req.metadata(), &r.job)?;
         if u64::from(r.rate_window_secs) > straddle_model::traffic::MAX_WINDOW_SECS {
             return Err(Status::invalid_argument(format!(
                 "rate_window_secs {} exceeds the kept window of {} s",
@@ -38,7 +41,8 @@ impl Traffic for TrafficService {
         Ok(Response::new(m))
     }
 
-    async fn list_jobs(&self, _: Request<ListJobsRequest>) -> Result<Response<ListJobsResponse>, Status> {
+    async fn list_jobs(&self, req: Request<ListJobsRequest>) -> Result<Response<ListJobsResponse>, Status> {
+        self.auth.operator(req.metadata())?;
         let classes = self.control.as_ref().map(|c| c.classes()).unwrap_or_default();
         let (submitted, cancelled) = match &self.plane {
             Some(p) => p.read(|st| {

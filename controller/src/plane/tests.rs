@@ -32,13 +32,17 @@ fn spec(job: &str, vms: &[&str]) -> JobSpec {
         world_size: u32::try_from(vms.len()).unwrap(),
         cluster: String::new(),
         rank_vms: vms.iter().map(|s| s.to_string()).collect(),
+        credential: String::new(),
     }
 }
 
 #[tokio::test]
 async fn submit_publishes_epoch_one_and_moves_bump_it() {
     let p = plane_on(Arc::new(MemoryStore::default()));
-    assert_eq!(p.submit(&spec("cg", &["v0", "v1"])).await.unwrap().epoch, 1);
+    let (map, token) = p.submit(&spec("cg", &["v0", "v1"])).await.unwrap();
+    assert_eq!(map.epoch, 1);
+    assert_eq!(p.credential("cg"), Some(crate::credential::digest(&token)), "only the digest is kept");
+    assert!(!p.view().jobs["cg"].spec.credential.contains(&token));
     let m = p.registry.site_maps.current("cg").unwrap();
     assert_eq!((m.epoch, m.rank_site.clone(), m.sites.clone()), (1, vec![0, 1], vec!["A".to_string(), "B".to_string()]));
     assert_eq!(p.moved(1, 0, Some(7), vec![]).await.unwrap(), vec![("cg".to_string(), 2)]);
@@ -60,7 +64,7 @@ async fn bad_jobs_are_refused_whole() {
     let mut s = spec("c", &["v1"]);
     s.world_size = 3;
     assert!(matches!(p.submit(&s).await, Err(PlaneError::WorldSize { world: 3, ranks: 1 })));
-    let big = JobSpec { job: "big".into(), world_size: 70_000, cluster: String::new(), rank_vms: vec!["v1".into(); 70_000] };
+    let big = JobSpec { job: "big".into(), world_size: 70_000, rank_vms: vec!["v1".into(); 70_000], ..Default::default() };
     let e = p.submit(&big).await.unwrap_err().to_string();
     assert_eq!(e, "world_size 70000 exceeds the largest job this controller accepts (65536 ranks)");
     assert!(matches!(p.cancel("zz").await, Err(PlaneError::UnknownJob(_))));

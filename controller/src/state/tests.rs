@@ -4,7 +4,7 @@ use super::*;
 use crate::records::{Decision, DecisionKind, DecisionState, JobSpec, SiteMap};
 
 fn writes() -> Vec<Write> {
-    let spec = JobSpec { job: "cg".into(), world_size: 2, cluster: String::new(), rank_vms: vec!["v0".into(), "v1".into()] };
+    let spec = JobSpec { job: "cg".into(), world_size: 2, rank_vms: vec!["v0".into(), "v1".into()], ..Default::default() };
     let map = SiteMap { job: "cg".into(), epoch: 1, rank_site: vec![0, 1], sites: vec!["A".into(), "B".into()] };
     let mut d = Decision::new("cg", DecisionKind::Migration, None, "why".into(), DecisionState::Applying);
     d.id = 1;

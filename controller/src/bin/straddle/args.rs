@@ -23,6 +23,14 @@ pub struct Conn {
     /// File holding the token for calls that change placement (else $STRADDLE_TOKEN).
     #[arg(long, env = "STRADDLE_TOKEN_FILE", global = true)]
     pub token_file: Option<PathBuf>,
+    /// The CA that signed the controller's certificate (for an https:// controller).
+    #[arg(long, env = "STRADDLE_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
+    /// This client's certificate and key, for a controller that asks for mutual TLS.
+    #[arg(long, env = "STRADDLE_TLS_CERT", global = true, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "STRADDLE_TLS_KEY", global = true, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -38,7 +46,19 @@ pub struct ControllerArgs {
     /// File holding the token callers must present to change placement (else $STRADDLE_TOKEN).
     #[arg(long, env = "STRADDLE_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
-    /// Refuse ranks of jobs no scheduler submitted (default: observe every job).
+    /// Serve TLS with this certificate (PEM); needs --tls-key.
+    #[arg(long, env = "STRADDLE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "STRADDLE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Callers must show a certificate this CA signed (mutual TLS); needs --tls-cert.
+    #[arg(long, env = "STRADDLE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Listen beyond loopback without a token (anyone who reaches it may change placement).
+    #[arg(long)]
+    pub allow_insecure: bool,
+    /// Refuse ranks of jobs no scheduler submitted (default: observe every job; always so
+    /// once a token is set).
     #[arg(long)]
     pub submitted_only: bool,
     /// What the planner does with its plans (default: the stored mode, else automatic).
@@ -161,6 +181,13 @@ pub enum Cmd {
     Jobs {
         #[command(flatten)]
         conn: Conn,
+    },
+    /// Check a state file against a topology without starting (exit 1 if damaged).
+    State {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        topology: PathBuf,
     },
     /// Run a real MPI program under the shim with a live controller and show its traffic.
     Demo {

@@ -9,19 +9,15 @@ use tonic::transport::Channel;
 
 use crate::args::Conn;
 
-/// `host:port` or `http://host:port` → a URL tonic accepts. An `https://` address asks for
-/// TLS, which this build does not speak: refused rather than sent in clear.
+/// `host:port`, `http://host:port` or `https://host:port` → a URL tonic accepts.
 pub fn url(addr: &str) -> Result<String> {
     let a = addr.trim();
     if a.is_empty() {
         bail!("controller: the address is empty");
     }
-    if a.starts_with("https://") {
-        bail!("controller: {a:?} asks for TLS, which this controller does not serve; use http:// on a trusted network");
-    }
     let u = if a.contains("://") { a.to_string() } else { format!("http://{a}") };
-    if !u.starts_with("http://") {
-        bail!("controller: {a:?} is not host:port or http://host:port");
+    if !(u.starts_with("http://") || u.starts_with("https://")) {
+        bail!("controller: {a:?} is not host:port, http://host:port or https://host:port");
     }
     Ok(u)
 }
@@ -39,13 +35,27 @@ pub fn token(file: Option<&Path>) -> Result<Option<String>> {
     Ok(std::env::var("STRADDLE_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
 }
 
-pub async fn channel(addr: &str) -> Result<Channel> {
-    let u = url(addr)?;
-    tonic::transport::Endpoint::from_shared(u.clone())
-        .with_context(|| format!("controller: {addr:?} is not a valid address"))?
-        .connect()
-        .await
-        .map_err(|_| anyhow::anyhow!("cannot reach the controller at {u}"))
+/// A channel to the controller: TLS for an `https://` address (with `conn`'s CA and,
+/// for mutual TLS, its certificate), plain HTTP/2 otherwise. TLS is never dropped silently.
+pub async fn channel(conn: &Conn) -> Result<Channel> {
+    let u = url(&conn.controller)?;
+    let mut e = tonic::transport::Endpoint::from_shared(u.clone())
+        .with_context(|| format!("controller: {:?} is not a valid address", conn.controller))?;
+    if u.starts_with("https://") {
+        let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        let Some(ca) = &conn.ca_cert else {
+            bail!("controller: {u} is TLS; name the CA that signed its certificate with --ca-cert or STRADDLE_CA_CERT");
+        };
+        let mut tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+        if let (Some(c), Some(k)) = (&conn.tls_cert, &conn.tls_key) {
+            tls = tls.identity(tonic::transport::Identity::from_pem(read(c)?, read(k)?));
+        }
+        e = e.tls_config(tls).context("TLS settings")?;
+    }
+    e.connect().await.map_err(|err| {
+        let why = std::error::Error::source(&err).map(|s| format!(": {s}")).unwrap_or_default();
+        anyhow::anyhow!("cannot reach the controller at {u}{why}")
+    })
 }
 
 pub type Authed = InterceptedService<Channel, AddToken>;
@@ -68,7 +78,7 @@ pub async fn authed(conn: &Conn) -> Result<Authed> {
         Some(t) => Some(format!("Bearer {t}").parse().context("the token is not a valid header value")?),
         None => None,
     };
-    Ok(InterceptedService::new(channel(&conn.controller).await?, AddToken(header)))
+    Ok(InterceptedService::new(channel(conn).await?, AddToken(header)))
 }
 
 pub fn status(s: tonic::Status) -> anyhow::Error {
@@ -97,7 +107,7 @@ mod tests {
     fn addresses_with_or_without_a_scheme() {
         assert_eq!(url("127.0.0.1:50051").unwrap(), "http://127.0.0.1:50051");
         assert_eq!(url("http://h:1").unwrap(), "http://h:1");
-        assert!(url("https://h:1").unwrap_err().to_string().contains("TLS"));
+        assert_eq!(url("https://h:1").unwrap(), "https://h:1");
         assert!(url("ftp://h:1").is_err());
         assert!(url(" ").is_err());
     }

@@ -94,14 +94,29 @@ fn config(a: &ControllerArgs) -> Result<ControllerConfig> {
     cfg.max_jobs = a.max_jobs;
     cfg.forget_after = secs("forget-after", a.forget_after)?;
     cfg.open = !a.submitted_only;
+    if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
+        cfg.tls =
+            Some(straddle_controller::api::server::TlsFiles { cert: cert.clone(), key: key.clone(), client_ca: a.tls_client_ca.clone() });
+    }
     Ok(cfg)
 }
 
 async fn run_controller(a: ControllerArgs) -> Result<()> {
     let cfg = config(&a)?;
+    let fds = straddle_controller::api::listener::raise_fd_limit();
+    let mut cfg = cfg;
+    // Every connection holds a descriptor; keep some for the store, logs and the runtime.
+    cfg.connections.max = cfg.connections.max.min(usize::try_from(fds.saturating_sub(256)).unwrap_or(usize::MAX).max(64));
+    tracing::debug!(fds, max_connections = cfg.connections.max, "descriptor limit");
     let token = client::token(a.token_file.as_deref())?;
     if token.is_none() && !a.listen.ip().is_loopback() {
+        if !a.allow_insecure {
+            bail!("--listen {}: beyond loopback a token is needed (--token-file or STRADDLE_TOKEN), or say --allow-insecure", a.listen);
+        }
         tracing::warn!(listen = %a.listen, "listening beyond loopback without a token: anyone who reaches it may change placement");
+    }
+    if a.tls_cert.is_none() && !a.listen.ip().is_loopback() {
+        tracing::warn!(listen = %a.listen, "listening beyond loopback without TLS: tokens and traffic cross the network in clear");
     }
     let mut c = Controller::bind(a.listen, cfg).await?;
     if let Some(path) = &a.topology {
@@ -220,21 +235,49 @@ async fn run(cmd: Cmd) -> Result<()> {
             println!("cancelled {}", r.job);
             Ok(())
         }
-        Cmd::Traffic { job, json, rate, watch, conn } => traffic(&conn.controller, &job, json, rate, watch).await,
-        Cmd::Jobs { conn } => jobs(&conn.controller).await,
+        Cmd::Traffic { job, json, rate, watch, conn } => traffic(&conn, &job, json, rate, watch).await,
+        Cmd::Jobs { conn } => jobs(&conn).await,
+        Cmd::State { state, topology } => check_state(&state, &topology),
         Cmd::Demo { mpi, ranks, steps } => demo::demo(mpi, ranks, steps).await,
     }
 }
 
-async fn fetch(controller: &str, job: &str, rate: Option<u32>) -> Result<TrafficMatrix> {
-    let mut c = TrafficClient::new(client::channel(controller).await?);
+/// `straddle state`: loads a state file as the controller would, without serving.
+fn check_state(state: &std::path::Path, topology: &std::path::Path) -> Result<()> {
+    use straddle_controller::state::{redb::RedbStore, StateStore};
+    if !state.exists() {
+        bail!("{}: no such state file", state.display());
+    }
+    let text = std::fs::read_to_string(topology).with_context(|| format!("cannot read {}", topology.display()))?;
+    let topo = Topology::from_yaml(&text).with_context(|| topology.display().to_string())?;
+    let store = RedbStore::open(state)?;
+    let snap = store.load()?;
+    let clock = straddle_controller::clock::Clock::new();
+    let registry = std::sync::Arc::new(straddle_controller::observe::Registry::new(clock, Limits::default(), usize::MAX));
+    let plane =
+        straddle_controller::plane::ControlPlane::new(std::sync::Arc::new(topo), registry, straddle_controller::state::Store::memory());
+    plane.restore(&snap)?;
+    println!(
+        "{}: sound — {} jobs, {} moved VMs, {} decisions, {} operations, {} arrivals",
+        state.display(),
+        snap.jobs.len(),
+        snap.placements.len(),
+        snap.decisions.len(),
+        snap.operations.len(),
+        snap.arrivals.len()
+    );
+    Ok(())
+}
+
+async fn fetch(conn: &args::Conn, job: &str, rate: Option<u32>) -> Result<TrafficMatrix> {
+    let mut c = TrafficClient::new(authed(conn).await?);
     let m = c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: rate.unwrap_or(0) }).await.map_err(status)?;
     Ok(m.into_inner())
 }
 
-async fn traffic(controller: &str, job: &str, json: bool, rate: Option<u32>, watch: bool) -> Result<()> {
+async fn traffic(conn: &args::Conn, job: &str, json: bool, rate: Option<u32>, watch: bool) -> Result<()> {
     loop {
-        let m = fetch(controller, job, rate).await?;
+        let m = fetch(conn, job, rate).await?;
         if watch && !json {
             print!("\x1b[2J\x1b[H");
         }
@@ -250,8 +293,8 @@ async fn traffic(controller: &str, job: &str, json: bool, rate: Option<u32>, wat
     }
 }
 
-async fn jobs(controller: &str) -> Result<()> {
-    let mut c = TrafficClient::new(client::channel(controller).await?);
+async fn jobs(conn: &args::Conn) -> Result<()> {
+    let mut c = TrafficClient::new(authed(conn).await?);
     let jobs = c.list_jobs(ListJobsRequest {}).await.map_err(status)?.into_inner().jobs;
     println!("{:<24} {:>6} {:>9} {:>14} {:>10}  {:<10} class", "job", "ranks", "attached", "bytes", "messages", "state");
     for j in jobs {

@@ -66,6 +66,7 @@ impl Bed {
             world_size: 4,
             cluster: String::new(),
             rank_vms: ["v0", "v2", "v1", "v3"].map(String::from).to_vec(),
+            credential: String::new(),
         };
         self.control.plane.submit(&spec).await.unwrap();
         for r in 0..4 {
