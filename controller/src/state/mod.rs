@@ -148,14 +148,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> +
 }
 
 /// A stored value: a CRC-32 of the JSON, then the JSON. A damaged byte fails the check.
-pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     let json = serde_json::to_vec(v).expect("records serialise");
     let mut out = crc32fast::hash(&json).to_le_bytes().to_vec();
     out.extend_from_slice(&json);
     out
 }
 
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(table: &'static str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+pub fn decode<T: for<'de> Deserialize<'de>>(table: &'static str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
     let damaged = |why: String| StoreError::Damaged { table, key: key.to_string(), why };
     if bytes.len() < 4 {
         return Err(damaged(format!("{} bytes, too short for a record", bytes.len())));
