@@ -209,20 +209,48 @@ pub fn mode_from_pb(v: i32) -> Option<PlannerMode> {
     }
 }
 
-/// One job's traffic on the wire: cumulative totals, or rates over `window` seconds.
-pub fn traffic(j: &JobTraffic, now: crate::clock::Time, window: u32) -> pb::TrafficMatrix {
+/// Most pairs a traffic reply carries when the caller does not say, and at all.
+pub const DEFAULT_MAX_PAIRS: usize = 10_000;
+pub const MAX_PAIRS: usize = 100_000;
+/// Most communicators and collective records a traffic reply carries.
+pub const MAX_RECORDS: usize = 10_000;
+
+/// One job's traffic on the wire: cumulative totals, or rates over `window` seconds; at most
+/// `max_pairs` pairs (the largest by bytes), and every rank's exact totals.
+pub fn traffic(j: &JobTraffic, now: crate::clock::Time, window: u32, max_pairs: u32) -> pb::TrafficMatrix {
     let view = if window == 0 { j.cumulative() } else { j.rate(now, u64::from(window)) };
-    let m = view.dense();
-    let flat = |a: &ndarray::Array2<f64>| a.iter().copied().collect::<Vec<f64>>();
+    let n = j.world_size as usize;
+    let (mut sent, mut msgs, mut recv, mut rma) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    for p in &view.pairs {
+        let (s, d) = (p.src as usize, p.dst as usize);
+        sent[s] += p.bytes;
+        msgs[s] += p.messages;
+        recv[d] += p.bytes;
+        rma[s] += p.rma_bytes;
+        rma[d] += p.rma_bytes;
+    }
+    let limit = match usize::try_from(max_pairs).unwrap_or(usize::MAX) {
+        0 => DEFAULT_MAX_PAIRS,
+        m => m.min(MAX_PAIRS),
+    };
+    let mut pairs = view.pairs.clone();
+    if pairs.len() > limit {
+        pairs.sort_by(|a, b| b.bytes.total_cmp(&a.bytes).then((a.src, a.dst).cmp(&(b.src, b.dst))));
+        pairs.truncate(limit);
+        pairs.sort_by_key(|p| (p.src, p.dst));
+    }
     pb::TrafficMatrix {
         job: j.job.clone(),
         world_size: j.world_size,
         rate: window != 0,
         window_secs: view.window_secs,
-        bytes: flat(&m.bytes),
-        messages: flat(&m.messages),
-        rma_bytes: flat(&m.rma_bytes),
-        rma_operations: flat(&m.rma_operations),
+        pairs: pairs
+            .iter()
+            .map(|p| pb::PairTraffic { src: p.src, dst: p.dst, bytes: p.bytes, messages: p.messages, rma_bytes: p.rma_bytes, rma_operations: p.rma_operations })
+            .collect(),
+        total_pairs: view.pairs.len() as u64,
+        total_bytes: view.total_bytes(),
+        total_messages: view.total_messages(),
         ranks: j
             .ranks
             .iter()
@@ -235,11 +263,16 @@ pub fn traffic(j: &JobTraffic, now: crate::clock::Time, window: u32) -> pb::Traf
                 last_report_unix_ms: r.last_report_ms,
                 dropped_records: r.dropped.saturating_add(r.ignored_keys),
                 regrouped_cross_site_bytes: r.regrouped,
+                sent_bytes: sent[i as usize],
+                sent_messages: msgs[i as usize],
+                received_bytes: recv[i as usize],
+                rma_bytes: rma[i as usize],
             })
             .collect(),
         communicators: j
             .communicators
             .iter()
+            .take(MAX_RECORDS)
             .map(|(&(rank, _), c)| pb::CommunicatorSummary {
                 reporter_rank: rank,
                 info: Some(pb::CommunicatorInfo {
@@ -253,6 +286,7 @@ pub fn traffic(j: &JobTraffic, now: crate::clock::Time, window: u32) -> pb::Traf
         collectives: j
             .collectives
             .iter()
+            .take(MAX_RECORDS)
             .map(|(k, c)| pb::CollectiveSummary {
                 rank: k.0,
                 traffic: Some(pb::CollectiveTraffic {

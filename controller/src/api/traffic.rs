@@ -36,7 +36,7 @@ impl Traffic for TrafficService {
         let now = self.registry.clock.now();
         let m = self
             .registry
-            .with_job(&r.job, |j| convert::traffic(j, now, r.rate_window_secs))
+            .with_job(&r.job, |j| convert::traffic(j, now, r.rate_window_secs, r.max_pairs))
             .ok_or_else(|| Status::not_found(format!("job: unknown job {:?}", r.job)))?;
         Ok(Response::new(m))
     }

@@ -91,7 +91,7 @@ pub async fn demo(mpi: Mpi, ranks: u32, steps: u32) -> Result<()> {
                     bail!("the demo did not finish in time");
                 }
                 let now = registry.clock.now();
-                if let Some(m) = registry.with_job(job, |j| convert::traffic(j, now, 2)) {
+                if let Some(m) = registry.with_job(job, |j| convert::traffic(j, now, 2, 0)) {
                     println!("--- live: traffic per second over the last 2 s ---");
                     print!("{}", render::table(&m));
                     println!();
@@ -103,7 +103,7 @@ pub async fn demo(mpi: Mpi, ranks: u32, steps: u32) -> Result<()> {
         bail!("the demo program failed: {status}");
     }
     let now = registry.clock.now();
-    let m = registry.with_job(job, |j| convert::traffic(j, now, 0)).context("the controller saw no traffic from the demo")?;
+    let m = registry.with_job(job, |j| convert::traffic(j, now, 0, 0)).context("the controller saw no traffic from the demo")?;
     println!("=== final: everything the ranks sent ===");
     print!("{}", render::table(&m));
     let _ = stop_tx.send(());

@@ -271,7 +271,7 @@ fn check_state(state: &std::path::Path, topology: &std::path::Path) -> Result<()
 
 async fn fetch(conn: &args::Conn, job: &str, rate: Option<u32>) -> Result<TrafficMatrix> {
     let mut c = TrafficClient::new(authed(conn).await?);
-    let m = c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: rate.unwrap_or(0) }).await.map_err(status)?;
+    let m = c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: rate.unwrap_or(0), max_pairs: 0 }).await.map_err(status)?;
     Ok(m.into_inner())
 }
 

@@ -19,69 +19,92 @@ pub fn human_bytes(b: f64) -> String {
     }
 }
 
-/// The rank × rank table (bytes sent src → dst, with message counts), then per-rank totals.
+/// Jobs up to this many ranks are shown as a full rank × rank table.
+pub const TABLE_RANKS: usize = 32;
+
+/// A small job's pairs as dense row-major matrices (bytes, messages).
+fn dense(m: &TrafficMatrix) -> (Vec<f64>, Vec<f64>) {
+    let n = m.world_size as usize;
+    let (mut b, mut msg) = (vec![0.0; n * n], vec![0.0; n * n]);
+    for p in &m.pairs {
+        let (s, d) = (p.src as usize, p.dst as usize);
+        if s < n && d < n {
+            b[s * n + d] = p.bytes;
+            msg[s * n + d] = p.messages;
+        }
+    }
+    (b, msg)
+}
+
+/// The rank × rank table (bytes sent src → dst, with message counts) for small jobs, the
+/// largest pairs for big ones, then per-rank totals.
 pub fn table(m: &TrafficMatrix) -> String {
     let n = m.world_size as usize;
     let unit = if m.rate { "/s" } else { "" };
     let mut out = String::new();
     let what = if m.rate { format!("rate over the last {} s", m.window_secs) } else { "cumulative".to_string() };
     out.push_str(&format!("job {}  ({} ranks, {what})\n", m.job, n));
-    out.push_str("bytes sent, row = source rank, column = destination rank [messages]\n");
-    let cell = |i: usize, j: usize| -> String {
-        if i == j {
-            return "-".into();
-        }
-        let b = m.bytes.get(i * n + j).copied().unwrap_or(0.0);
-        let msg = m.messages.get(i * n + j).copied().unwrap_or(0.0);
-        if b == 0.0 && msg == 0.0 {
-            ".".into()
-        } else {
-            format!("{}{unit} [{}]", human_bytes(b), fmt_count(msg))
-        }
-    };
-    let width = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| cell(i, j).len()).max().unwrap_or(1).max(6);
-    out.push_str(&format!("{:>8} ", "src\\dst"));
-    for j in 0..n {
-        out.push_str(&format!(" {:>width$}", j));
-    }
-    out.push('\n');
-    for i in 0..n {
-        out.push_str(&format!("{:>8} ", i));
+    if n <= TABLE_RANKS {
+        let (bytes, messages) = dense(m);
+        out.push_str("bytes sent, row = source rank, column = destination rank [messages]\n");
+        let cell = |i: usize, j: usize| -> String {
+            if i == j {
+                return "-".into();
+            }
+            let (b, msg) = (bytes[i * n + j], messages[i * n + j]);
+            if b == 0.0 && msg == 0.0 {
+                ".".into()
+            } else {
+                format!("{}{unit} [{}]", human_bytes(b), fmt_count(msg))
+            }
+        };
+        let width = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| cell(i, j).len()).max().unwrap_or(1).max(6);
+        out.push_str(&format!("{:>8} ", "src\\dst"));
         for j in 0..n {
-            out.push_str(&format!(" {:>width$}", cell(i, j)));
+            out.push_str(&format!(" {:>width$}", j));
         }
         out.push('\n');
+        for i in 0..n {
+            out.push_str(&format!("{:>8} ", i));
+            for j in 0..n {
+                out.push_str(&format!(" {:>width$}", cell(i, j)));
+            }
+            out.push('\n');
+        }
+    } else {
+        let mut top: Vec<_> = m.pairs.iter().collect();
+        top.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
+        out.push_str(&format!("{} pairs of ranks talk; the largest:\n", m.total_pairs));
+        for p in top.iter().take(20) {
+            out.push_str(&format!("  {:>6} -> {:<6} {:>14}  [{} messages]\n", p.src, p.dst, format!("{}{unit}", human_bytes(p.bytes)), fmt_count(p.messages)));
+        }
     }
     out.push_str(&format!(
         "\n{:>5}  {:<24} {:>14} {:>10} {:>14} {:>12}  {}\n",
         "rank", "node", "sent", "messages", "received", "one-sided", "status"
     ));
-    for i in 0..n {
-        let sent: f64 = (0..n).map(|j| m.bytes[i * n + j]).sum();
-        let msgs: f64 = (0..n).map(|j| m.messages[i * n + j]).sum();
-        let recv: f64 = (0..n).map(|j| m.bytes[j * n + i]).sum();
-        let rma: f64 = (0..n).map(|j| m.rma_bytes[i * n + j]).sum();
-        let r = m.ranks.get(i);
-        let node = r.map(|r| r.node.as_str()).filter(|s| !s.is_empty()).unwrap_or("?");
+    for (i, r) in m.ranks.iter().enumerate() {
+        if n > TABLE_RANKS && r.sent_bytes == 0.0 && r.received_bytes == 0.0 && r.reports == 0 {
+            continue;
+        }
+        let node = Some(r.node.as_str()).filter(|s| !s.is_empty()).unwrap_or("?");
         let status = match r {
-            Some(r) if r.attached => format!("attached, {} reports", r.reports),
-            Some(r) if r.reports > 0 => format!("detached, {} reports", r.reports),
+            r if r.attached => format!("attached, {} reports", r.reports),
+            r if r.reports > 0 => format!("detached, {} reports", r.reports),
             _ => "never reported".into(),
         };
         out.push_str(&format!(
             "{:>5}  {:<24} {:>14} {:>10} {:>14} {:>12}  {}\n",
             i,
             node,
-            format!("{}{unit}", human_bytes(sent)),
-            fmt_count(msgs),
-            format!("{}{unit}", human_bytes(recv)),
-            format!("{}{unit}", human_bytes(rma)),
+            format!("{}{unit}", human_bytes(r.sent_bytes)),
+            fmt_count(r.sent_messages),
+            format!("{}{unit}", human_bytes(r.received_bytes)),
+            format!("{}{unit}", human_bytes(r.rma_bytes)),
             status
         ));
     }
-    let total: f64 = m.bytes.iter().sum();
-    let total_msgs: f64 = m.messages.iter().sum();
-    out.push_str(&format!("total  {}{unit} in {} messages\n", human_bytes(total), fmt_count(total_msgs)));
+    out.push_str(&format!("total  {}{unit} in {} messages\n", human_bytes(m.total_bytes), fmt_count(m.total_messages)));
     let regrouped: u64 = m.ranks.iter().map(|r| r.regrouped_cross_site_bytes).sum();
     if regrouped > 0 {
         out.push_str(&format!(
@@ -186,38 +209,55 @@ struct JsonCollective {
 }
 
 #[derive(Serialize)]
+struct JsonPair {
+    src: u32,
+    dst: u32,
+    bytes: f64,
+    messages: f64,
+    rma_bytes: f64,
+    rma_operations: f64,
+}
+
+#[derive(Serialize)]
 struct JsonMatrix<'a> {
     job: &'a str,
     world_size: u32,
     rate: bool,
     window_secs: f64,
-    bytes: Vec<Vec<f64>>,
-    messages: Vec<Vec<f64>>,
-    rma_bytes: Vec<Vec<f64>>,
-    rma_operations: Vec<Vec<f64>>,
+    /// Dense rows for jobs up to `TABLE_RANKS` ranks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<Vec<Vec<f64>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<Vec<Vec<f64>>>,
+    pairs: Vec<JsonPair>,
+    total_pairs: u64,
+    total_bytes: f64,
+    total_messages: f64,
     ranks: Vec<JsonRank<'a>>,
     communicators: Vec<JsonCommunicator<'a>>,
     collectives: Vec<JsonCollective>,
 }
 
-/// The same content as JSON: square matrices as arrays of rows, plus per-rank totals.
+/// The same content as JSON: the pairs (and, for small jobs, square matrices as arrays of
+/// rows), plus per-rank totals.
 pub fn json(m: &TrafficMatrix) -> String {
     let n = m.world_size as usize;
-    let rows = |v: &[f64]| v.chunks(n.max(1)).map(|r| r.to_vec()).collect::<Vec<_>>();
-    let ranks = (0..n)
-        .map(|i| {
-            let r = m.ranks.get(i);
-            JsonRank {
-                rank: u32::try_from(i).unwrap_or(u32::MAX),
-                node: r.map(|r| r.node.as_str()).unwrap_or(""),
-                attached: r.is_some_and(|r| r.attached),
-                reports: r.map(|r| r.reports).unwrap_or(0),
-                sent_bytes: (0..n).map(|j| m.bytes[i * n + j]).sum(),
-                sent_messages: (0..n).map(|j| m.messages[i * n + j]).sum(),
-                received_bytes: (0..n).map(|j| m.bytes[j * n + i]).sum(),
-                dropped_records: r.map(|r| r.dropped_records).unwrap_or(0),
-                regrouped_cross_site_bytes: r.map(|r| r.regrouped_cross_site_bytes).unwrap_or(0),
-            }
+    let small = n <= TABLE_RANKS;
+    let (b, msg) = if small { dense(m) } else { (vec![], vec![]) };
+    let rows = |v: &[f64]| Some(v.chunks(n.max(1)).map(|r| r.to_vec()).collect::<Vec<_>>());
+    let ranks = m
+        .ranks
+        .iter()
+        .map(|r| JsonRank {
+            rank: r.rank,
+            node: r.node.as_str(),
+            attached: r.attached,
+            reports: r.reports,
+            sent_bytes: r.sent_bytes,
+            sent_messages: r.sent_messages,
+            received_bytes: r.received_bytes,
+            dropped_records: r.dropped_records,
+            regrouped_cross_site_bytes: r.regrouped_cross_site_bytes,
         })
         .collect();
     let j = JsonMatrix {
@@ -225,10 +265,16 @@ pub fn json(m: &TrafficMatrix) -> String {
         world_size: m.world_size,
         rate: m.rate,
         window_secs: m.window_secs,
-        bytes: rows(&m.bytes),
-        messages: rows(&m.messages),
-        rma_bytes: rows(&m.rma_bytes),
-        rma_operations: rows(&m.rma_operations),
+        bytes: if small { rows(&b) } else { None },
+        messages: if small { rows(&msg) } else { None },
+        pairs: m
+            .pairs
+            .iter()
+            .map(|p| JsonPair { src: p.src, dst: p.dst, bytes: p.bytes, messages: p.messages, rma_bytes: p.rma_bytes, rma_operations: p.rma_operations })
+            .collect(),
+        total_pairs: m.total_pairs,
+        total_bytes: m.total_bytes,
+        total_messages: m.total_messages,
         ranks,
         communicators: m
             .communicators
@@ -271,7 +317,7 @@ mod tests {
     use super::*;
 
     fn sample() -> TrafficMatrix {
-        use straddle_proto::{CollectiveSummary, CollectiveTraffic};
+        use straddle_proto::{CollectiveSummary, CollectiveTraffic, PairTraffic, RankInfo};
         TrafficMatrix {
             collectives: vec![CollectiveSummary {
                 rank: 1,
@@ -286,12 +332,30 @@ mod tests {
             }],
             job: "demo".into(),
             world_size: 2,
-            bytes: vec![0.0, 2048.0, 10.0, 0.0],
-            messages: vec![0.0, 2.0, 1.0, 0.0],
-            rma_bytes: vec![0.0; 4],
-            rma_operations: vec![0.0; 4],
+            pairs: vec![
+                PairTraffic { src: 0, dst: 1, bytes: 2048.0, messages: 2.0, ..Default::default() },
+                PairTraffic { src: 1, dst: 0, bytes: 10.0, messages: 1.0, ..Default::default() },
+            ],
+            total_pairs: 2,
+            total_bytes: 2058.0,
+            total_messages: 3.0,
+            ranks: vec![
+                RankInfo { rank: 0, sent_bytes: 2048.0, sent_messages: 2.0, received_bytes: 10.0, ..Default::default() },
+                RankInfo { rank: 1, sent_bytes: 10.0, sent_messages: 1.0, received_bytes: 2048.0, ..Default::default() },
+            ],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn big_jobs_show_their_largest_pairs() {
+        let mut m = sample();
+        m.world_size = 1200;
+        m.total_pairs = 5000;
+        let t = table(&m);
+        assert!(t.contains("5000 pairs of ranks talk") && t.contains("0 -> 1") && t.contains("2.0 KiB"), "{t}");
+        let v: serde_json::Value = serde_json::from_str(&json(&m)).unwrap();
+        assert!(v.get("bytes").is_none() && v["pairs"][0]["bytes"] == 2048.0, "{v}");
     }
 
     #[test]
