@@ -88,8 +88,23 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub fn traffic(url: &str, job: &str) -> Result<TrafficMatrix, tonic::Status> {
     runtime().block_on(async {
         let mut c = TrafficClient::connect(url.to_string()).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        Ok(c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: 0 }).await?.into_inner())
+        Ok(c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: 0, max_pairs: 0 }).await?.into_inner())
     })
+}
+
+/// A job's traffic as dense row-major matrices (bytes, messages), from the reply's pairs.
+pub fn dense(m: &TrafficMatrix) -> (Vec<f64>, Vec<f64>) {
+    (dense_of(m, |p| p.bytes), dense_of(m, |p| p.messages))
+}
+
+/// One value of every pair as a dense row-major matrix.
+pub fn dense_of(m: &TrafficMatrix, f: impl Fn(&straddle_proto::PairTraffic) -> f64) -> Vec<f64> {
+    let n = m.world_size as usize;
+    let mut out = vec![0.0; n * n];
+    for p in &m.pairs {
+        out[p.src as usize * n + p.dst as usize] = f(p);
+    }
+    out
 }
 
 /// Polls until `done` holds for the job's traffic (reports arrive asynchronously).
@@ -116,19 +131,28 @@ pub type SeenMap = (u32, u64, Vec<u32>);
 /// attaches, reports `bytes_per_s` to the next rank (in 64 KiB messages) every 200 ms and
 /// collects the site maps pushed to it. Returns every map received.
 pub fn drive_ranks(url: &str, job: &str, world: u32, bytes_per_s: u64, until: Instant) -> Vec<SeenMap> {
+    drive_ranks_with(url, None, job, world, bytes_per_s, until)
+}
+
+/// `drive_ranks`, presenting `token` (the job's credential or an operator token).
+pub fn drive_ranks_with(url: &str, token: Option<&str>, job: &str, world: u32, bytes_per_s: u64, until: Instant) -> Vec<SeenMap> {
     use straddle_proto::telemetry_client::TelemetryClient;
     use straddle_proto::{controller_message, shim_message, Hello, PeerTraffic, Report, ShimMessage};
     let maps: std::sync::Arc<std::sync::Mutex<Vec<SeenMap>>> = Default::default();
     runtime().block_on(async {
         let mut tasks = Vec::new();
         for rank in 0..world {
-            let (url, job, maps) = (url.to_string(), job.to_string(), maps.clone());
+            let (url, job, maps, token) = (url.to_string(), job.to_string(), maps.clone(), token.map(str::to_string));
             tasks.push(tokio::spawn(async move {
                 let Ok(mut c) = TelemetryClient::connect(url).await else { return };
                 let (tx, rx) = tokio::sync::mpsc::channel(8);
                 let hello = Hello { job, rank, world_size: world, node: format!("vm{rank}"), incarnation: 1, ..Default::default() };
                 tx.send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).await.unwrap();
-                let Ok(resp) = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await else { return };
+                let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+                if let Some(t) = &token {
+                    req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+                }
+                let Ok(resp) = c.attach(req).await else { return };
                 let mut inbound = resp.into_inner();
                 let reader = tokio::spawn(async move {
                     while let Ok(Some(m)) = inbound.message().await {
@@ -183,6 +207,14 @@ pub fn cli(url: &str, token: Option<&str>, args: &[&str]) -> (bool, String) {
     }
     let o = c.output().expect("run straddle");
     (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
+/// Submits `job` on `vms` through the CLI with the operator `token`; returns the job's
+/// credential (what its ranks present as STRADDLE_JOB_TOKEN).
+pub fn submit(url: &str, token: &str, job: &str, vms: &str) -> String {
+    let (ok, out) = cli(url, Some(token), &["submit", job, "--vms", vms]);
+    assert!(ok, "submit {job}: {out}");
+    out.lines().find_map(|l| l.strip_prefix("job token: ")).unwrap_or_else(|| panic!("no job token in {out:?}")).trim().to_string()
 }
 
 /// Takes `--token T` out of `args`: tokens travel in the environment (`STRADDLE_TOKEN`),

@@ -57,7 +57,8 @@ fn heavy_cross_site_job_is_consolidated_and_ranks_get_epoch_2() {
     assert_eq!(sites.len(), 1, "{placements}");
 
     // Overrides name what they do not know and need the token.
-    let o = Command::new(controller_bin()).args(["override", "pin", "v9", "--controller", &url]).env("STRADDLE_TOKEN", "tk").output().unwrap();
+    let o =
+        Command::new(controller_bin()).args(["override", "pin", "v9", "--controller", &url]).env("STRADDLE_TOKEN", "tk").output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown VM \"v9\""));
     let o = Command::new(controller_bin())
         .args(["override", "drain", "tokyo", "--controller", &url])

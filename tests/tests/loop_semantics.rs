@@ -45,8 +45,10 @@ fn a_short_network_job_is_consolidated_while_it_runs_and_keeps_its_class_when_do
     let topo = dir.0.join("topology.yaml");
     std::fs::write(&topo, two_site_topology(256, "")).unwrap();
     // The default dwell (60 s) is longer than the job: its first class must not wait for it.
-    let ctl =
-        ControllerProcess::start_with("127.0.0.1:0", &["--topology", topo.to_str().unwrap(), "--token", "tk", "--decide-every", "0.5", "--window", "3"]);
+    let ctl = ControllerProcess::start_with(
+        "127.0.0.1:0",
+        &["--topology", topo.to_str().unwrap(), "--token", "tk", "--decide-every", "0.5", "--window", "3"],
+    );
     let url = ctl.url();
     ok(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3"]);
     // About 25 s of 256 KiB every 40 ms to the next rank; every ring edge crosses sites.
@@ -106,8 +108,8 @@ fn a_job_name_used_again_starts_new_counts() {
     for run in 1..=2 {
         chatter(&dir, &url, "rerun", 20, 65_536, 1);
         let m = wait_for(&url, "rerun", Duration::from_secs(30), |m| m.ranks.iter().all(|r| !r.attached && r.reports > 0));
-        let total: f64 = m.bytes.iter().sum();
+        let total = m.total_bytes;
         assert_eq!(total, want, "run {run}: the counts of this run only");
     }
-    assert_eq!(traffic(&url, "rerun").unwrap().bytes.iter().sum::<f64>(), want);
+    assert_eq!(traffic(&url, "rerun").unwrap().total_bytes, want);
 }

@@ -40,16 +40,29 @@ fn topology_config() -> impl Strategy<Value = TopologyConfig> {
             let sites: Vec<SiteConfig> = (0..nsites)
                 .map(|s| SiteConfig {
                     name: format!("s{s}"),
-                    hosts: (0..per_site).map(|h| HostConfig { name: format!("s{s}h{h}"), vm_capacity: 3, memory_gib: 0.0, libvirt_uri: String::new() }).collect(),
+                    hosts: (0..per_site)
+                        .map(|h| HostConfig { name: format!("s{s}h{h}"), vm_capacity: 3, memory_gib: 0.0, libvirt_uri: String::new() })
+                        .collect(),
                     max_concurrent_migrations: 2,
                 })
                 .collect();
             let links: Vec<LinkConfig> = (1..nsites)
-                .map(|s| LinkConfig { between: [format!("s{}", s - 1), format!("s{s}")], bandwidth_mbit: vals[0], latency_ms: vals[1], max_concurrent_migrations: 1 })
+                .map(|s| LinkConfig {
+                    between: [format!("s{}", s - 1), format!("s{s}")],
+                    bandwidth_mbit: vals[0],
+                    latency_ms: vals[1],
+                    max_concurrent_migrations: 1,
+                })
                 .collect();
             let hosts: Vec<String> = sites.iter().flat_map(|s| s.hosts.iter().map(|h| h.name.clone())).collect();
             let vms: Vec<VmConfig> = (0..nvms.min(hosts.len() * 3))
-                .map(|k| VmConfig { name: format!("v{k}"), host: hosts[k % hosts.len()].clone(), memory_mib: vals[2], dirty_mib_per_s: 0.0, cluster: String::new() })
+                .map(|k| VmConfig {
+                    name: format!("v{k}"),
+                    host: hosts[k % hosts.len()].clone(),
+                    memory_mib: vals[2],
+                    dirty_mib_per_s: 0.0,
+                    cluster: String::new(),
+                })
                 .collect();
             let mut c = TopologyConfig { sites, links, vms, clusters: vec![] };
             match mutation {

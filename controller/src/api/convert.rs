@@ -246,7 +246,14 @@ pub fn traffic(j: &JobTraffic, now: crate::clock::Time, window: u32, max_pairs: 
         window_secs: view.window_secs,
         pairs: pairs
             .iter()
-            .map(|p| pb::PairTraffic { src: p.src, dst: p.dst, bytes: p.bytes, messages: p.messages, rma_bytes: p.rma_bytes, rma_operations: p.rma_operations })
+            .map(|p| pb::PairTraffic {
+                src: p.src,
+                dst: p.dst,
+                bytes: p.bytes,
+                messages: p.messages,
+                rma_bytes: p.rma_bytes,
+                rma_operations: p.rma_operations,
+            })
             .collect(),
         total_pairs: view.pairs.len() as u64,
         total_bytes: view.total_bytes(),

@@ -140,13 +140,17 @@ pub enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Submit a job: its ranks run on these VMs, in rank order.
+    /// Submit a job: its ranks run on these VMs, in rank order. Prints the credential its
+    /// ranks present (STRADDLE_JOB_TOKEN), or writes it to --token-out.
     Submit {
         job: String,
         #[arg(long, value_delimiter = ',', required = true)]
         vms: Vec<String>,
         #[arg(long, default_value = "")]
         cluster: String,
+        /// Write the job's credential to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        token_out: Option<PathBuf>,
         #[command(flatten)]
         conn: Conn,
     },

@@ -213,12 +213,23 @@ async fn run(cmd: Cmd) -> Result<()> {
             println!("{}", ack.message);
             Ok(())
         }
-        Cmd::Submit { job, vms, cluster, conn } => {
+        Cmd::Submit { job, vms, cluster, token_out, conn } => {
             let world_size = u32::try_from(vms.len()).context("--vms: too many ranks")?;
             let spec = straddle_proto::JobSpec { job, world_size, cluster, rank_vms: vms };
             let mut c = SchedulerClient::new(authed(&conn).await?);
             let r = c.submit_job(spec).await.map_err(status)?.into_inner();
             println!("submitted {}", r.job);
+            match token_out {
+                Some(path) => {
+                    use std::io::Write;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    writeln!(f, "{}", r.job_token)?;
+                }
+                None if !r.job_token.is_empty() => println!("job token: {}", r.job_token),
+                None => {}
+            }
             Ok(())
         }
         Cmd::Scenario { file, conn } => {
@@ -227,6 +238,11 @@ async fn run(cmd: Cmd) -> Result<()> {
             let mut c = SchedulerClient::new(authed(&conn).await?);
             let r = c.submit_scenario(straddle_proto::ScenarioSpec { name, yaml }).await.map_err(status)?.into_inner();
             println!("scenario {} accepted: {}", r.name, r.jobs.join(", "));
+            for j in &r.jobs {
+                if let Some(t) = r.job_tokens.get(j) {
+                    println!("job token {j}: {t}");
+                }
+            }
             Ok(())
         }
         Cmd::Cancel { job, conn } => {
@@ -271,7 +287,8 @@ fn check_state(state: &std::path::Path, topology: &std::path::Path) -> Result<()
 
 async fn fetch(conn: &args::Conn, job: &str, rate: Option<u32>) -> Result<TrafficMatrix> {
     let mut c = TrafficClient::new(authed(conn).await?);
-    let m = c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: rate.unwrap_or(0), max_pairs: 0 }).await.map_err(status)?;
+    let m =
+        c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: rate.unwrap_or(0), max_pairs: 0 }).await.map_err(status)?;
     Ok(m.into_inner())
 }
 

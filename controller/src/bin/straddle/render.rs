@@ -76,7 +76,13 @@ pub fn table(m: &TrafficMatrix) -> String {
         top.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
         out.push_str(&format!("{} pairs of ranks talk; the largest:\n", m.total_pairs));
         for p in top.iter().take(20) {
-            out.push_str(&format!("  {:>6} -> {:<6} {:>14}  [{} messages]\n", p.src, p.dst, format!("{}{unit}", human_bytes(p.bytes)), fmt_count(p.messages)));
+            out.push_str(&format!(
+                "  {:>6} -> {:<6} {:>14}  [{} messages]\n",
+                p.src,
+                p.dst,
+                format!("{}{unit}", human_bytes(p.bytes)),
+                fmt_count(p.messages)
+            ));
         }
     }
     out.push_str(&format!(
@@ -270,7 +276,14 @@ pub fn json(m: &TrafficMatrix) -> String {
         pairs: m
             .pairs
             .iter()
-            .map(|p| JsonPair { src: p.src, dst: p.dst, bytes: p.bytes, messages: p.messages, rma_bytes: p.rma_bytes, rma_operations: p.rma_operations })
+            .map(|p| JsonPair {
+                src: p.src,
+                dst: p.dst,
+                bytes: p.bytes,
+                messages: p.messages,
+                rma_bytes: p.rma_bytes,
+                rma_operations: p.rma_operations,
+            })
             .collect(),
         total_pairs: m.total_pairs,
         total_bytes: m.total_bytes,
