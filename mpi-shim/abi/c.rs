@@ -1,7 +1,15 @@
-// The C entry points, compiled once per MPI ABI (included after `common.rs`).
-//
-// Every wrapper forwards to PMPI first and counts only on success and only in the
-// outermost MPI call of the thread.
+//! The C entry points, compiled once per MPI ABI.
+//!
+//! Every wrapper forwards to PMPI first and counts only on success and only in the
+//! outermost MPI call of the thread.
+
+use std::ffi::{c_int, c_void};
+
+use straddle_shim::collectives::{Mode, Op};
+
+use crate::abi::*;
+use crate::common::*;
+use crate::sites::*;
 
 /// Defines `MPI_X` forwarding to `PMPI_X`. `let` bindings before `=>` are read before the
 /// call (handles the call overwrites); the block after it counts.
@@ -22,7 +30,7 @@ macro_rules! wrap {
         #[no_mangle]
         #[allow(unused_variables, clippy::missing_safety_doc)]
         pub unsafe extern "C" fn $name($($a: $t),*) -> c_int {
-            let guard = Guard::enter();
+            let guard = $crate::common::Guard::enter();
             $(let $v = unsafe { $e };)*
             // SAFETY: the application's arguments go to the library unchanged (or to a
             // site-aware algorithm that calls the library with them).
@@ -172,16 +180,16 @@ macro_rules! coll_mode {
         #[no_mangle]
         #[allow(unused_variables, clippy::missing_safety_doc)]
         pub unsafe extern "C" fn $name($($a: $t,)* $($x: $xt),*) -> c_int {
-            let guard = Guard::enter();
+            let guard = $crate::common::Guard::enter();
             // SAFETY: the application's communicator.
-            let sites = if guard.outer() { unsafe { step_collective($comm) } } else { None };
+            let sites = if guard.outer() { unsafe { $crate::sites::step_collective($comm) } } else { None };
             // SAFETY: the application's arguments go to the library unchanged, or to a
             // site-aware algorithm that calls the library with them.
             let (rc, mode) = via_or_flat!(sites, $mode, $pname $(, $via)?; $($a,)* $($x),*);
             if rc == 0 && guard.outer() {
                 // SAFETY: the call succeeded, so its handles and arrays are valid.
                 #[allow(unused_unsafe)]
-                unsafe { count_coll($comm, $op, mode, $root, $req, |$cc: &CollComm| $bytes) }
+                unsafe { $crate::common::count_coll($comm, $op, mode, $root, $req, |$cc: &$crate::common::CollComm| $bytes) }
             }
             rc
         }
@@ -196,13 +204,13 @@ macro_rules! via_or_flat {
     }};
     ($sites:ident, $mode:expr, $p:ident, $v:ident; $($a:ident),* $(,)?) => {
         match $sites.and_then(|sc| unsafe { $v(sc, $($a),*) }) {
-            Some(rc) => (rc, Mode::SiteAware),
+            Some(rc) => (rc, ::straddle_shim::collectives::Mode::SiteAware),
             None => (unsafe { $p()($($a),*) }, $mode),
         }
     };
 }
 
-fn in_place(p: *const c_void) -> bool {
+pub(crate) fn in_place(p: *const c_void) -> bool {
     p == in_place_ptr()
 }
 

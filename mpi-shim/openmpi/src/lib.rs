@@ -74,8 +74,17 @@ mod abi {
     }
 }
 
-include!("../../abi/common.rs");
-include!("../../abi/c.rs");
-include!("../../abi/sites.rs");
-include!("../../abi/fortran_core.rs");
-include!("../../abi/fortran.rs");
+// The ABI-generic parts, shared with the other MPI build.
+#[macro_use]
+#[path = "../../abi/common.rs"]
+mod common;
+#[macro_use]
+#[path = "../../abi/c.rs"]
+mod c;
+#[path = "../../abi/sites/mod.rs"]
+mod sites;
+#[macro_use]
+#[path = "../../abi/fortran_core.rs"]
+mod fortran_core;
+#[path = "../../abi/fortran.rs"]
+mod fortran;
