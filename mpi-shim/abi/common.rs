@@ -184,9 +184,7 @@ fn start(agreed_job: Option<String>) -> Option<&'static Shim> {
         PMPI_Query_thread()(&mut level);
         let multiple = level >= THREAD_MULTIPLE;
         let config = straddle_shim::config::Config::from_env();
-        let job = straddle_shim::identity::job_from_env(|k| std::env::var(k).ok())
-            .or(agreed_job)
-            .unwrap_or_else(|| fallback_job());
+        let job = straddle_shim::identity::job_from_env(|k| std::env::var(k).ok()).or(agreed_job).unwrap_or_else(fallback_job);
         let id = Identity {
             job,
             rank: rank as u32,
@@ -197,9 +195,7 @@ fn start(agreed_job: Option<String>) -> Option<&'static Shim> {
         };
         let shim = state::install(id, config);
         SERIAL.store(!multiple, Relaxed);
-        if state::shim().is_none() {
-            return None; // STRADDLE_DISABLE
-        }
+        state::shim()?; // None: STRADDLE_DISABLE
         create_keyvals();
         // MPI_COMM_WORLD is communicator 1 everywhere; ranks translate to themselves.
         let world = shim.comms.register((0..size as u32).collect(), false, vec![]);
@@ -522,8 +518,9 @@ pub(crate) unsafe fn plan_send(req: Request, comm: Comm, dest: c_int, nbytes: u6
     if let Some(s) = active() {
         // SAFETY: forwarded.
         let dest = unsafe { world_dest(s, comm, dest) };
-        if let Some(d) = dest {
-            s.persistent.insert(handle_usize(req), Planned::Send { dest: d as u32, bytes: nbytes });
+        // World ranks are below the world size, a u32.
+        if let Some(dest) = dest.and_then(|d| u32::try_from(d).ok()) {
+            s.persistent.insert(handle_usize(req), Planned::Send { dest, bytes: nbytes });
         }
     }
 }
@@ -644,7 +641,8 @@ pub(crate) unsafe fn agree_job_at_init() {
         start(None);
         return;
     }
-    let mut buf = [0u8; 128];
+    const LEN: c_int = 128;
+    let mut buf = [0u8; LEN as usize];
     // SAFETY: PMPI calls on MPI_COMM_WORLD with a valid buffer, right after PMPI_Init.
     unsafe {
         let mut rank = 0;
@@ -654,7 +652,7 @@ pub(crate) unsafe fn agree_job_at_init() {
             let n = j.len().min(buf.len() - 1);
             buf[..n].copy_from_slice(&j.as_bytes()[..n]);
         }
-        PMPI_Bcast()(buf.as_mut_ptr().cast(), buf.len() as c_int, byte_type(), 0, comm_world());
+        PMPI_Bcast()(buf.as_mut_ptr().cast(), LEN, byte_type(), 0, comm_world());
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     start(Some(String::from_utf8_lossy(&buf[..end]).into_owned()));

@@ -49,48 +49,79 @@ pub(crate) fn resolved(slot: &AtomicPtr<c_void>, sym: &'static str) -> *mut c_vo
     p
 }
 
+/// The library's Fortran routine `mpi_<name>_f08_` (for `f08`) or `pmpi_<name>_`, as a
+/// function of these by-reference arguments, resolved once.
+macro_rules! fortran_routine {
+    ($name:ident, $f08:expr, ($($a:ident),*; $ierr:ident)) => {{
+        static PM: ::std::sync::atomic::AtomicPtr<::std::ffi::c_void> = ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
+        static F8: ::std::sync::atomic::AtomicPtr<::std::ffi::c_void> = ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
+        let p = if $f08 {
+            $crate::fortran_core::resolved(&F8, concat!("mpi_", stringify!($name), "_f08_\0"))
+        } else {
+            $crate::fortran_core::resolved(&PM, concat!("pmpi_", stringify!($name), "_\0"))
+        };
+        // SAFETY: `p` is the library's Fortran routine of this name (resolve aborts when it
+        // has none), which takes exactly these by-reference arguments.
+        unsafe { ::std::mem::transmute::<*mut ::std::ffi::c_void, unsafe extern "C" fn($($a: P,)* $ierr: P)>(p) }
+    }};
+}
+
 /// Defines a Fortran entry point: `all` exports the five spellings of `mpi_<name>`
 /// (`mpi_x`, `mpi_x_`, `mpi_x__`, `MPI_X` forwarding to `pmpi_x_`; `mpi_x_f08_` forwarding
 /// to the library's own), `f08` only the last.
 macro_rules! fwrap {
-    ($which:ident: $name:ident ( $($a:ident),* ; $ierr:ident ) $(let $v:ident = $e:expr;)* => $count:block) => { paste::paste! {
-        #[allow(unused_variables, dead_code)]
+    ($which:ident: $name:ident ( $($a:ident),* ; $ierr:ident ) $(let $v:ident = $e:expr;)* => $count:block) => { pastey::paste! {
+        /// The body of every spelling of this entry point.
+        ///
+        /// # Safety
+        ///
+        /// As the entry points': the arguments of the MPI routine, by reference.
+        // The MPI standard fixes the routine's arguments.
+        #[allow(unused_variables, dead_code, clippy::too_many_arguments)]
         unsafe fn [<fbody_ $name>](f08: bool, $($a: P,)* $ierr: P) {
-            static PM: ::std::sync::atomic::AtomicPtr<::std::ffi::c_void> = ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
-            static F8: ::std::sync::atomic::AtomicPtr<::std::ffi::c_void> = ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
-            let p = if f08 {
-                $crate::fortran_core::resolved(&F8, concat!("mpi_", stringify!($name), "_f08_\0"))
-            } else {
-                $crate::fortran_core::resolved(&PM, concat!("pmpi_", stringify!($name), "_\0"))
-            };
-            // SAFETY: the library's Fortran routine takes exactly these by-reference
-            // arguments.
-            let f = unsafe { ::std::mem::transmute::<*mut ::std::ffi::c_void, unsafe extern "C" fn($($a: P,)* $ierr: P)>(p) };
+            let f = fortran_routine!($name, f08, ($($a),*; $ierr));
             let guard = $crate::common::Guard::enter();
+            // SAFETY: handles the call may overwrite, read before it from the caller's
+            // by-reference arguments.
             $(let $v = unsafe { $e };)*
+            // SAFETY: the caller's arguments go to the library's routine unchanged.
             unsafe { f($($a,)* $ierr) };
+            // SAFETY: IERROR, when present, is an INTEGER passed by reference.
             let ok = $ierr.is_null() || unsafe { *($ierr as *const Fint) } == 0;
             if ok && guard.outer() {
+                // SAFETY: the call succeeded, so the arguments it counts from are valid.
                 #[allow(unused_unsafe)]
                 unsafe { $count }
             }
         }
         fwrap!(@export $which $name ($($a),*; $ierr));
     }};
-    (@export all $name:ident ($($a:ident),*; $ierr:ident)) => { paste::paste! {
-        #[no_mangle]
-        pub unsafe extern "C" fn [<mpi_ $name>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](false, $($a,)* $ierr) } }
-        #[no_mangle]
-        pub unsafe extern "C" fn [<mpi_ $name _>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](false, $($a,)* $ierr) } }
-        #[no_mangle]
-        pub unsafe extern "C" fn [<mpi_ $name __>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](false, $($a,)* $ierr) } }
-        #[no_mangle]
-        pub unsafe extern "C" fn [<MPI_ $name:upper>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](false, $($a,)* $ierr) } }
+    (@export all $name:ident ($($a:ident),*; $ierr:ident)) => { pastey::paste! {
+        fwrap!(@spelling [<mpi_ $name>], $name, false, ($($a),*; $ierr));
+        fwrap!(@spelling [<mpi_ $name _>], $name, false, ($($a),*; $ierr));
+        fwrap!(@spelling [<mpi_ $name __>], $name, false, ($($a),*; $ierr));
+        fwrap!(@spelling [<MPI_ $name:upper>], $name, false, ($($a),*; $ierr));
         fwrap!(@export f08 $name ($($a),*; $ierr));
     }};
-    (@export f08 $name:ident ($($a:ident),*; $ierr:ident)) => { paste::paste! {
+    (@export f08 $name:ident ($($a:ident),*; $ierr:ident)) => { pastey::paste! {
+        fwrap!(@spelling [<mpi_ $name _f08_>], $name, true, ($($a),*; $ierr));
+    }};
+    (@spelling $sym:ident, $name:ident, $f08:expr, ($($a:ident),*; $ierr:ident)) => { pastey::paste! {
+        #[doc = concat!("`MPI_", stringify!([<$name:upper>]), "` from Fortran, counted.")]
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!(
+            "Called by an MPI program as the MPI standard specifies for `MPI_", stringify!([<$name:upper>]),
+            "`: every argument by reference, buffers valid for the counts and datatypes given."
+        )]
         #[no_mangle]
-        pub unsafe extern "C" fn [<mpi_ $name _f08_>]($($a: P,)* $ierr: P) { unsafe { [<fbody_ $name>](true, $($a,)* $ierr) } }
+        // The MPI standard fixes the routine's arguments.
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe extern "C" fn $sym($($a: P,)* $ierr: P) {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { [<fbody_ $name>]($f08, $($a,)* $ierr) }
+        }
     }};
 }
 
@@ -99,24 +130,20 @@ macro_rules! fwrap {
 /// C algorithm on the translated arguments instead of the library's routine.
 macro_rules! fwrap_coll {
     ($which:ident: $name:ident ( $($a:ident $(: $k:ident)?),* ; $ierr:ident ) $(via $via:ident)?; $comm:ident, $op:expr, $mode:expr, $root:expr, $req:expr,
-     |$cc:ident| $bytes:expr) => { paste::paste! {
-        #[allow(unused_variables, dead_code)]
+     |$cc:ident| $bytes:expr) => { pastey::paste! {
+        /// The body of every spelling of this entry point.
+        ///
+        /// # Safety
+        ///
+        /// As the entry points': the arguments of the MPI routine, by reference.
+        // The MPI standard fixes the routine's arguments.
+        #[allow(unused_variables, dead_code, clippy::too_many_arguments)]
         unsafe fn [<fbody_ $name>](f08: bool, $($a: P,)* $ierr: P) {
-            static PM: ::std::sync::atomic::AtomicPtr<::std::ffi::c_void> = ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
-            static F8: ::std::sync::atomic::AtomicPtr<::std::ffi::c_void> = ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
-            let p = if f08 {
-                $crate::fortran_core::resolved(&F8, concat!("mpi_", stringify!($name), "_f08_\0"))
-            } else {
-                $crate::fortran_core::resolved(&PM, concat!("pmpi_", stringify!($name), "_\0"))
-            };
-            // SAFETY: the library's Fortran routine takes exactly these by-reference
-            // arguments.
-            let f = unsafe { ::std::mem::transmute::<*mut ::std::ffi::c_void, unsafe extern "C" fn($($a: P,)* $ierr: P)>(p) };
+            let f = fortran_routine!($name, f08, ($($a),*; $ierr));
             let guard = $crate::common::Guard::enter();
             // SAFETY: Fortran passes the communicator by reference.
             let sites = if guard.outer() { unsafe { $crate::sites::step_collective(fcomm($comm)) } } else { None };
             let mut mode = $mode;
-            // SAFETY: the translated arguments describe the caller's buffers.
             let done: Option<::std::ffi::c_int> = fvia!(sites; $($via)?; $($a $(: $k)?),*);
             let ok = match done {
                 Some(rc) => {
@@ -128,11 +155,14 @@ macro_rules! fwrap_coll {
                     rc == 0
                 }
                 None => {
+                    // SAFETY: the caller's arguments go to the library's routine unchanged.
                     unsafe { f($($a,)* $ierr) };
+                    // SAFETY: IERROR, when present, is an INTEGER passed by reference.
                     $ierr.is_null() || unsafe { *($ierr as *const Fint) } == 0
                 }
             };
             if ok && guard.outer() {
+                // SAFETY: the call succeeded, so the arguments it counts from are valid.
                 #[allow(unused_unsafe)]
                 unsafe { $crate::common::count_coll(fcomm($comm), $op, mode, $root, $req, |$cc: &$crate::common::CollComm| $bytes) }
             }
@@ -149,6 +179,8 @@ macro_rules! fvia {
         None
     }};
     ($sites:ident; $v:ident; $($a:ident: $k:ident),*) => {
+        // SAFETY: Fortran passes every argument by reference and the handles translate with
+        // the library's f2c, so the C algorithm gets the call as a C caller would make it.
         $sites.and_then(|sc| unsafe { $v(sc, $(farg!($k, $a)),*) })
     };
 }

@@ -5,11 +5,22 @@ use super::*;
 /// Allgather and Allgatherv: each site packs its blocks at its leader, the leaders
 /// allgather the site blobs, each leader broadcasts the whole inside its site.
 /// `recv(m)` is every rank's (count, displacement) of rank m's block.
-pub(super) unsafe fn allgather_any(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rt: Datatype, comm: Comm, recv: &dyn Fn(usize) -> (c_int, usize)) -> Option<c_int> {
+// MPI_Allgatherv's arguments, after the site communicators, the counts as a function.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn allgather_any(
+    sc: &SiteComms,
+    s: *const c_void,
+    scnt: c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rt: Datatype,
+    comm: Comm,
+    recv: &dyn Fn(usize) -> (c_int, usize),
+) -> Option<c_int> {
     // SAFETY: the application's buffers, used as its call describes them.
     unsafe {
         let me = sc.me;
-        let sz = type_size(rt) as usize;
+        let sz = size(type_size(rt));
         let rext = layout(rt)?.extent;
         let sizes: Vec<usize> = (0..sc.n()).map(|m| recv(m).0.max(0) as usize * sz).collect();
         let site_totals = sc.site_sums(|m| sizes[m]);
@@ -33,11 +44,11 @@ pub(super) unsafe fn allgather_any(sc: &SiteComms, s: *const c_void, scnt: c_int
         let site_at = to[sc.mine];
         ck!(PMPI_Gatherv()(
             mine.as_ptr().cast(),
-            mine.len() as c_int,
+            int!(mine.len()),
             byte_type(),
             all.as_mut_ptr().add(site_at).cast(),
-            ints(&member_sizes).as_ptr(),
-            ints(&mo[..mo.len() - 1]).as_ptr(),
+            ints!(&member_sizes).as_ptr(),
+            ints!(&mo[..mo.len() - 1]).as_ptr(),
             byte_type(),
             sc.lead_local(),
             sc.local
@@ -51,17 +62,17 @@ pub(super) unsafe fn allgather_any(sc: &SiteComms, s: *const c_void, scnt: c_int
                     0,
                     byte_type(),
                     all.as_mut_ptr().cast(),
-                    ints(&site_totals).as_ptr(),
-                    ints(&to[..to.len() - 1]).as_ptr(),
+                    ints!(&site_totals).as_ptr(),
+                    ints!(&to[..to.len() - 1]).as_ptr(),
                     byte_type(),
                     x
                 ));
             } else {
                 ck!(x_allgather_direct(sc, x, &mut all, &site_totals, &to));
             }
-            ck!(PMPI_Bcast()(all.as_mut_ptr().cast(), total as c_int, byte_type(), sc.lead_local(), sc.local));
+            ck!(PMPI_Bcast()(all.as_mut_ptr().cast(), int!(total), byte_type(), sc.lead_local(), sc.local));
         } else {
-            ck!(PMPI_Bcast()(all.as_mut_ptr().cast(), total as c_int, byte_type(), sc.lead_local(), sc.local));
+            ck!(PMPI_Bcast()(all.as_mut_ptr().cast(), int!(total), byte_type(), sc.lead_local(), sc.local));
         }
         if sc.leaders.is_some() {
             let sb: Vec<u64> = site_totals.iter().map(|&t| t as u64).collect();
@@ -98,16 +109,16 @@ pub(super) unsafe fn allgather_pieces(sc: &SiteComms, all: &mut [u8], sizes: &[u
         if let Some(x) = sc.leaders {
             for h in (0..sites).filter(|&h| h != sc.mine) {
                 for (a, c) in blob_pieces(sizes[h]) {
-                    post!(recvs, PMPI_Irecv, base.add(offsets[h] + a).cast(), c as c_int, byte_type(), h as c_int, PIECE_TAG, x);
+                    post!(recvs, PMPI_Irecv, base.add(offsets[h] + a).cast(), int!(c), byte_type(), as_rank(h), PIECE_TAG, x);
                 }
             }
             for (a, c) in blob_pieces(sizes[sc.mine]) {
                 for h in (0..sites).filter(|&h| h != sc.mine) {
-                    post!(sends, PMPI_Isend, base.add(offsets[sc.mine] + a).cast(), c as c_int, byte_type(), h as c_int, PIECE_TAG, x);
+                    post!(sends, PMPI_Isend, base.add(offsets[sc.mine] + a).cast(), int!(c), byte_type(), as_rank(h), PIECE_TAG, x);
                 }
             }
         }
-        try_rc!(PMPI_Bcast()(base.add(offsets[sc.mine]).cast(), sizes[sc.mine] as c_int, byte_type(), lead, sc.local));
+        try_rc!(PMPI_Bcast()(base.add(offsets[sc.mine]).cast(), int!(sizes[sc.mine]), byte_type(), lead, sc.local));
         let mut k = 0;
         for h in (0..sites).filter(|&h| h != sc.mine) {
             for (a, c) in blob_pieces(sizes[h]) {
@@ -115,15 +126,24 @@ pub(super) unsafe fn allgather_pieces(sc: &SiteComms, all: &mut [u8], sizes: &[u
                     try_rc!(PMPI_Wait()(q, status_ignore()));
                 }
                 k += 1;
-                try_rc!(PMPI_Bcast()(base.add(offsets[h] + a).cast(), c as c_int, byte_type(), lead, sc.local));
+                try_rc!(PMPI_Bcast()(base.add(offsets[h] + a).cast(), int!(c), byte_type(), lead, sc.local));
             }
         }
-        PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
+        wait_all(&mut sends)
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn sa_allgather(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rcnt: c_int, rt: Datatype, comm: Comm) -> Option<c_int> {
+pub(crate) unsafe fn sa_allgather(
+    sc: &SiteComms,
+    s: *const c_void,
+    scnt: c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rcnt: c_int,
+    rt: Datatype,
+    comm: Comm,
+) -> Option<c_int> {
     // SAFETY: forwarded.
     unsafe { allgather_any(sc, s, scnt, st, r, rt, comm, &|m| (rcnt, m * rcnt.max(0) as usize)) }
 }

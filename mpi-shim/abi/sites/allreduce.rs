@@ -4,7 +4,15 @@ use super::*;
 
 /// Allreduce: each site to its leader, an allreduce among leaders, a broadcast inside
 /// each site; from 1 MiB up to DIRECT_SITES sites in pieces (`allreduce_pieces`).
-pub(crate) unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, comm: Comm) -> Option<c_int> {
+pub(crate) unsafe fn sa_allreduce(
+    sc: &SiteComms,
+    s: *const c_void,
+    r: *mut c_void,
+    count: c_int,
+    dt: Datatype,
+    op: MpiOp,
+    comm: Comm,
+) -> Option<c_int> {
     // SAFETY: the application's buffers.
     unsafe {
         if !sc.reducible(op) || !sc.worth(SaOp::Allreduce, None, bytes(count, dt)) {
@@ -34,7 +42,7 @@ pub(crate) unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_vo
                 ck!(PMPI_Allreduce()(in_place_ptr(), r, count, dt, op, x));
             } else {
                 let mine = sc.mine;
-                ck!(x_reduce_direct(sc, x, &|h| h as c_int, r, count, dt, op, l, &|h| h != mine, &|h| h != mine, true, r, comm));
+                ck!(x_reduce_direct(sc, x, &as_rank, r, count, dt, op, l, &|h| h != mine, &|h| h != mine, true, r, comm));
             }
         }
         ck!(PMPI_Bcast()(r, count, dt, sc.lead_local(), sc.local));
@@ -52,7 +60,17 @@ pub(crate) unsafe fn sa_allreduce(sc: &SiteComms, s: *const c_void, r: *mut c_vo
 /// broadcasts overlap the crossing instead of preceding and following it. `send` is never
 /// MPI_IN_PLACE.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, pieces: usize, l: Layout, comm: Comm) -> c_int {
+pub(super) unsafe fn allreduce_pieces(
+    sc: &SiteComms,
+    send: *const c_void,
+    r: *mut c_void,
+    count: c_int,
+    dt: Datatype,
+    op: MpiOp,
+    pieces: usize,
+    l: Layout,
+    comm: Comm,
+) -> c_int {
     let n = count.max(0) as usize;
     let parts = split(n, pieces);
     let (mine, sites) = (sc.mine, sc.g.groups.len());
@@ -67,7 +85,7 @@ pub(super) unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *m
         let mut recvs: Vec<Vec<Request>> = vec![Vec::new(); sites];
         let mut sends: Vec<Request> = Vec::new();
         if let Some(x) = x {
-            try_rc!(recv_pieces(&mut partials, &parts, dt, l, &|h| h as c_int, x, &mut recvs));
+            try_rc!(recv_pieces(&mut partials, &parts, dt, l, &as_rank, x, &mut recvs));
         }
         let mut chain = match Chain::start(sc, &parts, n, dt, l, lead) {
             Ok(ch) => ch,
@@ -77,7 +95,7 @@ pub(super) unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *m
             try_rc!(chain.piece(sc, j, a, c, send, &mut site, dt, op, l, lead));
             if let Some(x) = x {
                 for h in (0..sites).filter(|&h| h != mine) {
-                    post!(sends, PMPI_Isend, elem(site.buf(), a, l), c as c_int, dt, h as c_int, PIECE_TAG, x);
+                    post!(sends, PMPI_Isend, elem(site.buf(), a, l), int!(c), dt, as_rank(h), PIECE_TAG, x);
                 }
             }
         }
@@ -86,11 +104,11 @@ pub(super) unsafe fn allreduce_pieces(sc: &SiteComms, send: *const c_void, r: *m
             if x.is_some() {
                 try_rc!(wait_piece(&mut recvs, k));
                 try_rc!(fold_piece(mine, &mut site, &mut partials, &mut acc, a, c, dt, op, l));
-                try_rc!(user_copy(elem(acc.buf(), a, l), elem(r, a, l), c as c_int, dt, l, comm));
+                try_rc!(user_copy(elem(acc.buf(), a, l), elem(r, a, l), int!(c), dt, l, comm));
             }
-            try_rc!(PMPI_Bcast()(elem(r, a, l), c as c_int, dt, lead, sc.local));
+            try_rc!(PMPI_Bcast()(elem(r, a, l), int!(c), dt, lead, sc.local));
         }
         try_rc!(chain.finish());
-        PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
+        wait_all(&mut sends)
     }
 }

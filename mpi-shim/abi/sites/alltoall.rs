@@ -36,7 +36,7 @@ pub(super) unsafe fn alltoall_any(
             ssz.push(out.len() - before);
         }
         let soff = offsets(&ssz);
-        let rsz_elem = type_size(rt) as usize;
+        let rsz_elem = size(type_size(rt));
         let rsz: Vec<usize> = (0..n).map(|src| recv(src).0.max(0) as usize * rsz_elem).collect();
         let roff = offsets(&rsz);
         as_int(soff[n])?;
@@ -45,11 +45,20 @@ pub(super) unsafe fn alltoall_any(
         let members = sc.members().to_vec();
         let k = members.len();
         // 1. Inside the site.
-        let lsc: Vec<c_int> = members.iter().map(|&m| ssz[m] as c_int).collect();
-        let lsd: Vec<c_int> = members.iter().map(|&m| soff[m] as c_int).collect();
-        let lrc: Vec<c_int> = members.iter().map(|&m| rsz[m] as c_int).collect();
-        let lrd: Vec<c_int> = members.iter().map(|&m| roff[m] as c_int).collect();
-        ck!(PMPI_Alltoallv()(out.as_ptr().cast(), lsc.as_ptr(), lsd.as_ptr(), byte_type(), inbox.as_mut_ptr().cast(), lrc.as_ptr(), lrd.as_ptr(), byte_type(), sc.local));
+        let of_members = |v: &[usize]| members.iter().map(|&m| v[m]).collect::<Vec<usize>>();
+        let (lsc, lsd) = (ints!(&of_members(&ssz)), ints!(&of_members(&soff)));
+        let (lrc, lrd) = (ints!(&of_members(&rsz)), ints!(&of_members(&roff)));
+        ck!(PMPI_Alltoallv()(
+            out.as_ptr().cast(),
+            lsc.as_ptr(),
+            lsd.as_ptr(),
+            byte_type(),
+            inbox.as_mut_ptr().cast(),
+            lrc.as_ptr(),
+            lrd.as_ptr(),
+            byte_type(),
+            sc.local
+        ));
         // 2. Block sizes of every member, at the leader: sent (to each rank) and received
         // (from each rank), member-major.
         let (all_ssz, all_rsz) = if uniform {
@@ -83,11 +92,11 @@ pub(super) unsafe fn alltoall_any(
         let mut gathered = vec![0u8; if leader { fo[k].max(1) } else { 1 }];
         ck!(PMPI_Gatherv()(
             far.as_ptr().cast(),
-            far.len() as c_int,
+            int!(far.len()),
             byte_type(),
             gathered.as_mut_ptr().cast(),
-            ints(&far_sizes).as_ptr(),
-            ints(&fo[..k]).as_ptr(),
+            ints!(&far_sizes).as_ptr(),
+            ints!(&fo[..k]).as_ptr(),
             byte_type(),
             sc.lead_local(),
             sc.local
@@ -135,12 +144,12 @@ pub(super) unsafe fn alltoall_any(
             xsend.resize(xsend.len().max(1), 0);
             ck!(PMPI_Alltoallv()(
                 xsend.as_ptr().cast(),
-                ints(&xsc).as_ptr(),
-                ints(&xso[..sites]).as_ptr(),
+                ints!(&xsc).as_ptr(),
+                ints!(&xso[..sites]).as_ptr(),
                 byte_type(),
                 xrecv.as_mut_ptr().cast(),
-                ints(&xrc).as_ptr(),
-                ints(&xro[..sites]).as_ptr(),
+                ints!(&xrc).as_ptr(),
+                ints!(&xro[..sites]).as_ptr(),
                 byte_type(),
                 x
             ));
@@ -168,11 +177,11 @@ pub(super) unsafe fn alltoall_any(
         mine_remote.resize(mine_remote.len().max(1), 0);
         ck!(PMPI_Scatterv()(
             mine_remote.as_ptr().cast(),
-            ints(&back_sizes).as_ptr(),
-            ints(&bo[..k]).as_ptr(),
+            ints!(&back_sizes).as_ptr(),
+            ints!(&bo[..k]).as_ptr(),
             byte_type(),
             back.as_mut_ptr().cast(),
-            my_far as c_int,
+            int!(my_far),
             byte_type(),
             sc.lead_local(),
             sc.local
@@ -194,7 +203,16 @@ pub(super) unsafe fn alltoall_any(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn sa_alltoall(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rcnt: c_int, rt: Datatype, comm: Comm) -> Option<c_int> {
+pub(crate) unsafe fn sa_alltoall(
+    sc: &SiteComms,
+    s: *const c_void,
+    scnt: c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rcnt: c_int,
+    rt: Datatype,
+    comm: Comm,
+) -> Option<c_int> {
     let sblock = scnt.max(0) as usize;
     let rblock = rcnt.max(0) as usize;
     // SAFETY: forwarded.

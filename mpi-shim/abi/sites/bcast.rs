@@ -28,30 +28,39 @@ pub(crate) unsafe fn sa_bcast(sc: &SiteComms, buf: *mut c_void, count: c_int, dt
 /// broadcasts piece j from its head as soon as the head has it, while the later pieces
 /// cross.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn bcast_pieces(sc: &SiteComms, x: Comm, buf: *mut c_void, count: c_int, dt: Datatype, root: usize, pieces: usize, l: Layout) -> c_int {
+pub(super) unsafe fn bcast_pieces(
+    sc: &SiteComms,
+    x: Comm,
+    buf: *mut c_void,
+    count: c_int,
+    dt: Datatype,
+    root: usize,
+    pieces: usize,
+    l: Layout,
+) -> c_int {
     let parts = split(count.max(0) as usize, pieces);
     let rg = sc.g.group_of[root];
     let head = sc.head_local(root);
-    let others: Vec<c_int> = (0..sc.g.groups.len()).filter(|&h| h != rg).map(|h| sc.head(h, root) as c_int).collect();
+    let others: Vec<c_int> = (0..sc.g.groups.len()).filter(|&h| h != rg).map(|h| as_rank(sc.head(h, root))).collect();
     // SAFETY: the caller's buffer of `count` elements of `dt`.
     unsafe {
         let mut reqs: Vec<Request> = Vec::new();
         if sc.mine != rg && sc.head(sc.mine, root) == sc.me {
             for &(a, c) in &parts {
-                post!(reqs, PMPI_Irecv, elem(buf, a, l), c as c_int, dt, root as c_int, PIECE_TAG, x);
+                post!(reqs, PMPI_Irecv, elem(buf, a, l), int!(c), dt, as_rank(root), PIECE_TAG, x);
             }
         }
         for (k, &(a, c)) in parts.iter().enumerate() {
             if sc.me == root {
                 for &h in &others {
-                    post!(reqs, PMPI_Isend, elem(buf, a, l), c as c_int, dt, h, PIECE_TAG, x);
+                    post!(reqs, PMPI_Isend, elem(buf, a, l), int!(c), dt, h, PIECE_TAG, x);
                 }
             } else if let Some(q) = reqs.get_mut(k) {
                 try_rc!(PMPI_Wait()(q, status_ignore()));
             }
-            try_rc!(PMPI_Bcast()(elem(buf, a, l), c as c_int, dt, head, sc.local));
+            try_rc!(PMPI_Bcast()(elem(buf, a, l), int!(c), dt, head, sc.local));
         }
         // The root's sends (a head's receives are complete by now).
-        PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore())
+        wait_all(&mut reqs)
     }
 }

@@ -71,8 +71,8 @@ pub(super) unsafe fn pack(out: &mut Vec<u8>, buf: *const c_void, count: c_int, d
         out.reserve(1);
         let start = out.len();
         out.resize(start + need as usize, 0);
-        let mut pos = start as c_int;
-        let rc = PMPI_Pack()(buf, count, dt, out.as_mut_ptr().cast(), out.len() as c_int, &mut pos, comm);
+        let mut pos = int!(start);
+        let rc = PMPI_Pack()(buf, count, dt, out.as_mut_ptr().cast(), int!(out.len()), &mut pos, comm);
         out.truncate(pos as usize);
         rc
     }
@@ -82,7 +82,7 @@ pub(super) unsafe fn pack(out: &mut Vec<u8>, buf: *const c_void, count: c_int, d
 pub(super) unsafe fn unpack(data: &[u8], buf: *mut c_void, count: c_int, dt: Datatype, comm: Comm) -> c_int {
     let mut pos = 0;
     // SAFETY: `data` holds what `pack` produced for this signature.
-    unsafe { PMPI_Unpack()(data.as_ptr().cast(), data.len() as c_int, &mut pos, buf, count, dt, comm) }
+    unsafe { PMPI_Unpack()(data.as_ptr().cast(), int!(data.len()), &mut pos, buf, count, dt, comm) }
 }
 
 pub(super) fn offsets(sizes: &[usize]) -> Vec<usize> {
@@ -96,8 +96,31 @@ pub(super) fn offsets(sizes: &[usize]) -> Vec<usize> {
     o
 }
 
-pub(super) fn ints(v: &[usize]) -> Vec<c_int> {
-    v.iter().map(|&x| x as c_int).collect()
+/// Every element as a C int, if all fit (see `ints!`).
+pub(super) fn ints<T: Copy + TryInto<c_int>>(v: &[T]) -> Option<Vec<c_int>> {
+    v.iter().map(|&x| x.try_into().ok()).collect()
+}
+
+// The algorithms size buffers in usize from the u64 byte counts of `bytes` and
+// `type_size`: exact on the 64-bit targets the shim is built for (MPI_Aint is 8 bytes,
+// abi_check.c).
+const _: () = assert!(usize::BITS == u64::BITS, "the shim needs 64-bit usize");
+
+/// A byte count as usize.
+#[inline(always)]
+#[allow(clippy::cast_possible_truncation)] // usize is as wide as u64 (asserted above): exact.
+pub(super) fn size(b: u64) -> usize {
+    b as usize
+}
+
+/// Completes every request of `reqs` (MPI_Waitall, in runs of at most c_int::MAX).
+pub(super) unsafe fn wait_all(reqs: &mut [Request]) -> c_int {
+    for run in reqs.chunks_mut(c_int::MAX as usize) {
+        let n = c_int::try_from(run.len()).unwrap_or(c_int::MAX);
+        // SAFETY: requests the caller posted and has not completed; `n` of them.
+        try_rc!(unsafe { PMPI_Waitall()(n, run.as_mut_ptr(), status_ignore()) });
+    }
+    0
 }
 
 /// Gathers one usize per member to the site's member `at` (a communicator rank).
@@ -106,11 +129,13 @@ pub(super) unsafe fn gather_sizes(sc: &SiteComms, mine: usize, at: usize) -> Res
     let send = [mine as u64];
     let mut recv = vec![0u64; if sc.me == at { k } else { 1 }];
     // SAFETY: buffers sized for the call.
-    let rc = unsafe { PMPI_Gather()(send.as_ptr().cast(), 8, byte_type(), recv.as_mut_ptr().cast(), 8, byte_type(), sc.local_rank[at], sc.local) };
+    let rc = unsafe {
+        PMPI_Gather()(send.as_ptr().cast(), 8, byte_type(), recv.as_mut_ptr().cast(), 8, byte_type(), sc.local_rank[at], sc.local)
+    };
     if rc != 0 {
         return Err(rc);
     }
-    Ok(recv.into_iter().map(|x| x as usize).collect())
+    Ok(recv.into_iter().map(size).collect())
 }
 
 /// The byte size of every member's block, at the site's member `at`: `uniform` when the
@@ -129,13 +154,15 @@ pub(super) unsafe fn gather_vectors(sc: &SiteComms, mine: &[usize]) -> Result<Ve
     let n = mine.len();
     let send: Vec<u64> = mine.iter().map(|&x| x as u64).collect();
     let mut recv = vec![0u64; if sc.is_leader() { k * n } else { 1 }];
-    let bytes = (8 * n) as c_int;
+    let bytes = c_int::try_from(8 * n).map_err(|_| ERR_COUNT)?;
     // SAFETY: buffers sized for the call.
-    let rc = unsafe { PMPI_Gather()(send.as_ptr().cast(), bytes, byte_type(), recv.as_mut_ptr().cast(), bytes, byte_type(), sc.lead_local(), sc.local) };
+    let rc = unsafe {
+        PMPI_Gather()(send.as_ptr().cast(), bytes, byte_type(), recv.as_mut_ptr().cast(), bytes, byte_type(), sc.lead_local(), sc.local)
+    };
     if rc != 0 {
         return Err(rc);
     }
-    Ok(recv.into_iter().map(|x| x as usize).collect())
+    Ok(recv.into_iter().map(size).collect())
 }
 
 /// Moves `len` bytes of `buf` from communicator rank `from` to `to` over the site
@@ -171,7 +198,6 @@ pub(super) fn as_int(n: usize) -> Option<c_int> {
     c_int::try_from(n).ok()
 }
 
-
 /// Address of element `a` of a buffer of layout `l`.
 pub(super) fn elem(p: *mut c_void, a: usize, l: Layout) -> *mut c_void {
     p.wrapping_byte_offset(a as isize * l.extent)
@@ -182,7 +208,7 @@ pub(super) fn elem(p: *mut c_void, a: usize, l: Layout) -> *mut c_void {
 pub(super) unsafe fn user_copy(src: *const c_void, dst: *mut c_void, count: c_int, dt: Datatype, l: Layout, comm: Comm) -> c_int {
     // SAFETY: both buffers hold `count` elements of `dt`.
     unsafe {
-        if type_size(dt) as isize == l.true_extent && l.extent == l.true_extent {
+        if isize::try_from(type_size(dt)).is_ok_and(|sz| sz == l.true_extent) && l.extent == l.true_extent {
             copy_elems(src, dst, count.max(0) as usize, l);
             0
         } else {

@@ -13,22 +13,22 @@ pub(super) unsafe fn x_bcast(sc: &SiteComms, buf: *mut c_void, count: c_int, dt:
         let Some(x) = sc.cross else {
             let rc = handover(sc, buf, count, dt, root, sc.leader(rg), HANDOVER_TAG);
             return match sc.leaders {
-                Some(l) if rc == 0 => PMPI_Bcast()(buf, count, dt, rg as c_int, l),
+                Some(l) if rc == 0 => PMPI_Bcast()(buf, count, dt, as_rank(rg), l),
                 _ => rc,
             };
         };
         if sc.me != root {
             if sc.mine != rg && sc.head(sc.mine, root) == sc.me {
-                return PMPI_Recv()(buf, count, dt, root as c_int, LEADERS_TAG, x, status_ignore());
+                return PMPI_Recv()(buf, count, dt, as_rank(root), LEADERS_TAG, x, status_ignore());
             }
             return 0;
         }
         let sites = sc.g.groups.len();
         let mut reqs: Vec<Request> = Vec::with_capacity(sites);
         for h in (0..sites).filter(|&h| h != rg) {
-            post!(reqs, PMPI_Isend, buf, count, dt, sc.head(h, root) as c_int, LEADERS_TAG, x);
+            post!(reqs, PMPI_Isend, buf, count, dt, as_rank(sc.head(h, root)), LEADERS_TAG, x);
         }
-        PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore())
+        wait_all(&mut reqs)
     }
 }
 
@@ -43,13 +43,13 @@ pub(super) unsafe fn x_allgather_direct(sc: &SiteComms, x: Comm, all: &mut [u8],
     // SAFETY: disjoint regions of `all`, each as long as its site's blob.
     unsafe {
         for h in (0..sites).filter(|&h| h != sc.mine) {
-            post!(reqs, PMPI_Irecv, base.add(offsets[h]).cast(), sizes[h] as c_int, byte_type(), h as c_int, LEADERS_TAG, x);
+            post!(reqs, PMPI_Irecv, base.add(offsets[h]).cast(), int!(sizes[h]), byte_type(), as_rank(h), LEADERS_TAG, x);
         }
         let mine = base.add(offsets[sc.mine]) as *const c_void;
         for h in (0..sites).filter(|&h| h != sc.mine) {
-            post!(reqs, PMPI_Isend, mine, sizes[sc.mine] as c_int, byte_type(), h as c_int, LEADERS_TAG, x);
+            post!(reqs, PMPI_Isend, mine, int!(sizes[sc.mine]), byte_type(), as_rank(h), LEADERS_TAG, x);
         }
-        PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore())
+        wait_all(&mut reqs)
     }
 }
 
@@ -88,7 +88,7 @@ pub(super) unsafe fn x_reduce_direct(
         for h in (0..sites).filter(|&h| h != sc.mine && to(h)) {
             post!(reqs, PMPI_Isend, mine, count, dt, peer(h), LEADERS_TAG, x);
         }
-        try_rc!(PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore()));
+        try_rc!(wait_all(&mut reqs));
         let order: Vec<usize> = (0..sites).filter(|&h| partials[h].is_some() || (with_mine && h == sc.mine)).collect();
         let Some(&last) = order.last() else { return 0 };
         let mut acc = Scratch::new(n, l);

@@ -44,11 +44,11 @@ pub(super) unsafe fn gather_any(
         let mut site_blob = vec![0u8; if me == head { site_len.max(1) } else { 1 }];
         ck!(PMPI_Gatherv()(
             mine.as_ptr().cast(),
-            mine.len() as c_int,
+            int!(mine.len()),
             byte_type(),
             site_blob.as_mut_ptr().cast(),
-            ints(&member_sizes).as_ptr(),
-            ints(&mo[..mo.len() - 1]).as_ptr(),
+            ints!(&member_sizes).as_ptr(),
+            ints!(&mo[..mo.len() - 1]).as_ptr(),
             byte_type(),
             sc.local_rank[head],
             sc.local
@@ -58,15 +58,15 @@ pub(super) unsafe fn gather_any(
         let mut totals: Vec<u64> = match uniform {
             Some(b) => sc.g.groups.iter().map(|m| (m.len() * b) as u64).collect(),
             None if me == root => {
-                let sz = type_size(rt) as usize;
+                let sz = size(type_size(rt));
                 sc.site_sums(|m| recv(m).0.max(0) as usize * sz).into_iter().map(|x| x as u64).collect()
             }
             None => vec![0; sc.g.groups.len()],
         };
         if uniform.is_none() && sc.cross.is_none() {
-            ck!(handover(sc, totals.as_mut_ptr().cast(), 8 * totals.len() as c_int, byte_type(), root, rl, SIZES_TAG));
+            ck!(handover(sc, totals.as_mut_ptr().cast(), int!(8 * totals.len()), byte_type(), root, rl, SIZES_TAG));
         }
-        let to = offsets(&totals.iter().map(|&t| t as usize).collect::<Vec<_>>());
+        let to = offsets(&totals.iter().map(|&t| size(t)).collect::<Vec<_>>());
         let total = to[to.len() - 1];
         let holds = me == root || (sc.cross.is_none() && me == rl);
         let mut all = vec![0u8; if holds { total.max(1) } else { 1 }];
@@ -79,24 +79,24 @@ pub(super) unsafe fn gather_any(
                 let mut reqs: Vec<Request> = Vec::with_capacity(sc.g.groups.len());
                 for h in (0..sc.g.groups.len()).filter(|&h| h != rg) {
                     let mut q: Request = std::mem::zeroed();
-                    let len = as_int(to[h + 1] - to[h])?;
-                    ck!(PMPI_Irecv()(base.add(to[h]).cast(), len, byte_type(), sc.head(h, root) as c_int, LEADERS_TAG, x, &mut q));
+                    let len = int!(to[h + 1] - to[h]);
+                    ck!(PMPI_Irecv()(base.add(to[h]).cast(), len, byte_type(), as_rank(sc.head(h, root)), LEADERS_TAG, x, &mut q));
                     reqs.push(q);
                 }
-                ck!(PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore()));
+                ck!(wait_all(&mut reqs));
             } else if me == head {
-                ck!(PMPI_Send()(site_blob.as_ptr().cast(), site_len as c_int, byte_type(), root as c_int, LEADERS_TAG, x));
+                ck!(PMPI_Send()(site_blob.as_ptr().cast(), int!(site_len), byte_type(), as_rank(root), LEADERS_TAG, x));
             }
         } else if let Some(x) = sc.leaders {
             ck!(PMPI_Gatherv()(
                 site_blob.as_ptr().cast(),
-                site_len as c_int,
+                int!(site_len),
                 byte_type(),
                 all.as_mut_ptr().cast(),
-                totals.iter().map(|&t| t as c_int).collect::<Vec<_>>().as_ptr(),
-                ints(&to[..to.len() - 1]).as_ptr(),
+                ints!(&totals).as_ptr(),
+                ints!(&to[..to.len() - 1]).as_ptr(),
                 byte_type(),
-                rg as c_int,
+                as_rank(rg),
                 x
             ));
         }
@@ -105,10 +105,10 @@ pub(super) unsafe fn gather_any(
             sc.cross(SaOp::Gather, Some(root), 0, &sb);
         }
         if sc.cross.is_none() {
-            ck!(handover(sc, all.as_mut_ptr().cast(), as_int(total)?, byte_type(), rl, root, HANDOVER_TAG));
+            ck!(handover(sc, all.as_mut_ptr().cast(), int!(total), byte_type(), rl, root, HANDOVER_TAG));
         }
         if me == root {
-            let sz = type_size(rt) as usize;
+            let sz = size(type_size(rt));
             let mut pos = 0;
             for m in &sc.g.groups {
                 for &rank in m {
@@ -126,11 +126,21 @@ pub(super) unsafe fn gather_any(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn sa_gather(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rcnt: c_int, rt: Datatype, root: c_int, comm: Comm) -> Option<c_int> {
+pub(crate) unsafe fn sa_gather(
+    sc: &SiteComms,
+    s: *const c_void,
+    scnt: c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rcnt: c_int,
+    rt: Datatype,
+    root: c_int,
+    comm: Comm,
+) -> Option<c_int> {
     let root = sc.root(root)?;
     // SAFETY: forwarded.
     unsafe {
-        let block = if sc.me == root { bytes(rcnt, rt) } else { bytes(scnt, st) } as usize;
+        let block = size(if sc.me == root { bytes(rcnt, rt) } else { bytes(scnt, st) });
         as_int(block * sc.n())?;
         if !sc.worth(SaOp::Gather, Some(root), (block * sc.n()) as u64) {
             return None;
@@ -160,5 +170,7 @@ pub(crate) unsafe fn sa_gatherv(
     let root = sc.root(root)?;
     let me = sc.me;
     // SAFETY: the root passes one count and displacement per rank.
-    unsafe { gather_any(sc, s, scnt, st, r, rt, root, comm, &|m| if me == root { (*rcs.add(m), *displs.add(m) as usize) } else { (0, 0) }, None) }
+    unsafe {
+        gather_any(sc, s, scnt, st, r, rt, root, comm, &|m| if me == root { (*rcs.add(m), *displs.add(m) as usize) } else { (0, 0) }, None)
+    }
 }

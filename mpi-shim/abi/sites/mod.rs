@@ -235,16 +235,8 @@ pub(crate) unsafe fn step_collective(comm: Comm) -> Option<&'static SiteComms> {
         }
         if step.start {
             let mut p = Box::new(Pending { req: std::mem::zeroed(), send: contribution(s.held_site()), recv: vec![0; 2 * rg.size] });
-            let rc = PMPI_Iallgather()(
-                p.send.as_ptr().cast(),
-                16,
-                byte_type(),
-                p.recv.as_mut_ptr().cast(),
-                16,
-                byte_type(),
-                comm,
-                &mut p.req,
-            );
+            let rc =
+                PMPI_Iallgather()(p.send.as_ptr().cast(), 16, byte_type(), p.recv.as_mut_ptr().cast(), 16, byte_type(), comm, &mut p.req);
             if rc == 0 {
                 rg.pending = Some(p);
                 rg.agreement.started();

@@ -13,13 +13,21 @@ pub(super) fn split(count: usize, pieces: usize) -> Vec<(usize, usize)> {
 /// partial that has a buffer in `partials`, from `peer(h)` on `x`; `recvs[h]` gets site h's
 /// requests in piece order.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn recv_pieces(partials: &mut [Option<Scratch>], parts: &[(usize, usize)], dt: Datatype, l: Layout, peer: &dyn Fn(usize) -> c_int, x: Comm, recvs: &mut [Vec<Request>]) -> c_int {
+pub(super) unsafe fn recv_pieces(
+    partials: &mut [Option<Scratch>],
+    parts: &[(usize, usize)],
+    dt: Datatype,
+    l: Layout,
+    peer: &dyn Fn(usize) -> c_int,
+    x: Comm,
+    recvs: &mut [Vec<Request>],
+) -> c_int {
     // SAFETY: each partial holds every piece's elements and outlives its requests.
     unsafe {
         for (h, p) in partials.iter_mut().enumerate() {
             if let Some(p) = p {
                 for &(a, c) in parts {
-                    post!(recvs[h], PMPI_Irecv, elem(p.buf(), a, l), c as c_int, dt, peer(h), PIECE_TAG, x);
+                    post!(recvs[h], PMPI_Irecv, elem(p.buf(), a, l), int!(c), dt, peer(h), PIECE_TAG, x);
                 }
             }
         }
@@ -41,7 +49,17 @@ pub(super) unsafe fn wait_piece(recvs: &mut [Vec<Request>], k: usize) -> c_int {
 /// where the op does not commute). Site `own`'s partial is in `site`, every other site's
 /// in `partials`.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn fold_piece(own: usize, site: &mut Scratch, partials: &mut [Option<Scratch>], acc: &mut Scratch, a: usize, c: usize, dt: Datatype, op: MpiOp, l: Layout) -> c_int {
+pub(super) unsafe fn fold_piece(
+    own: usize,
+    site: &mut Scratch,
+    partials: &mut [Option<Scratch>],
+    acc: &mut Scratch,
+    a: usize,
+    c: usize,
+    dt: Datatype,
+    op: MpiOp,
+    l: Layout,
+) -> c_int {
     let sites = partials.len();
     let mut from = |h: usize| -> *mut c_void {
         elem(if h == own { site.buf() } else { partials[h].as_mut().map_or(std::ptr::null_mut(), |p| p.buf()) }, a, l)
@@ -51,7 +69,7 @@ pub(super) unsafe fn fold_piece(own: usize, site: &mut Scratch, partials: &mut [
     unsafe {
         copy_elems(from(sites - 1), into, c, l);
         for h in (0..sites - 1).rev() {
-            try_rc!(PMPI_Reduce_local()(from(h), into, c as c_int, dt, op));
+            try_rc!(PMPI_Reduce_local()(from(h), into, int!(c), dt, op));
         }
     }
     0
@@ -77,8 +95,15 @@ pub(super) struct Chain {
 impl Chain {
     /// Posts the receives of every piece (`parts`) this rank gets from its neighbours.
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn start(sc: &SiteComms, parts: &[(usize, usize)], n: usize, dt: Datatype, l: Layout, to: c_int) -> Result<Chain, c_int> {
-        let (me, k) = (sc.local_rank[sc.me], sc.members().len() as c_int);
+    pub(super) unsafe fn start(
+        sc: &SiteComms,
+        parts: &[(usize, usize)],
+        n: usize,
+        dt: Datatype,
+        l: Layout,
+        to: c_int,
+    ) -> Result<Chain, c_int> {
+        let (me, k) = (sc.local_rank[sc.me], as_rank(sc.members().len()));
         let from_lo = me > 0 && me <= to;
         let from_hi = me >= to && me < k - 1;
         let mut ch = Chain {
@@ -92,7 +117,7 @@ impl Chain {
         let post = |buf: &mut Scratch, peer: c_int, reqs: &mut Vec<Request>| -> c_int {
             for &(a, c) in parts {
                 // SAFETY: `buf` holds every piece and outlives its requests (`finish`).
-                unsafe { post!(reqs, PMPI_Irecv, elem(buf.buf(), a, l), c as c_int, dt, peer, PIECE_TAG, sc.local) };
+                unsafe { post!(reqs, PMPI_Irecv, elem(buf.buf(), a, l), int!(c), dt, peer, PIECE_TAG, sc.local) };
             }
             0
         };
@@ -114,10 +139,22 @@ impl Chain {
     /// Piece `j` (`c` elements at element `a`) of this rank: folded in and passed on, or at
     /// `to`, the site's partial written into `site`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn piece(&mut self, sc: &SiteComms, j: usize, a: usize, c: usize, send: *const c_void, site: &mut Scratch, dt: Datatype, op: MpiOp, l: Layout, to: c_int) -> c_int {
+    pub(super) unsafe fn piece(
+        &mut self,
+        sc: &SiteComms,
+        j: usize,
+        a: usize,
+        c: usize,
+        send: *const c_void,
+        site: &mut Scratch,
+        dt: Datatype,
+        op: MpiOp,
+        l: Layout,
+        to: c_int,
+    ) -> c_int {
         let me = sc.local_rank[sc.me];
         let own = elem(send as *mut c_void, a, l);
-        let cnt = c as c_int;
+        let cnt = int!(c);
         // SAFETY: every buffer holds the piece's elements of `dt`; requests of `start`.
         unsafe {
             if let Some(q) = self.recv_lo.get_mut(j) {
@@ -167,7 +204,7 @@ impl Chain {
     /// Completes this rank's sends; the buffers may go once it returns.
     pub(super) unsafe fn finish(&mut self) -> c_int {
         // SAFETY: requests of `piece`.
-        unsafe { PMPI_Waitall()(self.sends.len() as c_int, self.sends.as_mut_ptr(), status_ignore()) }
+        unsafe { wait_all(&mut self.sends) }
     }
 }
 

@@ -5,7 +5,18 @@ use super::*;
 /// Reduce: each site to its head (the root in its own site), the other heads straight to
 /// the root; above DIRECT_SITES sites the leaders reduce to the root's leader, which hands
 /// the result to the root.
-pub(crate) unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, root: c_int, comm: Comm) -> Option<c_int> {
+// MPI_Reduce's arguments, after the site communicators.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sa_reduce(
+    sc: &SiteComms,
+    s: *const c_void,
+    r: *mut c_void,
+    count: c_int,
+    dt: Datatype,
+    op: MpiOp,
+    root: c_int,
+    comm: Comm,
+) -> Option<c_int> {
     let root = sc.root(root)?;
     // SAFETY: the application's buffers; scratch of the datatype's layout.
     unsafe {
@@ -39,13 +50,27 @@ pub(crate) unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void,
             // Every other site's head sends its partial straight to the root.
             let mine = sc.mine;
             if sc.head(mine, root) == me {
-                let peer = |h: usize| sc.head(h, root) as c_int;
-                ck!(x_reduce_direct(sc, x, &peer, site.buf(), count, dt, op, l, &|h| h == rg, &|h| mine == rg && h != rg, mine == rg, acc, comm));
+                let peer = |h: usize| as_rank(sc.head(h, root));
+                ck!(x_reduce_direct(
+                    sc,
+                    x,
+                    &peer,
+                    site.buf(),
+                    count,
+                    dt,
+                    op,
+                    l,
+                    &|h| h == rg,
+                    &|h| mine == rg && h != rg,
+                    mine == rg,
+                    acc,
+                    comm
+                ));
             }
         } else {
             let rl = sc.leader(rg);
             if let Some(x) = sc.leaders {
-                ck!(PMPI_Reduce()(site.buf(), acc, count, dt, op, rg as c_int, x));
+                ck!(PMPI_Reduce()(site.buf(), acc, count, dt, op, as_rank(rg), x));
             }
             ck!(handover(sc, acc, count, dt, rl, root, HANDOVER_TAG));
         }
@@ -59,7 +84,19 @@ pub(crate) unsafe fn sa_reduce(sc: &SiteComms, s: *const c_void, r: *mut c_void,
 /// goes on with piece j + 1; the root, once its own site's pieces are reduced, folds each
 /// piece of every site in site order as it arrives. `send` is never MPI_IN_PLACE.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, root: usize, pieces: usize, l: Layout, comm: Comm) -> c_int {
+pub(super) unsafe fn reduce_pieces(
+    sc: &SiteComms,
+    x: Comm,
+    send: *const c_void,
+    r: *mut c_void,
+    count: c_int,
+    dt: Datatype,
+    op: MpiOp,
+    root: usize,
+    pieces: usize,
+    l: Layout,
+    comm: Comm,
+) -> c_int {
     let n = count.max(0) as usize;
     let parts = split(n, pieces);
     let (me, mine, sites) = (sc.me, sc.mine, sc.g.groups.len());
@@ -71,12 +108,12 @@ pub(super) unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void,
         let mut site = Scratch::new(n, l);
         let mut partials: Vec<Option<Scratch>> = (0..sites).map(|h| (me == root && h != rg).then(|| Scratch::new(n, l))).collect();
         let mut recvs: Vec<Vec<Request>> = vec![Vec::new(); sites];
-        try_rc!(recv_pieces(&mut partials, &parts, dt, l, &|h| sc.head(h, root) as c_int, x, &mut recvs));
+        try_rc!(recv_pieces(&mut partials, &parts, dt, l, &|h| as_rank(sc.head(h, root)), x, &mut recvs));
         let mut sends: Vec<Request> = Vec::with_capacity(parts.len());
         for &(a, c) in &parts {
-            try_rc!(PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), c as c_int, dt, op, sc.head_local(root), sc.local));
+            try_rc!(PMPI_Reduce()(elem(send as *mut c_void, a, l), elem(site.buf(), a, l), int!(c), dt, op, sc.head_local(root), sc.local));
             if head && mine != rg {
-                post!(sends, PMPI_Isend, elem(site.buf(), a, l), c as c_int, dt, root as c_int, PIECE_TAG, x);
+                post!(sends, PMPI_Isend, elem(site.buf(), a, l), int!(c), dt, as_rank(root), PIECE_TAG, x);
             }
         }
         if me == root {
@@ -87,6 +124,6 @@ pub(super) unsafe fn reduce_pieces(sc: &SiteComms, x: Comm, send: *const c_void,
             }
             try_rc!(user_copy(acc.buf(), r, count, dt, l, comm));
         }
-        PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore())
+        wait_all(&mut sends)
     }
 }

@@ -5,7 +5,18 @@ use super::*;
 /// Scan and Exscan, when every site's ranks are contiguous: a scan inside each site, an
 /// exclusive scan of the site totals among leaders, and each rank combines its site's
 /// prefix with its own result.
-pub(super) unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, exclusive: bool, comm: Comm) -> Option<c_int> {
+// MPI_Scan's arguments, after the site communicators, and which scan.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn scan_any(
+    sc: &SiteComms,
+    s: *const c_void,
+    r: *mut c_void,
+    count: c_int,
+    dt: Datatype,
+    op: MpiOp,
+    exclusive: bool,
+    comm: Comm,
+) -> Option<c_int> {
     if !sc.g.contiguous() {
         return None;
     }
@@ -48,7 +59,7 @@ pub(super) unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, 
             } else {
                 let mine = sc.mine;
                 let p = prefix.buf();
-                ck!(x_reduce_direct(sc, x, &|h| h as c_int, total.buf(), count, dt, op, l, &|h| h > mine, &|h| h < mine, false, p, comm));
+                ck!(x_reduce_direct(sc, x, &as_rank, total.buf(), count, dt, op, l, &|h| h > mine, &|h| h < mine, false, p, comm));
             }
             sc.cross(SaOp::Scan, None, bytes(count, dt), &[]);
         }
@@ -70,7 +81,19 @@ pub(super) unsafe fn scan_any(sc: &SiteComms, s: *const c_void, r: *mut c_void, 
 /// it is done. The vector crosses the WAN once, between the two ranks that straddle the
 /// sites, while the ranks on either side handle the pieces before and after.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, exclusive: bool, pieces: usize, l: Layout, comm: Comm) -> c_int {
+pub(super) unsafe fn scan_chain(
+    sc: &SiteComms,
+    x: Comm,
+    s: *const c_void,
+    r: *mut c_void,
+    count: c_int,
+    dt: Datatype,
+    op: MpiOp,
+    exclusive: bool,
+    pieces: usize,
+    l: Layout,
+    comm: Comm,
+) -> c_int {
     let n = count.max(0) as usize;
     let parts = split(n, pieces);
     let (me, last) = (sc.me, sc.n() - 1);
@@ -91,13 +114,13 @@ pub(super) unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *m
         if me > 0 {
             let into = if exclusive { r } else { prev.buf() };
             for &(a, c) in &parts {
-                post!(recvs, PMPI_Irecv, at(into, a), c as c_int, dt, (me - 1) as c_int, PIECE_TAG, x);
+                post!(recvs, PMPI_Irecv, at(into, a), int!(c), dt, as_rank(me - 1), PIECE_TAG, x);
             }
         }
         let mut sends: Vec<Request> = Vec::with_capacity(parts.len());
         let mut send = |buf: *const c_void, c: usize| -> c_int {
             let mut q: Request = std::mem::zeroed();
-            let rc = PMPI_Isend()(buf, c as c_int, dt, (me + 1) as c_int, PIECE_TAG, x, &mut q);
+            let rc = PMPI_Isend()(buf, int!(c), dt, as_rank(me + 1), PIECE_TAG, x, &mut q);
             sends.push(q);
             rc
         };
@@ -117,9 +140,9 @@ pub(super) unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *m
             for (k, &(a, c)) in parts.iter().enumerate() {
                 try_rc!(PMPI_Wait()(&mut recvs[k], status_ignore()));
                 let rc = if !exclusive {
-                    PMPI_Reduce_local()(at(prev.buf(), a), at(r, a), c as c_int, dt, op)
+                    PMPI_Reduce_local()(at(prev.buf(), a), at(r, a), int!(c), dt, op)
                 } else if me < last {
-                    PMPI_Reduce_local()(at(r, a), at(acc.buf(), a), c as c_int, dt, op)
+                    PMPI_Reduce_local()(at(r, a), at(acc.buf(), a), int!(c), dt, op)
                 } else {
                     0
                 };
@@ -131,18 +154,34 @@ pub(super) unsafe fn scan_chain(sc: &SiteComms, x: Comm, s: *const c_void, r: *m
                 }
             }
         }
-        try_rc!(PMPI_Waitall()(sends.len() as c_int, sends.as_mut_ptr(), status_ignore()));
+        try_rc!(wait_all(&mut sends));
         sc.cross(SaOp::Scan, None, bytes(count, dt), &[]);
     }
     0
 }
 
-pub(crate) unsafe fn sa_scan(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, comm: Comm) -> Option<c_int> {
+pub(crate) unsafe fn sa_scan(
+    sc: &SiteComms,
+    s: *const c_void,
+    r: *mut c_void,
+    count: c_int,
+    dt: Datatype,
+    op: MpiOp,
+    comm: Comm,
+) -> Option<c_int> {
     // SAFETY: forwarded.
     unsafe { scan_any(sc, s, r, count, dt, op, false, comm) }
 }
 
-pub(crate) unsafe fn sa_exscan(sc: &SiteComms, s: *const c_void, r: *mut c_void, count: c_int, dt: Datatype, op: MpiOp, comm: Comm) -> Option<c_int> {
+pub(crate) unsafe fn sa_exscan(
+    sc: &SiteComms,
+    s: *const c_void,
+    r: *mut c_void,
+    count: c_int,
+    dt: Datatype,
+    op: MpiOp,
+    comm: Comm,
+) -> Option<c_int> {
     // SAFETY: forwarded.
     unsafe { scan_any(sc, s, r, count, dt, op, true, comm) }
 }

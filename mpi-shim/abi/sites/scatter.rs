@@ -24,11 +24,7 @@ pub(super) unsafe fn scatter_any(
         let rg = sc.g.group_of[root];
         let rl = sc.leader(rg);
         let inplace = me == root && in_place(r);
-        let mine_len = if inplace {
-            bytes(send(root).0, st) as usize
-        } else {
-            bytes(rcnt, rt) as usize
-        };
+        let mine_len = size(if inplace { bytes(send(root).0, st) } else { bytes(rcnt, rt) });
         let head = sc.head(sc.mine, root);
         let member_sizes = match member_sizes(sc, uniform, mine_len, head) {
             Ok(v) => v,
@@ -46,15 +42,15 @@ pub(super) unsafe fn scatter_any(
                     ck!(pack(&mut all, at(s, d, sext), c, st, comm));
                 }
             }
-            let sz = type_size(st) as usize;
+            let sz = size(type_size(st));
             totals = sc.site_sums(|m| send(m).0.max(0) as usize * sz).into_iter().map(|x| x as u64).collect();
         }
         if let Some(b) = uniform {
             totals = sc.g.groups.iter().map(|m| (m.len() * b) as u64).collect();
         } else if sc.cross.is_none() {
-            ck!(handover(sc, totals.as_mut_ptr().cast(), 8 * totals.len() as c_int, byte_type(), root, rl, SIZES_TAG));
+            ck!(handover(sc, totals.as_mut_ptr().cast(), int!(8 * totals.len()), byte_type(), root, rl, SIZES_TAG));
         }
-        let to = offsets(&totals.iter().map(|&t| t as usize).collect::<Vec<_>>());
+        let to = offsets(&totals.iter().map(|&t| size(t)).collect::<Vec<_>>());
         let total = to[to.len() - 1];
         let mut site_blob = vec![0u8; site_len.max(1)];
         if let Some(x) = sc.cross {
@@ -65,31 +61,39 @@ pub(super) unsafe fn scatter_any(
                 let mut reqs: Vec<Request> = Vec::with_capacity(sc.g.groups.len());
                 for h in (0..sc.g.groups.len()).filter(|&h| h != rg) {
                     let mut q: Request = std::mem::zeroed();
-                    let len = as_int(to[h + 1] - to[h])?;
-                    ck!(PMPI_Isend()(all.as_ptr().add(to[h]).cast(), len, byte_type(), sc.head(h, root) as c_int, LEADERS_TAG, x, &mut q));
+                    let len = int!(to[h + 1] - to[h]);
+                    ck!(PMPI_Isend()(all.as_ptr().add(to[h]).cast(), len, byte_type(), as_rank(sc.head(h, root)), LEADERS_TAG, x, &mut q));
                     reqs.push(q);
                 }
-                ck!(PMPI_Waitall()(reqs.len() as c_int, reqs.as_mut_ptr(), status_ignore()));
+                ck!(wait_all(&mut reqs));
             } else if me == head {
-                ck!(PMPI_Recv()(site_blob.as_mut_ptr().cast(), site_len as c_int, byte_type(), root as c_int, LEADERS_TAG, x, status_ignore()));
+                ck!(PMPI_Recv()(
+                    site_blob.as_mut_ptr().cast(),
+                    int!(site_len),
+                    byte_type(),
+                    as_rank(root),
+                    LEADERS_TAG,
+                    x,
+                    status_ignore()
+                ));
             }
         } else {
             if me == rl && me != root {
                 all = vec![0u8; total];
             }
             all.resize(all.len().max(1), 0);
-            ck!(handover(sc, all.as_mut_ptr().cast(), as_int(total)?, byte_type(), root, rl, HANDOVER_TAG));
+            ck!(handover(sc, all.as_mut_ptr().cast(), int!(total), byte_type(), root, rl, HANDOVER_TAG));
         }
         if let (None, Some(x)) = (sc.cross, sc.leaders) {
             ck!(PMPI_Scatterv()(
                 all.as_ptr().cast(),
-                totals.iter().map(|&t| t as c_int).collect::<Vec<_>>().as_ptr(),
-                ints(&to[..to.len() - 1]).as_ptr(),
+                ints!(&totals).as_ptr(),
+                ints!(&to[..to.len() - 1]).as_ptr(),
                 byte_type(),
                 site_blob.as_mut_ptr().cast(),
-                site_len as c_int,
+                int!(site_len),
                 byte_type(),
-                rg as c_int,
+                as_rank(rg),
                 x
             ));
         }
@@ -99,11 +103,11 @@ pub(super) unsafe fn scatter_any(
         let mut mine = vec![0u8; mine_len.max(1)];
         ck!(PMPI_Scatterv()(
             site_blob.as_ptr().cast(),
-            ints(&member_sizes).as_ptr(),
-            ints(&mo[..mo.len() - 1]).as_ptr(),
+            ints!(&member_sizes).as_ptr(),
+            ints!(&mo[..mo.len() - 1]).as_ptr(),
             byte_type(),
             mine.as_mut_ptr().cast(),
-            mine_len as c_int,
+            int!(mine_len),
             byte_type(),
             sc.local_rank[head],
             sc.local
@@ -116,11 +120,21 @@ pub(super) unsafe fn scatter_any(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn sa_scatter(sc: &SiteComms, s: *const c_void, scnt: c_int, st: Datatype, r: *mut c_void, rcnt: c_int, rt: Datatype, root: c_int, comm: Comm) -> Option<c_int> {
+pub(crate) unsafe fn sa_scatter(
+    sc: &SiteComms,
+    s: *const c_void,
+    scnt: c_int,
+    st: Datatype,
+    r: *mut c_void,
+    rcnt: c_int,
+    rt: Datatype,
+    root: c_int,
+    comm: Comm,
+) -> Option<c_int> {
     let root = sc.root(root)?;
     // SAFETY: forwarded.
     unsafe {
-        let block = if sc.me == root { bytes(scnt, st) } else { bytes(rcnt, rt) } as usize;
+        let block = size(if sc.me == root { bytes(scnt, st) } else { bytes(rcnt, rt) });
         as_int(block * sc.n())?;
         if !sc.worth(SaOp::Scatter, Some(root), (block * sc.n()) as u64) {
             return None;
@@ -150,5 +164,7 @@ pub(crate) unsafe fn sa_scatterv(
     let root = sc.root(root)?;
     let me = sc.me;
     // SAFETY: the root passes one count and displacement per rank.
-    unsafe { scatter_any(sc, s, st, r, rcnt, rt, root, comm, &|m| if me == root { (*scs.add(m), *displs.add(m) as usize) } else { (0, 0) }, None) }
+    unsafe {
+        scatter_any(sc, s, st, r, rcnt, rt, root, comm, &|m| if me == root { (*scs.add(m), *displs.add(m) as usize) } else { (0, 0) }, None)
+    }
 }

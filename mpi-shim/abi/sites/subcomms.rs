@@ -23,6 +23,15 @@ pub(crate) struct SiteComms {
     pub(super) always: bool,
 }
 
+/// A rank, group number or number of ranks of a communicator as MPI takes it: exact, as
+/// all are at most the communicator's size, which MPI gave as a C int. (Were one not,
+/// c_int::MAX is no rank, and the library would answer MPI_ERR_RANK rather than reach a
+/// wrong one.)
+#[inline(always)]
+pub(super) fn as_rank(r: usize) -> c_int {
+    c_int::try_from(r).unwrap_or(c_int::MAX)
+}
+
 pub(super) unsafe fn free_site_comms(sc: &mut SiteComms) {
     // SAFETY: communicators this shim created; every member frees them at the same point.
     unsafe {
@@ -58,20 +67,20 @@ pub(super) unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Opt
         let mut leaders: Option<Comm> = None;
         let mut cross: Option<Comm> = None;
         if ok {
-            let members: Vec<c_int> = g.groups[mine].iter().map(|&r| r as c_int).collect();
+            let members: Vec<c_int> = g.groups[mine].iter().map(|&r| as_rank(r)).collect();
             let mut lg: Group = std::mem::zeroed();
             let mut c: Comm = std::mem::zeroed();
-            ok = PMPI_Group_incl()(cg, members.len() as c_int, members.as_ptr(), &mut lg) == 0
+            ok = PMPI_Group_incl()(cg, as_rank(members.len()), members.as_ptr(), &mut lg) == 0
                 && PMPI_Comm_create_group()(comm, lg, LOCAL_GROUP_TAG, &mut c) == 0;
             if ok {
                 local = Some(c);
                 PMPI_Group_free()(&mut lg);
             }
             if ok && leader {
-                let heads: Vec<c_int> = (0..g.groups.len()).map(|h| g.leader(h) as c_int).collect();
+                let heads: Vec<c_int> = (0..g.groups.len()).map(|h| as_rank(g.leader(h))).collect();
                 let mut xg: Group = std::mem::zeroed();
                 let mut x: Comm = std::mem::zeroed();
-                ok = PMPI_Group_incl()(cg, heads.len() as c_int, heads.as_ptr(), &mut xg) == 0
+                ok = PMPI_Group_incl()(cg, as_rank(heads.len()), heads.as_ptr(), &mut xg) == 0
                     && PMPI_Comm_create_group()(comm, xg, LEADERS_GROUP_TAG, &mut x) == 0;
                 if ok {
                     leaders = Some(x);
@@ -108,7 +117,7 @@ pub(super) unsafe fn build_site_comms(comm: Comm, me: usize, g: Grouping) -> Opt
         let mut local_rank = vec![0; g.site_of.len()];
         for m in &g.groups {
             for (i, &r) in m.iter().enumerate() {
-                local_rank[r] = i as c_int;
+                local_rank[r] = as_rank(i);
             }
         }
         let always = state::shim().is_some_and(|s| s.config.regroup_always);
