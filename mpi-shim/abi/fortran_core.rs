@@ -97,22 +97,23 @@ macro_rules! fwrap {
         fwrap!(@export $which $name ($($a),*; $ierr));
     }};
     (@export all $name:ident ($($a:ident),*; $ierr:ident)) => { pastey::paste! {
-        fwrap!(@spelling [<mpi_ $name>], $name, false, ($($a),*; $ierr));
-        fwrap!(@spelling [<mpi_ $name _>], $name, false, ($($a),*; $ierr));
-        fwrap!(@spelling [<mpi_ $name __>], $name, false, ($($a),*; $ierr));
-        fwrap!(@spelling [<MPI_ $name:upper>], $name, false, ($($a),*; $ierr));
+        fwrap!(@spelling [<mpi_ $name>], [<MPI_ $name:upper>], [<fbody_ $name>], false, ($($a),*; $ierr));
+        fwrap!(@spelling [<mpi_ $name _>], [<MPI_ $name:upper>], [<fbody_ $name>], false, ($($a),*; $ierr));
+        fwrap!(@spelling [<mpi_ $name __>], [<MPI_ $name:upper>], [<fbody_ $name>], false, ($($a),*; $ierr));
+        fwrap!(@spelling [<MPI_ $name:upper>], [<MPI_ $name:upper>], [<fbody_ $name>], false, ($($a),*; $ierr));
         fwrap!(@export f08 $name ($($a),*; $ierr));
     }};
     (@export f08 $name:ident ($($a:ident),*; $ierr:ident)) => { pastey::paste! {
-        fwrap!(@spelling [<mpi_ $name _f08_>], $name, true, ($($a),*; $ierr));
+        fwrap!(@spelling [<mpi_ $name _f08_>], [<MPI_ $name:upper>], [<fbody_ $name>], true, ($($a),*; $ierr));
     }};
-    (@spelling $sym:ident, $name:ident, $f08:expr, ($($a:ident),*; $ierr:ident)) => { pastey::paste! {
-        #[doc = concat!("`MPI_", stringify!([<$name:upper>]), "` from Fortran, counted.")]
+    // One exported spelling `$sym` of the routine `$mpi`, calling `$body`.
+    (@spelling $sym:ident, $mpi:ident, $body:ident, $f08:expr, ($($a:ident),*; $ierr:ident)) => {
+        #[doc = concat!("`", stringify!($mpi), "` from Fortran, counted.")]
         ///
         /// # Safety
         ///
         #[doc = concat!(
-            "Called by an MPI program as the MPI standard specifies for `MPI_", stringify!([<$name:upper>]),
+            "Called by an MPI program as the MPI standard specifies for `", stringify!($mpi),
             "`: every argument by reference, buffers valid for the counts and datatypes given."
         )]
         #[no_mangle]
@@ -120,9 +121,9 @@ macro_rules! fwrap {
         #[allow(clippy::too_many_arguments)]
         pub unsafe extern "C" fn $sym($($a: P,)* $ierr: P) {
             // SAFETY: the caller's contract, passed on.
-            unsafe { [<fbody_ $name>]($f08, $($a,)* $ierr) }
+            unsafe { $body($f08, $($a,)* $ierr) }
         }
-    }};
+    };
 }
 
 /// Defines a Fortran collective entry point: like `fwrap!`, and it steps the
