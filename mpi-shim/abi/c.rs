@@ -1,10 +1,16 @@
-// The C entry points, compiled once per MPI ABI (included after `common.rs`).
-//
-// Every wrapper forwards to PMPI first and counts only on success and only in the
-// outermost MPI call of the thread.
+//! The C entry points, compiled once per MPI ABI.
+//!
+//! Every wrapper forwards to PMPI first and counts only on success and only in the
+//! outermost MPI call of the thread.
 
-/// Defines `MPI_X` forwarding to `PMPI_X`. `let` bindings before `=>` are read before the
-/// call (handles the call overwrites); the block after it counts.
+use std::ffi::{c_int, c_void};
+
+use straddle_shim::collectives::{Mode, Op};
+
+use crate::abi::*;
+use crate::common::*;
+use crate::sites::*;
+
 /// The function a wrapper forwards to: the PMPI entry point, or a `via` function that
 /// decides (site-aware collectives) and calls PMPI itself.
 macro_rules! callee {
@@ -16,13 +22,32 @@ macro_rules! callee {
     };
 }
 
+/// The doc of every exported C entry point, with its `# Safety` section: the contract is
+/// the MPI standard's.
+macro_rules! c_safety_doc {
+    ($name:ident) => {
+        concat!(
+            "`",
+            stringify!($name),
+            "`, counted.\n\n# Safety\n\nCalled by an MPI program as the MPI standard specifies for `",
+            stringify!($name),
+            "`: handles valid, pointers valid for the counts and datatypes given."
+        )
+    };
+}
+
+/// Defines `MPI_X` forwarding to `PMPI_X`. `let` bindings before `=>` are read before the
+/// call (handles the call overwrites); the block after it counts.
 macro_rules! wrap {
     ($name:ident => $pname:ident $(via $via:ident)? ( $($a:ident : $t:ty),* $(,)? ) $(let $v:ident = $e:expr;)* => $count:block) => {
         pmpi!($pname: fn($($t),*) -> c_int);
+        #[doc = c_safety_doc!($name)]
         #[no_mangle]
-        #[allow(unused_variables, clippy::missing_safety_doc)]
+        #[allow(unused_variables)]
         pub unsafe extern "C" fn $name($($a: $t),*) -> c_int {
-            let guard = Guard::enter();
+            let guard = $crate::common::Guard::enter();
+            // SAFETY: handles the call may overwrite, read before it from the caller's
+            // pointers, which MPI requires valid.
             $(let $v = unsafe { $e };)*
             // SAFETY: the application's arguments go to the library unchanged (or to a
             // site-aware algorithm that calls the library with them).
@@ -169,19 +194,18 @@ macro_rules! coll_mode {
     ($name:ident => $pname:ident $(via $via:ident)? ($($a:ident : $t:ty),*) + ($($x:ident : $xt:ty),*);
      $op:expr, $comm:ident, $mode:expr, $root:expr, $req:expr, |$cc:ident| $bytes:expr) => {
         pmpi!($pname: fn($($t,)* $($xt),*) -> c_int);
+        #[doc = c_safety_doc!($name)]
         #[no_mangle]
-        #[allow(unused_variables, clippy::missing_safety_doc)]
+        #[allow(unused_variables)]
         pub unsafe extern "C" fn $name($($a: $t,)* $($x: $xt),*) -> c_int {
-            let guard = Guard::enter();
+            let guard = $crate::common::Guard::enter();
             // SAFETY: the application's communicator.
-            let sites = if guard.outer() { unsafe { step_collective($comm) } } else { None };
-            // SAFETY: the application's arguments go to the library unchanged, or to a
-            // site-aware algorithm that calls the library with them.
+            let sites = if guard.outer() { unsafe { $crate::sites::step_collective($comm) } } else { None };
             let (rc, mode) = via_or_flat!(sites, $mode, $pname $(, $via)?; $($a,)* $($x),*);
             if rc == 0 && guard.outer() {
                 // SAFETY: the call succeeded, so its handles and arrays are valid.
                 #[allow(unused_unsafe)]
-                unsafe { count_coll($comm, $op, mode, $root, $req, |$cc: &CollComm| $bytes) }
+                unsafe { $crate::common::count_coll($comm, $op, mode, $root, $req, |$cc: &$crate::common::CollComm| $bytes) }
             }
             rc
         }
@@ -192,17 +216,21 @@ macro_rules! coll_mode {
 macro_rules! via_or_flat {
     ($sites:ident, $mode:expr, $p:ident; $($a:ident),* $(,)?) => {{
         let _ = $sites;
+        // SAFETY: the application's arguments go to the library unchanged.
         (unsafe { $p()($($a),*) }, $mode)
     }};
     ($sites:ident, $mode:expr, $p:ident, $v:ident; $($a:ident),* $(,)?) => {
+        // SAFETY: the application's arguments, which MPI requires valid, go to a site-aware
+        // algorithm that calls the library with them.
         match $sites.and_then(|sc| unsafe { $v(sc, $($a),*) }) {
-            Some(rc) => (rc, Mode::SiteAware),
+            Some(rc) => (rc, ::straddle_shim::collectives::Mode::SiteAware),
+            // SAFETY: the application's arguments go to the library unchanged.
             None => (unsafe { $p()($($a),*) }, $mode),
         }
     };
 }
 
-fn in_place(p: *const c_void) -> bool {
+pub(crate) fn in_place(p: *const c_void) -> bool {
     p == in_place_ptr()
 }
 

@@ -1,13 +1,13 @@
-// ABI-generic part of the shim, compiled once per MPI ABI: the including crate defines
-// `mod abi` (handle types, constants, builtin type sizes) before including this file.
-//
-// Everything here calls MPI through PMPI only, resolved lazily with dlsym(RTLD_NEXT) so the
-// shared object has no undefined MPI symbol and loads into processes without MPI.
+//! ABI-generic part of the shim, compiled once per MPI ABI: the crate defines `mod abi`
+//! (handle types, constants, builtin type sizes) that this module builds on.
+//!
+//! Everything here calls MPI through PMPI only, resolved lazily with dlsym(RTLD_NEXT) so the
+//! shared object has no undefined MPI symbol and loads into processes without MPI.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use straddle_shim::collectives::{key as coll_key, Mode, Op};
@@ -16,11 +16,13 @@ use straddle_shim::persistent::Planned;
 use straddle_shim::state::{self, Identity};
 use straddle_shim::Shim;
 
-use abi::*;
+use crate::abi::*;
+use crate::c::PMPI_Bcast;
+use crate::sites::{finish_agreements, note};
 
 /// Resolves a symbol of the MPI library (the next object after the shim).
 #[cold]
-fn resolve(name: &'static str) -> *mut c_void {
+pub(crate) fn resolve(name: &'static str) -> *mut c_void {
     // SAFETY: `name` is a NUL-terminated literal; dlsym has no other preconditions.
     let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
     if !p.is_null() {
@@ -44,16 +46,17 @@ macro_rules! pmpi {
     ($name:ident : fn($($t:ty),* $(,)?) -> $r:ty) => {
         #[allow(non_snake_case, dead_code)]
         #[inline(always)]
-        unsafe fn $name() -> unsafe extern "C" fn($($t),*) -> $r {
-            static P: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+        pub(crate) unsafe fn $name() -> unsafe extern "C" fn($($t),*) -> $r {
+            use ::std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
+            static P: AtomicPtr<::std::ffi::c_void> = AtomicPtr::new(::std::ptr::null_mut());
             let mut p = P.load(Relaxed);
             if p.is_null() {
-                p = resolve(concat!(stringify!($name), "\0"));
+                p = $crate::common::resolve(concat!(stringify!($name), "\0"));
                 P.store(p, Relaxed);
             }
             // SAFETY: the symbol is the MPI function of this name, whose C signature is
             // the one declared here for this ABI.
-            unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($t),*) -> $r>(p) }
+            unsafe { ::std::mem::transmute::<*mut ::std::ffi::c_void, unsafe extern "C" fn($($t),*) -> $r>(p) }
         }
     };
 }
@@ -88,7 +91,7 @@ type CommDeleteFn = Option<unsafe extern "C" fn(Comm, c_int, *mut c_void, *mut c
 type WinCopyFn = Option<unsafe extern "C" fn(Win, c_int, *mut c_void, *mut c_void, *mut c_void, *mut c_int) -> c_int>;
 type WinDeleteFn = Option<unsafe extern "C" fn(Win, c_int, *mut c_void, *mut c_void) -> c_int>;
 
-const KEYVAL_UNSET: c_int = c_int::MIN;
+pub(crate) const KEYVAL_UNSET: c_int = c_int::MIN;
 static COMM_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
 static FLUSH_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
 static WIN_KEYVAL: AtomicI32 = AtomicI32::new(KEYVAL_UNSET);
@@ -106,14 +109,14 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
-enum Guard {
+pub(crate) enum Guard {
     Serial { outer: bool },
     Threaded { depth: *const Cell<u32>, outer: bool },
 }
 
 impl Guard {
     #[inline(always)]
-    fn enter() -> Guard {
+    pub(crate) fn enter() -> Guard {
         if SERIAL.load(Relaxed) {
             let d = SERIAL_DEPTH.load(Relaxed);
             SERIAL_DEPTH.store(d + 1, Relaxed);
@@ -128,7 +131,7 @@ impl Guard {
     }
 
     #[inline(always)]
-    fn outer(&self) -> bool {
+    pub(crate) fn outer(&self) -> bool {
         match self {
             Guard::Serial { outer } | Guard::Threaded { outer, .. } => *outer,
         }
@@ -151,7 +154,7 @@ impl Drop for Guard {
 // Start: the first MPI call after MPI is initialised brings the shim up.
 
 #[inline(always)]
-fn active() -> Option<&'static Shim> {
+pub(crate) fn active() -> Option<&'static Shim> {
     match state::shim() {
         Some(s) => Some(s),
         None if state::may_start() => start(None),
@@ -181,9 +184,7 @@ fn start(agreed_job: Option<String>) -> Option<&'static Shim> {
         PMPI_Query_thread()(&mut level);
         let multiple = level >= THREAD_MULTIPLE;
         let config = straddle_shim::config::Config::from_env();
-        let job = straddle_shim::identity::job_from_env(|k| std::env::var(k).ok())
-            .or(agreed_job)
-            .unwrap_or_else(|| fallback_job());
+        let job = straddle_shim::identity::job_from_env(|k| std::env::var(k).ok()).or(agreed_job).unwrap_or_else(fallback_job);
         let id = Identity {
             job,
             rank: rank as u32,
@@ -194,9 +195,7 @@ fn start(agreed_job: Option<String>) -> Option<&'static Shim> {
         };
         let shim = state::install(id, config);
         SERIAL.store(!multiple, Relaxed);
-        if state::shim().is_none() {
-            return None; // STRADDLE_DISABLE
-        }
+        state::shim()?; // None: STRADDLE_DISABLE
         create_keyvals();
         // MPI_COMM_WORLD is communicator 1 everywhere; ranks translate to themselves.
         let world = shim.comms.register((0..size as u32).collect(), false, vec![]);
@@ -214,7 +213,7 @@ fn fallback_job() -> String {
     format!("mpi-{}-{}", straddle_shim::identity::hostname(), ppid)
 }
 
-unsafe extern "C" fn no_copy_comm(_: Comm, _: c_int, _: *mut c_void, _: *mut c_void, _: *mut c_void, flag: *mut c_int) -> c_int {
+pub(crate) unsafe extern "C" fn no_copy_comm(_: Comm, _: c_int, _: *mut c_void, _: *mut c_void, _: *mut c_void, flag: *mut c_int) -> c_int {
     // SAFETY: MPI passes a valid flag pointer.
     unsafe { *flag = 0 };
     0
@@ -314,7 +313,7 @@ unsafe fn comm_info(s: &Shim, comm: Comm) -> Option<&'static CommInfo> {
 /// What `comm` caches under `key`: `Some(Some(value))`, `Some(None)` when nothing yet,
 /// `None` on an MPI error.
 #[inline(always)]
-unsafe fn cached_on_comm(comm: Comm, key: c_int) -> Option<Option<*mut c_void>> {
+pub(crate) unsafe fn cached_on_comm(comm: Comm, key: c_int) -> Option<Option<*mut c_void>> {
     let mut val: *mut c_void = null_mut();
     let mut flag = 0;
     // SAFETY: PMPI attribute call with valid out-pointers.
@@ -325,7 +324,7 @@ unsafe fn cached_on_comm(comm: Comm, key: c_int) -> Option<Option<*mut c_void>> 
 }
 
 /// Caches `raw` on `comm` under `key`; when MPI refuses, `reclaim` takes it back.
-unsafe fn cache_on_comm(comm: Comm, key: c_int, raw: *mut c_void, reclaim: impl FnOnce(*mut c_void)) -> Option<*mut c_void> {
+pub(crate) unsafe fn cache_on_comm(comm: Comm, key: c_int, raw: *mut c_void, reclaim: impl FnOnce(*mut c_void)) -> Option<*mut c_void> {
     // SAFETY: PMPI attribute call; the keyval's delete callback owns `raw` from now on.
     if unsafe { PMPI_Comm_set_attr()(comm, key, raw) } != 0 {
         reclaim(raw);
@@ -420,7 +419,7 @@ unsafe fn win_dest(s: &Shim, win: Win, target: c_int) -> Option<usize> {
 
 /// Element counts of either width as bytes-multipliers; negative counts are errors MPI
 /// will report, and count as zero.
-trait AsCount: Copy {
+pub(crate) trait AsCount: Copy {
     fn n(self) -> u64;
 }
 impl AsCount for c_int {
@@ -437,7 +436,7 @@ impl AsCount for i64 {
 }
 
 #[inline(always)]
-unsafe fn type_size(dt: Datatype) -> u64 {
+pub(crate) unsafe fn type_size(dt: Datatype) -> u64 {
     if let Some(sz) = builtin_type_size(dt) {
         return sz;
     }
@@ -469,21 +468,21 @@ unsafe fn derived_type_size(dt: Datatype) -> u64 {
     sz
 }
 
-fn evict_type(dt: Datatype) {
+pub(crate) fn evict_type(dt: Datatype) {
     if let Some(h) = handle_u32(dt) {
         TYPE_CACHE[(h as usize) & 1023].store(0, Relaxed);
     }
 }
 
 #[inline(always)]
-unsafe fn bytes(count: impl AsCount, dt: Datatype) -> u64 {
+pub(crate) unsafe fn bytes(count: impl AsCount, dt: Datatype) -> u64 {
     // SAFETY: forwarded.
     count.n().saturating_mul(unsafe { type_size(dt) })
 }
 
 /// Sum of `n` counts from an array (v-collectives).
 #[inline]
-unsafe fn sum_counts<T: AsCount>(counts: *const T, n: usize) -> u64 {
+pub(crate) unsafe fn sum_counts<T: AsCount>(counts: *const T, n: usize) -> u64 {
     if counts.is_null() {
         return 0;
     }
@@ -495,7 +494,7 @@ unsafe fn sum_counts<T: AsCount>(counts: *const T, n: usize) -> u64 {
 // Counting helpers used by the wrappers.
 
 #[inline(always)]
-unsafe fn count_send(comm: Comm, dest: c_int, nbytes: impl FnOnce() -> u64) {
+pub(crate) unsafe fn count_send(comm: Comm, dest: c_int, nbytes: impl FnOnce() -> u64) {
     if let Some(s) = active() {
         // SAFETY: forwarded.
         if let Some(w) = unsafe { world_dest(s, comm, dest) } {
@@ -505,7 +504,7 @@ unsafe fn count_send(comm: Comm, dest: c_int, nbytes: impl FnOnce() -> u64) {
 }
 
 #[inline(always)]
-unsafe fn count_rma(win: Win, target: c_int, put: impl FnOnce() -> u64, get: impl FnOnce() -> u64) {
+pub(crate) unsafe fn count_rma(win: Win, target: c_int, put: impl FnOnce() -> u64, get: impl FnOnce() -> u64) {
     if let Some(s) = active() {
         // SAFETY: forwarded.
         if let Some(w) = unsafe { win_dest(s, win, target) } {
@@ -515,19 +514,20 @@ unsafe fn count_rma(win: Win, target: c_int, put: impl FnOnce() -> u64, get: imp
 }
 
 /// Remembers what persistent send request `req` will send at each start.
-unsafe fn plan_send(req: Request, comm: Comm, dest: c_int, nbytes: u64) {
+pub(crate) unsafe fn plan_send(req: Request, comm: Comm, dest: c_int, nbytes: u64) {
     if let Some(s) = active() {
         // SAFETY: forwarded.
         let dest = unsafe { world_dest(s, comm, dest) };
-        if let Some(d) = dest {
-            s.persistent.insert(handle_usize(req), Planned::Send { dest: d as u32, bytes: nbytes });
+        // World ranks are below the world size, a u32.
+        if let Some(dest) = dest.and_then(|d| u32::try_from(d).ok()) {
+            s.persistent.insert(handle_usize(req), Planned::Send { dest, bytes: nbytes });
         }
     }
 }
 
 /// Counts the start of a persistent request.
 #[inline]
-fn count_start(req: Request) {
+pub(crate) fn count_start(req: Request) {
     if let Some(s) = active() {
         match s.persistent.get(handle_usize(req)) {
             Some(Planned::Send { dest, bytes }) => s.peers.add_p2p(dest as usize, bytes),
@@ -537,7 +537,7 @@ fn count_start(req: Request) {
     }
 }
 
-fn forget_request(req: Request) {
+pub(crate) fn forget_request(req: Request) {
     if let Some(s) = state::shim() {
         s.persistent.remove(handle_usize(req));
     }
@@ -545,9 +545,9 @@ fn forget_request(req: Request) {
 
 /// Facts about a communicator a collective needs: id and size (the remote size on an
 /// intercommunicator).
-struct CollComm {
-    id: u32,
-    size: usize,
+pub(crate) struct CollComm {
+    pub(crate) id: u32,
+    pub(crate) size: usize,
 }
 
 #[inline]
@@ -581,7 +581,7 @@ fn report_root(root: Option<c_int>) -> i32 {
 }
 
 /// Out-degree of a process topology (neighbourhood collectives).
-unsafe fn out_degree(comm: Comm) -> usize {
+pub(crate) unsafe fn out_degree(comm: Comm) -> usize {
     // SAFETY: PMPI topology queries with valid out-pointers.
     unsafe {
         let mut kind = 0;
@@ -608,7 +608,7 @@ unsafe fn out_degree(comm: Comm) -> usize {
 
 /// Records one collective call (or plans it, for a persistent request).
 #[inline]
-unsafe fn count_coll(
+pub(crate) unsafe fn count_coll(
     comm: Comm,
     op: Op,
     mode: Mode,
@@ -633,7 +633,7 @@ unsafe fn count_coll(
 
 /// Agrees on a job id at MPI_Init when the environment names none: rank 0's choice,
 /// broadcast on MPI_COMM_WORLD (MPI_Init is collective, so this adds no new sync point).
-unsafe fn agree_job_at_init() {
+pub(crate) unsafe fn agree_job_at_init() {
     if state::shim().is_some() || !state::may_start() {
         return;
     }
@@ -641,7 +641,8 @@ unsafe fn agree_job_at_init() {
         start(None);
         return;
     }
-    let mut buf = [0u8; 128];
+    const LEN: c_int = 128;
+    let mut buf = [0u8; LEN as usize];
     // SAFETY: PMPI calls on MPI_COMM_WORLD with a valid buffer, right after PMPI_Init.
     unsafe {
         let mut rank = 0;
@@ -651,7 +652,7 @@ unsafe fn agree_job_at_init() {
             let n = j.len().min(buf.len() - 1);
             buf[..n].copy_from_slice(&j.as_bytes()[..n]);
         }
-        PMPI_Bcast()(buf.as_mut_ptr().cast(), buf.len() as c_int, byte_type(), 0, comm_world());
+        PMPI_Bcast()(buf.as_mut_ptr().cast(), LEN, byte_type(), 0, comm_world());
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     start(Some(String::from_utf8_lossy(&buf[..end]).into_owned()));

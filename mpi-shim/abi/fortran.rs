@@ -1,5 +1,15 @@
-// Open MPI's Fortran entry points: all of them, in every spelling (see fortran_core.rs).
-// The Fortran MPI_IN_PLACE sentinel is recognised by address.
+//! Open MPI's Fortran entry points: all of them, in every spelling (see `fortran_core`).
+//! The Fortran MPI_IN_PLACE sentinel is recognised by address.
+
+use std::ffi::{c_int, c_void};
+use std::ptr::null_mut;
+
+use straddle_shim::collectives::{Mode, Op};
+
+use crate::abi::*;
+use crate::common::*;
+use crate::fortran_core::*;
+use crate::sites::*;
 
 pmpi!(PMPI_Comm_f2c: fn(Fint) -> Comm);
 pmpi!(PMPI_Type_f2c: fn(Fint) -> Datatype);
@@ -7,17 +17,17 @@ pmpi!(PMPI_Request_f2c: fn(Fint) -> Request);
 pmpi!(PMPI_Win_f2c: fn(Fint) -> Win);
 
 #[inline(always)]
-unsafe fn comm_f2c(h: Fint) -> Comm {
+pub(crate) unsafe fn comm_f2c(h: Fint) -> Comm {
     // SAFETY: f2c accepts any value (invalid ones map to a null handle).
     unsafe { PMPI_Comm_f2c()(h) }
 }
 #[inline(always)]
-unsafe fn type_f2c(h: Fint) -> Datatype {
+pub(crate) unsafe fn type_f2c(h: Fint) -> Datatype {
     // SAFETY: as `comm_f2c`.
     unsafe { PMPI_Type_f2c()(h) }
 }
 #[inline(always)]
-unsafe fn request_f2c(h: Fint) -> Request {
+pub(crate) unsafe fn request_f2c(h: Fint) -> Request {
     // SAFETY: as `comm_f2c`.
     unsafe { PMPI_Request_f2c()(h) }
 }
@@ -98,8 +108,8 @@ fwrap!(all: compare_and_swap(o, c, r, dt, target, disp, win; ierr)
 /// Blocking and nonblocking forms of one Fortran collective; the blocking one runs
 /// site-aware through `via` when the communicator is.
 macro_rules! fcoll {
-    ($name:ident, $iname:ident, $op:expr, |$comm:ident, $cc:ident| root: $root:expr, $bytes:expr; ($($a:ident),*) $(via $via:ident)?) => {
-        fwrap_coll!(all: $name($($a),*; ierr) $(via $via)?; $comm, $op, Mode::Blocking, $root, None, |$cc| $bytes);
+    ($name:ident, $iname:ident, $op:expr, |$comm:ident, $cc:ident| root: $root:expr, $bytes:expr; ($($a:ident $(: $k:ident)?),*) $(via $via:ident)?) => {
+        fwrap_coll!(all: $name($($a $(: $k)?),*; ierr) $(via $via)?; $comm, $op, Mode::Blocking, $root, None, |$cc| $bytes);
         fwrap_coll!(all: $iname($($a,)* req; ierr); $comm, $op, Mode::Nonblocking, $root, None, |$cc| $bytes);
     };
 }
@@ -127,86 +137,37 @@ fn farr(p: P) -> *const c_int {
     p as *const c_int
 }
 
-// Fortran callers of the site-aware collectives: arguments translated, then the C
-// algorithm (SAFETY for all: Fortran passes every argument by reference, and the handles
-// translate with the library's f2c).
-unsafe fn fsa_bcast(sc: &'static SiteComms, buf: P, count: P, dt: P, root: P, comm: P) -> Option<c_int> {
-    unsafe { sa_bcast(sc, fbuf(buf), fi(count), ftype(dt), fi(root), fcomm(comm)) }
-}
-unsafe fn fsa_reduce(sc: &'static SiteComms, s: P, r: P, count: P, dt: P, op: P, root: P, comm: P) -> Option<c_int> {
-    unsafe { sa_reduce(sc, fbuf(s), fbuf(r), fi(count), ftype(dt), fop(op), fi(root), fcomm(comm)) }
-}
-unsafe fn fsa_allreduce(sc: &'static SiteComms, s: P, r: P, count: P, dt: P, op: P, comm: P) -> Option<c_int> {
-    unsafe { sa_allreduce(sc, fbuf(s), fbuf(r), fi(count), ftype(dt), fop(op), fcomm(comm)) }
-}
-unsafe fn fsa_gather(sc: &'static SiteComms, s: P, sc_: P, st: P, r: P, rc_: P, rt: P, root: P, comm: P) -> Option<c_int> {
-    unsafe { sa_gather(sc, fbuf(s), fi(sc_), ftype(st), fbuf(r), fi(rc_), ftype(rt), fi(root), fcomm(comm)) }
-}
-unsafe fn fsa_gatherv(sc: &'static SiteComms, s: P, sc_: P, st: P, r: P, rcs: P, displs: P, rt: P, root: P, comm: P) -> Option<c_int> {
-    unsafe { sa_gatherv(sc, fbuf(s), fi(sc_), ftype(st), fbuf(r), farr(rcs), farr(displs), ftype(rt), fi(root), fcomm(comm)) }
-}
-unsafe fn fsa_scatter(sc: &'static SiteComms, s: P, sc_: P, st: P, r: P, rc_: P, rt: P, root: P, comm: P) -> Option<c_int> {
-    unsafe { sa_scatter(sc, fbuf(s), fi(sc_), ftype(st), fbuf(r), fi(rc_), ftype(rt), fi(root), fcomm(comm)) }
-}
-unsafe fn fsa_scatterv(sc: &'static SiteComms, s: P, scs: P, displs: P, st: P, r: P, rc_: P, rt: P, root: P, comm: P) -> Option<c_int> {
-    unsafe { sa_scatterv(sc, fbuf(s), farr(scs), farr(displs), ftype(st), fbuf(r), fi(rc_), ftype(rt), fi(root), fcomm(comm)) }
-}
-unsafe fn fsa_allgather(sc: &'static SiteComms, s: P, sc_: P, st: P, r: P, rc_: P, rt: P, comm: P) -> Option<c_int> {
-    unsafe { sa_allgather(sc, fbuf(s), fi(sc_), ftype(st), fbuf(r), fi(rc_), ftype(rt), fcomm(comm)) }
-}
-unsafe fn fsa_allgatherv(sc: &'static SiteComms, s: P, sc_: P, st: P, r: P, rcs: P, displs: P, rt: P, comm: P) -> Option<c_int> {
-    unsafe { sa_allgatherv(sc, fbuf(s), fi(sc_), ftype(st), fbuf(r), farr(rcs), farr(displs), ftype(rt), fcomm(comm)) }
-}
-unsafe fn fsa_alltoall(sc: &'static SiteComms, s: P, sc_: P, st: P, r: P, rc_: P, rt: P, comm: P) -> Option<c_int> {
-    unsafe { sa_alltoall(sc, fbuf(s), fi(sc_), ftype(st), fbuf(r), fi(rc_), ftype(rt), fcomm(comm)) }
-}
-unsafe fn fsa_alltoallv(sc: &'static SiteComms, s: P, scs: P, sd: P, st: P, r: P, rcs: P, rd: P, rt: P, comm: P) -> Option<c_int> {
-    unsafe { sa_alltoallv(sc, fbuf(s), farr(scs), farr(sd), ftype(st), fbuf(r), farr(rcs), farr(rd), ftype(rt), fcomm(comm)) }
-}
-unsafe fn fsa_reduce_scatter(sc: &'static SiteComms, s: P, r: P, rcs: P, dt: P, op: P, comm: P) -> Option<c_int> {
-    unsafe { sa_reduce_scatter(sc, fbuf(s), fbuf(r), farr(rcs), ftype(dt), fop(op), fcomm(comm)) }
-}
-unsafe fn fsa_reduce_scatter_block(sc: &'static SiteComms, s: P, r: P, rc_: P, dt: P, op: P, comm: P) -> Option<c_int> {
-    unsafe { sa_reduce_scatter_block(sc, fbuf(s), fbuf(r), fi(rc_), ftype(dt), fop(op), fcomm(comm)) }
-}
-unsafe fn fsa_scan(sc: &'static SiteComms, s: P, r: P, count: P, dt: P, op: P, comm: P) -> Option<c_int> {
-    unsafe { sa_scan(sc, fbuf(s), fbuf(r), fi(count), ftype(dt), fop(op), fcomm(comm)) }
-}
-unsafe fn fsa_exscan(sc: &'static SiteComms, s: P, r: P, count: P, dt: P, op: P, comm: P) -> Option<c_int> {
-    unsafe { sa_exscan(sc, fbuf(s), fbuf(r), fi(count), ftype(dt), fop(op), fcomm(comm)) }
-}
-
-fcoll!(barrier, ibarrier, Op::Barrier, |comm, cc| root: None, 0; (comm) via fsa_barrier);
-fcoll!(bcast, ibcast, Op::Bcast, |comm, cc| root: Some(fi(root)), fbytes(count, dt); (buf, count, dt, root, comm) via fsa_bcast);
-fcoll!(reduce, ireduce, Op::Reduce, |comm, cc| root: Some(fi(root)), fbytes(count, dt); (s, r, count, dt, op, root, comm) via fsa_reduce);
-fcoll!(allreduce, iallreduce, Op::Allreduce, |comm, cc| root: None, fbytes(count, dt); (s, r, count, dt, op, comm) via fsa_allreduce);
+fcoll!(barrier, ibarrier, Op::Barrier, |comm, cc| root: None, 0; (comm: comm) via sa_barrier);
+fcoll!(bcast, ibcast, Op::Bcast, |comm, cc| root: Some(fi(root)), fbytes(count, dt); (buf: buf, count: int, dt: dt, root: int, comm: comm) via sa_bcast);
+fcoll!(reduce, ireduce, Op::Reduce, |comm, cc| root: Some(fi(root)), fbytes(count, dt); (s: buf, r: buf, count: int, dt: dt, op: op, root: int, comm: comm) via sa_reduce);
+fcoll!(allreduce, iallreduce, Op::Allreduce, |comm, cc| root: None, fbytes(count, dt); (s: buf, r: buf, count: int, dt: dt, op: op, comm: comm) via sa_allreduce);
 fcoll!(gather, igather, Op::Gather, |comm, cc| root: Some(fi(root)),
-    if f_in_place(s) { fbytes(rc_, rt) } else { fbytes(sc, st) }; (s, sc, st, r, rc_, rt, root, comm) via fsa_gather);
+    if f_in_place(s) { fbytes(rc_, rt) } else { fbytes(sc, st) }; (s: buf, sc: int, st: dt, r: buf, rc_: int, rt: dt, root: int, comm: comm) via sa_gather);
 fcoll!(gatherv, igatherv, Op::Gatherv, |comm, cc| root: Some(fi(root)),
-    if f_in_place(s) { 0 } else { fbytes(sc, st) }; (s, sc, st, r, rcs, displs, rt, root, comm) via fsa_gatherv);
+    if f_in_place(s) { 0 } else { fbytes(sc, st) }; (s: buf, sc: int, st: dt, r: buf, rcs: ints, displs: ints, rt: dt, root: int, comm: comm) via sa_gatherv);
 fcoll!(scatter, iscatter, Op::Scatter, |comm, cc| root: Some(fi(root)),
-    if f_in_place(r) { fbytes(sc, st) } else { fbytes(rc_, rt) }; (s, sc, st, r, rc_, rt, root, comm) via fsa_scatter);
+    if f_in_place(r) { fbytes(sc, st) } else { fbytes(rc_, rt) }; (s: buf, sc: int, st: dt, r: buf, rc_: int, rt: dt, root: int, comm: comm) via sa_scatter);
 fcoll!(scatterv, iscatterv, Op::Scatterv, |comm, cc| root: Some(fi(root)),
-    if f_in_place(r) { 0 } else { fbytes(rc_, rt) }; (s, scs, displs, st, r, rc_, rt, root, comm) via fsa_scatterv);
+    if f_in_place(r) { 0 } else { fbytes(rc_, rt) }; (s: buf, scs: ints, displs: ints, st: dt, r: buf, rc_: int, rt: dt, root: int, comm: comm) via sa_scatterv);
 fcoll!(allgather, iallgather, Op::Allgather, |comm, cc| root: None,
-    if f_in_place(s) { fbytes(rc_, rt) } else { fbytes(sc, st) }; (s, sc, st, r, rc_, rt, comm) via fsa_allgather);
+    if f_in_place(s) { fbytes(rc_, rt) } else { fbytes(sc, st) }; (s: buf, sc: int, st: dt, r: buf, rc_: int, rt: dt, comm: comm) via sa_allgather);
 fcoll!(allgatherv, iallgatherv, Op::Allgatherv, |comm, cc| root: None,
     if f_in_place(s) { fsum(rcs, cc.size) / (cc.size.max(1) as u64) * type_size(ftype(rt)) } else { fbytes(sc, st) };
-    (s, sc, st, r, rcs, displs, rt, comm) via fsa_allgatherv);
+    (s: buf, sc: int, st: dt, r: buf, rcs: ints, displs: ints, rt: dt, comm: comm) via sa_allgatherv);
 fcoll!(alltoall, ialltoall, Op::Alltoall, |comm, cc| root: None,
-    if f_in_place(s) { fbytes(rc_, rt) * cc.size as u64 } else { fbytes(sc, st) * cc.size as u64 }; (s, sc, st, r, rc_, rt, comm) via fsa_alltoall);
+    if f_in_place(s) { fbytes(rc_, rt) * cc.size as u64 } else { fbytes(sc, st) * cc.size as u64 }; (s: buf, sc: int, st: dt, r: buf, rc_: int, rt: dt, comm: comm) via sa_alltoall);
 fcoll!(alltoallv, ialltoallv, Op::Alltoallv, |comm, cc| root: None,
     if f_in_place(s) { fsum(rcs, cc.size) * type_size(ftype(rt)) } else { fsum(scs, cc.size) * type_size(ftype(st)) };
-    (s, scs, sd, st, r, rcs, rd, rt, comm) via fsa_alltoallv);
+    (s: buf, scs: ints, sd: ints, st: dt, r: buf, rcs: ints, rd: ints, rt: dt, comm: comm) via sa_alltoallv);
 fcoll!(alltoallw, ialltoallw, Op::Alltoallw, |comm, cc| root: None,
     if f_in_place(s) { fweighted(rcs, rts, cc.size) } else { fweighted(scs, sts, cc.size) };
     (s, scs, sd, sts, r, rcs, rd, rts, comm));
 fcoll!(reduce_scatter, ireduce_scatter, Op::ReduceScatter, |comm, cc| root: None,
-    fsum(rcs, cc.size) * type_size(ftype(dt)); (s, r, rcs, dt, op, comm) via fsa_reduce_scatter);
+    fsum(rcs, cc.size) * type_size(ftype(dt)); (s: buf, r: buf, rcs: ints, dt: dt, op: op, comm: comm) via sa_reduce_scatter);
 fcoll!(reduce_scatter_block, ireduce_scatter_block, Op::ReduceScatterBlock, |comm, cc| root: None,
-    fbytes(rc_, dt) * cc.size as u64; (s, r, rc_, dt, op, comm) via fsa_reduce_scatter_block);
-fcoll!(scan, iscan, Op::Scan, |comm, cc| root: None, fbytes(count, dt); (s, r, count, dt, op, comm) via fsa_scan);
-fcoll!(exscan, iexscan, Op::Exscan, |comm, cc| root: None, fbytes(count, dt); (s, r, count, dt, op, comm) via fsa_exscan);
+    fbytes(rc_, dt) * cc.size as u64; (s: buf, r: buf, rc_: int, dt: dt, op: op, comm: comm) via sa_reduce_scatter_block);
+fcoll!(scan, iscan, Op::Scan, |comm, cc| root: None, fbytes(count, dt); (s: buf, r: buf, count: int, dt: dt, op: op, comm: comm) via sa_scan);
+fcoll!(exscan, iexscan, Op::Exscan, |comm, cc| root: None, fbytes(count, dt); (s: buf, r: buf, count: int, dt: dt, op: op, comm: comm) via sa_exscan);
 fcoll!(neighbor_allgather, ineighbor_allgather, Op::NeighborAllgather, |comm, cc| root: None,
     fbytes(sc, st) * out_degree(fcomm(comm)) as u64; (s, sc, st, r, rc_, rt, comm));
 fcoll!(neighbor_allgatherv, ineighbor_allgatherv, Op::NeighborAllgatherv, |comm, cc| root: None,

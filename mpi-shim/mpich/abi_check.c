@@ -7,7 +7,7 @@ _Static_assert(MPI_COMM_WORLD == 0x44000000 && MPI_COMM_SELF == 0x44000001, "wor
 _Static_assert(MPI_PROC_NULL == -1 && MPI_ROOT == -3, "proc null and root");
 _Static_assert(MPI_BYTE == 0x4c00010d, "byte");
 _Static_assert(MPI_GRAPH == 1 && MPI_CART == 2 && MPI_DIST_GRAPH == 3, "topologies");
-_Static_assert(MPI_SUCCESS == 0, "success");
+_Static_assert(MPI_SUCCESS == 0 && MPI_ERR_COUNT == 2, "success and the count error class");
 /* Builtin type handles encode their size in bits 8..15 (MPIR_Datatype_get_basic_size). */
 _Static_assert(((MPI_DOUBLE >> 30) & 3) == 1 && ((MPI_DOUBLE & 0xff00) >> 8) == 8, "double");
 _Static_assert(((MPI_INT >> 30) & 3) == 1 && ((MPI_INT & 0xff00) >> 8) == sizeof(int), "int");

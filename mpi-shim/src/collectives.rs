@@ -15,11 +15,12 @@ pub fn key(comm_id: u32, op: Op, mode: Mode, root: i32) -> u64 {
 }
 
 /// The parts of a key, for the report.
+#[allow(clippy::cast_possible_truncation)] // each field is masked to fewer bits than its type holds
 pub fn unpack(key: u64) -> (u32, i32, i32, i32) {
-    let comm_id = (key >> 41) as u32;
+    let comm_id = ((key >> 41) & 0x7f_ffff) as u32;
     let op = ((key >> 35) & 0x3f) as i32;
     let mode = ((key >> 32) & 0x7) as i32;
-    let root = key as u32 as i32;
+    let root = (key & 0xffff_ffff) as u32 as i32;
     (comm_id, op, mode, root)
 }
 
@@ -106,7 +107,7 @@ mod tests {
         let mut s = Vec::new();
         t.snapshot(&mut s);
         assert_eq!(s, vec![(a, 2, 16)]);
-        for c in 1..=(CAPACITY as u32 + 10) {
+        for c in 1..=(u32::try_from(CAPACITY).unwrap() + 10) {
             t.record(key(c, Op::Bcast, Mode::Blocking, 0), 1);
         }
         t.snapshot(&mut s);

@@ -5,7 +5,8 @@
 //! to count. Nothing here calls MPI.
 //!
 //! `regroup` holds the pure part of site-aware collectives (grouping, leaders, routes,
-//! epoch agreement); the collectives themselves are not wired in yet.
+//! epoch agreement); the cdylibs run the collectives themselves through PMPI
+//! (`abi/sites/`).
 //!
 //! Hot-path rule: counting does no allocation, takes no lock and makes no syscall. It is a
 //! relaxed atomic add into tables sized once at start.

@@ -92,11 +92,12 @@ impl PersistentTable {
             if h == handle {
                 let what = e.what.load(Relaxed);
                 let bytes = e.bytes.load(Relaxed);
-                return Some(if what & COLL_TAG != 0 {
-                    Planned::Collective { key: what & !COLL_TAG, bytes }
+                return if what & COLL_TAG != 0 {
+                    Some(Planned::Collective { key: what & !COLL_TAG, bytes })
                 } else {
-                    Planned::Send { dest: what as u32, bytes }
-                });
+                    // A send's `what` is its destination, a u32 (`insert`).
+                    u32::try_from(what).ok().map(|dest| Planned::Send { dest, bytes })
+                };
             }
             if h == EMPTY {
                 return None;
@@ -146,13 +147,13 @@ mod tests {
         assert_eq!(t.get(0), None);
         // Many inserts and removals never lose live entries.
         for h in 1..5000usize {
-            t.insert(h * 8, Planned::Send { dest: h as u32, bytes: h as u64 });
+            t.insert(h * 8, Planned::Send { dest: u32::try_from(h).unwrap(), bytes: h as u64 });
             if h % 2 == 0 {
                 t.remove(h * 8);
             }
         }
         for h in 1..5000usize {
-            let want = (h % 2 == 1).then_some(Planned::Send { dest: h as u32, bytes: h as u64 });
+            let want = (h % 2 == 1).then_some(Planned::Send { dest: u32::try_from(h).unwrap(), bytes: h as u64 });
             assert_eq!(t.get(h * 8), want, "handle {h}");
         }
         assert_eq!(t.dropped(), 0);

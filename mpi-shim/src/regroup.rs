@@ -59,7 +59,8 @@ impl Grouping {
     /// the same one without asking; it rotates with the epoch to spread the load.
     pub fn leader(&self, g: usize) -> usize {
         let m = &self.groups[g];
-        m[(self.epoch % m.len() as u64) as usize]
+        // The remainder is below the group's length, a usize.
+        usize::try_from(self.epoch % m.len() as u64).map_or(m[0], |i| m[i])
     }
 
     /// The rank that speaks for group `g` across sites in an operation rooted at `root`
@@ -139,7 +140,7 @@ impl Agreement {
         let c = self.count;
         self.count += 1;
         let complete = self.in_flight.is_some_and(|at| at == c);
-        let start = c % self.period == 0 && (self.in_flight.is_none() || complete);
+        let start = c.is_multiple_of(self.period) && (self.in_flight.is_none() || complete);
         Step { epoch: self.active, complete, start }
     }
 
@@ -180,7 +181,7 @@ pub fn contribution(held: Option<(u64, u64)>) -> [u64; 2] {
 /// when some rank holds no map yet. A rank still on an older map contributes its site
 /// under that map; the epoch is the oldest anyone holds.
 pub fn agreed(gathered: &[u64]) -> Option<Grouping> {
-    if gathered.is_empty() || gathered.len() % 2 != 0 {
+    if gathered.is_empty() || !gathered.len().is_multiple_of(2) {
         return None;
     }
     let pairs: Vec<(u64, u64)> = gathered.chunks(2).map(|c| (c[0], c[1])).collect();

@@ -92,10 +92,11 @@ fn mark_done(flushed: &(Mutex<FlushState>, Condvar)) {
 }
 
 fn lower_priority() {
-    // SAFETY: plain syscalls on the calling thread; failure only leaves the priority as is.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    // SAFETY: gettid takes no arguments and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    if let Ok(tid) = libc::id_t::try_from(tid) {
+        // SAFETY: a plain syscall on the calling thread; failure only leaves the priority as is.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 19) };
     }
 }
 
@@ -140,11 +141,12 @@ impl ReportBuilder {
     pub fn build(&mut self, shim: &Shim, force: bool) -> Option<Pending> {
         let mut report = Report::default();
         let mut peers = Vec::new();
-        for (dest, sent) in self.sent_peers.iter().enumerate() {
+        // World ranks are u32 (the world size is one).
+        for (dest, (sent, rank)) in self.sent_peers.iter().zip(0u32..).enumerate() {
             let now = shim.peers.read(dest);
             if now != *sent {
                 report.peers.push(PeerTraffic {
-                    dest: dest as u32,
+                    dest: rank,
                     p2p_bytes: now.p2p_bytes,
                     p2p_messages: now.p2p_messages,
                     rma_put_bytes: now.rma_put_bytes,
@@ -200,8 +202,13 @@ impl ReportBuilder {
 }
 
 enum SessionEnd {
+    /// The final report was acknowledged, or could not be sent in time: stop.
     Flushed,
+    /// The connection broke, or never came up: retry.
     Lost,
+    /// The controller answered with an error status: it refuses this rank's stream
+    /// (unknown job, world-size mismatch, ...). Retry all the same: it may change its mind.
+    Refused(tonic::Status),
 }
 
 async fn run(shim: &'static Shim) {
@@ -210,35 +217,57 @@ async fn run(shim: &'static Shim) {
     let mut builder = ReportBuilder::new(shim.id.world_size as usize);
     let incarnation = incarnation();
     let mut backoff = Duration::from_millis(100);
+    // The last refusal said, so that retries under the same refusal stay quiet.
+    let mut said_refusal: Option<(tonic::Code, String)> = None;
     loop {
-        let attached = tokio::time::timeout(shim.config.connect_timeout, attach(&url)).await;
-        if let Ok(Ok((tx, inbound))) = attached {
-            say(shim, &format!("attached to {url}"));
-            backoff = Duration::from_millis(100);
-            builder.reset();
-            let hello = Hello {
-                job: shim.id.job.clone(),
-                rank: shim.id.rank,
-                world_size: shim.id.world_size,
-                node: shim.id.node.clone(),
-                pid: std::process::id(),
-                mpi_impl: shim.id.mpi_impl as i32,
-                shim_version: env!("CARGO_PKG_VERSION").into(),
-                incarnation,
-            };
-            if let (Ok(()), mut inbound) = (tx.try_send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }), inbound) {
-                if let SessionEnd::Flushed = session(shim, reporter, &mut builder, tx, &mut inbound).await {
-                    // Close the stream cleanly (the controller sees its end, not a reset)
-                    // before the application goes on to exit.
-                    let _ = tokio::time::timeout(Duration::from_millis(200), async { while let Ok(Some(_)) = inbound.message().await {} })
-                        .await;
-                    return mark_done(&reporter.flushed);
+        let mut answered = false;
+        let end = match tokio::time::timeout(shim.config.connect_timeout, attach(&url)).await {
+            Ok(Ok((tx, mut inbound))) => {
+                builder.reset();
+                let hello = Hello {
+                    job: shim.id.job.clone(),
+                    rank: shim.id.rank,
+                    world_size: shim.id.world_size,
+                    node: shim.id.node.clone(),
+                    pid: std::process::id(),
+                    mpi_impl: shim.id.mpi_impl as i32,
+                    shim_version: env!("CARGO_PKG_VERSION").into(),
+                    incarnation,
+                };
+                if tx.try_send(ShimMessage { body: Some(shim_message::Body::Hello(hello)) }).is_ok() {
+                    let end = session(shim, reporter, &mut builder, tx, &mut inbound, &mut answered, &url).await;
+                    if let SessionEnd::Flushed = end {
+                        // Close the stream cleanly (the controller sees its end, not a
+                        // reset) before the application goes on to exit.
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(200), async { while let Ok(Some(_)) = inbound.message().await {} })
+                                .await;
+                    }
+                    end
+                } else {
+                    SessionEnd::Lost
                 }
             }
+            Ok(Err(Some(refusal))) => SessionEnd::Refused(refusal),
+            _ => SessionEnd::Lost,
+        };
+        if answered {
+            backoff = Duration::from_millis(100);
+            said_refusal = None;
+        }
+        match end {
+            SessionEnd::Flushed => return mark_done(&reporter.flushed),
+            SessionEnd::Refused(st) => {
+                let refusal = (st.code(), st.message().to_string());
+                if said_refusal.as_ref() != Some(&refusal) {
+                    say(shim, &format!("refused by the controller at {url}: {}: {}", code_name(st.code()), st.message()));
+                    said_refusal = Some(refusal);
+                }
+            }
+            SessionEnd::Lost => {}
         }
         if reporter.flush_requested.load(Acquire) {
-            // Could not reach the controller for the final report: give up, do not hold
-            // the application.
+            // Could not deliver the final report: give up, do not hold the application.
             return mark_done(&reporter.flushed);
         }
         tokio::select! {
@@ -251,16 +280,43 @@ async fn run(shim: &'static Shim) {
 
 type Inbound = tonic::Streaming<straddle_proto::ControllerMessage>;
 
-async fn attach(url: &str) -> Result<(mpsc::Sender<ShimMessage>, Inbound), Box<dyn std::error::Error + Send + Sync>> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())?
+/// Opens the stream. Fails with the controller's status when it answers with one at once,
+/// with `None` when it cannot be reached.
+async fn attach(url: &str) -> Result<(mpsc::Sender<ShimMessage>, Inbound), Option<tonic::Status>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|_| None)?
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5));
-    let channel = endpoint.connect().await?;
+    let channel = endpoint.connect().await.map_err(|_| None)?;
     let mut client = TelemetryClient::new(channel);
     let (tx, rx) = mpsc::channel(4);
-    let inbound = client.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
-    Ok((tx, inbound))
+    match client.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await {
+        Ok(response) => Ok((tx, response.into_inner())),
+        Err(st) => Err(refusal(st)),
+    }
+}
+
+/// `st` if the controller sent it as its answer, `None` if it stands for a broken
+/// connection: a transport failure carries its cause as the status's source, or comes as
+/// one of the codes of a call that never got its answer.
+fn refusal(st: tonic::Status) -> Option<tonic::Status> {
+    use tonic::Code::*;
+    let broken = std::error::Error::source(&st).is_some()
+        || matches!(st.code(), Ok | Cancelled | Unknown | DeadlineExceeded | Aborted | Internal | Unavailable | DataLoss);
+    (!broken).then_some(st)
+}
+
+/// A status code as words: `NotFound` → "not found".
+fn code_name(code: tonic::Code) -> String {
+    let mut name = String::new();
+    for c in format!("{code:?}").chars() {
+        if c.is_ascii_uppercase() && !name.is_empty() {
+            name.push(' ');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
 }
 
 async fn session(
@@ -269,6 +325,8 @@ async fn session(
     builder: &mut ReportBuilder,
     tx: mpsc::Sender<ShimMessage>,
     inbound: &mut Inbound,
+    answered: &mut bool,
+    url: &str,
 ) -> SessionEnd {
     let mut tick = tokio::time::interval(shim.config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -296,22 +354,32 @@ async fn session(
             }
             _ = reporter.wake.notified() => {}
             msg = inbound.message() => match msg {
-                Ok(Some(m)) => match m.body {
-                    Some(controller_message::Body::Ack(a)) => {
-                        if flush_seq.is_some_and(|f| a.seq >= f) {
-                            return SessionEnd::Flushed;
+                Ok(Some(m)) => {
+                    // The controller took the stream: its first answer is an ack or a
+                    // site map.
+                    if !*answered && m.body.is_some() {
+                        *answered = true;
+                        say(shim, &format!("attached to {url}"));
+                    }
+                    match m.body {
+                        Some(controller_message::Body::Ack(a)) if flush_seq.is_some_and(|f| a.seq >= f) => return SessionEnd::Flushed,
+                        Some(controller_message::Body::Ack(_)) | None => {}
+                        Some(controller_message::Body::SiteMap(map)) => {
+                            if shim.config.verbose {
+                                let sites: Vec<&str> =
+                                    map.rank_site.iter().map(|&s| map.sites.get(s as usize).map_or("?", |n| n.as_str())).collect();
+                                say(shim, &format!("site map epoch {}: {}", map.epoch, sites.join(",")));
+                            }
+                            *shim.site_map.lock().unwrap_or_else(|p| p.into_inner()) = Some(map);
                         }
                     }
-                    Some(controller_message::Body::SiteMap(map)) => {
-                        if shim.config.verbose {
-                            let sites: Vec<&str> = map.rank_site.iter().map(|&s| map.sites.get(s as usize).map_or("?", |n| n.as_str())).collect();
-                            say(shim, &format!("site map epoch {}: {}", map.epoch, sites.join(",")));
-                        }
-                        *shim.site_map.lock().unwrap_or_else(|p| p.into_inner()) = Some(map);
-                    }
-                    None => {}
+                }
+                Err(st) => match refusal(st) {
+                    Some(st) => return SessionEnd::Refused(st),
+                    None if flush_seq.is_some() => return SessionEnd::Flushed,
+                    None => return SessionEnd::Lost,
                 },
-                _ => return if flush_seq.is_some() { SessionEnd::Flushed } else { SessionEnd::Lost },
+                Ok(None) => return if flush_seq.is_some() { SessionEnd::Flushed } else { SessionEnd::Lost },
             }
         }
     }
@@ -328,6 +396,9 @@ fn say(shim: &Shim, what: &str) {
 }
 
 fn incarnation() -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-    t ^ ((std::process::id() as u64) << 32)
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().wrapping_mul(1_000_000_000).wrapping_add(u64::from(d.subsec_nanos())))
+        .unwrap_or(0);
+    t ^ (u64::from(std::process::id()) << 32)
 }

@@ -2,7 +2,6 @@
 //! from the handle. MPICH's Fortran bindings call the C entry points, so this build exports
 //! C symbols (exporting the Fortran ones too would count Fortran calls twice), plus the
 //! few `use mpi_f08` routines that call PMPI directly (`fortran_f08_mpich.rs`).
-#![allow(non_snake_case, clippy::missing_safety_doc)]
 
 mod abi {
     use std::ffi::{c_int, c_void};
@@ -22,6 +21,8 @@ mod abi {
     pub const IMPL: straddle_shim::state::MpiImpl = straddle_shim::state::MpiImpl::Mpich;
     pub const PROC_NULL: c_int = -1;
     pub const THREAD_MULTIPLE: c_int = 3;
+    /// MPI_ERR_COUNT, the error class of an invalid count.
+    pub const ERR_COUNT: c_int = 2;
     pub const ROOT: c_int = -3;
     pub const TOPO_GRAPH: c_int = 1;
     pub const TOPO_CART: c_int = 2;
@@ -43,14 +44,15 @@ mod abi {
     pub fn errors_return() -> Errhandler {
         0x5400_0001
     }
-    /// MPI_STATUS_IGNORE.
+    /// MPI_STATUS_IGNORE: address 1, never dereferenced.
     #[inline(always)]
     pub fn status_ignore() -> *mut c_void {
-        1usize as *mut c_void
+        std::ptr::without_provenance_mut(1)
     }
+    /// MPI_IN_PLACE: address -1, never dereferenced.
     #[inline(always)]
     pub fn in_place_ptr() -> *const c_void {
-        usize::MAX as *const c_void
+        std::ptr::without_provenance(usize::MAX)
     }
     /// Builtin handles carry their size (kind bits 30..31 = 1, size in bits 8..15).
     #[inline(always)]
@@ -67,8 +69,17 @@ mod abi {
     }
 }
 
-include!("../../abi/common.rs");
-include!("../../abi/c.rs");
-include!("../../abi/sites.rs");
-include!("../../abi/fortran_core.rs");
-include!("../../abi/fortran_f08_mpich.rs");
+// The ABI-generic parts, shared with the other MPI build.
+#[macro_use]
+#[path = "../../abi/common.rs"]
+mod common;
+#[macro_use]
+#[path = "../../abi/c.rs"]
+mod c;
+#[path = "../../abi/sites/mod.rs"]
+mod sites;
+#[macro_use]
+#[path = "../../abi/fortran_core.rs"]
+mod fortran_core;
+#[path = "../../abi/fortran_f08_mpich.rs"]
+mod fortran;

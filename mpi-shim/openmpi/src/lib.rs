@@ -1,7 +1,6 @@
 //! The straddle shim for the Open MPI ABI: pointer handles whose predefined values are the
 //! addresses of library globals. Open MPI's Fortran bindings call PMPI directly, so this
 //! build also exports the Fortran entry points (`fortran.rs`).
-#![allow(non_snake_case, clippy::missing_safety_doc)]
 
 mod abi {
     use std::ffi::{c_int, c_void};
@@ -20,6 +19,8 @@ mod abi {
     pub const IMPL: straddle_shim::state::MpiImpl = straddle_shim::state::MpiImpl::OpenMpi;
     pub const PROC_NULL: c_int = -2;
     pub const THREAD_MULTIPLE: c_int = 3;
+    /// MPI_ERR_COUNT, the error class of an invalid count.
+    pub const ERR_COUNT: c_int = 2;
     pub const ROOT: c_int = -4;
     pub const TOPO_CART: c_int = 1;
     pub const TOPO_GRAPH: c_int = 2;
@@ -50,14 +51,15 @@ mod abi {
     global!(fortran_bottom, "mpi_fortran_bottom_");
     global!(errors_return, "ompi_mpi_errors_return");
 
-    /// MPI_STATUS_IGNORE.
+    /// MPI_STATUS_IGNORE: the null pointer.
     #[inline(always)]
     pub fn status_ignore() -> *mut c_void {
-        0usize as *mut c_void
+        std::ptr::null_mut()
     }
+    /// MPI_IN_PLACE: address 1, never dereferenced.
     #[inline(always)]
     pub fn in_place_ptr() -> *const c_void {
-        1 as *const c_void
+        std::ptr::without_provenance(1)
     }
     /// Open MPI handles do not encode sizes; the library's MPI_Type_size reads one field.
     #[inline(always)]
@@ -74,8 +76,17 @@ mod abi {
     }
 }
 
-include!("../../abi/common.rs");
-include!("../../abi/c.rs");
-include!("../../abi/sites.rs");
-include!("../../abi/fortran_core.rs");
-include!("../../abi/fortran.rs");
+// The ABI-generic parts, shared with the other MPI build.
+#[macro_use]
+#[path = "../../abi/common.rs"]
+mod common;
+#[macro_use]
+#[path = "../../abi/c.rs"]
+mod c;
+#[path = "../../abi/sites/mod.rs"]
+mod sites;
+#[macro_use]
+#[path = "../../abi/fortran_core.rs"]
+mod fortran_core;
+#[path = "../../abi/fortran.rs"]
+mod fortran;
