@@ -41,6 +41,11 @@ pub struct Config {
     /// `STRADDLE_SITE_EPOCH`: the epoch of that static map (default 0). Each site's leader
     /// rotates with the epoch, so a static map can put it anywhere in its site.
     pub site_epoch: u64,
+    /// `STRADDLE_JOB_TOKEN` (or the file `STRADDLE_JOB_TOKEN_FILE` names): the job's
+    /// credential, which a secured controller asks of every rank's stream.
+    pub job_token: Option<String>,
+    /// `STRADDLE_CA_CERT`: the CA that signed an `https://` controller's certificate (PEM).
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -54,6 +59,13 @@ fn env_flag(name: &str) -> bool {
 
 impl Config {
     pub fn from_env() -> Config {
+        let job_token = std::env::var("STRADDLE_JOB_TOKEN")
+            .ok()
+            .or_else(|| std::env::var("STRADDLE_JOB_TOKEN_FILE").ok().and_then(|p| std::fs::read_to_string(p.trim()).ok()))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        let ca_cert =
+            std::env::var("STRADDLE_CA_CERT").ok().map(|p| std::path::PathBuf::from(p.trim())).filter(|p| !p.as_os_str().is_empty());
         let controller = std::env::var("STRADDLE_CONTROLLER").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).map(|s| {
             if s.contains("://") {
                 s
@@ -63,6 +75,8 @@ impl Config {
         });
         let mut c = Config {
             controller,
+            job_token,
+            ca_cert,
             interval: env_ms("STRADDLE_INTERVAL_MS", 1000).max(Duration::from_millis(10)),
             flush_timeout: env_ms("STRADDLE_FLUSH_TIMEOUT_MS", 1000),
             connect_timeout: env_ms("STRADDLE_CONNECT_TIMEOUT_MS", 1000),

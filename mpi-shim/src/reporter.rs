@@ -221,7 +221,7 @@ async fn run(shim: &'static Shim) {
     let mut said_refusal: Option<(tonic::Code, String)> = None;
     loop {
         let mut answered = false;
-        let end = match tokio::time::timeout(shim.config.connect_timeout, attach(&url)).await {
+        let end = match tokio::time::timeout(shim.config.connect_timeout, attach(&url, &shim.config)).await {
             Ok(Ok((tx, mut inbound))) => {
                 builder.reset();
                 let hello = Hello {
@@ -280,18 +280,35 @@ async fn run(shim: &'static Shim) {
 
 type Inbound = tonic::Streaming<straddle_proto::ControllerMessage>;
 
-/// Opens the stream. Fails with the controller's status when it answers with one at once,
-/// with `None` when it cannot be reached.
-async fn attach(url: &str) -> Result<(mpsc::Sender<ShimMessage>, Inbound), Option<tonic::Status>> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+/// Opens the stream, with the job's credential when there is one; TLS for an `https://`
+/// controller (never dropped to plain text). Fails with the controller's status when it
+/// answers with one at once, with `None` when it cannot be reached.
+async fn attach(url: &str, config: &crate::config::Config) -> Result<(mpsc::Sender<ShimMessage>, Inbound), Option<tonic::Status>> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
         .map_err(|_| None)?
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5));
+    if url.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        if let Some(ca) = &config.ca_cert {
+            let pem = std::fs::read(ca)
+                .map_err(|e| Some(tonic::Status::failed_precondition(format!("STRADDLE_CA_CERT {}: {e}", ca.display()))))?;
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        endpoint = endpoint.tls_config(tls).map_err(|e| Some(tonic::Status::failed_precondition(format!("TLS: {e}"))))?;
+    }
     let channel = endpoint.connect().await.map_err(|_| None)?;
     let mut client = TelemetryClient::new(channel);
     let (tx, rx) = mpsc::channel(4);
-    match client.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await {
+    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    if let Some(token) = &config.job_token {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Some(tonic::Status::invalid_argument("STRADDLE_JOB_TOKEN is not a valid header value")))?;
+        req.metadata_mut().insert("authorization", value);
+    }
+    match client.attach(req).await {
         Ok(response) => Ok((tx, response.into_inner())),
         Err(st) => Err(refusal(st)),
     }

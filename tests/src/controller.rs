@@ -86,9 +86,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// One job's cumulative traffic, or the controller's status.
 pub fn traffic(url: &str, job: &str) -> Result<TrafficMatrix, tonic::Status> {
+    traffic_with(url, None, job)
+}
+
+/// `traffic`, presenting `token` (an operator token or the job's credential).
+pub fn traffic_with(url: &str, token: Option<&str>, job: &str) -> Result<TrafficMatrix, tonic::Status> {
     runtime().block_on(async {
         let mut c = TrafficClient::connect(url.to_string()).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        Ok(c.get_traffic(TrafficRequest { job: job.to_string(), rate_window_secs: 0, max_pairs: 0 }).await?.into_inner())
+        let mut req = tonic::Request::new(TrafficRequest { job: job.to_string(), rate_window_secs: 0, max_pairs: 0 });
+        if let Some(t) = token {
+            req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        Ok(c.get_traffic(req).await?.into_inner())
     })
 }
 
@@ -109,9 +118,14 @@ pub fn dense_of(m: &TrafficMatrix, f: impl Fn(&straddle_proto::PairTraffic) -> f
 
 /// Polls until `done` holds for the job's traffic (reports arrive asynchronously).
 pub fn wait_for(url: &str, job: &str, timeout: Duration, done: impl Fn(&TrafficMatrix) -> bool) -> TrafficMatrix {
+    wait_for_with(url, None, job, timeout, done)
+}
+
+/// `wait_for`, presenting `token`.
+pub fn wait_for_with(url: &str, token: Option<&str>, job: &str, timeout: Duration, done: impl Fn(&TrafficMatrix) -> bool) -> TrafficMatrix {
     let start = Instant::now();
     loop {
-        let m = traffic(url, job);
+        let m = traffic_with(url, token, job);
         if let Ok(m) = &m {
             if done(m) {
                 return m.clone();

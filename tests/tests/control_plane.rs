@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use straddle_proto::telemetry_client::TelemetryClient;
 use straddle_proto::{controller_message, shim_message, Hello, ShimMessage, SiteMap};
-use straddle_tests::controller::{runtime, traffic, two_site_topology, ControllerProcess};
+use straddle_tests::controller::{runtime, traffic, traffic_with, two_site_topology, ControllerProcess};
 use straddle_tests::paths::{controller_bin, Scratch};
 
 fn cli(url: &str, args: &[&str]) -> (bool, String) {
@@ -15,7 +15,7 @@ fn cli(url: &str, args: &[&str]) -> (bool, String) {
 }
 
 /// Attaches as `rank` of `job` and returns the first site map pushed.
-fn first_map(url: &str, job: &str, rank: u32, world: u32) -> Result<SiteMap, tonic::Status> {
+fn first_map(url: &str, token: Option<&str>, job: &str, rank: u32, world: u32) -> Result<SiteMap, tonic::Status> {
     runtime().block_on(async {
         let mut c = TelemetryClient::connect(url.to_string()).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let hello = ShimMessage {
@@ -23,7 +23,11 @@ fn first_map(url: &str, job: &str, rank: u32, world: u32) -> Result<SiteMap, ton
         };
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         tx.send(hello).await.unwrap();
-        let mut inbound = c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
+        let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        if let Some(t) = token {
+            req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        let mut inbound = c.attach(req).await?.into_inner();
         loop {
             match tokio::time::timeout(Duration::from_secs(5), inbound.message()).await {
                 Ok(Ok(Some(m))) => {
@@ -55,23 +59,29 @@ fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
     assert!(!ok && out.contains("unauthenticated"), "{out}");
     let (ok, out) = cli(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3", "--token", "s3cret"]);
     assert!(ok, "{out}");
+    let cg = out.lines().find_map(|l| l.strip_prefix("job token: ")).unwrap().trim().to_string();
+    // A rank without the job's credential is refused; nothing is created for it.
+    assert_eq!(first_map(&url, None, "cg", 0, 4).unwrap_err().code(), tonic::Code::Unauthenticated);
+    assert_eq!(first_map(&url, Some("guess"), "cg", 0, 4).unwrap_err().code(), tonic::Code::Unauthenticated);
 
     // Every rank, early or late, gets epoch 1: ranks 0 and 2 on tokyo, 1 and 3 on sapporo.
     for rank in [0, 3] {
-        let m = first_map(&url, "cg", rank, 4).unwrap();
+        let m = first_map(&url, Some(&cg), "cg", rank, 4).unwrap();
         assert_eq!((m.epoch, m.rank_site.clone()), (1, vec![0, 1, 0, 1]), "rank {rank}");
         assert_eq!(m.sites, vec!["tokyo".to_string(), "sapporo".to_string()]);
     }
     // A rank of another size is refused: the job is known with 4 ranks.
-    assert_eq!(first_map(&url, "cg", 0, 8).unwrap_err().code(), tonic::Code::FailedPrecondition);
-    assert_eq!(traffic(&url, "cg").unwrap().world_size, 4);
+    assert_eq!(first_map(&url, Some(&cg), "cg", 0, 8).unwrap_err().code(), tonic::Code::FailedPrecondition);
+    assert_eq!(traffic_with(&url, Some("s3cret"), "cg").unwrap().world_size, 4);
+    assert_eq!(traffic_with(&url, Some(&cg), "cg").unwrap().world_size, 4, "a job's credential reads its own traffic");
+    assert_eq!(traffic(&url, "cg").unwrap_err().code(), tonic::Code::Unauthenticated, "traffic is not open to anyone");
 
     // Refused jobs name the field; nothing is half-applied.
     let (ok, out) = cli(&url, &["submit", "bt", "--vms", "v9", "--token", "s3cret"]);
     assert!(!ok && out.contains("rank_vms[0]: unknown VM \"v9\""), "{out}");
     let (ok, out) = cli(&url, &["submit", "bt", "--vms", "v1", "--token", "s3cret"]);
     assert!(!ok && out.contains("rank_vms[0]: VM \"v1\" already runs job \"cg\""), "{out}");
-    assert_eq!(traffic(&url, "bt").unwrap_err().code(), tonic::Code::NotFound);
+    assert_eq!(traffic_with(&url, Some("s3cret"), "bt").unwrap_err().code(), tonic::Code::NotFound);
     let (ok, out) = cli(&url, &["submit", "cg", "--vms", "v1", "--token", "s3cret"]);
     assert!(!ok && out.contains("already exists"), "{out}");
 
@@ -86,12 +96,13 @@ fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
     std::fs::write(&good, "name: paper\njobs:\n  - {job: ep1, arrival_s: 0, rank_vms: [v0, v1], workload: {kind: ep}}\n  - {job: lu, arrival_s: 1, rank_vms: [v2, v3]}\n").unwrap();
     let (ok, out) = cli(&url, &["scenario", good.to_str().unwrap(), "--token", "s3cret"]);
     assert!(ok && out.contains("ep1, lu"), "{out}");
+    let lu = out.lines().find_map(|l| l.strip_prefix("job token lu: ")).unwrap().trim().to_string();
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(first_map(&url, "lu", 1, 2).unwrap().rank_site, vec![1, 1]);
+    assert_eq!(first_map(&url, Some(&lu), "lu", 1, 2).unwrap().rank_site, vec![1, 1]);
 
     // With --submitted-only, ranks of a job nobody submitted are refused: unknown job.
     let strict = ControllerProcess::start_with("127.0.0.1:0", &["--topology", topo.to_str().unwrap(), "--submitted-only"]);
-    let e = first_map(&strict.url(), "rogue", 0, 2).unwrap_err();
+    let e = first_map(&strict.url(), None, "rogue", 0, 2).unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
     assert!(e.message().contains("unknown job \"rogue\""), "{e:?}");
     assert!(strict.log().contains("unknown job"), "logged: {}", strict.log());
@@ -122,14 +133,14 @@ fn real_mpi_ranks_receive_their_site_map() {
     let url = ctl.url();
     for mpi in BOTH {
         let job = format!("mapped-{}", mpi.name());
-        let (ok, out) = straddle_tests::controller::cli(&url, Some("t"), &["submit", &job, "--vms", "v0,v2,v1,v3"]);
-        assert!(ok, "{out}");
+        let job_token = straddle_tests::controller::submit(&url, "t", &job, "v0,v2,v1,v3");
         let exe = mpi.compile(&program("traffic.c"), &dir.0);
         let run = Launch::new(mpi, 4, &exe)
             .arg(10)
             .arg(50)
             .env("STRADDLE_CONTROLLER", &url)
             .env("STRADDLE_JOB", &job)
+            .env("STRADDLE_JOB_TOKEN", &job_token)
             .env("STRADDLE_VERBOSE", 1)
             .run();
         assert!(run.success, "{}: {}", mpi.name(), run.stderr);

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use straddle_tests::controller::{drive_ranks, traffic, two_site_topology, ControllerProcess};
+use straddle_tests::controller::{drive_ranks_with, traffic_with, two_site_topology, ControllerProcess};
 use straddle_tests::paths::Scratch;
 
 fn cli(url: &str, args: &[&str]) -> String {
@@ -42,7 +42,7 @@ fn kill_9_during_a_plan_loses_nothing_acknowledged() {
 
     // Heavy cross-site traffic until the controller starts applying a plan; then kill -9.
     let (seen, before) = std::thread::scope(|s| {
-        let driver = s.spawn(|| drive_ranks(&url, "cg", 4, 20_000_000, Instant::now() + Duration::from_secs(30)));
+        let driver = s.spawn(|| drive_ranks_with(&url, Some("tk"), "cg", 4, 20_000_000, Instant::now() + Duration::from_secs(30)));
         let start = Instant::now();
         let log = loop {
             let log = cli(&url, &["decisions"]);
@@ -80,15 +80,15 @@ fn kill_9_during_a_plan_loses_nothing_acknowledged() {
 
     // Jobs, pins and placements are back; the map a late rank gets matches the placements
     // and is no older than what ranks saw before the crash.
-    assert_eq!(traffic(&url, "cg").unwrap().world_size, 4);
-    assert_eq!(traffic(&url, "ep").unwrap().world_size, 1);
+    assert_eq!(traffic_with(&url, Some("tk"), "cg").unwrap().world_size, 4);
+    assert_eq!(traffic_with(&url, Some("tk"), "ep").unwrap().world_size, 1);
     let placements = cli(&url, &["placements"]);
     assert!(placements.lines().any(|l| l.starts_with("w0 ") && l.trim_end().ends_with("yes")), "pin kept:\n{placements}");
     let site_of = |vm: &str| {
         placements.lines().find(|l| l.starts_with(&format!("{vm} "))).and_then(|l| l.split_whitespace().nth(2)).unwrap().to_string()
     };
     let want: Vec<u32> = ["v0", "v2", "v1", "v3"].iter().map(|v| if site_of(v) == "tokyo" { 0 } else { 1 }).collect();
-    let late = drive_ranks(&url, "cg", 4, 0, Instant::now() + Duration::from_millis(600));
+    let late = drive_ranks_with(&url, Some("tk"), "cg", 4, 0, Instant::now() + Duration::from_millis(600));
     let (_, epoch, map) = late.into_iter().find(|m| m.0 == 0).expect("a site map on attach");
     assert!(epoch >= max_epoch_seen, "epoch {epoch} after restart, {max_epoch_seen} before");
     assert_eq!(map, want, "the map matches the kept placements:\n{placements}");

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use straddle_tests::controller::{drive_ranks, two_site_topology, ControllerProcess};
+use straddle_tests::controller::{drive_ranks_with, two_site_topology, ControllerProcess};
 use straddle_tests::paths::{controller_bin, Scratch};
 
 fn cli(url: &str, args: &[&str]) -> String {
@@ -29,7 +29,7 @@ fn heavy_cross_site_job_is_consolidated_and_ranks_get_epoch_2() {
     cli(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3"]);
 
     // 20 MB/s from each rank to the next for 12 s.
-    let maps = drive_ranks(&url, "cg", 4, 20_000_000, Instant::now() + Duration::from_secs(12));
+    let maps = drive_ranks_with(&url, Some("tk"), "cg", 4, 20_000_000, Instant::now() + Duration::from_secs(12));
 
     // Every rank saw epoch 1 (spread) and then epoch 2 with all ranks on one site.
     for rank in 0..4 {

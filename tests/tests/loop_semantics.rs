@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use straddle_tests::controller::{cli, traffic, two_site_topology, wait_for, ControllerProcess};
+use straddle_tests::controller::{cli, submit, traffic, two_site_topology, wait_for, wait_for_with, ControllerProcess};
 use straddle_tests::mpi::{exclusive, Launch, Mpi};
 use straddle_tests::paths::{program, Scratch};
 
@@ -17,7 +17,7 @@ fn ok(url: &str, args: &[&str]) -> String {
 }
 
 /// Four ranks of `chatter` for `iters` rounds of `bytes` each `pause_ms`, as job `job`.
-fn chatter(dir: &Scratch, url: &str, job: &str, iters: u32, bytes: u32, pause_ms: u32) -> straddle_tests::mpi::Run {
+fn chatter(dir: &Scratch, url: &str, job: &str, job_token: &str, iters: u32, bytes: u32, pause_ms: u32) -> straddle_tests::mpi::Run {
     let exe = Mpi::OpenMpi.compile(&program("chatter.c"), &dir.0);
     let mut l = Launch::new(Mpi::OpenMpi, 4, &exe)
         .arg(iters)
@@ -25,6 +25,7 @@ fn chatter(dir: &Scratch, url: &str, job: &str, iters: u32, bytes: u32, pause_ms
         .arg(pause_ms)
         .env("STRADDLE_CONTROLLER", url)
         .env("STRADDLE_JOB", job)
+        .env("STRADDLE_JOB_TOKEN", job_token)
         .env("STRADDLE_INTERVAL_MS", 500)
         .env("STRADDLE_VERBOSE", 1);
     // The rounds themselves take iters × pause; the rest is start-up on a busy machine.
@@ -50,10 +51,10 @@ fn a_short_network_job_is_consolidated_while_it_runs_and_keeps_its_class_when_do
         &["--topology", topo.to_str().unwrap(), "--token", "tk", "--decide-every", "0.5", "--window", "3"],
     );
     let url = ctl.url();
-    ok(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3"]);
+    let token = submit(&url, "tk", "cg", "v0,v2,v1,v3");
     // About 25 s of 256 KiB every 40 ms to the next rank; every ring edge crosses sites.
     let start = Instant::now();
-    let run = chatter(&dir, &url, "cg", 600, 262_144, 40);
+    let run = chatter(&dir, &url, "cg", &token, 600, 262_144, 40);
     let ran = start.elapsed();
     assert!(ran < Duration::from_secs(60), "the job is shorter than the dwell: {ran:?}");
     let log = decisions(&url);
@@ -67,7 +68,7 @@ fn a_short_network_job_is_consolidated_while_it_runs_and_keeps_its_class_when_do
     assert_eq!(sites.len(), 1, "{placements}");
 
     // Finished: its rate decays, yet it keeps its class, and nothing more is decided.
-    wait_for(&url, "cg", Duration::from_secs(30), |m| m.ranks.iter().all(|r| !r.attached));
+    wait_for_with(&url, Some("tk"), "cg", Duration::from_secs(30), |m| m.ranks.iter().all(|r| !r.attached));
     let before = decisions(&url);
     std::thread::sleep(Duration::from_secs(8));
     assert_eq!(decisions(&url), before, "a finished job leaves the plan");
@@ -87,9 +88,9 @@ fn dry_run_records_one_proposal_per_distinct_plan() {
         &["--topology", topo.to_str().unwrap(), "--token", "tk", "--decide-every", "0.3", "--window", "3", "--mode", "dry-run"],
     );
     let url = ctl.url();
-    ok(&url, &["submit", "cg", "--vms", "v0,v2,v1,v3"]);
+    let token = submit(&url, "tk", "cg", "v0,v2,v1,v3");
     // About 12 s: some 30 rounds of the loop see the same plan.
-    chatter(&dir, &url, "cg", 300, 262_144, 40);
+    chatter(&dir, &url, "cg", &token, 300, 262_144, 40);
     let log = decisions(&url);
     let proposed: Vec<&String> = log.iter().filter(|l| l.contains("proposed")).collect();
     assert_eq!(proposed.len(), 1, "{log:#?}");
@@ -106,7 +107,7 @@ fn a_job_name_used_again_starts_new_counts() {
     let url = ctl.url();
     let want = 4.0 * 20.0 * 65536.0;
     for run in 1..=2 {
-        chatter(&dir, &url, "rerun", 20, 65_536, 1);
+        chatter(&dir, &url, "rerun", "", 20, 65_536, 1);
         let m = wait_for(&url, "rerun", Duration::from_secs(30), |m| m.ranks.iter().all(|r| !r.attached && r.reports > 0));
         let total = m.total_bytes;
         assert_eq!(total, want, "run {run}: the counts of this run only");

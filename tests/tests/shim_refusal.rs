@@ -2,11 +2,12 @@
 //! the status code and the controller's reason, and never that it attached; the program
 //! runs on. A rank the controller takes says it attached, and only then.
 //!
-//! The controller runs with `--submitted-only`: a job nobody submitted is refused (not
-//! found), a submitted one is taken, and a launch whose world size differs from the
-//! submitted job's is refused too (failed precondition). (`traffic.c` needs four ranks.)
+//! The controller is secured (an operator token): ranks without a credential are refused
+//! (unauthenticated), a job nobody submitted is refused (not found), a submitted one is
+//! taken with its credential, and a launch whose world size differs from the submitted
+//! job's is refused too (failed precondition). (`traffic.c` needs four ranks.)
 
-use straddle_tests::controller::{cli, two_site_topology, ControllerProcess};
+use straddle_tests::controller::{cli, submit, two_site_topology, ControllerProcess};
 use straddle_tests::mpi::{exclusive, Launch, Mpi, Run};
 use straddle_tests::paths::{program, Scratch};
 
@@ -16,12 +17,13 @@ const RANKS: u32 = 4;
 /// `traffic.c` on four ranks against the controller at `url` as job `job`. The final
 /// flush may wait long enough for the controller's answer however busy the machine, so
 /// every rank has its answer before it exits.
-fn launch(mpi: Mpi, exe: &std::path::Path, url: &str, job: &str) -> Run {
+fn launch(mpi: Mpi, exe: &std::path::Path, url: &str, job: &str, credential: &str) -> Run {
     let run = Launch::new(mpi, RANKS, exe)
         .arg(10)
         .arg(50)
         .env("STRADDLE_CONTROLLER", url)
         .env("STRADDLE_JOB", job)
+        .env("STRADDLE_JOB_TOKEN", credential)
         .env("STRADDLE_VERBOSE", 1)
         .env("STRADDLE_INTERVAL_MS", 100)
         .env("STRADDLE_CONNECT_TIMEOUT_MS", 20_000)
@@ -70,18 +72,29 @@ fn refusals(mpi: Mpi) {
     let url = ctl.url();
     let exe = mpi.compile(&program("traffic.c"), &dir.0);
 
-    // Nobody submitted the job: not found.
+    // No credential at all: unauthenticated.
+    let job = format!("anonymous-{}", mpi.name());
+    let run = launch(mpi, &exe, &url, &job, "");
+    let reason = "a rank's stream needs its job's credential (STRADDLE_JOB_TOKEN) or an operator token";
+    assert_refused(mpi, &run, &job, "unauthenticated", reason);
+
+    // Nobody submitted the job (the operator's token as the credential): not found.
     let job = format!("unsubmitted-{}", mpi.name());
-    let run = launch(mpi, &exe, &url, &job);
-    assert_refused(mpi, &run, &job, "not found", &format!("unknown job \"{job}\""));
+    let run = launch(mpi, &exe, &url, &job, TOKEN);
+    assert_refused(
+        mpi,
+        &run,
+        &job,
+        "not found",
+        &format!("hello.job: unknown job \"{job}\" (this controller only accepts ranks of submitted jobs)"),
+    );
     assert!(ctl.log().contains("refused shim stream"), "the controller refused the ranks: {}", ctl.log());
 
     // The positive control: the same controller takes the job once it is submitted, and
     // every rank says it attached (and is never refused).
     let job = format!("submitted-{}", mpi.name());
-    let (ok, out) = cli(&url, Some(TOKEN), &["submit", &job, "--vms", "v0,v2,v1,v3"]);
-    assert!(ok, "{out}");
-    let run = launch(mpi, &exe, &url, &job);
+    let credential = submit(&url, TOKEN, &job, "v0,v2,v1,v3");
+    let run = launch(mpi, &exe, &url, &job, &credential);
     for rank in 0..RANKS {
         let lines = shim_lines(&run, &job, rank);
         assert!(
@@ -97,9 +110,8 @@ fn refusals(mpi: Mpi) {
     let (ok, out) = cli(&url, Some(TOKEN), &["cancel", &job]);
     assert!(ok, "{out}");
     let job = format!("two-vms-{}", mpi.name());
-    let (ok, out) = cli(&url, Some(TOKEN), &["submit", &job, "--vms", "v0,v2"]);
-    assert!(ok, "{out}");
-    let run = launch(mpi, &exe, &url, &job);
+    let credential = submit(&url, TOKEN, &job, "v0,v2");
+    let run = launch(mpi, &exe, &url, &job, &credential);
     let reason = format!("hello.world_size 4 does not match job {job}'s world size 2");
     assert_refused(mpi, &run, &job, "failed precondition", &reason);
 }

@@ -166,8 +166,7 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
         );
         let url = ctl.url();
         let job = format!("live-{}", mpi.name());
-        let (ok, out) = cli(&url, Some("tk"), &["submit", &job, "--vms", "v0,v3,v6,v1,v4,v7,v2,v5"]);
-        assert!(ok, "{out}");
+        let job_token = straddle_tests::controller::submit(&url, "tk", &job, "v0,v3,v6,v1,v4,v7,v2,v5");
         let exe = mpi.compile(&program("collectives.c"), &dir.0);
         let cmd = Launch::new(mpi, 8, &exe)
             .arg(30)
@@ -175,6 +174,7 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
             .arg(2)
             .env("STRADDLE_CONTROLLER", &url)
             .env("STRADDLE_JOB", &job)
+            .env("STRADDLE_JOB_TOKEN", &job_token)
             .env("STRADDLE_REGROUP", "always")
             .env("STRADDLE_AGREE_EVERY", 8)
             .env("STRADDLE_VERBOSE", 1)
@@ -212,7 +212,7 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
             assert!(line.contains("over 2 sites") || line.contains("collectives flat"), "{} rank {rank}: {line}", mpi.name());
         }
         // The controller sees which calls ran site-aware and the bytes they sent across.
-        let (ok, table) = cli(&url, None, &["traffic", &job]);
+        let (ok, table) = cli(&url, Some("tk"), &["traffic", &job]);
         assert!(ok && table.contains("site-aware collectives sent"), "{table}");
         let (ok, json) = cli(&url, None, &["traffic", &job, "--json"]);
         assert!(ok && json.contains("\"site_aware\"") && json.contains("\"regrouped_cross_site_bytes\""), "{json}");

@@ -223,7 +223,12 @@ async fn run(cmd: Cmd) -> Result<()> {
                 Some(path) => {
                     use std::io::Write;
                     use std::os::unix::fs::OpenOptionsExt;
-                    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&path)
                         .with_context(|| format!("cannot write {}", path.display()))?;
                     writeln!(f, "{}", r.job_token)?;
                 }
