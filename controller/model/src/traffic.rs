@@ -104,6 +104,8 @@ pub enum TrafficError {
     CommTooLarge { index: usize, field: &'static str, len: usize, world_size: u32 },
     #[error("report.peers: job {job} would track {pairs} pairs of ranks, over the limit of {max}")]
     TooManyPairs { job: String, pairs: usize, max: usize },
+    #[error("report from rank {rank}, which has not said hello")]
+    NoHello { rank: u32 },
     #[error("hello.rank {rank} of job {job} already has {max} streams open")]
     TooManyStreams { job: String, rank: u32, max: u32 },
 }
@@ -326,7 +328,7 @@ impl JobTraffic {
             index: FxHashMap::default(),
             by_src: Vec::new(),
             seen: Vec::new(),
-            ranks: vec![RankState::default(); world_size as usize],
+            ranks: Vec::new(),
             communicators: BTreeMap::new(),
             collectives: BTreeMap::new(),
             keys: HashMap::new(),
@@ -360,13 +362,17 @@ impl JobTraffic {
 
     /// Every rank attached at some point and none is attached now: the run is over.
     pub fn finished(&self) -> bool {
-        self.ranks.iter().all(|r| r.hello_seen && r.attached == 0)
+        self.ranks.len() == self.world_size as usize && self.ranks.iter().all(|r| r.hello_seen && r.attached == 0)
     }
 
     /// A rank attached. A new incarnation keeps the previous process's counts (archived).
     pub fn attach(&mut self, h: &RankHello) -> Result<(), TrafficError> {
         self.check_hello(h)?;
         let rank = h.rank;
+        if self.ranks.len() <= rank as usize {
+            // Ranks are kept as they say hello: a job costs what its ranks do, not its size.
+            self.ranks.resize_with(rank as usize + 1, RankState::default);
+        }
         if self.ranks[rank as usize].attached >= MAX_STREAMS_PER_RANK {
             return Err(TrafficError::TooManyStreams { job: self.job.clone(), rank, max: MAX_STREAMS_PER_RANK });
         }
@@ -404,7 +410,9 @@ impl JobTraffic {
     pub fn apply(&mut self, rank: u32, rep: &RankReport, now: Time, now_ms: u64) -> Result<(), TrafficError> {
         let n = self.world_size;
         let src = rank as usize;
-        let st = &self.ranks[src];
+        let Some(st) = self.ranks.get(src) else {
+            return Err(TrafficError::NoHello { rank });
+        };
         if st.last_seq != 0 && rep.seq <= st.last_seq {
             return Err(TrafficError::SeqOutOfOrder { last: st.last_seq, got: rep.seq });
         }
@@ -623,6 +631,9 @@ impl JobTraffic {
     /// Every rank has reported in this run, and the first report is at least `window_secs`
     /// old: the job has a window of traffic to judge it by.
     pub fn has_window(&self, now: Time, window_secs: u64) -> bool {
+        if self.ranks.len() < self.world_size as usize {
+            return false;
+        }
         let mut first = None::<Time>;
         for r in &self.ranks {
             match r.first_report {
@@ -653,7 +664,7 @@ impl JobTraffic {
             if info.inter || info.world_ranks.iter().min() != Some(&rank) || c.calls == 0 {
                 continue;
             }
-            let since = self.ranks[rank as usize].first_report.unwrap_or(now);
+            let since = self.ranks.get(rank as usize).and_then(|r| r.first_report).unwrap_or(now);
             let elapsed = now.since(since).as_secs_f64().max(1.0);
             out.push(CollectiveUse {
                 members: info.world_ranks.iter().map(|&r| r as usize).collect(),
