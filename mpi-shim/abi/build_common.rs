@@ -1,12 +1,13 @@
-// Shared by the per-ABI build scripts: check the ABI constants the Rust side hard-codes
-// against the MPI library's own header, compiled with its own wrapper compiler.
+//! Shared by the per-ABI build scripts: check the ABI constants the Rust side hard-codes
+//! against the MPI library's own header, compiled with its own wrapper compiler.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Compiles `check.c` (static assertions over `mpi.h`) with the MPI compiler wrapper named
-/// by `$env` or `default`, and returns whether `probe` (a C snippet) compiles too.
-pub fn check_abi(env: &str, default: &str, check_c: &str, probes: &[(&str, &str)]) -> Vec<String> {
+/// Compiles `check_c` (static assertions over `mpi.h`) with the MPI compiler wrapper named
+/// by `$env` or `default`, and sets the cfg of each of `probes` (cfg, symbol) whose symbol
+/// the header declares.
+pub fn check_abi(env: &str, default: &str, check_c: &str, probes: &[(&str, &str)]) {
     println!("cargo:rerun-if-env-changed={env}");
     println!("cargo:rerun-if-changed={check_c}");
     let cc = std::env::var(env).unwrap_or_else(|_| default.to_string());
@@ -18,7 +19,6 @@ pub fn check_abi(env: &str, default: &str, check_c: &str, probes: &[(&str, &str)
         Ok(_) => panic!("the MPI ABI check {check_c} failed under {cc}: the shim's constants do not match this MPI"),
         Err(e) => panic!("cannot run the MPI compiler wrapper `{cc}` (set {env}; install it with scripts/setup.sh): {e}"),
     }
-    let mut found = Vec::new();
     for (cfg, snippet) in probes {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         let src = out.join(format!("probe_{cfg}.c"));
@@ -34,8 +34,6 @@ pub fn check_abi(env: &str, default: &str, check_c: &str, probes: &[(&str, &str)
             .unwrap_or(false);
         if ok {
             println!("cargo:rustc-cfg={cfg}");
-            found.push(cfg.to_string());
         }
     }
-    found
 }

@@ -1,5 +1,6 @@
-include!("../abi/build_common.rs");
+#[path = "../abi/build_common.rs"]
+mod build_common;
 
 fn main() {
-    check_abi("MPICC_OPENMPI", "mpicc.openmpi", "abi_check.c", &[("mpi_large_count", "MPI_Send_c")]);
+    build_common::check_abi("MPICC_OPENMPI", "mpicc.openmpi", "abi_check.c", &[("mpi_large_count", "MPI_Send_c")]);
 }
