@@ -57,6 +57,20 @@ impl ControllerProcess {
         self.child.id()
     }
 
+    /// Asks it to stop (SIGINT, as Ctrl-C) and waits up to 10 s for it to exit.
+    pub fn stop(&mut self) -> bool {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// `kill -9`.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -51,7 +51,12 @@ impl RedbStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => return Err(StoreError::Open { path: shown, source: Box::new(e) }),
         };
-        let db = Database::create(path).map_err(|e| StoreError::Open { path: shown.clone(), source: Box::new(e) })?;
+        let db = Database::builder()
+            .set_repair_callback(|_| {
+                tracing::warn!("the state file was not closed cleanly (a crash): recovering its last complete commit");
+            })
+            .create(path)
+            .map_err(|e| StoreError::Open { path: shown.clone(), source: Box::new(e) })?;
         let s = RedbStore { path: path.to_path_buf(), db: Mutex::new(Some(db)) };
         if fresh {
             s.commit(&[Write::Setting { key: FORMAT_KEY.into(), value: FORMAT.into() }])?;
