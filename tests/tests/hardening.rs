@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use straddle_proto::telemetry_client::TelemetryClient;
 use straddle_proto::{controller_message, shim_message, CollectiveTraffic, Hello, PeerTraffic, Report, ShimMessage};
 use straddle_tests::controller::{cli, drive_ranks_with, runtime, submit, traffic_with, two_site_topology, ControllerProcess};
-use straddle_tests::paths::{controller_bin, Scratch};
+use straddle_tests::mpi::{exclusive, Launch, Mpi};
+use straddle_tests::paths::{controller_bin, program, Scratch};
 
 /// Opens a rank's stream (with `token`), says hello, sends `reports`, and returns the
 /// controller's first answer: a site map's epoch, an ack, or its refusal.
@@ -302,21 +303,42 @@ fn acknowledged_scenario_jobs_survive_kill_9_and_clashes_are_refused_whole() {
 
 #[test]
 fn idle_connections_do_not_lock_operators_out() {
-    let ctl = ControllerProcess::start();
-    let url = ctl.url();
-    let addr = ctl.addr.clone();
+    // As found: a controller limited to 1,024 descriptors, 1,100 idle connections.
+    use std::io::BufRead;
+    let mut child = Command::new("prlimit")
+        .args(["--nofile=1024:1024", "--"])
+        .arg(controller_bin())
+        .args(["controller", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prlimit (util-linux)");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+    let url = format!("http://{addr}");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let ctl = Kill(child);
+    let pid = ctl.0.id();
     let idle: Vec<std::net::TcpStream> = (0..1100).filter_map(|_| std::net::TcpStream::connect(&addr).ok()).collect();
     assert!(idle.len() >= 1000, "{} connections opened", idle.len());
     std::thread::sleep(Duration::from_secs(1));
-    let cpu0 = cpu_secs(ctl.pid());
+    let cpu0 = cpu_secs(pid);
     let t = Instant::now();
     let (ok_, out) = cli(&url, None, &["jobs"]);
     assert!(ok_, "{out}");
     assert!(t.elapsed() < Duration::from_secs(5), "an operator call answered in {:?}", t.elapsed());
     std::thread::sleep(Duration::from_secs(2));
-    let busy = (cpu_secs(ctl.pid()) - cpu0) / 2.0;
+    let busy = (cpu_secs(pid) - cpu0) / 2.0;
     assert!(busy < 0.5, "the accept loop does not spin: {:.0}% of a core", busy * 100.0);
     drop(idle);
+    drop(ctl);
 }
 
 /// A CA and a certificate for 127.0.0.1 it signed (openssl).
@@ -390,6 +412,20 @@ fn tls_means_tls_and_tokens_never_travel_in_argv() {
     let plain = ControllerProcess::start_with("127.0.0.1:0", &["--token", "tk"]);
     let (ok_, _) = jobs(&format!("https://{}", plain.addr), Some(&ca));
     assert!(!ok_, "https:// to a plain controller fails rather than falling back to clear text");
+    // The shim reports over TLS to an https:// controller (an open one here: no token).
+    let open_tls =
+        ControllerProcess::start_with("127.0.0.1:0", &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let exe = Mpi::OpenMpi.compile(&program("ring.c"), &dir.0);
+    let _one = exclusive();
+    let run = Launch::new(Mpi::OpenMpi, 2, &exe)
+        .env("STRADDLE_CONTROLLER", format!("https://{}", open_tls.addr))
+        .env("STRADDLE_CA_CERT", ca.to_str().unwrap())
+        .env("STRADDLE_JOB", "over-tls")
+        .env("STRADDLE_VERBOSE", 1)
+        .run();
+    assert!(run.success && run.stderr.contains("attached to https://"), "{}", run.stderr);
+    let (ok_, out) = jobs(&format!("https://{}", open_tls.addr), Some(&ca));
+    assert!(ok_ && out.contains("over-tls"), "{out}");
     // The token option of old is gone from argv: refused, not accepted.
     let o = Command::new(controller_bin()).args(["controller", "--listen", "127.0.0.1:0", "--token", "secret"]).output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--token"), "{}", String::from_utf8_lossy(&o.stderr));
@@ -452,4 +488,55 @@ fn a_damaged_state_refuses_to_start_naming_table_and_key() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// A full disk: the state lives on a 1 MiB tmpfs that fills up. Refused changes take no
+/// effect (no job listed, no site map, no pin), and once there is room again the next
+/// change works without a restart.
+#[test]
+#[ignore = "needs root: mounts a small tmpfs for the state (scripts/test.sh runs it as root)"]
+fn a_full_disk_refuses_changes_and_changes_nothing() {
+    let dir = Scratch::new("full");
+    let mnt = dir.0.join("disk");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let st = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt.to_str().unwrap()]).status().unwrap();
+    assert!(st.success(), "mount a tmpfs (as root)");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let topo = dir.0.join("topology.yaml");
+    std::fs::write(&topo, two_site_topology(256, "  - {name: w0, host: t1, memory_mib: 64}\n")).unwrap();
+    let state = mnt.join("state.redb");
+    let ctl = ControllerProcess::start_with(
+        "127.0.0.1:0",
+        &["--topology", topo.to_str().unwrap(), "--state", state.to_str().unwrap(), "--token", "tk"],
+    );
+    let url = ctl.url();
+    let _ = submit(&url, "tk", "cg", "v0,v2");
+    // Fill the disk.
+    let filler = mnt.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![7u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+    drop(f);
+    let (ok_, out) = cli(&url, Some("tk"), &["submit", "ep", "--vms", "v1,v3"]);
+    assert!(!ok_ && out.contains("unavailable"), "{out}");
+    let placements = ok(&url, "tk", &["placements"]);
+    assert!(!placements.contains(" ep "), "a refused submit is not listed:\n{placements}");
+    assert_eq!(traffic_with(&url, Some("tk"), "ep").unwrap_err().code(), tonic::Code::NotFound);
+    let (ok_, _) = cli(&url, Some("tk"), &["override", "pin", "w0"]);
+    assert!(!ok_);
+    assert!(
+        !ok(&url, "tk", &["placements"]).lines().any(|l| l.starts_with("w0 ") && l.trim_end().ends_with("yes")),
+        "a refused pin is not applied"
+    );
+    // Room again: the next change works, with no restart.
+    std::fs::remove_file(&filler).unwrap();
+    let _ = submit(&url, "tk", "ep", "v1,v3");
+    assert!(ok(&url, "tk", &["placements"]).contains(" ep "));
 }
