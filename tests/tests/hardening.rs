@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use straddle_proto::telemetry_client::TelemetryClient;
 use straddle_proto::{controller_message, shim_message, CollectiveTraffic, Hello, PeerTraffic, Report, ShimMessage};
-use straddle_tests::controller::{cli, drive_ranks_with, runtime, submit, traffic_with, two_site_topology, ControllerProcess};
+use straddle_tests::controller::{certs, cli, drive_ranks_with, runtime, submit, traffic_with, two_site_topology, ControllerProcess};
 use straddle_tests::mpi::{exclusive, Launch, Mpi};
 use straddle_tests::paths::{controller_bin, program, Scratch};
 
@@ -339,50 +339,6 @@ fn idle_connections_do_not_lock_operators_out() {
     assert!(busy < 0.5, "the accept loop does not spin: {:.0}% of a core", busy * 100.0);
     drop(idle);
     drop(ctl);
-}
-
-/// A CA and a certificate for 127.0.0.1 it signed (openssl).
-fn certs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let run = |args: &[&str]| {
-        let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=straddle test CA",
-    ]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
-    let mut ext = std::fs::File::create(dir.join("ext.cnf")).unwrap();
-    writeln!(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
 }
 
 #[test]

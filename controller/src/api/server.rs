@@ -33,6 +33,10 @@ use crate::plane::ControlPlane;
 use crate::records::Operation;
 use crate::state::{redb::RedbStore, Store, StoreError};
 
+/// Streams one connection may hold open: a generator or agent multiplexing many ranks
+/// fits; one connection cannot open unbounded streams.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 4096;
+
 /// Everything the controller is configured with.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
@@ -237,7 +241,7 @@ impl Controller {
             .http2_keepalive_interval(Some(Duration::from_secs(20)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .timeout(Duration::from_secs(60))
-            .max_concurrent_streams(Some(256))
+            .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
             .add_service(TelemetryServer::new(TelemetryService { registry: self.registry.clone(), auth: auth.clone() }))
             .add_service(TrafficServer::new(TrafficService {
                 registry: self.registry.clone(),
