@@ -10,7 +10,9 @@
 //! presenting the job's credential). Goal for the second: ≥ 90% of the first's rate.
 //!
 //! Run: `cargo bench -p straddle-tests --bench ingest` (after `cargo build --release`);
-//! INGEST_SECS, INGEST_STREAMS, INGEST_PEERS change the load. Last line machine-readable.
+//! INGEST_SECS, INGEST_STREAMS, INGEST_PEERS change the load; INGEST_BASELINE_BIN=PATH
+//! also runs the plain load against another build's `straddle` (before and after in one
+//! run). Last line machine-readable.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -191,6 +193,21 @@ fn main() {
         drop(ctl);
         m
     };
+    let baseline = std::env::var("INGEST_BASELINE_BIN").ok().map(|bin| {
+        let ctl = ControllerProcess::start_bin(std::path::Path::new(&bin), "127.0.0.1:0", &[]);
+        run(&Target { url: ctl.url(), ca: None, token: None }, ctl_pid(&ctl), streams, peers, secs)
+    });
+    if let Some(b) = &baseline {
+        println!(
+            "{:>18}: {:.0} records/s; report-to-visible ms p50 {:.1} p99 {:.1} max {:.1} over {} reports",
+            "plain, baseline build",
+            b.rate,
+            b.p50,
+            b.p99,
+            b.max,
+            b.reports
+        );
+    }
     for (name, m) in [("plain", &plain), ("TLS + credentials", &secure)] {
         println!(
             "{name:>18}: {:.0} records/s (goal 1,000,000: ratio {:.3}); report-to-visible ms p50 {:.1} p99 {:.1} max {:.1} over {} reports (goal p99 <= 100)",

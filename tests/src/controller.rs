@@ -27,13 +27,19 @@ impl ControllerProcess {
     /// Starts `straddle controller` with extra arguments (topology, ...). A `--token T` among
     /// them is given the way the controller takes it: in the environment, never argv.
     pub fn start_with(listen: &str, extra: &[&str]) -> ControllerProcess {
+        Self::start_bin(&crate::paths::controller_bin(), listen, extra)
+    }
+
+    /// `start_with`, running the `straddle` binary at `bin` (another build, for
+    /// before-and-after comparisons).
+    pub fn start_bin(bin: &std::path::Path, listen: &str, extra: &[&str]) -> ControllerProcess {
         let log = crate::paths::target_dir().join(format!(
             "controller-{}-{}.log",
             std::process::id(),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
         ));
         let (extra, token) = split_token(extra);
-        let mut child = Command::new(crate::paths::controller_bin())
+        let mut child = Command::new(bin)
             .args(["controller", "--listen", listen])
             .args(&extra)
             .env_remove("STRADDLE_TOKEN")
