@@ -20,8 +20,9 @@ impl Dist {
     pub fn of(mut v: Vec<f64>) -> Dist {
         assert!(!v.is_empty(), "no samples");
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        Dist { n: v.len(), min: v[0], median: q(0.5), p99: q(0.99), max: v[v.len() - 1] }
+        // The sample nearest the quantile of `per_mille` thousandths (rounded half up).
+        let q = |per_mille: usize| v[((v.len() - 1) * per_mille + 500) / 1000];
+        Dist { n: v.len(), min: v[0], median: q(500), p99: q(990), max: v[v.len() - 1] }
     }
 }
 

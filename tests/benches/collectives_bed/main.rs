@@ -2,7 +2,7 @@
 //! ranks, one per node, over two sites 10 ms and 100 Mbit/s apart, in four layouts
 //! (interleaved, site blocks, 3+5, 1+7); every blocking collective at 8 B, 64 KiB and 4 MiB
 //! (`tests/programs/collbench.c` defines what size means per operation); the library's
-//! algorithm pinned by its own variables (`collmodel_bed::mpich_pin`). One launch per layout
+//! algorithm pinned by its own variables (`model::mpich_pin`). One launch per layout
 //! and size, each on a bed built afresh, the shim preloaded with STRADDLE_REGROUP=1: each case
 //! alternates the library's own call (through PMPI, which the shim does not see) and the same
 //! call through the shim, in runs of calls (library, shim, shim, library, ..., six runs each;
@@ -35,20 +35,22 @@
 //! shim's mode calls the library too, so the ratios show what the schedule and noise alone
 //! do; regrouped rows then fail their goals, as they should). The last line is machine-readable.
 //! COLLBENCH_REPLAY=log (no bed: score the measurements of an earlier run's COLLBENCH_RAW=1
-//! output with this tree's model). Column "sa": whether the shim regroups that row (`collmodel_bed::shim_regroups`, the shim's own
+//! output with this tree's model). Column "sa": whether the shim regroups that row (`model::shim_regroups`, the shim's own
 //! `regroup::pays`); where it does not, both modes run the library's algorithm and the model
 //! of both is one. Note `lib first-come T`: where one sender has long messages across on
 //! several connections at once, the library's time had the WAN carried them whole in the
 //! order posted rather than in turns (the model); shown where the two differ by over 5%,
-//! not scored (`collmodel_bed::cost_served`).
+//! not scored (`model::cost_served`).
+
+mod model;
 
 use std::time::{Duration, Instant};
 
-use straddle_tests::bed::launch::BedLaunch;
-use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
-use straddle_tests::collmodel_bed::{
+use model::{
     cost, cost_served, layouts, library, mpich_env, mpich_pin, regrouped, shim_regroups, sites_of, Cost, Host, Link, Net, Op, Regroup,
 };
+use straddle_tests::bed::launch::BedLaunch;
+use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
 use straddle_tests::mpi::Mpi;
 use straddle_tests::paths::{program, shim, Scratch};
 
@@ -72,12 +74,12 @@ use straddle_tests::paths::idle_sleep;
 struct Measured {
     /// Per call: the trimmed mean of the calls that started on time.
     time_s: f64,
-    iters: u32,
+    iters: u64,
     /// Calls that started late (the previous call overran its slot), not in `time_s`.
-    late: u32,
-    overruns: u32,
+    late: usize,
+    overruns: u64,
     /// How often collbench measured the case again since the machine disturbed it.
-    retakes: u32,
+    retakes: u64,
     errors: u64,
     /// Payload bytes per call, site 0 to 1 and back.
     ab: f64,
@@ -85,6 +87,11 @@ struct Measured {
 }
 
 fn field(line: &str, key: &str) -> Option<f64> {
+    text(line, key).and_then(|v| v.parse().ok())
+}
+
+/// A count collbench prints as a whole number.
+fn count(line: &str, key: &str) -> Option<u64> {
     text(line, key).and_then(|v| v.parse().ok())
 }
 
@@ -134,18 +141,19 @@ fn measured(stdout: &str, op: &str, size: u64, mode: &str) -> Option<Measured> {
     let times = list("times_us");
     let sum = |f: &dyn Fn(&str) -> f64| windows.iter().map(|l| f(l)).sum::<f64>();
     // Every timed call's counters are summed, late or not.
-    let iters = sum(&|l| field(l, "iters").unwrap_or(0.0)).max(1.0);
+    let counted = |key: &str| windows.iter().filter_map(|l| count(l, key)).sum::<u64>();
+    let iters = counted("iters").max(1);
     // Hand-outs inside the counted windows (none where every slot is counted alone).
     let nulls = sum(&|l| field(l, "nulls").unwrap_or(1.0));
     Some(Measured {
         time_s: trimmed_mean(times),
-        iters: iters as u32,
-        late: list("late_us").len() as u32,
-        overruns: sum(&|l| field(l, "overruns").unwrap_or(0.0)) as u32,
-        retakes: sum(&|l| field(l, "retakes").unwrap_or(0.0)) as u32,
-        errors: field(stdout.lines().filter(|l| l.starts_with("check ")).find(mine)?, "errors")? as u64,
-        ab: ((sum(&|l| payload(l, "ab")) - n_ab * nulls) / iters).max(0.0),
-        ba: ((sum(&|l| payload(l, "ba")) - n_ba * nulls) / iters).max(0.0),
+        iters,
+        late: list("late_us").len(),
+        overruns: counted("overruns"),
+        retakes: counted("retakes"),
+        errors: count(stdout.lines().filter(|l| l.starts_with("check ")).find(mine)?, "errors")?,
+        ab: ((sum(&|l| payload(l, "ab")) - n_ab * nulls) / iters as f64).max(0.0),
+        ba: ((sum(&|l| payload(l, "ba")) - n_ba * nulls) / iters as f64).max(0.0),
     })
 }
 
@@ -481,8 +489,8 @@ fn main() {
                     // The library's time had the WAN served its messages whole, first come
                     // first served (`cost_served`): shown where it differs, not scored.
                     let first_come = cost_served(&lib_plan, site, &net, f64::INFINITY).time;
-                    let mr: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Pays), site, &net);
-                    let floor: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Floor), site, &net);
+                    let mr: Cost = cost(regrouped(op, site, 0, sz as f64, Regroup::Pays), site, &net);
+                    let floor: Cost = cost(regrouped(op, site, 0, sz as f64, Regroup::Floor), site, &net);
                     let (s_meas, s_model) = (lib.time_s / reg.time_s, ml.time / mr.time);
                     speedups.push(s_meas);
                     let g_speed = (s_model >= 2.5, s_meas >= 2.0);
