@@ -86,7 +86,12 @@ fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
     std::fs::write(&good, "name: paper\njobs:\n  - {job: ep1, arrival_s: 0, rank_vms: [v0, v1], workload: {kind: ep}}\n  - {job: lu, arrival_s: 1, rank_vms: [v2, v3]}\n").unwrap();
     let (ok, out) = cli(&url, &["scenario", good.to_str().unwrap(), "--token", "s3cret"]);
     assert!(ok && out.contains("ep1, lu"), "{out}");
-    std::thread::sleep(Duration::from_millis(1500));
+    // lu arrives a second in; a rank attaching before would make a job of its own.
+    let start = std::time::Instant::now();
+    while traffic(&url, "lu").is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the scenario's lu never arrived");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(first_map(&url, "lu", 1, 2).unwrap().rank_site, vec![1, 1]);
 
     // With --submitted-only, ranks of a job nobody submitted are refused: unknown job.
