@@ -24,7 +24,10 @@
 //! messages each way across at once.
 //!
 //! Run (root; builds and tears down its own bed): `cargo bench -p straddle-tests --bench
-//! collectives_bed` after `cargo build --release --workspace`. Knobs: COLLBENCH_OPS=bcast,
+//! collectives_bed` after `cargo build --release --workspace`: everything, about 95 minutes.
+//! `-- --quick` (or COLLBENCH_QUICK=1): a representative slice in under ten minutes, the
+//! broadcast, allreduce and gather at 64 KiB and 4 MiB over interleaved sites and 1+7
+//! (`QUICK`; the knobs below still override each part). Knobs: COLLBENCH_OPS=bcast,
 //! allreduce  COLLBENCH_SIZES=8,65536  COLLBENCH_LAYOUTS=blocks,1+7  COLLBENCH_SECS=1.5 (timed
 //! work per case and mode)  COLLBENCH_MPI=mpich (only MPICH has pins and a model so far)
 //! COLLBENCH_RAW=1 (print collbench's own lines)  COLLBENCH_UCX_RNDV_THRESH=auto (UCX's
@@ -61,6 +64,12 @@ const DELAY_MS: u64 = 10;
 const RATE_MBIT: u32 = 100;
 /// Messages each way at once when calibrating the WAN's rate with data both ways.
 const FLOWS: usize = 4;
+
+/// The quick slice: (operations, sizes, layouts). Regrouped rows with the 2x goal, rows
+/// the shim passes through, the bytes goal's rows (every copying operation here from
+/// 1 MiB) and the model's, over the layout where the library crosses most and the most
+/// uneven one.
+const QUICK: (&str, &str, &str) = ("bcast,allreduce,gather", "65536,4194304", "interleaved,1+7");
 
 fn knob(name: &str, default: &str) -> Vec<String> {
     std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
@@ -237,11 +246,12 @@ fn logged_launch(log: &str, lname: &str, size: u64) -> Option<String> {
 fn main() {
     // COLLBENCH_REPLAY=log: score an earlier run's measurements (its COLLBENCH_RAW=1 output)
     // with this tree's model, without a bed.
+    let started = Instant::now();
     let replay = std::env::var_os("COLLBENCH_REPLAY")
         .map(|p| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("COLLBENCH_REPLAY={}: {e}", p.to_string_lossy())));
     if replay.is_none() {
         if let Err(why) = bed::can_run() {
-            println!("collectives_bed {why}");
+            println!("collectives_bed skipped: {why}");
             return;
         }
     }
@@ -255,12 +265,19 @@ fn main() {
             }
         })
         .collect();
-    let ops: Vec<Op> = knob("COLLBENCH_OPS", &Op::ALL.map(|o| o.name()).join(","))
+    let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("COLLBENCH_QUICK").is_some();
+    let all_ops = Op::ALL.map(|o| o.name()).join(",");
+    let (ops_default, sizes_default, layouts_default) =
+        if quick { QUICK } else { (all_ops.as_str(), "8,65536,4194304", "interleaved,blocks,3+5,1+7") };
+    if quick {
+        println!("quick slice: {} at {} over {} (COLLBENCH_OPS, _SIZES, _LAYOUTS override)", QUICK.0, QUICK.1, QUICK.2);
+    }
+    let ops: Vec<Op> = knob("COLLBENCH_OPS", ops_default)
         .iter()
         .map(|o| Op::parse(o).unwrap_or_else(|| panic!("COLLBENCH_OPS: unknown operation {o}")))
         .collect();
-    let sizes: Vec<u64> = knob("COLLBENCH_SIZES", "8,65536,4194304").iter().map(|s| s.parse().expect("COLLBENCH_SIZES")).collect();
-    let wanted = knob("COLLBENCH_LAYOUTS", "interleaved,blocks,3+5,1+7");
+    let sizes: Vec<u64> = knob("COLLBENCH_SIZES", sizes_default).iter().map(|s| s.parse().expect("COLLBENCH_SIZES")).collect();
+    let wanted = knob("COLLBENCH_LAYOUTS", layouts_default);
     let secs: f64 = std::env::var("COLLBENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.5);
     let layouts: Vec<(&str, Vec<usize>)> = layouts().into_iter().filter(|(n, _)| wanted.iter().any(|w| w == n)).collect();
     let nominal = Net::bed(DELAY_MS as f64, RATE_MBIT as f64);
@@ -568,5 +585,6 @@ fn main() {
         ));
     }
     drop(b);
+    println!("\n{launches} launches in {:.1} min", started.elapsed().as_secs_f64() / 60.0);
     println!("collectives_bed delay_ms={DELAY_MS} rate_mbit={RATE_MBIT} secs_per_case={secs} {}", summary.join(" "));
 }
