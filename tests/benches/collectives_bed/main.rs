@@ -26,8 +26,9 @@
 //! Run (root; builds and tears down its own bed): `cargo bench -p straddle-tests --bench
 //! collectives_bed` after `cargo build --release --workspace`: everything, about 95 minutes.
 //! `-- --quick` (or COLLBENCH_QUICK=1): a representative slice in under ten minutes, the
-//! broadcast, allreduce and gather at 64 KiB and 4 MiB over interleaved sites and 1+7
-//! (`QUICK`; the knobs below still override each part). Knobs: COLLBENCH_OPS=bcast,
+//! broadcast, allreduce and gather over interleaved sites at 64 KiB and 4 MiB and over 1+7
+//! at 4 MiB (`QUICK_OPS`, `QUICK_LAUNCHES`; COLLBENCH_OPS, or COLLBENCH_SIZES and
+//! COLLBENCH_LAYOUTS, override them). Knobs: COLLBENCH_OPS=bcast,
 //! allreduce  COLLBENCH_SIZES=8,65536  COLLBENCH_LAYOUTS=blocks,1+7  COLLBENCH_SECS=1.5 (timed
 //! work per case and mode)  COLLBENCH_MPI=mpich (only MPICH has pins and a model so far)
 //! COLLBENCH_RAW=1 (print collbench's own lines)  COLLBENCH_UCX_RNDV_THRESH=auto (UCX's
@@ -65,11 +66,12 @@ const RATE_MBIT: u32 = 100;
 /// Messages each way at once when calibrating the WAN's rate with data both ways.
 const FLOWS: usize = 4;
 
-/// The quick slice: (operations, sizes, layouts). Regrouped rows with the 2x goal, rows
-/// the shim passes through, the bytes goal's rows (every copying operation here from
-/// 1 MiB) and the model's, over the layout where the library crosses most and the most
-/// uneven one.
-const QUICK: (&str, &str, &str) = ("bcast,allreduce,gather", "65536,4194304", "interleaved,1+7");
+/// The quick slice: these operations in these launches (layout, size). Regrouped rows with
+/// the 2x goal, rows the shim passes through (the gathers), the bytes goal's rows (every
+/// 4 MiB row here) and the model's, over the layout where the library crosses most and
+/// the most uneven one.
+const QUICK_OPS: &str = "bcast,allreduce,gather";
+const QUICK_LAUNCHES: [(&str, u64); 3] = [("interleaved", 65536), ("interleaved", 4194304), ("1+7", 4194304)];
 
 fn knob(name: &str, default: &str) -> Vec<String> {
     std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
@@ -266,18 +268,19 @@ fn main() {
         })
         .collect();
     let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("COLLBENCH_QUICK").is_some();
+    // The quick slice's launches, unless sizes or layouts are asked for.
+    let quick_launches = quick && std::env::var_os("COLLBENCH_SIZES").is_none() && std::env::var_os("COLLBENCH_LAYOUTS").is_none();
     let all_ops = Op::ALL.map(|o| o.name()).join(",");
-    let (ops_default, sizes_default, layouts_default) =
-        if quick { QUICK } else { (all_ops.as_str(), "8,65536,4194304", "interleaved,blocks,3+5,1+7") };
+    let ops_default = if quick { QUICK_OPS } else { all_ops.as_str() };
     if quick {
-        println!("quick slice: {} at {} over {} (COLLBENCH_OPS, _SIZES, _LAYOUTS override)", QUICK.0, QUICK.1, QUICK.2);
+        println!("quick slice: {QUICK_OPS} in launches {QUICK_LAUNCHES:?} (COLLBENCH_OPS, or _SIZES and _LAYOUTS, override)");
     }
     let ops: Vec<Op> = knob("COLLBENCH_OPS", ops_default)
         .iter()
         .map(|o| Op::parse(o).unwrap_or_else(|| panic!("COLLBENCH_OPS: unknown operation {o}")))
         .collect();
-    let sizes: Vec<u64> = knob("COLLBENCH_SIZES", sizes_default).iter().map(|s| s.parse().expect("COLLBENCH_SIZES")).collect();
-    let wanted = knob("COLLBENCH_LAYOUTS", layouts_default);
+    let sizes: Vec<u64> = knob("COLLBENCH_SIZES", "8,65536,4194304").iter().map(|s| s.parse().expect("COLLBENCH_SIZES")).collect();
+    let wanted = knob("COLLBENCH_LAYOUTS", "interleaved,blocks,3+5,1+7");
     let secs: f64 = std::env::var("COLLBENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.5);
     let layouts: Vec<(&str, Vec<usize>)> = layouts().into_iter().filter(|(n, _)| wanted.iter().any(|w| w == n)).collect();
     let nominal = Net::bed(DELAY_MS as f64, RATE_MBIT as f64);
@@ -353,7 +356,7 @@ fn main() {
                 .collect();
             for (si, &size) in sizes.iter().enumerate() {
                 let these: Vec<Op> = ops.iter().cloned().filter(|&o| o != Op::Barrier || si == 0).collect();
-                if these.is_empty() {
+                if these.is_empty() || (quick_launches && !QUICK_LAUNCHES.contains(&(*lname, size))) {
                     continue;
                 }
                 let names: Vec<&str> = these.iter().map(|o| o.name()).collect();
