@@ -1,4 +1,4 @@
-//! The model the site-aware collectives benchmark (`benches/collectives_bed.rs`) holds its
+//! The model the site-aware collectives benchmark (`main.rs` beside it) holds its
 //! measurements against: for every blocking collective, the messages of the MPI library's
 //! algorithm pinned for the run (MPICH 4.0.2's own, by its CVARs) and of the regrouped
 //! algorithm the shim runs (inside each site first, one WAN crossing per site, through one
