@@ -136,9 +136,10 @@ fn run(target: &Target, pid: u32, streams: u32, peers: u32, secs: u64) -> Measur
     });
     let mut l = latencies.lock().unwrap().clone();
     l.sort_by(f64::total_cmp);
-    let q = |p: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * p).round() as usize] };
+    // The sample nearest the quantile of `per_mille` thousandths (rounded half up).
+    let q = |per_mille: usize| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) * per_mille + 500) / 1000] };
     let rate = *records.lock().unwrap() as f64 / secs as f64;
-    Measured { rate, p50: q(0.5), p99: q(0.99), max: q(1.0), reports: l.len() }
+    Measured { rate, p50: q(500), p99: q(990), max: q(1000), reports: l.len() }
 }
 
 fn main() {

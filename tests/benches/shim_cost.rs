@@ -9,9 +9,9 @@
 use straddle_tests::mpi::{Launch, BOTH};
 use straddle_tests::paths::{program, Scratch};
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i]
+/// The sample nearest the quantile of `per_mille` thousandths (rounded half up).
+fn quantile(sorted: &[f64], per_mille: usize) -> f64 {
+    sorted[((sorted.len() - 1) * per_mille + 500) / 1000]
 }
 
 fn main() {
@@ -45,8 +45,8 @@ fn main() {
             for v in [&mut shim, &mut direct, &mut added] {
                 v.sort_by(|a, b| a.partial_cmp(b).unwrap());
             }
-            let (ms, md) = (quantile(&shim, 0.5), quantile(&direct, 0.5));
-            let row = (mpi.name(), ty, ms, md, quantile(&added, 0.1), quantile(&added, 0.5), quantile(&added, 0.9), ms / md);
+            let (ms, md) = (quantile(&shim, 500), quantile(&direct, 500));
+            let row = (mpi.name(), ty, ms, md, quantile(&added, 100), quantile(&added, 500), quantile(&added, 900), ms / md);
             println!(
                 "{:<8} {:<11} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>7.3}",
                 row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7

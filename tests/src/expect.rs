@@ -47,7 +47,7 @@ impl Expected {
 
 /// `programs/traffic.c` with `n` ranks (even), `loops` iterations of the final loop.
 pub fn traffic_c(n: usize, loops: u64, large_count: bool) -> Expected {
-    assert!(n >= 4 && n % 2 == 0, "traffic.c's pattern needs an even world of at least 4");
+    assert!(n >= 4 && n.is_multiple_of(2), "traffic.c's pattern needs an even world of at least 4");
     let mut e = Expected::new(n);
     for r in 0..n {
         let (p1, p2, p3) = ((r + 1) % n, (r + 2) % n, (r + 3) % n);

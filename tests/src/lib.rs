@@ -4,7 +4,6 @@
 //! multi-site test bed (`bed`).
 
 pub mod bed;
-pub mod collmodel_bed;
 pub mod controller;
 pub mod expect;
 pub mod mpi;

@@ -74,6 +74,23 @@ pub struct Run {
     pub timed_out: bool,
 }
 
+/// Deadlines are generous and grow with what a launch does: on a busy machine (two cores
+/// shared with other work, ranks that poll) a launch can take several times what it takes
+/// on a quiet one, and a deadline only guards against a launch that hangs. Every launch
+/// gets this for starting and wiring up …
+pub const LAUNCH_BUDGET: Duration = Duration::from_secs(60);
+/// … this per rank (its start, its share of `MPI_Init` and `MPI_Finalize`) …
+pub const RANK_BUDGET: Duration = Duration::from_secs(10);
+/// … and, per rank, the budget of each case its caller declares ([`Launch::work`]). This
+/// is about five times what a case of `programs/collectives.c` takes per rank on a quiet
+/// machine (eight ranks on two cores: about 10,000 cases in 35 s, 0.45 ms per rank).
+pub const CASE_BUDGET: Duration = Duration::from_millis(2);
+
+/// The deadline of a launch of `ranks` ranks that each run `cases` cases of `per_case`.
+pub fn deadline_for(ranks: u32, cases: u32, per_case: Duration) -> Duration {
+    LAUNCH_BUDGET + (RANK_BUDGET + per_case * cases) * ranks
+}
+
 /// What to launch.
 pub struct Launch<'a> {
     pub mpi: Mpi,
@@ -88,7 +105,14 @@ pub struct Launch<'a> {
 
 impl<'a> Launch<'a> {
     pub fn new(mpi: Mpi, ranks: u32, exe: &'a Path) -> Launch<'a> {
-        Launch { mpi, ranks, exe, args: vec![], env: vec![], shim: true, deadline: Duration::from_secs(90) }
+        Launch { mpi, ranks, exe, args: vec![], env: vec![], shim: true, deadline: deadline_for(ranks, 0, Duration::ZERO) }
+    }
+
+    /// Declares that every rank runs `cases` cases of `per_case` each (on a quiet machine,
+    /// times the margin [`CASE_BUDGET`] carries): the deadline grows to match.
+    pub fn work(mut self, cases: u32, per_case: Duration) -> Self {
+        self.deadline = deadline_for(self.ranks, cases, per_case);
+        self
     }
 
     pub fn arg(mut self, a: impl ToString) -> Self {
@@ -147,6 +171,14 @@ impl<'a> Launch<'a> {
     /// Runs to completion or kills the whole launch at the deadline.
     pub fn run(&self) -> Run {
         let run = run_with_deadline(self.command(), self.deadline, || {});
+        eprintln!(
+            "{} launch of {} on {} ranks: {:.1} s (deadline {} s)",
+            self.mpi.name(),
+            self.exe.file_name().unwrap_or_default().to_string_lossy(),
+            self.ranks,
+            run.elapsed.as_secs_f64(),
+            self.deadline.as_secs()
+        );
         assert!(
             !run.timed_out,
             "{} launch of {} missed its {:?} deadline\nstdout:\n{}\nstderr:\n{}",

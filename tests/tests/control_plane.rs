@@ -97,7 +97,12 @@ fn submitted_jobs_get_their_site_map_and_bad_requests_are_refused() {
     let (ok, out) = cli(&url, &["scenario", good.to_str().unwrap(), "--token", "s3cret"]);
     assert!(ok && out.contains("ep1, lu"), "{out}");
     let lu = out.lines().find_map(|l| l.strip_prefix("job token lu: ")).unwrap().trim().to_string();
-    std::thread::sleep(Duration::from_millis(1500));
+    // lu arrives a second in; a rank attaching before would make a job of its own.
+    let start = std::time::Instant::now();
+    while traffic_with(&url, Some(&lu), "lu").is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the scenario's lu never arrived");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(first_map(&url, Some(&lu), "lu", 1, 2).unwrap().rank_site, vec![1, 1]);
 
     // With --submitted-only, ranks of a job nobody submitted are refused: unknown job.

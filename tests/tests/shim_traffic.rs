@@ -116,7 +116,7 @@ fn run_traffic_c(mpi: Mpi) {
     assert!(table.contains(&format!("job {job}  (4 ranks, cumulative)")), "{table}");
     let total: f64 = e.bytes_flat().iter().sum();
     let msgs: f64 = e.messages_flat().iter().sum();
-    assert!(table.contains(&format!("in {} messages", msgs as u64)), "{table}");
+    assert!(table.contains(&format!("in {msgs:.0} messages")), "{table}");
     assert!(total > 0.0);
     let jobs = cli(&["jobs"]);
     assert!(jobs.lines().any(|l| l.starts_with(&job) && l.contains(" 4 ")), "{jobs}");

@@ -9,8 +9,9 @@
 
 use std::time::Duration;
 
-use straddle_tests::controller::{cli, ControllerProcess};
-use straddle_tests::mpi::{exclusive, run_with_deadline, Launch, Mpi, Run, BOTH};
+use straddle_proto::CollectiveMode;
+use straddle_tests::controller::{cli, wait_for, ControllerProcess};
+use straddle_tests::mpi::{exclusive, run_with_deadline, Launch, Mpi, Run, BOTH, CASE_BUDGET};
 use straddle_tests::paths::{program, Scratch};
 
 const LAYOUTS: [(&str, &str); 6] = [
@@ -23,6 +24,14 @@ const LAYOUTS: [(&str, &str); 6] = [
     // a root that does not lead its site hands over to its leader.
     ("five sites", "0,1,2,3,4,0,1,2"),
 ];
+
+/// Cases per rank in a round of `collectives.c` with every size (4,988) and with the first
+/// two sizes (2,238): what the launches' deadlines grow by.
+const CASES_PER_ROUND: u32 = 5000;
+const CASES_PER_ROUND_TWO_SIZES: u32 = 2300;
+/// Rounds of the map-change test, 200 ms apart: time for the drain's maps to arrive and be
+/// adopted however late the ranks got to run site-aware.
+const ROUNDS: u32 = 40;
 
 /// The "<what>: N cases, M failures" line: (N, M).
 fn tally(run: &Run, what: &str) -> (u64, u64) {
@@ -50,6 +59,7 @@ fn regrouped(mpi: Mpi, exe: &std::path::Path, rounds: u32, mode: &str, map: &str
 /// `epoch` mod its size.
 fn regrouped_at(mpi: Mpi, exe: &std::path::Path, rounds: u32, mode: &str, map: &str, epoch: u64) -> Run {
     Launch::new(mpi, 8, exe)
+        .work(rounds * CASES_PER_ROUND, CASE_BUDGET)
         .arg(rounds)
         .env("STRADDLE_REGROUP", mode)
         .env("STRADDLE_SITE_MAP", map)
@@ -118,11 +128,17 @@ fn without_a_map_collectives_stay_the_librarys() {
     for mpi in BOTH {
         let exe = mpi.compile(&program("collectives.c"), &dir.0);
         // Regrouping on, but no map and no controller: every agreement finds no map.
-        let run = Launch::new(mpi, 8, &exe).arg(1).env("STRADDLE_REGROUP", "always").env("STRADDLE_VERBOSE", 1).run();
+        let run = Launch::new(mpi, 8, &exe)
+            .work(CASES_PER_ROUND, CASE_BUDGET)
+            .arg(1)
+            .env("STRADDLE_REGROUP", "always")
+            .env("STRADDLE_VERBOSE", 1)
+            .run();
         assert!(run.success && tally(&run, "collectives:").1 == 0, "{}", run.stderr);
         assert!(!run.stderr.contains("site-aware"), "{}", run.stderr);
         // A map, but regrouping off.
         let run = Launch::new(mpi, 8, &exe)
+            .work(CASES_PER_ROUND, CASE_BUDGET)
             .arg(1)
             .env("STRADDLE_REGROUP", 0)
             .env("STRADDLE_SITE_MAP", LAYOUTS[0].1)
@@ -148,10 +164,12 @@ fn three_site_topology() -> String {
     t
 }
 
-/// The controller places a job over three sites (epoch 1); while the program loops over
-/// collectives, an operator drains osaka and the new map (epoch 2) reaches the ranks. All
-/// ranks adopt it at the same collective, results stay right throughout, and the new
-/// grouping is the one used afterwards.
+/// The controller places a job over three sites (epoch 1); once every rank has run
+/// collectives site-aware over them, an operator drains osaka and new maps (epoch 2 on)
+/// reach the ranks. All ranks adopt the same groupings in the same order, results stay
+/// right throughout, and the last grouping leaves osaka out. Ranks attach, receive maps and
+/// report at their own pace: nothing here assumes which rank gets a map first, or which
+/// of the controller's epochs a rank sees (a rank may skip one).
 #[test]
 fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
     let _x = exclusive();
@@ -168,8 +186,9 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
         let job = format!("live-{}", mpi.name());
         let job_token = straddle_tests::controller::submit(&url, "tk", &job, "v0,v3,v6,v1,v4,v7,v2,v5");
         let exe = mpi.compile(&program("collectives.c"), &dir.0);
-        let cmd = Launch::new(mpi, 8, &exe)
-            .arg(30)
+        let launch = Launch::new(mpi, 8, &exe)
+            .work(ROUNDS * CASES_PER_ROUND_TWO_SIZES, CASE_BUDGET)
+            .arg(ROUNDS)
             .arg(200)
             .arg(2)
             .env("STRADDLE_CONTROLLER", &url)
@@ -177,12 +196,24 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
             .env("STRADDLE_JOB_TOKEN", &job_token)
             .env("STRADDLE_REGROUP", "always")
             .env("STRADDLE_AGREE_EVERY", 8)
-            .env("STRADDLE_VERBOSE", 1)
-            .command();
-        let running = std::thread::spawn(move || run_with_deadline(cmd, Duration::from_secs(150), || {}));
-        // Let the ranks run on epoch 1 for a while, then drain osaka: the planner moves
-        // v6 and v7 away and the controller pushes the new map.
-        std::thread::sleep(Duration::from_secs(4));
+            .env("STRADDLE_VERBOSE", 1);
+        let (cmd, deadline) = (launch.command(), launch.deadline + Duration::from_millis(200) * ROUNDS);
+        let running = std::thread::spawn(move || run_with_deadline(cmd, deadline, || {}));
+        // Until every rank has reported collectives run site-aware on the world (epoch 1 is
+        // the only map so far), then drain osaka: the planner moves v6 and v7 away and the
+        // controller pushes the new map.
+        let world_site_aware = |m: &straddle_proto::TrafficMatrix| {
+            (0..8).all(|rank| {
+                m.collectives.iter().filter(|c| c.rank == rank).filter_map(|c| c.traffic.as_ref()).any(|t| {
+                    let world = m.communicators.iter().any(|k| {
+                        k.reporter_rank == rank && k.info.as_ref().is_some_and(|i| i.comm_id == t.comm_id && i.world_ranks.len() == 8)
+                    });
+                    world && t.mode == CollectiveMode::SiteAware as i32 && t.calls > 0
+                })
+            })
+        };
+        let m = wait_for(&url, &job, deadline, world_site_aware);
+        assert!(world_site_aware(&m), "{}: not every rank ran collectives site-aware on epoch 1: {:?}", mpi.name(), m.collectives);
         let (ok, out) = cli(&url, Some("tk"), &["override", "drain", "osaka"]);
         assert!(ok, "{out}");
         let (ok, out) = cli(&url, Some("tk"), &["override", "mode", "automatic"]);
@@ -190,27 +221,37 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
         let run = running.join().unwrap();
         assert!(run.success && !run.timed_out, "{}: {}", mpi.name(), run.stderr);
         assert_eq!(tally(&run, "collectives:").1, 0, "{}: {}", mpi.name(), run.stderr);
+        // Per rank: the maps it received and the groupings it adopted, in its own order (a
+        // rank announces a map before it holds it, and adopts only what it holds).
+        let mut world_groupings = Vec::new();
         for rank in 0..8 {
             let tag = format!("[{job} rank {rank}]");
-            let mine: Vec<&str> = run.stderr.lines().filter(|l| l.contains(&tag)).collect();
-            let at = |p: &dyn Fn(&str) -> bool| mine.iter().position(|l| p(l));
-            let first = at(&|l| l.contains("epoch 1: site-aware collectives over 3 sites on a communicator of 8 ranks"));
-            // The newest map this rank received, and the line where it received it.
-            let maps: Vec<(usize, u64)> = mine
-                .iter()
-                .enumerate()
-                .filter_map(|(i, l)| {
-                    l.split("site map epoch ").nth(1).and_then(|t| t.split(':').next()).and_then(|e| e.parse().ok()).map(|e| (i, e))
-                })
-                .collect();
-            let &(got_last, last) = maps.last().unwrap_or_else(|| panic!("{} rank {rank}: no map:\n{}", mpi.name(), mine.join("\n")));
-            assert!(last >= 2, "{} rank {rank}: the drain changed the map:\n{}", mpi.name(), mine.join("\n"));
-            // ... adopted afterwards: the grouping without osaka's VMs, or one site.
-            let adopted = at(&|l| l.contains(&format!("]: epoch {last}: ")));
-            assert!(first.is_some() && adopted.is_some_and(|a| a > got_last), "{} rank {rank}:\n{}", mpi.name(), mine.join("\n"));
-            let line = mine[adopted.unwrap()];
-            assert!(line.contains("over 2 sites") || line.contains("collectives flat"), "{} rank {rank}: {line}", mpi.name());
+            let mine: Vec<&str> = run.stderr.lines().filter(|l| l.contains(&tag)).map(|l| l.split("]: ").nth(1).unwrap_or(l)).collect();
+            let all = mine.join("\n");
+            let epoch = |l: &str, key: &str| l.strip_prefix(key).and_then(|t| t.split(':').next()).and_then(|e| e.parse::<u64>().ok());
+            let received: Vec<(usize, u64)> =
+                mine.iter().enumerate().filter_map(|(i, l)| epoch(l, "site map epoch ").map(|e| (i, e))).collect();
+            // Epoch 1 over three sites ran on the world before the drain (waited for above).
+            assert!(
+                mine.contains(&"epoch 1: site-aware collectives over 3 sites on a communicator of 8 ranks"),
+                "{} rank {rank}: epoch 1 over three sites:\n{all}",
+                mpi.name()
+            );
+            // The drain changed the map, and the world went to a grouping without osaka (two
+            // sites, or one: flat) at an epoch this rank had received or passed (a rank that
+            // got a newer map straight away takes part in the others' older agreed epoch).
+            assert!(received.iter().any(|&(_, e)| e >= 2), "{} rank {rank}: the drain changed the map:\n{all}", mpi.name());
+            let without_osaka = mine.iter().enumerate().any(|(at, l)| {
+                let e = epoch(l, "epoch ").unwrap_or(0);
+                let grouping =
+                    l.ends_with("site-aware collectives over 2 sites on a communicator of 8 ranks") || l.contains(": collectives flat");
+                e >= 2 && grouping && received.iter().any(|&(i, got)| got >= e && i < at)
+            });
+            assert!(without_osaka, "{} rank {rank}: no grouping without osaka adopted:\n{all}", mpi.name());
+            world_groupings.push(mine.into_iter().filter(|l| l.ends_with("on a communicator of 8 ranks")).collect::<Vec<_>>());
         }
+        // All ranks together: the world's groupings, the same ones in the same order on every rank.
+        assert!(world_groupings.iter().all(|g| *g == world_groupings[0]), "{}: {world_groupings:#?}", mpi.name());
         // The controller sees which calls ran site-aware and the bytes they sent across.
         let (ok, table) = cli(&url, Some("tk"), &["traffic", &job]);
         assert!(ok && table.contains("site-aware collectives sent"), "{table}");

@@ -44,12 +44,18 @@ pub struct BedSpec {
     pub loss: f64,
 }
 
+/// Site `i`'s name: a, b, c, … (26 at most).
+fn site_name(i: u32) -> String {
+    let letter = u8::try_from(i).ok().and_then(|i| b'a'.checked_add(i)).filter(u8::is_ascii_lowercase);
+    char::from(letter.unwrap_or_else(|| panic!("a bed has at most 26 sites, not {}", i + 1))).to_string()
+}
+
 impl BedSpec {
     /// `sites` sites named a, b, c, … of `nodes` nodes each.
     pub fn new(prefix: &str, sites: u32, nodes: u32) -> BedSpec {
         BedSpec {
             prefix: prefix.to_string(),
-            sites: (0..sites).map(|i| SiteSpec { name: ((b'a' + i as u8) as char).to_string(), nodes }).collect(),
+            sites: (0..sites).map(|i| SiteSpec { name: site_name(i), nodes }).collect(),
             delay: Duration::from_millis(10),
             rate_mbit: Some(100),
             loss: 0.0,
@@ -88,15 +94,16 @@ pub enum BedError {
     Io(#[from] std::io::Error),
 }
 
-/// True when this process may build a bed; tests that need one skip with this reason.
+/// Whether this process may build a bed, and if not why (the tests that need one are
+/// ignored unless asked for and fail with this reason; benchmarks say they skipped).
 pub fn can_run() -> Result<(), String> {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     if uid != 0 {
-        return Err(format!("skipped: the test bed needs root (uid {uid})"));
+        return Err(format!("the test bed needs root (uid {uid})"));
     }
     if !Path::new("/dev/net/tun").exists() {
-        return Err("skipped: /dev/net/tun is missing".into());
+        return Err("the test bed needs /dev/net/tun, which is missing".into());
     }
     Ok(())
 }

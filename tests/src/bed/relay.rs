@@ -58,7 +58,7 @@ pub fn open_tap_in(netns: &std::path::Path, name: &str) -> std::io::Result<File>
         let mut ifr = [0u8; 40];
         let n = name.len().min(15);
         ifr[..n].copy_from_slice(&name.as_bytes()[..n]);
-        let flags: i16 = (libc::IFF_TAP | libc::IFF_NO_PI) as i16;
+        let flags = i16::try_from(libc::IFF_TAP | libc::IFF_NO_PI).expect("the TAP flags fit ifr_flags");
         ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
         // SAFETY: TUNSETIFF with an ifreq-sized buffer.
         if unsafe { libc::ioctl(f.as_raw_fd(), TUNSETIFF, ifr.as_mut_ptr()) } != 0 {
@@ -108,6 +108,9 @@ impl Lossy {
     }
 }
 
+/// Frames on their way to one ordered pair's writer, each with the instant it is due (ns).
+type FrameSender = mpsc::Sender<(u64, Vec<u8>)>;
+
 /// Runs the relay until the process is killed. Prints `relay ready` once the TAPs exist.
 pub fn run(cfg: RelayConfig) -> std::io::Result<()> {
     let n = cfg.sites.len();
@@ -116,7 +119,7 @@ pub fn run(cfg: RelayConfig) -> std::io::Result<()> {
     let macs: Arc<RwLock<HashMap<[u8; 6], usize>>> = Arc::default();
 
     // One FIFO and one writer per ordered pair: deadlines in a FIFO are monotone.
-    let mut senders: Vec<Vec<Option<mpsc::Sender<(u64, Vec<u8>)>>>> = vec![vec![None; n]; n];
+    let mut senders: Vec<Vec<Option<FrameSender>>> = vec![vec![None; n]; n];
     for (src, row) in senders.iter_mut().enumerate() {
         for (dst, slot) in row.iter_mut().enumerate() {
             if src == dst {
@@ -150,8 +153,8 @@ pub fn run(cfg: RelayConfig) -> std::io::Result<()> {
     }
     for (src, tap) in taps.iter().enumerate() {
         let tap = tap.clone();
-        let out: Vec<Option<mpsc::Sender<(u64, Vec<u8>)>>> = senders[src].clone();
-        let delays: Vec<u64> = cfg.delay[src].iter().map(|d| d.as_nanos() as u64).collect();
+        let out: Vec<Option<FrameSender>> = senders[src].clone();
+        let delays: Vec<u64> = cfg.delay[src].iter().map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).collect();
         let stats = stats.clone();
         let macs = macs.clone();
         let loss = cfg.loss;

@@ -20,8 +20,9 @@ impl Dist {
     pub fn of(mut v: Vec<f64>) -> Dist {
         assert!(!v.is_empty(), "no samples");
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        Dist { n: v.len(), min: v[0], median: q(0.5), p99: q(0.99), max: v[v.len() - 1] }
+        // The sample nearest the quantile of `per_mille` thousandths (rounded half up).
+        let q = |per_mille: usize| v[((v.len() - 1) * per_mille + 500) / 1000];
+        Dist { n: v.len(), min: v[0], median: q(500), p99: q(990), max: v[v.len() - 1] }
     }
 }
 
@@ -90,7 +91,10 @@ pub struct SelfTest {
 /// Limits the bed must meet.
 pub const IN_SITE_RTT_MS: f64 = 0.5;
 pub const RTT_TOLERANCE_MS: f64 = 1.0;
-pub const RATE_TOLERANCE: f64 = 0.10;
+/// TCP across must reach at least this share of the cap (and never exceed it). How close it
+/// comes is a performance figure (the `bed_wan` benchmark), not a property of the bed: a
+/// user-space relay on a busy machine carries less.
+pub const RATE_FLOOR: f64 = 0.5;
 
 impl SelfTest {
     /// Measures: ping inside site 0 and across to site 1 (up to `attempts` times while the
@@ -173,9 +177,12 @@ impl SelfTest {
             }
         }
         if let (Some(rate), Some(got)) = (self.rate_mbit, self.cross_site_tcp_mbit) {
-            let r = rate as f64;
-            if (got - r).abs() > RATE_TOLERANCE * r {
-                out.push(format!("cross-site TCP {got:.1} Mbit/s is not within {:.0}% of {rate} Mbit/s", RATE_TOLERANCE * 100.0));
+            let r = f64::from(rate);
+            if got > r {
+                out.push(format!("cross-site TCP {got:.1} Mbit/s is above the {rate} Mbit/s cap"));
+            }
+            if got < RATE_FLOOR * r {
+                out.push(format!("cross-site TCP {got:.1} Mbit/s is under {:.0}% of the {rate} Mbit/s cap", RATE_FLOOR * 100.0));
             }
         }
         out

@@ -76,7 +76,7 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Vec<PairCounters>>> {
     if bytes.len() < 16 || word(0) != MAGIC {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is no relay stats file", path.display())));
     }
-    let n = word(1) as usize;
+    let n = usize::try_from(word(1)).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "relay stats: too many sites"))?;
     if bytes.len() < len(n) {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "relay stats file too short"));
     }

@@ -2,7 +2,7 @@
 //! ranks, one per node, over two sites 10 ms and 100 Mbit/s apart, in four layouts
 //! (interleaved, site blocks, 3+5, 1+7); every blocking collective at 8 B, 64 KiB and 4 MiB
 //! (`tests/programs/collbench.c` defines what size means per operation); the library's
-//! algorithm pinned by its own variables (`collmodel_bed::mpich_pin`). One launch per layout
+//! algorithm pinned by its own variables (`model::mpich_pin`). One launch per layout
 //! and size, each on a bed built afresh, the shim preloaded with STRADDLE_REGROUP=1: each case
 //! alternates the library's own call (through PMPI, which the shim does not see) and the same
 //! call through the shim, in runs of calls (library, shim, shim, library, ..., six runs each;
@@ -24,7 +24,11 @@
 //! messages each way across at once.
 //!
 //! Run (root; builds and tears down its own bed): `cargo bench -p straddle-tests --bench
-//! collectives_bed` after `cargo build --release --workspace`. Knobs: COLLBENCH_OPS=bcast,
+//! collectives_bed` after `cargo build --release --workspace`: everything, about 95 minutes.
+//! `-- --quick` (or COLLBENCH_QUICK=1): a representative slice in under ten minutes, the
+//! broadcast, allreduce and gather over interleaved sites at 64 KiB and 4 MiB and over 1+7
+//! at 4 MiB (`QUICK_OPS`, `QUICK_LAUNCHES`; COLLBENCH_OPS, or COLLBENCH_SIZES and
+//! COLLBENCH_LAYOUTS, override them). Knobs: COLLBENCH_OPS=bcast,
 //! allreduce  COLLBENCH_SIZES=8,65536  COLLBENCH_LAYOUTS=blocks,1+7  COLLBENCH_SECS=1.5 (timed
 //! work per case and mode)  COLLBENCH_MPI=mpich (only MPICH has pins and a model so far)
 //! COLLBENCH_RAW=1 (print collbench's own lines)  COLLBENCH_UCX_RNDV_THRESH=auto (UCX's
@@ -35,20 +39,22 @@
 //! shim's mode calls the library too, so the ratios show what the schedule and noise alone
 //! do; regrouped rows then fail their goals, as they should). The last line is machine-readable.
 //! COLLBENCH_REPLAY=log (no bed: score the measurements of an earlier run's COLLBENCH_RAW=1
-//! output with this tree's model). Column "sa": whether the shim regroups that row (`collmodel_bed::shim_regroups`, the shim's own
+//! output with this tree's model). Column "sa": whether the shim regroups that row (`model::shim_regroups`, the shim's own
 //! `regroup::pays`); where it does not, both modes run the library's algorithm and the model
 //! of both is one. Note `lib first-come T`: where one sender has long messages across on
 //! several connections at once, the library's time had the WAN carried them whole in the
 //! order posted rather than in turns (the model); shown where the two differ by over 5%,
-//! not scored (`collmodel_bed::cost_served`).
+//! not scored (`model::cost_served`).
+
+mod model;
 
 use std::time::{Duration, Instant};
 
-use straddle_tests::bed::launch::BedLaunch;
-use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
-use straddle_tests::collmodel_bed::{
+use model::{
     cost, cost_served, layouts, library, mpich_env, mpich_pin, regrouped, shim_regroups, sites_of, Cost, Host, Link, Net, Op, Regroup,
 };
+use straddle_tests::bed::launch::BedLaunch;
+use straddle_tests::bed::{self, Bed, BedSpec, SiteSpec};
 use straddle_tests::mpi::Mpi;
 use straddle_tests::paths::{program, shim, Scratch};
 
@@ -59,6 +65,13 @@ const DELAY_MS: u64 = 10;
 const RATE_MBIT: u32 = 100;
 /// Messages each way at once when calibrating the WAN's rate with data both ways.
 const FLOWS: usize = 4;
+
+/// The quick slice: these operations in these launches (layout, size). Regrouped rows with
+/// the 2x goal, rows the shim passes through (the gathers), the bytes goal's rows (every
+/// 4 MiB row here) and the model's, over the layout where the library crosses most and
+/// the most uneven one.
+const QUICK_OPS: &str = "bcast,allreduce,gather";
+const QUICK_LAUNCHES: [(&str, u64); 3] = [("interleaved", 65536), ("interleaved", 4194304), ("1+7", 4194304)];
 
 fn knob(name: &str, default: &str) -> Vec<String> {
     std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
@@ -72,12 +85,12 @@ use straddle_tests::paths::idle_sleep;
 struct Measured {
     /// Per call: the trimmed mean of the calls that started on time.
     time_s: f64,
-    iters: u32,
+    iters: u64,
     /// Calls that started late (the previous call overran its slot), not in `time_s`.
-    late: u32,
-    overruns: u32,
+    late: usize,
+    overruns: u64,
     /// How often collbench measured the case again since the machine disturbed it.
-    retakes: u32,
+    retakes: u64,
     errors: u64,
     /// Payload bytes per call, site 0 to 1 and back.
     ab: f64,
@@ -85,6 +98,11 @@ struct Measured {
 }
 
 fn field(line: &str, key: &str) -> Option<f64> {
+    text(line, key).and_then(|v| v.parse().ok())
+}
+
+/// A count collbench prints as a whole number.
+fn count(line: &str, key: &str) -> Option<u64> {
     text(line, key).and_then(|v| v.parse().ok())
 }
 
@@ -134,18 +152,19 @@ fn measured(stdout: &str, op: &str, size: u64, mode: &str) -> Option<Measured> {
     let times = list("times_us");
     let sum = |f: &dyn Fn(&str) -> f64| windows.iter().map(|l| f(l)).sum::<f64>();
     // Every timed call's counters are summed, late or not.
-    let iters = sum(&|l| field(l, "iters").unwrap_or(0.0)).max(1.0);
+    let counted = |key: &str| windows.iter().filter_map(|l| count(l, key)).sum::<u64>();
+    let iters = counted("iters").max(1);
     // Hand-outs inside the counted windows (none where every slot is counted alone).
     let nulls = sum(&|l| field(l, "nulls").unwrap_or(1.0));
     Some(Measured {
         time_s: trimmed_mean(times),
-        iters: iters as u32,
-        late: list("late_us").len() as u32,
-        overruns: sum(&|l| field(l, "overruns").unwrap_or(0.0)) as u32,
-        retakes: sum(&|l| field(l, "retakes").unwrap_or(0.0)) as u32,
-        errors: field(stdout.lines().filter(|l| l.starts_with("check ")).find(mine)?, "errors")? as u64,
-        ab: ((sum(&|l| payload(l, "ab")) - n_ab * nulls) / iters).max(0.0),
-        ba: ((sum(&|l| payload(l, "ba")) - n_ba * nulls) / iters).max(0.0),
+        iters,
+        late: list("late_us").len(),
+        overruns: counted("overruns"),
+        retakes: counted("retakes"),
+        errors: count(stdout.lines().filter(|l| l.starts_with("check ")).find(mine)?, "errors")?,
+        ab: ((sum(&|l| payload(l, "ab")) - n_ab * nulls) / iters as f64).max(0.0),
+        ba: ((sum(&|l| payload(l, "ba")) - n_ba * nulls) / iters as f64).max(0.0),
     })
 }
 
@@ -229,11 +248,12 @@ fn logged_launch(log: &str, lname: &str, size: u64) -> Option<String> {
 fn main() {
     // COLLBENCH_REPLAY=log: score an earlier run's measurements (its COLLBENCH_RAW=1 output)
     // with this tree's model, without a bed.
+    let started = Instant::now();
     let replay = std::env::var_os("COLLBENCH_REPLAY")
         .map(|p| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("COLLBENCH_REPLAY={}: {e}", p.to_string_lossy())));
     if replay.is_none() {
         if let Err(why) = bed::can_run() {
-            println!("collectives_bed {why}");
+            println!("collectives_bed skipped: {why}");
             return;
         }
     }
@@ -247,7 +267,15 @@ fn main() {
             }
         })
         .collect();
-    let ops: Vec<Op> = knob("COLLBENCH_OPS", &Op::ALL.map(|o| o.name()).join(","))
+    let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("COLLBENCH_QUICK").is_some();
+    // The quick slice's launches, unless sizes or layouts are asked for.
+    let quick_launches = quick && std::env::var_os("COLLBENCH_SIZES").is_none() && std::env::var_os("COLLBENCH_LAYOUTS").is_none();
+    let all_ops = Op::ALL.map(|o| o.name()).join(",");
+    let ops_default = if quick { QUICK_OPS } else { all_ops.as_str() };
+    if quick {
+        println!("quick slice: {QUICK_OPS} in launches {QUICK_LAUNCHES:?} (COLLBENCH_OPS, or _SIZES and _LAYOUTS, override)");
+    }
+    let ops: Vec<Op> = knob("COLLBENCH_OPS", ops_default)
         .iter()
         .map(|o| Op::parse(o).unwrap_or_else(|| panic!("COLLBENCH_OPS: unknown operation {o}")))
         .collect();
@@ -328,7 +356,7 @@ fn main() {
                 .collect();
             for (si, &size) in sizes.iter().enumerate() {
                 let these: Vec<Op> = ops.iter().cloned().filter(|&o| o != Op::Barrier || si == 0).collect();
-                if these.is_empty() {
+                if these.is_empty() || (quick_launches && !QUICK_LAUNCHES.contains(&(*lname, size))) {
                     continue;
                 }
                 let names: Vec<&str> = these.iter().map(|o| o.name()).collect();
@@ -481,8 +509,8 @@ fn main() {
                     // The library's time had the WAN served its messages whole, first come
                     // first served (`cost_served`): shown where it differs, not scored.
                     let first_come = cost_served(&lib_plan, site, &net, f64::INFINITY).time;
-                    let mr: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Pays), site, &net);
-                    let floor: Cost = cost(&regrouped(op, site, 0, sz as f64, Regroup::Floor), site, &net);
+                    let mr: Cost = cost(regrouped(op, site, 0, sz as f64, Regroup::Pays), site, &net);
+                    let floor: Cost = cost(regrouped(op, site, 0, sz as f64, Regroup::Floor), site, &net);
                     let (s_meas, s_model) = (lib.time_s / reg.time_s, ml.time / mr.time);
                     speedups.push(s_meas);
                     let g_speed = (s_model >= 2.5, s_meas >= 2.0);
@@ -560,5 +588,6 @@ fn main() {
         ));
     }
     drop(b);
+    println!("\n{launches} launches in {:.1} min", started.elapsed().as_secs_f64() / 60.0);
     println!("collectives_bed delay_ms={DELAY_MS} rate_mbit={RATE_MBIT} secs_per_case={secs} {}", summary.join(" "));
 }
