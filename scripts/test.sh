@@ -9,9 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+[ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
 # Open MPI refuses root unless told; the tests pass --allow-run-as-root, this covers
 # helper tools too.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Formatting and lints first: a formatting difference or a clippy warning (the workspace
+# lints include undocumented unsafe blocks and truncating casts) fails the suite.
+cargo fmt --all --check || { echo "suite: formatting differs (cargo fmt --all shows how)" >&2; exit 1; }
+cargo clippy --release --workspace --all-targets -- -D warnings || { echo "suite: clippy warnings" >&2; exit 1; }
 cargo build --release --workspace --all-targets
 if [ "$(id -u)" -eq 0 ]; then
     args=(-- --include-ignored)

@@ -43,7 +43,7 @@ fn main() -> Result<()> {
             loop {
                 std::thread::sleep(Duration::from_millis(interval_ms));
                 let after = usage::parse_stat(&read("/proc/stat")?)?;
-                let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+                let now = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
                 let u = usage::report(&host, now, before, after, &read("/proc/meminfo")?, &read("/proc/net/dev")?)?;
                 println!(
                     "{}",

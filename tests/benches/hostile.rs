@@ -184,11 +184,12 @@ fn run(hostile: bool, secs: u64) -> Measured {
     });
     let mut l = lat.lock().unwrap().clone();
     l.sort_by(f64::total_cmp);
-    let q = |p: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * p).round() as usize] };
+    // The sample nearest the quantile of `per_mille` thousandths (rounded half up).
+    let q = |per_mille: usize| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) * per_mille + 500) / 1000] };
     let m = Measured {
         records_per_s: records.load(Ordering::Relaxed) as f64 / secs as f64,
-        op_p50_ms: q(0.5),
-        op_p99_ms: q(0.99),
+        op_p50_ms: q(500),
+        op_p99_ms: q(990),
         peak_rss_mib: *peak.lock().unwrap(),
         refused: refused.load(Ordering::Relaxed),
         idle_held: idle_held.load(Ordering::Relaxed),

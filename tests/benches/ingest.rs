@@ -201,12 +201,7 @@ fn main() {
     if let Some(b) = &baseline {
         println!(
             "{:>18}: {:.0} records/s; report-to-visible ms p50 {:.1} p99 {:.1} max {:.1} over {} reports",
-            "plain, baseline build",
-            b.rate,
-            b.p50,
-            b.p99,
-            b.max,
-            b.reports
+            "plain, baseline build", b.rate, b.p50, b.p99, b.max, b.reports
         );
     }
     for (name, m) in [("plain", &plain), ("TLS + credentials", &secure)] {

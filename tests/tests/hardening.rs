@@ -187,11 +187,11 @@ fn memory_is_bounded_and_released() {
         .collect();
     assert_eq!(stream(&url, None, hello("big", 0, 1200), reports).unwrap(), "ack");
     // Keys flood: 40,000 collective records from one rank; the rest are counted, not kept.
-    let flood: Vec<Report> = (1..=20u64)
+    let flood: Vec<Report> = (1..=20u32)
         .map(|s| Report {
-            seq: s,
+            seq: u64::from(s),
             collectives: (0..2000u32)
-                .map(|k| CollectiveTraffic { comm_id: (s as u32) * 2000 + k, op: 4, mode: 1, root: -1, calls: 1, bytes: 8 })
+                .map(|k| CollectiveTraffic { comm_id: s * 2000 + k, op: 4, mode: 1, root: -1, calls: 1, bytes: 8 })
                 .collect(),
             ..Default::default()
         })
