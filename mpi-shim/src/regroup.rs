@@ -4,6 +4,8 @@
 //! on the critical path. No MPI here; the ABI layer builds the communicators and runs the
 //! algorithms from these answers.
 
+use straddle_collectives::{Op, Size};
+
 /// Up to this many sites the heads of a site-aware collective send to each other directly
 /// (one message per site pair, one WAN crossing) instead of running the library's algorithm
 /// among themselves, which for long messages splits them into phases that cross more than
@@ -105,8 +107,9 @@ pub fn route(g: &Grouping, reduction: bool, commutative: bool) -> Route {
 }
 
 /// Agreement on the epoch a communicator uses. Every `period`-th collective on the
-/// communicator starts a nonblocking MIN-reduction of the newest epoch each rank holds;
-/// `period` collectives later every rank adopts the result. Counts advance identically on
+/// communicator starts a nonblocking allgather of the newest epoch each rank holds and the
+/// site it puts itself in ([`contribution`]); `period` collectives later every rank
+/// completes it and adopts the oldest of those epochs with the sites gathered ([`agreed`]). Counts advance identically on
 /// every rank (every collective entry point counts), so all switch at the same collective,
 /// to an epoch every rank holds a map for, and the agreement's WAN round overlaps the
 /// application's work instead of sitting on its critical path.
@@ -126,7 +129,7 @@ pub struct Step {
     pub epoch: u64,
     /// Complete the agreement started `period` collectives ago first, then call `adopt`.
     pub complete: bool,
-    /// Start a nonblocking MIN-allreduce of the newest epoch this rank holds.
+    /// Start the nonblocking allgather of this rank's [`contribution`].
     pub start: bool,
 }
 
@@ -192,139 +195,29 @@ pub fn agreed(gathered: &[u64]) -> Option<Grouping> {
     Some(Grouping::from_sites(epoch, pairs.into_iter().map(|(_, k)| k).collect()))
 }
 
-/// How the library's default algorithm for an operation exchanges messages (MPICH's
-/// defaults; Open MPI's tuned component picks alike for these sizes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// A tree: in round k, relative rank i (a multiple of 2^(k+1)) pairs with i + 2^k.
-    Binomial,
-    /// Round k: rank i sends to i + 2^k (mod n).
-    Dissemination,
-    /// Round k: rank i exchanges with i xor 2^k.
-    RecursiveDoubling,
-    /// n - 1 steps around the ring of ranks.
-    Ring,
-    /// Everything posted at once: one round.
-    Concurrent,
-}
-
-/// The library's algorithm for `op` moving `bytes` (the whole message of a broadcast or
-/// reduction; the whole gathered buffer of an allgather; one block of an all-to-all) among
-/// `n` ranks, and how many times it runs back to back.
-pub fn library_algorithm(op: SaOp, n: usize, bytes: u64) -> (Family, u32) {
-    match op {
-        SaOp::Barrier => (Family::Dissemination, 1),
-        SaOp::Bcast if bytes >= 12_288 && n >= 8 => (Family::Ring, 1),
-        SaOp::Bcast | SaOp::Reduce | SaOp::Gather | SaOp::Scatter => (Family::Binomial, 1),
-        SaOp::Allreduce if bytes < 2048 => (Family::RecursiveDoubling, 1),
-        SaOp::Allreduce => (Family::RecursiveDoubling, 2),
-        SaOp::Allgather if bytes < 81_920 => (Family::RecursiveDoubling, 1),
-        SaOp::Allgather => (Family::Ring, 1),
-        SaOp::ReduceScatter | SaOp::Scan => (Family::RecursiveDoubling, 1),
-        SaOp::Alltoall if bytes < 256 => (Family::Dissemination, 1),
-        SaOp::Alltoall if bytes <= 32_768 => (Family::Concurrent, 1),
-        SaOp::Alltoall => (Family::Ring, 1),
-    }
-}
-
-/// What the library's algorithm does across sites: rounds in which some message crosses
-/// (each a WAN latency on the critical path) and the bytes that cross in all.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Crossing {
-    pub rounds: u32,
-    pub bytes: f64,
-}
-
-/// How `family` (rooted at `root`) crosses sites when each message of round k carries
-/// `carried(k)` bytes (k = 1, 2, 4, ...; a ring step carries `carried(1)`).
-pub fn crossing(g: &Grouping, root: usize, family: Family, carried: &dyn Fn(usize) -> f64) -> Crossing {
-    let n = g.site_of.len();
-    let site = |rel: usize| g.site_of[(rel + root) % n];
-    let mut c = Crossing { rounds: 0, bytes: 0.0 };
-    let mut round = |pairs: usize, k: usize| {
-        if pairs > 0 {
-            c.rounds += 1;
-            c.bytes += pairs as f64 * carried(k);
-        }
-    };
-    let mut k = 1;
-    match family {
-        Family::Binomial => {
-            while k < n {
-                round((0..n).step_by(2 * k).filter(|&i| i + k < n && site(i) != site(i + k)).count(), k);
-                k *= 2;
-            }
-        }
-        Family::Dissemination => {
-            while k < n {
-                round((0..n).filter(|&i| site(i) != site((i + k) % n)).count(), k);
-                k *= 2;
-            }
-        }
-        Family::RecursiveDoubling => {
-            while k < n {
-                round((0..n).filter(|&i| (i ^ k) < n && site(i) != site(i ^ k)).count(), k);
-                k *= 2;
-            }
-        }
-        Family::Ring => {
-            let edges = (0..n).filter(|&i| site(i) != site((i + 1) % n)).count();
-            for _ in 1..n {
-                round(edges, 1);
-            }
-        }
-        Family::Concurrent => {
-            let pairs = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).filter(|&(i, j)| g.site_of[i] != g.site_of[j]).count();
-            round(pairs, 1);
-        }
-    }
-    c
-}
-
-/// Whether running `op` site-aware pays, from what the library's algorithm would do: below
-/// 64 KiB, it crosses the WAN more than once on the critical path (site-aware crosses once,
-/// plus two LAN phases); from 64 KiB, it moves a quarter more bytes across than one copy
-/// per remote site. All-to-all blocks of 32 KiB and more stay flat. `bytes` as for `library_algorithm`. Every rank passes
-/// the same arguments, so every rank decides the same.
+/// Whether running `op` site-aware pays under `g`, from what the library's own algorithm
+/// would do (the one model of the collective algorithms: `straddle_collectives::pays`).
+/// `bytes` is the whole message of a broadcast, reduction or scan, the whole vector of an
+/// allreduce or reduce-scatter, the whole gathered or scattered buffer of a gather,
+/// scatter or allgather, and one block of an all-to-all. Every rank passes the same
+/// arguments, so every rank decides the same.
 pub fn pays(op: SaOp, g: &Grouping, root: Option<usize>, bytes: u64) -> bool {
-    // An all-to-all moves the same bytes across either way; from 32 KiB blocks the detour
-    // through the leaders (two in-site phases of the whole volume) costs more than the WAN
-    // latencies it saves.
-    if op == SaOp::Alltoall && bytes >= 32_768 {
-        return false;
-    }
     let n = g.site_of.len();
-    let sites = g.groups.len() as f64;
-    let root = root.unwrap_or(0);
-    let (family, times) = library_algorithm(op, n, bytes);
+    // Byte counts far below 2^53: exact as f64.
     let b = bytes as f64;
-    let block = b / n as f64;
-    // What one message of round k carries, and one copy per remote site (both directions).
-    let (carried, regrouped): (Box<dyn Fn(usize) -> f64>, f64) = match (op, family) {
-        (SaOp::Barrier, _) => (Box::new(|_| 0.0), 0.0),
-        (SaOp::Reduce, _) | (SaOp::Bcast, Family::Binomial) => (Box::new(move |_| b), (sites - 1.0) * b),
-        (SaOp::Bcast, _) => (Box::new(move |_| block), (sites - 1.0) * b),
-        (SaOp::Gather | SaOp::Scatter, _) => {
-            let away = n - g.groups[g.group_of[root]].len();
-            (Box::new(move |k| block * k as f64), away as f64 * block)
-        }
-        (SaOp::Allreduce, Family::RecursiveDoubling) if times == 1 => (Box::new(move |_| b), 2.0 * (sites - 1.0) * b),
-        // Reduce-scatter by recursive halving, then allgather by doubling: the message at
-        // distance k carries b / 2k.
-        (SaOp::Allreduce, _) => (Box::new(move |k| b / (2.0 * k as f64)), 2.0 * (sites - 1.0) * b),
-        (SaOp::Allgather, Family::Ring) => (Box::new(move |_| block), (sites - 1.0) * b),
-        (SaOp::Allgather, _) => (Box::new(move |k| 2.0 * block * k as f64), (sites - 1.0) * b),
-        (SaOp::Alltoall, _) => (Box::new(move |_| b), f64::INFINITY),
-        (SaOp::ReduceScatter | SaOp::Scan, _) => (Box::new(move |_| b), (sites - 1.0) * b),
+    let (op, size) = match op {
+        SaOp::Barrier => (Op::Barrier, Size::of_message(0.0, n)),
+        SaOp::Bcast => (Op::Bcast, Size::of_message(b, n)),
+        SaOp::Reduce => (Op::Reduce, Size::of_message(b, n)),
+        SaOp::Allreduce => (Op::Allreduce, Size::of_message(b, n)),
+        SaOp::Gather => (Op::Gather, Size::of_message(b, n)),
+        SaOp::Scatter => (Op::Scatter, Size::of_message(b, n)),
+        SaOp::Allgather => (Op::Allgather, Size::of_message(b, n)),
+        SaOp::ReduceScatter => (Op::ReduceScatter, Size::of_message(b, n)),
+        SaOp::Alltoall => (Op::Alltoall, Size::of_block(b, n)),
+        SaOp::Scan => (Op::Scan, Size::of_message(b, n)),
     };
-    let flat = crossing(g, root, family, &*carried);
-    if bytes >= 65_536 {
-        // Long messages: the WAN latencies saved are small next to two in-site phases of
-        // the whole message; only fewer bytes across pays.
-        flat.bytes * times as f64 > 1.25 * regrouped
-    } else {
-        flat.rounds * times >= 2
-    }
+    straddle_collectives::pays(op, &g.group_of, root.unwrap_or(0), size)
 }
 
 /// The site-aware collectives, for the byte model below.
@@ -494,31 +387,20 @@ mod tests {
     }
 
     #[test]
-    fn regrouping_pays_only_where_the_library_crosses_more_than_once() {
+    fn regrouping_asks_the_one_model_in_the_shims_units() {
         let blocks = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 0, 0, 0, 1, 1, 1, 1]).unwrap();
         let inter = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 1, 0, 1, 0, 1, 0, 1]).unwrap();
-        let three_five = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 0, 0, 1, 1, 1, 1, 1]).unwrap();
-        let one = |_: usize| 1.0;
-        // A binomial tree over site blocks crosses once (0 -> 4); interleaved, in the first
-        // round only but with four messages at once; 3+5 in two rounds.
-        assert_eq!(crossing(&blocks, 0, Family::Binomial, &one), Crossing { rounds: 1, bytes: 1.0 });
-        assert_eq!(crossing(&inter, 0, Family::Binomial, &one), Crossing { rounds: 1, bytes: 4.0 });
-        assert_eq!(crossing(&three_five, 0, Family::Binomial, &one).rounds, 2);
-        assert_eq!(crossing(&blocks, 0, Family::Ring, &one), Crossing { rounds: 7, bytes: 14.0 });
-        assert!(!pays(SaOp::Bcast, &blocks, Some(0), 8));
-        assert!(!pays(SaOp::Bcast, &inter, Some(0), 8), "one crossing round: latency is the same");
-        assert!(pays(SaOp::Bcast, &inter, Some(0), 65_536), "four copies cross instead of one");
-        assert!(pays(SaOp::Bcast, &three_five, Some(0), 8));
-        assert!(pays(SaOp::Bcast, &blocks, Some(0), 1 << 22), "scatter + ring: n - 1 crossing steps");
-        assert!(pays(SaOp::Barrier, &blocks, None, 0), "dissemination crosses in every round");
-        assert!(!pays(SaOp::Alltoall, &inter, None, 4096), "posted at once: one crossing");
-        assert!(pays(SaOp::Alltoall, &blocks, None, 8), "Bruck over site blocks: every round crosses");
-        assert!(!pays(SaOp::Alltoall, &blocks, None, 1 << 19), "pairwise, but the same bytes: the detour costs more");
-        assert!(!pays(SaOp::Gather, &blocks, Some(0), 8 * 8));
-        // Long messages regroup only for bytes: a 1+7 binomial gather crosses three times
-        // but moves each remote block once; Rabenseifner over site blocks moves one copy
-        // each way; interleaved, four.
         let one_seven = Grouping::new(0, &[0, 1, 2, 3, 4, 5, 6, 7], &[0, 1, 1, 1, 1, 1, 1, 1]).unwrap();
+        assert!(!pays(SaOp::Bcast, &inter, Some(0), 8), "one crossing round: latency is the same");
+        assert!(pays(SaOp::Bcast, &inter, Some(0), 65_536), "7.5 copies cross instead of one");
+        assert!(pays(SaOp::Barrier, &blocks, None, 0), "dissemination crosses in every round");
+        // An all-to-all passes one block: 8 B go Bruck (every round crosses), 4 KiB all at
+        // once (one crossing), 512 KiB pairwise with the same bytes either way.
+        assert!(pays(SaOp::Alltoall, &blocks, None, 8));
+        assert!(!pays(SaOp::Alltoall, &inter, None, 4096));
+        assert!(!pays(SaOp::Alltoall, &blocks, None, 1 << 19));
+        // A gather passes the whole buffer: 64 B is eight 8-byte blocks, crossing three times
+        // from 1+7; 4 MiB moves each remote block once either way.
         assert!(pays(SaOp::Gather, &one_seven, Some(0), 64));
         assert!(!pays(SaOp::Gather, &one_seven, Some(0), 1 << 22));
         assert!(!pays(SaOp::Allreduce, &blocks, None, 1 << 22));

@@ -5,8 +5,8 @@
 //! - `topology`: sites joined by WAN links (petgraph), hosts, VMs; loaded from YAML.
 //! - `collective`: the collective operations and how a rank called them.
 //! - `traffic`: a job's rank × rank counters from shim reports, rates over a window.
-//! - `collmodel`: collectives as site-pair traffic, per algorithm (the library's and the
-//!   shim's site-aware ones).
+//! - `collmodel`: collectives as site-pair traffic, from the one model of the algorithms
+//!   (`straddle-collectives`): the library's and the shim's site-aware runs.
 //! - `migration`: what a live migration costs (pre-copy) between two hosts.
 //! - `classify`: predicted slowdown, network- or compute-intensive, with hysteresis.
 //! - `plan`: target placements and the migrations that reach them.

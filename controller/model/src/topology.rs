@@ -103,6 +103,12 @@ pub enum ConfigError {
 
 /// Longest name of a site, host or VM.
 pub const MAX_NAME_LEN: usize = 128;
+/// A link's bandwidth, from 1 kbit/s to 10 Tbit/s: outside, the model's rates and times
+/// stop being numbers (a denormal bandwidth makes every transfer take forever).
+pub const MIN_BANDWIDTH_MBIT: f64 = 0.001;
+pub const MAX_BANDWIDTH_MBIT: f64 = 1e7;
+/// A link's one-way latency, up to a minute.
+pub const MAX_LATENCY_MS: f64 = 60_000.0;
 
 fn invalid(field: &str, value: &str, why: &'static str) -> ConfigError {
     ConfigError::Invalid { field: field.to_string(), value: value.to_string(), why }
@@ -252,11 +258,19 @@ impl Topology {
                     value: format!("{} - {}", l.between[0], l.between[1]),
                 });
             }
-            if !(l.bandwidth_mbit.is_finite() && l.bandwidth_mbit > 0.0) {
-                return Err(invalid(&format!("links[{li}].bandwidth_mbit"), &l.bandwidth_mbit.to_string(), "must be positive and finite"));
+            if !(MIN_BANDWIDTH_MBIT..=MAX_BANDWIDTH_MBIT).contains(&l.bandwidth_mbit) {
+                return Err(invalid(
+                    &format!("links[{li}].bandwidth_mbit"),
+                    &l.bandwidth_mbit.to_string(),
+                    "must be from 0.001 to 10,000,000 Mbit/s",
+                ));
             }
-            if !(l.latency_ms.is_finite() && l.latency_ms >= 0.0) {
-                return Err(invalid(&format!("links[{li}].latency_ms"), &l.latency_ms.to_string(), "must be finite and not negative"));
+            if !(0.0..=MAX_LATENCY_MS).contains(&l.latency_ms) {
+                return Err(invalid(
+                    &format!("links[{li}].latency_ms"),
+                    &l.latency_ms.to_string(),
+                    "must be from 0 to 60,000 ms",
+                ));
             }
             if l.max_concurrent_migrations == 0 {
                 return Err(invalid(&format!("links[{li}].max_concurrent_migrations"), "0", "at least one migration at a time"));
@@ -460,12 +474,14 @@ vms:
     /// zero migration limit once hung the planner, NaN and infinities poisoned predictions.
     #[test]
     fn values_that_would_break_the_planner_are_refused() {
-        let cases: [(&str, &str, &str); 14] = [
+        let cases: [(&str, &str, &str); 16] = [
             ("latency_ms: 5}", "latency_ms: 5, max_concurrent_migrations: 0}", "links[0].max_concurrent_migrations: 0"),
             ("  - name: C\n", "  - name: C\n    max_concurrent_migrations: 0\n", "sites[2].max_concurrent_migrations: 0"),
             ("latency_ms: 5}", "latency_ms: .inf}", "links[0].latency_ms: inf"),
             ("latency_ms: 5}", "latency_ms: .nan}", "links[0].latency_ms: NaN"),
             ("bandwidth_mbit: 1000", "bandwidth_mbit: .inf", "links[0].bandwidth_mbit: inf"),
+            ("bandwidth_mbit: 1000", "bandwidth_mbit: 1e-300", "links[0].bandwidth_mbit: 0.000"),
+            ("latency_ms: 5}", "latency_ms: 1e300}", "links[0].latency_ms: 1000"),
             ("memory_mib: 512}", "memory_mib: .inf}", "vms[1].memory_mib: inf"),
             ("dirty_mib_per_s: 10}", "dirty_mib_per_s: -3}", "vms[0].dirty_mib_per_s: -3"),
             ("dirty_mib_per_s: 10}", "dirty_mib_per_s: .nan}", "vms[0].dirty_mib_per_s: NaN"),

@@ -24,9 +24,8 @@ pub use cost::*;
 pub use library::*;
 pub use regrouped::*;
 
-/// One message: from, to (communicator ranks), bytes.
-pub type Msg = (usize, usize, f64);
-pub type Rounds = Vec<Vec<Msg>>;
+/// Messages (from, to, bytes) by round: the one model's.
+pub use straddle_collectives::{Msg, Rounds};
 
 /// Rounds, and the rounds whose receivers take their messages across sites only at a later
 /// round (receives posted in advance and completed there): `taken_at[k] == Some(j)`, j > k,
@@ -65,113 +64,8 @@ impl From<&Plan> for Plan {
     }
 }
 
-/// The blocking collectives the benchmark measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Barrier,
-    Bcast,
-    Reduce,
-    Allreduce,
-    Gather,
-    Gatherv,
-    Scatter,
-    Scatterv,
-    Allgather,
-    Allgatherv,
-    ReduceScatter,
-    ReduceScatterBlock,
-    Alltoall,
-    Alltoallv,
-    Scan,
-    Exscan,
-}
-
-impl Op {
-    pub const ALL: [Op; 16] = [
-        Op::Barrier,
-        Op::Bcast,
-        Op::Reduce,
-        Op::Allreduce,
-        Op::Gather,
-        Op::Gatherv,
-        Op::Scatter,
-        Op::Scatterv,
-        Op::Allgather,
-        Op::Allgatherv,
-        Op::ReduceScatter,
-        Op::ReduceScatterBlock,
-        Op::Alltoall,
-        Op::Alltoallv,
-        Op::Scan,
-        Op::Exscan,
-    ];
-
-    /// The name `collbench.c` takes and prints.
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Barrier => "barrier",
-            Op::Bcast => "bcast",
-            Op::Reduce => "reduce",
-            Op::Allreduce => "allreduce",
-            Op::Gather => "gather",
-            Op::Gatherv => "gatherv",
-            Op::Scatter => "scatter",
-            Op::Scatterv => "scatterv",
-            Op::Allgather => "allgather",
-            Op::Allgatherv => "allgatherv",
-            Op::ReduceScatter => "reduce_scatter",
-            Op::ReduceScatterBlock => "reduce_scatter_block",
-            Op::Alltoall => "alltoall",
-            Op::Alltoallv => "alltoallv",
-            Op::Scan => "scan",
-            Op::Exscan => "exscan",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Op> {
-        Op::ALL.into_iter().find(|o| o.name() == s)
-    }
-}
-
-/// MPICH's algorithms the benchmark pins (the CVAR value is [`Alg::cvar`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alg {
-    Dissemination,
-    Binomial,
-    /// Binomial scatter of n blocks, then a ring allgather (van de Geijn).
-    ScatterRingAllgather,
-    RecursiveDoubling,
-    /// Rabenseifner: recursive-halving reduce-scatter, recursive-doubling allgather.
-    ReduceScatterAllgather,
-    /// Every rank to the root (or the root to every rank) at once.
-    Linear,
-    Ring,
-    /// Recursive halving, the farthest partner first.
-    RecursiveHalving,
-    /// Step k: rank i exchanges with i XOR k (n a power of two).
-    Pairwise,
-    /// Every pair at once.
-    Scattered,
-    Brucks,
-}
-
-impl Alg {
-    pub fn cvar(self) -> &'static str {
-        match self {
-            Alg::Dissemination => "dissemination",
-            Alg::Binomial => "binomial",
-            Alg::ScatterRingAllgather => "scatter_ring_allgather",
-            Alg::RecursiveDoubling => "recursive_doubling",
-            Alg::ReduceScatterAllgather => "reduce_scatter_allgather",
-            Alg::Linear => "linear",
-            Alg::Ring => "ring",
-            Alg::RecursiveHalving => "recursive_halving",
-            Alg::Pairwise => "pairwise",
-            Alg::Scattered => "scattered",
-            Alg::Brucks => "brucks",
-        }
-    }
-}
+/// The blocking collectives and MPICH's algorithms: the one model's (`straddle-collectives`).
+pub use straddle_collectives::{Alg, Op};
 
 /// Up to this size the small-message pins apply (MPICH's own short-message thresholds are
 /// 256 B to 12 KiB; the benchmark's sizes are 8 B, 64 KiB and 4 MiB).
