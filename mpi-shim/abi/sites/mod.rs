@@ -8,7 +8,8 @@
 //! intracommunicator steps the agreement first (`step_collective`); those listed in
 //! `collective_names.rs` with `via` then run the algorithms of the per-collective modules,
 //! which call PMPI only and work inside each site first, across the WAN once per site.
-//! Neighbourhood and w-collectives step the agreement and run flat.
+//! Neighbourhood and w-collectives step the agreement and run flat. The large-count (`_c`)
+//! forms run the same algorithms where their counts fit them (`large_count`).
 //!
 //! Nonblocking and persistent collectives neither step the agreement nor run site-aware:
 //! MPI lets ranks order them differently relative to blocking ones (a rank may post an
@@ -51,6 +52,8 @@ mod alltoall;
 mod barrier;
 mod bcast;
 mod gather;
+#[cfg(mpi_large_count)]
+mod large_count;
 mod reduce;
 mod reduce_scatter;
 mod scan;
@@ -68,6 +71,8 @@ pub(crate) use alltoall::{sa_alltoall, sa_alltoallv};
 pub(crate) use barrier::sa_barrier;
 pub(crate) use bcast::sa_bcast;
 pub(crate) use gather::{sa_gather, sa_gatherv};
+#[cfg(mpi_large_count)]
+pub(crate) use large_count::*;
 pub(crate) use reduce::sa_reduce;
 pub(crate) use reduce_scatter::{sa_reduce_scatter, sa_reduce_scatter_block};
 pub(crate) use scan::{sa_exscan, sa_scan};
