@@ -187,8 +187,8 @@ macro_rules! coll {
     };
 }
 
-/// One mode of a collective: the common arguments plus the mode's own. Every mode steps
-/// the communicator's site-map agreement first; a blocking one with `via` may then run
+/// One mode of a collective: the common arguments plus the mode's own. A blocking one
+/// steps the communicator's site-map agreement first, and with `via` may then run
 /// site-aware (and is recorded as such).
 macro_rules! coll_mode {
     ($name:ident => $pname:ident $(via $via:ident)? ($($a:ident : $t:ty),*) + ($($x:ident : $xt:ty),*);
@@ -200,7 +200,7 @@ macro_rules! coll_mode {
         pub unsafe extern "C" fn $name($($a: $t,)* $($x: $xt),*) -> c_int {
             let guard = $crate::common::Guard::enter();
             // SAFETY: the application's communicator.
-            let sites = if guard.outer() { unsafe { $crate::sites::step_collective($comm) } } else { None };
+            let sites = if guard.outer() { unsafe { $crate::sites::step_collective($comm, $mode) } } else { None };
             let (rc, mode) = via_or_flat!(sites, $mode, $pname $(, $via)?; $($a,)* $($x),*);
             if rc == 0 && guard.outer() {
                 // SAFETY: the call succeeded, so its handles and arrays are valid.

@@ -20,25 +20,118 @@ use crate::abi::*;
 use crate::c::PMPI_Bcast;
 use crate::sites::{finish_agreements, note};
 
-/// Resolves a symbol of the MPI library (the next object after the shim).
-#[cold]
-pub(crate) fn resolve(name: &'static str) -> *mut c_void {
+/// A function of the MPI library, or null: the next object after the shim, any object in
+/// the global scope, or else an MPI library loaded with local scope (`local_mpi`).
+pub(crate) fn lookup(name: &'static str) -> *mut c_void {
     // SAFETY: `name` is a NUL-terminated literal; dlsym has no other preconditions.
     let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
     if !p.is_null() {
         return p;
     }
-    // SAFETY: as above.
+    lookup_data(name)
+}
+
+/// A variable of the MPI library (a predefined handle), or null: the global scope first —
+/// where a program linked against MPI holds its copy-relocated instance, the one the
+/// library itself uses — else an MPI library loaded with local scope.
+pub(crate) fn lookup_data(name: &'static str) -> *mut c_void {
+    // SAFETY: `name` is a NUL-terminated literal; dlsym has no other preconditions.
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr().cast()) };
-    if p.is_null() {
-        let msg = format!("straddle shim: the MPI library has no {}\n", name.trim_end_matches('\0'));
-        // SAFETY: writing a valid buffer to stderr, then aborting: the call cannot proceed.
-        unsafe {
-            libc::write(2, msg.as_ptr().cast(), msg.len());
-            libc::abort();
+    if !p.is_null() {
+        return p;
+    }
+    match local_mpi() {
+        // SAFETY: a handle from dlopen, never closed; `name` as above.
+        Some(h) => unsafe { libc::dlsym(h as *mut c_void, name.as_ptr().cast()) },
+        None => null_mut(),
+    }
+}
+
+/// Resolves a symbol of the MPI library. When the library has no `PMPI_` entry point of
+/// that name but an `MPI_` one that is not the shim's, the call passes through to that
+/// and the shim stops counting; with neither, there is no MPI library to call and the
+/// process aborts.
+#[cold]
+pub(crate) fn resolve(name: &'static str) -> *mut c_void {
+    let p = lookup(name);
+    if !p.is_null() {
+        return p;
+    }
+    if let Some(plain) = name.strip_prefix('P').and_then(|n| std::ffi::CString::new(n.trim_end_matches('\0')).ok()) {
+        // SAFETY: a NUL-terminated name; RTLD_NEXT looks past the shim, a handle of
+        // `local_mpi` at the library and its dependencies.
+        let next = unsafe { libc::dlsym(libc::RTLD_NEXT, plain.as_ptr()) };
+        // SAFETY: as above.
+        let local = local_mpi().map_or(null_mut(), |h| unsafe { libc::dlsym(h as *mut c_void, plain.as_ptr()) });
+        if let Some(q) = [next, local].into_iter().find(|q| !q.is_null() && foreign(*q)) {
+            state::disable();
+            return q;
         }
     }
-    p
+    let msg = format!("straddle shim: the MPI library has no {}\n", name.trim_end_matches('\0'));
+    // SAFETY: writing a valid buffer to stderr, then aborting: the call cannot proceed.
+    unsafe {
+        libc::write(2, msg.as_ptr().cast(), msg.len());
+        libc::abort();
+    }
+}
+
+/// The path of the object holding `addr`, as the dynamic loader names it.
+fn object_of(addr: *const c_void) -> Option<std::ffi::CString> {
+    // SAFETY: dladdr fills `info` for any address; dli_fname points into the loader's
+    // link map, copied before returning.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(addr, &mut info) == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        Some(std::ffi::CStr::from_ptr(info.dli_fname).to_owned())
+    }
+}
+
+/// Whether `addr` lies outside the shim.
+fn foreign(addr: *const c_void) -> bool {
+    object_of(addr) != object_of(lookup as *const c_void)
+}
+
+/// The MPI library when it was loaded with local scope (a plugin linked against it and
+/// opened with RTLD_LOCAL, as Python, Julia and R load MPI): neither RTLD_NEXT nor the
+/// global scope sees it, but it is loaded. The first loaded object, other than the shim,
+/// through which `PMPI_Init_thread` resolves: a handle to it (or to a plugin that depends
+/// on it) from dlopen(RTLD_NOLOAD), kept for good. Searched once.
+fn local_mpi() -> Option<usize> {
+    static FOUND: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        unsafe extern "C" fn collect(info: *mut libc::dl_phdr_info, _: libc::size_t, data: *mut c_void) -> c_int {
+            // SAFETY: the loader passes a valid entry; `data` is the Vec below.
+            unsafe {
+                let name = (*info).dlpi_name;
+                if !name.is_null() && *name != 0 {
+                    (*(data as *mut Vec<std::ffi::CString>)).push(std::ffi::CStr::from_ptr(name).to_owned());
+                }
+            }
+            0
+        }
+        let mut names: Vec<std::ffi::CString> = Vec::new();
+        // SAFETY: the callback only copies names; dlopen runs after the walk, not inside it.
+        unsafe { libc::dl_iterate_phdr(Some(collect), (&mut names as *mut Vec<std::ffi::CString>).cast()) };
+        let me = object_of(lookup as *const c_void);
+        for name in names.into_iter().filter(|n| Some(n) != me.as_ref()) {
+            // SAFETY: RTLD_NOLOAD only returns a handle to an object already loaded.
+            let h = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
+            if h.is_null() {
+                continue;
+            }
+            // SAFETY: a live handle and a NUL-terminated name.
+            let p = unsafe { libc::dlsym(h, c"PMPI_Init_thread".as_ptr()) };
+            if !p.is_null() && foreign(p) {
+                return Some(h as usize);
+            }
+            // SAFETY: the handle dlopen just gave, unused.
+            unsafe { libc::dlclose(h) };
+        }
+        None
+    })
 }
 
 /// Declares a lazily resolved PMPI function: `NAME()` returns the function pointer.
@@ -639,6 +732,8 @@ pub(crate) unsafe fn agree_job_at_init() {
     }
     if straddle_shim::identity::job_from_env(|k| std::env::var(k).ok()).is_some() {
         start(None);
+        // SAFETY: every rank is in MPI_Init.
+        unsafe { crate::sites::prepare_world() };
         return;
     }
     const LEN: c_int = 128;
@@ -656,4 +751,6 @@ pub(crate) unsafe fn agree_job_at_init() {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     start(Some(String::from_utf8_lossy(&buf[..end]).into_owned()));
+    // SAFETY: every rank is in MPI_Init.
+    unsafe { crate::sites::prepare_world() };
 }

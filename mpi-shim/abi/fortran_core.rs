@@ -143,7 +143,7 @@ macro_rules! fwrap_coll {
             let f = fortran_routine!($name, f08, ($($a),*; $ierr));
             let guard = $crate::common::Guard::enter();
             // SAFETY: Fortran passes the communicator by reference.
-            let sites = if guard.outer() { unsafe { $crate::sites::step_collective(fcomm($comm)) } } else { None };
+            let sites = if guard.outer() { unsafe { $crate::sites::step_collective(fcomm($comm), $mode) } } else { None };
             let mut mode = $mode;
             let done: Option<::std::ffi::c_int> = fvia!(sites; $($via)?; $($a $(: $k)?),*);
             let ok = match done {

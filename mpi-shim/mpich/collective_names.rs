@@ -1,4 +1,5 @@
-// MPICH 4: every collective (Barrier has no large-count form) blocking, nonblocking and persistent, with large-count forms.
+// MPICH 4: every collective (Barrier has no large-count form) blocking, nonblocking and persistent, with large-count forms
+// (regrouped as the int-count forms are, where their counts fit: `sites/large_count.rs`).
 collectives!(c_int, c_int;
     barrier: [MPI_Barrier => PMPI_Barrier via sa_barrier, MPI_Ibarrier => PMPI_Ibarrier, MPI_Barrier_init => PMPI_Barrier_init];
     bcast: [MPI_Bcast => PMPI_Bcast via sa_bcast, MPI_Ibcast => PMPI_Ibcast, MPI_Bcast_init => PMPI_Bcast_init];
@@ -29,22 +30,22 @@ mod large_count_collectives {
     #[allow(unused_imports)]
     use super::*;
     collectives!(Count, Aint;
-        bcast: [MPI_Bcast_c => PMPI_Bcast_c, MPI_Ibcast_c => PMPI_Ibcast_c, MPI_Bcast_init_c => PMPI_Bcast_init_c];
-        reduce: [MPI_Reduce_c => PMPI_Reduce_c, MPI_Ireduce_c => PMPI_Ireduce_c, MPI_Reduce_init_c => PMPI_Reduce_init_c];
-        allreduce: [MPI_Allreduce_c => PMPI_Allreduce_c, MPI_Iallreduce_c => PMPI_Iallreduce_c, MPI_Allreduce_init_c => PMPI_Allreduce_init_c];
-        gather: [MPI_Gather_c => PMPI_Gather_c, MPI_Igather_c => PMPI_Igather_c, MPI_Gather_init_c => PMPI_Gather_init_c];
-        gatherv: [MPI_Gatherv_c => PMPI_Gatherv_c, MPI_Igatherv_c => PMPI_Igatherv_c, MPI_Gatherv_init_c => PMPI_Gatherv_init_c];
-        scatter: [MPI_Scatter_c => PMPI_Scatter_c, MPI_Iscatter_c => PMPI_Iscatter_c, MPI_Scatter_init_c => PMPI_Scatter_init_c];
-        scatterv: [MPI_Scatterv_c => PMPI_Scatterv_c, MPI_Iscatterv_c => PMPI_Iscatterv_c, MPI_Scatterv_init_c => PMPI_Scatterv_init_c];
-        allgather: [MPI_Allgather_c => PMPI_Allgather_c, MPI_Iallgather_c => PMPI_Iallgather_c, MPI_Allgather_init_c => PMPI_Allgather_init_c];
-        allgatherv: [MPI_Allgatherv_c => PMPI_Allgatherv_c, MPI_Iallgatherv_c => PMPI_Iallgatherv_c, MPI_Allgatherv_init_c => PMPI_Allgatherv_init_c];
-        alltoall: [MPI_Alltoall_c => PMPI_Alltoall_c, MPI_Ialltoall_c => PMPI_Ialltoall_c, MPI_Alltoall_init_c => PMPI_Alltoall_init_c];
-        alltoallv: [MPI_Alltoallv_c => PMPI_Alltoallv_c, MPI_Ialltoallv_c => PMPI_Ialltoallv_c, MPI_Alltoallv_init_c => PMPI_Alltoallv_init_c];
+        bcast: [MPI_Bcast_c => PMPI_Bcast_c via sa_bcast_c, MPI_Ibcast_c => PMPI_Ibcast_c, MPI_Bcast_init_c => PMPI_Bcast_init_c];
+        reduce: [MPI_Reduce_c => PMPI_Reduce_c via sa_reduce_c, MPI_Ireduce_c => PMPI_Ireduce_c, MPI_Reduce_init_c => PMPI_Reduce_init_c];
+        allreduce: [MPI_Allreduce_c => PMPI_Allreduce_c via sa_allreduce_c, MPI_Iallreduce_c => PMPI_Iallreduce_c, MPI_Allreduce_init_c => PMPI_Allreduce_init_c];
+        gather: [MPI_Gather_c => PMPI_Gather_c via sa_gather_c, MPI_Igather_c => PMPI_Igather_c, MPI_Gather_init_c => PMPI_Gather_init_c];
+        gatherv: [MPI_Gatherv_c => PMPI_Gatherv_c via sa_gatherv_c, MPI_Igatherv_c => PMPI_Igatherv_c, MPI_Gatherv_init_c => PMPI_Gatherv_init_c];
+        scatter: [MPI_Scatter_c => PMPI_Scatter_c via sa_scatter_c, MPI_Iscatter_c => PMPI_Iscatter_c, MPI_Scatter_init_c => PMPI_Scatter_init_c];
+        scatterv: [MPI_Scatterv_c => PMPI_Scatterv_c via sa_scatterv_c, MPI_Iscatterv_c => PMPI_Iscatterv_c, MPI_Scatterv_init_c => PMPI_Scatterv_init_c];
+        allgather: [MPI_Allgather_c => PMPI_Allgather_c via sa_allgather_c, MPI_Iallgather_c => PMPI_Iallgather_c, MPI_Allgather_init_c => PMPI_Allgather_init_c];
+        allgatherv: [MPI_Allgatherv_c => PMPI_Allgatherv_c via sa_allgatherv_c, MPI_Iallgatherv_c => PMPI_Iallgatherv_c, MPI_Allgatherv_init_c => PMPI_Allgatherv_init_c];
+        alltoall: [MPI_Alltoall_c => PMPI_Alltoall_c via sa_alltoall_c, MPI_Ialltoall_c => PMPI_Ialltoall_c, MPI_Alltoall_init_c => PMPI_Alltoall_init_c];
+        alltoallv: [MPI_Alltoallv_c => PMPI_Alltoallv_c via sa_alltoallv_c, MPI_Ialltoallv_c => PMPI_Ialltoallv_c, MPI_Alltoallv_init_c => PMPI_Alltoallv_init_c];
         alltoallw: [MPI_Alltoallw_c => PMPI_Alltoallw_c, MPI_Ialltoallw_c => PMPI_Ialltoallw_c, MPI_Alltoallw_init_c => PMPI_Alltoallw_init_c];
-        reduce_scatter: [MPI_Reduce_scatter_c => PMPI_Reduce_scatter_c, MPI_Ireduce_scatter_c => PMPI_Ireduce_scatter_c, MPI_Reduce_scatter_init_c => PMPI_Reduce_scatter_init_c];
-        reduce_scatter_block: [MPI_Reduce_scatter_block_c => PMPI_Reduce_scatter_block_c, MPI_Ireduce_scatter_block_c => PMPI_Ireduce_scatter_block_c, MPI_Reduce_scatter_block_init_c => PMPI_Reduce_scatter_block_init_c];
-        scan: [MPI_Scan_c => PMPI_Scan_c, MPI_Iscan_c => PMPI_Iscan_c, MPI_Scan_init_c => PMPI_Scan_init_c];
-        exscan: [MPI_Exscan_c => PMPI_Exscan_c, MPI_Iexscan_c => PMPI_Iexscan_c, MPI_Exscan_init_c => PMPI_Exscan_init_c];
+        reduce_scatter: [MPI_Reduce_scatter_c => PMPI_Reduce_scatter_c via sa_reduce_scatter_c, MPI_Ireduce_scatter_c => PMPI_Ireduce_scatter_c, MPI_Reduce_scatter_init_c => PMPI_Reduce_scatter_init_c];
+        reduce_scatter_block: [MPI_Reduce_scatter_block_c => PMPI_Reduce_scatter_block_c via sa_reduce_scatter_block_c, MPI_Ireduce_scatter_block_c => PMPI_Ireduce_scatter_block_c, MPI_Reduce_scatter_block_init_c => PMPI_Reduce_scatter_block_init_c];
+        scan: [MPI_Scan_c => PMPI_Scan_c via sa_scan_c, MPI_Iscan_c => PMPI_Iscan_c, MPI_Scan_init_c => PMPI_Scan_init_c];
+        exscan: [MPI_Exscan_c => PMPI_Exscan_c via sa_exscan_c, MPI_Iexscan_c => PMPI_Iexscan_c, MPI_Exscan_init_c => PMPI_Exscan_init_c];
         neighbor_allgather: [MPI_Neighbor_allgather_c => PMPI_Neighbor_allgather_c, MPI_Ineighbor_allgather_c => PMPI_Ineighbor_allgather_c, MPI_Neighbor_allgather_init_c => PMPI_Neighbor_allgather_init_c];
         neighbor_allgatherv: [MPI_Neighbor_allgatherv_c => PMPI_Neighbor_allgatherv_c, MPI_Ineighbor_allgatherv_c => PMPI_Ineighbor_allgatherv_c, MPI_Neighbor_allgatherv_init_c => PMPI_Neighbor_allgatherv_init_c];
         neighbor_alltoall: [MPI_Neighbor_alltoall_c => PMPI_Neighbor_alltoall_c, MPI_Ineighbor_alltoall_c => PMPI_Ineighbor_alltoall_c, MPI_Neighbor_alltoall_init_c => PMPI_Neighbor_alltoall_init_c];

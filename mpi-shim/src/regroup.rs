@@ -106,13 +106,15 @@ pub fn route(g: &Grouping, reduction: bool, commutative: bool) -> Route {
     Route::SiteAware
 }
 
-/// Agreement on the epoch a communicator uses. Every `period`-th collective on the
-/// communicator starts a nonblocking allgather of the newest epoch each rank holds and the
-/// site it puts itself in ([`contribution`]); `period` collectives later every rank
-/// completes it and adopts the oldest of those epochs with the sites gathered ([`agreed`]). Counts advance identically on
-/// every rank (every collective entry point counts), so all switch at the same collective,
-/// to an epoch every rank holds a map for, and the agreement's WAN round overlaps the
-/// application's work instead of sitting on its critical path.
+/// Agreement on the epoch a communicator uses. Every `period`-th blocking collective on
+/// the communicator starts a nonblocking allgather of the newest epoch each rank holds and
+/// its site ([`contribution`]); `period` blocking collectives later every rank completes it
+/// and adopts the oldest of those epochs with the sites gathered ([`agreed`]). Counts advance
+/// identically on every rank (every blocking collective counts; nonblocking and persistent
+/// ones, which ranks may order differently relative to blocking ones, do not), so all
+/// switch at the same collective, to an epoch every rank holds a map for, and the
+/// agreement's WAN round overlaps the application's work instead of sitting on its
+/// critical path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agreement {
     period: u64,

@@ -31,6 +31,12 @@ static void setup(void)
     /* Sleep for what was asked, not the default 50 us of timer slack more. */
     prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0);
     real_progress = (unsigned (*)(ucp_worker_h))dlsym(RTLD_NEXT, "ucp_worker_progress");
+    if (!real_progress) {
+        /* UCX loaded with local scope (by an MPI library a plugin brought in with
+         * RTLD_LOCAL): not in the global scope, but loaded. */
+        void *ucp = dlopen("libucp.so.0", RTLD_NOLOAD | RTLD_LAZY);
+        if (ucp) real_progress = (unsigned (*)(ucp_worker_h))dlsym(ucp, "ucp_worker_progress");
+    }
 }
 
 unsigned ucp_worker_progress(ucp_worker_h worker)

@@ -1,21 +1,34 @@
 //! Site-aware collectives in the MPI library's own terms, split the way Open MPI's HAN
 //! splits `ompi/mca/coll/han/` (this file: `coll_han_module.c`).
 //!
-//! Per communicator (an attribute): the epoch agreement of `straddle_shim::regroup` and,
-//! once the ranks agree on a grouping, a communicator per site plus one of the sites'
-//! leaders, built site-locally with MPI_Comm_create_group (`subcomms`). Every collective
-//! entry point on an intracommunicator steps the agreement first (`step_collective`); the
-//! blocking ones listed in `collective_names.rs` with `via` then run the algorithms of the
-//! per-collective modules, which call PMPI only and work inside each site first, across the
-//! WAN once per site. Nonblocking, persistent, neighbourhood, large-count and
-//! w-collectives step the agreement and run flat.
+//! Per communicator (an attribute): the epoch agreement of `straddle_shim::regroup`, run on
+//! a communicator of the shim's own over the same ranks, and, once the ranks agree on a
+//! grouping, a communicator per site plus one of the sites' leaders, built site-locally
+//! with MPI_Comm_create_group (`subcomms`). Every blocking collective entry point on an
+//! intracommunicator steps the agreement first (`step_collective`); those listed in
+//! `collective_names.rs` with `via` then run the algorithms of the per-collective modules,
+//! which call PMPI only and work inside each site first, across the WAN once per site.
+//! Neighbourhood and w-collectives step the agreement and run flat. The large-count (`_c`)
+//! forms run the same algorithms where their counts fit them (`large_count`).
+//!
+//! Nonblocking and persistent collectives neither step the agreement nor run site-aware:
+//! MPI lets ranks order them differently relative to blocking ones (a rank may post an
+//! MPI_Iallreduce before a barrier that another rank posts it after), so counting them
+//! would move the adoption point to different collectives on different ranks, and an
+//! agreement posted on the application's communicator could pair with the application's
+//! own nonblocking collective. Blocking collectives are the one order all ranks share.
 //!
 //! Each algorithm (`sa_<collective>`) returns `None` to run the library's own algorithm
 //! instead (decided before any communication, identically on every rank), or `Some(rc)`.
 
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicI32,
+    Ordering::{Acquire, Relaxed, Release},
+};
+
+use straddle_shim::collectives::Mode;
 
 use straddle_shim::regroup::{
     agreed, contribution, cross_site_bytes, pays, pipeline_pieces, route, scan_chain_pieces, Agreement, Grouping, Route, SaOp, DIRECT_SITES,
@@ -39,6 +52,8 @@ mod alltoall;
 mod barrier;
 mod bcast;
 mod gather;
+#[cfg(mpi_large_count)]
+mod large_count;
 mod reduce;
 mod reduce_scatter;
 mod scan;
@@ -56,12 +71,15 @@ pub(crate) use alltoall::{sa_alltoall, sa_alltoallv};
 pub(crate) use barrier::sa_barrier;
 pub(crate) use bcast::sa_bcast;
 pub(crate) use gather::{sa_gather, sa_gatherv};
+#[cfg(mpi_large_count)]
+pub(crate) use large_count::*;
 pub(crate) use reduce::sa_reduce;
 pub(crate) use reduce_scatter::{sa_reduce_scatter, sa_reduce_scatter_block};
 pub(crate) use scan::{sa_exscan, sa_scan};
 pub(crate) use scatter::{sa_scatter, sa_scatterv};
 
 pmpi!(PMPI_Comm_create_group: fn(Comm, Group, c_int, *mut Comm) -> c_int);
+pmpi!(PMPI_Comm_create: fn(Comm, Group, *mut Comm) -> c_int);
 pmpi!(PMPI_Group_incl: fn(Group, c_int, *const c_int, *mut Group) -> c_int);
 pmpi!(PMPI_Comm_free: fn(*mut Comm) -> c_int);
 pmpi!(PMPI_Comm_dup: fn(Comm, *mut Comm) -> c_int);
@@ -107,6 +125,10 @@ struct Pending {
 
 /// One communicator's regrouping state.
 struct Regroup {
+    /// The shim's own communicator over the same ranks (same order), for the agreement and
+    /// the construction of site communicators: nothing the shim posts there can meet a
+    /// collective of the application's.
+    own: Comm,
     agreement: Agreement,
     pending: Option<Box<Pending>>,
     current: Option<SiteComms>,
@@ -143,6 +165,7 @@ unsafe extern "C" fn free_regroup(comm: Comm, _: c_int, val: *mut c_void, _: *mu
                 if let Some(sc) = rg.current.as_mut() {
                     free_site_comms(sc);
                 }
+                PMPI_Comm_free()(&mut rg.own);
             }
         }
     }
@@ -170,15 +193,24 @@ pub(crate) fn note(s: &Shim, what: &str) {
 /// The regrouping state of `comm` (created on first use; `None` for communicators that
 /// never regroup: intercommunicators and single ranks).
 unsafe fn regroup_state(s: &Shim, comm: Comm) -> Option<&'static mut Regroup> {
-    if REGROUP_KEYVAL.load(Relaxed) == KEYVAL_UNSET {
-        let mut k = 0;
-        // SAFETY: creating a keyval with our own callbacks.
-        if unsafe { PMPI_Comm_create_keyval()(Some(no_copy_comm), Some(free_regroup), &mut k, null_mut()) } != 0 {
-            return None;
+    let mut key = REGROUP_KEYVAL.load(Acquire);
+    if key == KEYVAL_UNSET {
+        // Once per process, also when threads reach their first collectives at once: a
+        // second keyval would hide the state cached under the first, and the communicator
+        // would start its agreement over on this rank alone.
+        static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _once = CREATING.lock().unwrap_or_else(|p| p.into_inner());
+        key = REGROUP_KEYVAL.load(Acquire);
+        if key == KEYVAL_UNSET {
+            let mut k = 0;
+            // SAFETY: creating a keyval with our own callbacks.
+            if unsafe { PMPI_Comm_create_keyval()(Some(no_copy_comm), Some(free_regroup), &mut k, null_mut()) } != 0 {
+                return None;
+            }
+            REGROUP_KEYVAL.store(k, Release);
+            key = k;
         }
-        REGROUP_KEYVAL.store(k, Relaxed);
     }
-    let key = REGROUP_KEYVAL.load(Relaxed);
     // SAFETY: the value is a Box<Option<Regroup>> of ours, freed with the communicator;
     // collectives on one communicator never run concurrently, so this rank's collective
     // is its only user.
@@ -205,7 +237,13 @@ unsafe fn new_regroup(s: &Shim, comm: Comm) -> Option<Regroup> {
     if inter != 0 || size < 2 {
         return None;
     }
+    // SAFETY: collective over `comm`, reached by all its ranks at the same collective.
+    let Some(own) = (unsafe { own_comm(comm) }) else {
+        note(s, &format!("no communicator of the shim's own beside one of {size} ranks: its collectives stay flat"));
+        return None;
+    };
     Some(Regroup {
+        own,
         agreement: Agreement::new(s.config.agree_every),
         pending: None,
         current: None,
@@ -217,9 +255,50 @@ unsafe fn new_regroup(s: &Shim, comm: Comm) -> Option<Regroup> {
     })
 }
 
-/// Every collective entry point on a communicator calls this first (outermost call only):
-/// it advances the agreement and says whether this collective runs site-aware.
-pub(crate) unsafe fn step_collective(comm: Comm) -> Option<&'static SiteComms> {
+/// A communicator of the shim's own over `comm`'s ranks in `comm`'s order (MPI_Comm_create
+/// with the whole group: no attribute of the application's is copied to it, and the
+/// library agrees on its context id over all ranks, so all get one or none).
+unsafe fn own_comm(comm: Comm) -> Option<Comm> {
+    // SAFETY: PMPI calls on the application's communicator; its error handler is restored.
+    unsafe {
+        let mut eh: Errhandler = std::mem::zeroed();
+        PMPI_Comm_get_errhandler()(comm, &mut eh);
+        PMPI_Comm_set_errhandler()(comm, errors_return());
+        let mut g: Group = std::mem::zeroed();
+        let mut own: Comm = std::mem::zeroed();
+        let rc = if PMPI_Comm_group()(comm, &mut g) == 0 {
+            let rc = PMPI_Comm_create()(comm, g, &mut own);
+            PMPI_Group_free()(&mut g);
+            rc
+        } else {
+            -1
+        };
+        PMPI_Comm_set_errhandler()(comm, eh);
+        PMPI_Errhandler_free()(&mut eh);
+        if rc != 0 {
+            return None;
+        }
+        PMPI_Comm_set_errhandler()(own, errors_return());
+        Some(own)
+    }
+}
+
+/// Sets up MPI_COMM_WORLD's regrouping state inside MPI_Init (collective anyway), so that
+/// its first collective does not pay for the shim's own communicator.
+pub(crate) unsafe fn prepare_world() {
+    if let Some(s) = state::shim().filter(|s| s.config.regroup) {
+        // SAFETY: MPI is initialised; every rank is in MPI_Init.
+        unsafe { regroup_state(s, comm_world()) };
+    }
+}
+
+/// Every blocking collective entry point on a communicator calls this first (outermost
+/// call only): it advances the agreement and says whether this collective runs
+/// site-aware. Other modes run flat and leave the agreement alone (see the module doc).
+pub(crate) unsafe fn step_collective(comm: Comm, mode: Mode) -> Option<&'static SiteComms> {
+    if mode != Mode::Blocking {
+        return None;
+    }
     let s = active()?;
     if !s.config.regroup {
         return None;
@@ -230,13 +309,13 @@ pub(crate) unsafe fn step_collective(comm: Comm) -> Option<&'static SiteComms> {
         let step = rg.agreement.step();
         if step.complete {
             if let Some(p) = finish_pending(rg) {
-                adopt(s, comm, rg, agreed(&p.recv));
+                adopt(s, rg, agreed(&p.recv));
             }
         }
         if step.start {
             let mut p = Box::new(Pending { req: std::mem::zeroed(), send: contribution(s.held_site()), recv: vec![0; 2 * rg.size] });
             let rc =
-                PMPI_Iallgather()(p.send.as_ptr().cast(), 16, byte_type(), p.recv.as_mut_ptr().cast(), 16, byte_type(), comm, &mut p.req);
+                PMPI_Iallgather()(p.send.as_ptr().cast(), 16, byte_type(), p.recv.as_mut_ptr().cast(), 16, byte_type(), rg.own, &mut p.req);
             if rc == 0 {
                 rg.pending = Some(p);
                 rg.agreement.started();
@@ -249,7 +328,7 @@ pub(crate) unsafe fn step_collective(comm: Comm) -> Option<&'static SiteComms> {
 
 /// Switches `comm` to the agreed grouping (every rank runs this at the same collective,
 /// with the same `next`).
-unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) {
+unsafe fn adopt(s: &Shim, rg: &mut Regroup, next: Option<Grouping>) {
     let agreed_epoch = next.as_ref().map(|g| g.epoch);
     if let Some(e) = agreed_epoch {
         rg.agreement.adopt(e);
@@ -272,7 +351,7 @@ unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) 
             return;
         }
     }
-    // SAFETY: collective over `comm`'s ranks, all of which are here.
+    // SAFETY: collective over the communicator's ranks, all of which are here.
     unsafe {
         if let Some(mut old) = rg.current.take() {
             free_site_comms(&mut old);
@@ -287,7 +366,7 @@ unsafe fn adopt(s: &Shim, comm: Comm, rg: &mut Regroup, next: Option<Grouping>) 
         };
         let epoch = g.epoch;
         let sites = g.groups.len();
-        rg.current = build_site_comms(comm, rg.me, g.clone());
+        rg.current = build_site_comms(rg.own, rg.me, g.clone());
         rg.failed = rg.current.is_none().then_some(g);
         if rg.current.is_some() {
             note(s, &format!("epoch {epoch}: site-aware collectives over {sites} sites on a communicator of {} ranks", rg.size));

@@ -66,7 +66,8 @@ pub(super) unsafe fn scan_any(
         if sc.mine > 0 {
             ck!(PMPI_Bcast()(prefix.buf(), count, dt, sc.lead_local(), sc.local));
             if exclusive && local_index == 0 {
-                copy_elems(prefix.buf(), r, n, l);
+                // Into the application's buffer through the datatype: its gaps stay.
+                ck!(user_copy(prefix.buf(), r, count, dt, l, comm));
             } else {
                 ck!(PMPI_Reduce_local()(prefix.buf(), r, count, dt, op));
             }

@@ -137,6 +137,10 @@ pub(super) unsafe fn all_ranks(comm: Comm, flag: bool, n: usize) -> bool {
 /// Whether this process can still create `k` communicators (duplicates of MPI_COMM_SELF,
 /// freed at once; a purely local check).
 pub(super) unsafe fn context_ids_left(k: usize) -> bool {
+    // One thread at a time: MPI_COMM_SELF is one communicator for every thread, and its
+    // error handler is swapped and restored around the duplicates.
+    static SELF: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = SELF.lock().unwrap_or_else(|p| p.into_inner());
     // SAFETY: PMPI calls on MPI_COMM_SELF; its error handler is restored.
     unsafe {
         let mut eh: Errhandler = std::mem::zeroed();

@@ -37,8 +37,8 @@ mod abi {
                 if !p.is_null() {
                     return p;
                 }
-                // SAFETY: dlsym with a NUL-terminated literal.
-                let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, concat!($sym, "\0").as_ptr().cast()) };
+                // The global scope, or a library loaded with local scope.
+                let p = crate::common::lookup_data(concat!($sym, "\0"));
                 P.store(p, Relaxed);
                 p
             }
