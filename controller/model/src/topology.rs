@@ -266,11 +266,7 @@ impl Topology {
                 ));
             }
             if !(0.0..=MAX_LATENCY_MS).contains(&l.latency_ms) {
-                return Err(invalid(
-                    &format!("links[{li}].latency_ms"),
-                    &l.latency_ms.to_string(),
-                    "must be from 0 to 60,000 ms",
-                ));
+                return Err(invalid(&format!("links[{li}].latency_ms"), &l.latency_ms.to_string(), "must be from 0 to 60,000 ms"));
             }
             if l.max_concurrent_migrations == 0 {
                 return Err(invalid(&format!("links[{li}].max_concurrent_migrations"), "0", "at least one migration at a time"));
