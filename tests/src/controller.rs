@@ -146,10 +146,13 @@ pub fn wait_for_with(url: &str, token: Option<&str>, job: &str, timeout: Duratio
     let start = Instant::now();
     loop {
         let m = traffic_with(url, token, job);
-        if let Ok(m) = &m {
-            if done(m) {
-                return m.clone();
+        match &m {
+            Ok(m) if done(m) => return m.clone(),
+            // Waiting does not cure a refusal: say so at once.
+            Err(s) if matches!(s.code(), tonic::Code::Unauthenticated | tonic::Code::PermissionDenied) => {
+                panic!("job {job}: the controller refuses to show its traffic: {s}")
             }
+            _ => {}
         }
         if start.elapsed() > timeout {
             return m.unwrap_or_else(|s| panic!("job {job} never appeared: {s}"));

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use straddle_proto::CollectiveMode;
-use straddle_tests::controller::{cli, wait_for, ControllerProcess};
+use straddle_tests::controller::{cli, wait_for_with, ControllerProcess};
 use straddle_tests::mpi::{exclusive, run_with_deadline, Launch, Mpi, Run, BOTH, CASE_BUDGET};
 use straddle_tests::paths::{program, Scratch};
 
@@ -212,7 +212,7 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
                 })
             })
         };
-        let m = wait_for(&url, &job, deadline, world_site_aware);
+        let m = wait_for_with(&url, Some("tk"), &job, deadline, world_site_aware);
         assert!(world_site_aware(&m), "{}: not every rank ran collectives site-aware on epoch 1: {:?}", mpi.name(), m.collectives);
         let (ok, out) = cli(&url, Some("tk"), &["override", "drain", "osaka"]);
         assert!(ok, "{out}");
