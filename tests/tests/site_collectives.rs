@@ -255,7 +255,7 @@ fn a_map_changed_mid_run_is_adopted_by_all_ranks_together() {
         // The controller sees which calls ran site-aware and the bytes they sent across.
         let (ok, table) = cli(&url, Some("tk"), &["traffic", &job]);
         assert!(ok && table.contains("site-aware collectives sent"), "{table}");
-        let (ok, json) = cli(&url, None, &["traffic", &job, "--json"]);
+        let (ok, json) = cli(&url, Some("tk"), &["traffic", &job, "--json"]);
         assert!(ok && json.contains("\"site_aware\"") && json.contains("\"regrouped_cross_site_bytes\""), "{json}");
     }
 }
