@@ -43,7 +43,14 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
         .map(|s| SiteConfig {
             name: format!("s{s}"),
             hosts: (0..HOSTS_PER_SITE)
-                .map(|h| HostConfig { name: format!("s{s}h{h}"), vm_capacity: CAPACITY, memory_gib: 256.0, libvirt_uri: String::new() })
+                .map(|h| HostConfig {
+                    name: format!("s{s}h{h}"),
+                    vm_capacity: CAPACITY,
+                    memory_gib: 256.0,
+                    libvirt_uri: String::new(),
+                    peer_uri: String::new(),
+                    migration_address: String::new(),
+                })
                 .collect(),
             max_concurrent_migrations: 4,
         })

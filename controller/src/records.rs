@@ -148,10 +148,16 @@ impl OpState {
 
 /// What a finished migration measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct MigrationStats {
     pub total_s: f64,
     pub downtime_s: f64,
     pub transferred_bytes: f64,
+    /// Pre-copy passes (0: not reported).
+    pub passes: u32,
+    /// The guest's dirty rate and the copy's bandwidth as last measured (0: not reported).
+    pub dirty_bytes_per_s: f64,
+    pub bandwidth_bytes_per_s: f64,
 }
 
 /// One migration the executor owns: at most one per VM at a time.

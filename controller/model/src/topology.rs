@@ -45,9 +45,18 @@ pub struct HostConfig {
     pub vm_capacity: u32,
     #[serde(default)]
     pub memory_gib: f64,
-    /// libvirt URI of the host's daemon (the libvirt hypervisor backend uses it).
+    /// libvirt URI of the host's daemon, as the controller reaches it (the libvirt
+    /// hypervisor backend uses it).
     #[serde(default)]
     pub libvirt_uri: String,
+    /// The same daemon as another host's daemon reaches it, for peer-to-peer migration
+    /// (e.g. `qemu+tcp://10.0.1.2/system`); default: `libvirt_uri`.
+    #[serde(default)]
+    pub peer_uri: String,
+    /// The address migration data is sent to on this host (QEMU's listening side), e.g.
+    /// `10.0.1.2` or `10.0.1.2:49152`; default: the host of `peer_uri`.
+    #[serde(default)]
+    pub migration_address: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +138,18 @@ fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
 }
 
 /// `scheme:` then the rest, as libvirt URIs are (`qemu:///system`, `qemu+tcp://h/system`).
+/// The host part of a URI such as `qemu+tcp://10.0.1.2/system` (empty for a local one).
+fn uri_host(uri: &str) -> String {
+    let Some((_, rest)) = uri.split_once("://") else { return String::new() };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    // No port: QEMU's migration port is not libvirt's.
+    match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or("").to_string(),
+        None => host.split(':').next().unwrap_or("").to_string(),
+    }
+}
+
 fn looks_like_uri(s: &str) -> bool {
     match s.split_once(':') {
         Some((scheme, rest)) => {
@@ -162,6 +183,10 @@ pub struct Host {
     pub site: SiteId,
     pub vm_capacity: u32,
     pub libvirt_uri: String,
+    /// How other hosts' daemons reach this one (`libvirt_uri` unless set).
+    pub peer_uri: String,
+    /// Where migration data to this host goes (empty: libvirt's choice).
+    pub migration_address: String,
 }
 
 #[derive(Debug, Clone)]
@@ -234,7 +259,22 @@ impl Topology {
                 if !h.libvirt_uri.is_empty() && !looks_like_uri(&h.libvirt_uri) {
                     return Err(invalid(&format!("{field}.libvirt_uri"), &h.libvirt_uri, "a libvirt URI such as qemu:///system"));
                 }
-                hosts.push(Host { name: h.name.clone(), site: si, vm_capacity: h.vm_capacity, libvirt_uri: h.libvirt_uri.clone() });
+                if !h.peer_uri.is_empty() && !looks_like_uri(&h.peer_uri) {
+                    return Err(invalid(&format!("{field}.peer_uri"), &h.peer_uri, "a libvirt URI such as qemu+tcp://10.0.1.2/system"));
+                }
+                if h.migration_address.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+                    return Err(invalid(&format!("{field}.migration_address"), &h.migration_address, "an address, or address:port"));
+                }
+                let peer_uri = if h.peer_uri.is_empty() { h.libvirt_uri.clone() } else { h.peer_uri.clone() };
+                let migration_address = if h.migration_address.is_empty() { uri_host(&peer_uri) } else { h.migration_address.clone() };
+                hosts.push(Host {
+                    name: h.name.clone(),
+                    site: si,
+                    vm_capacity: h.vm_capacity,
+                    libvirt_uri: h.libvirt_uri.clone(),
+                    peer_uri,
+                    migration_address,
+                });
                 ids.push(id);
             }
             sites.push(Site { name: s.name.clone(), hosts: ids, max_concurrent_migrations: s.max_concurrent_migrations, node });

@@ -41,7 +41,14 @@ fn topology_config() -> impl Strategy<Value = TopologyConfig> {
                 .map(|s| SiteConfig {
                     name: format!("s{s}"),
                     hosts: (0..per_site)
-                        .map(|h| HostConfig { name: format!("s{s}h{h}"), vm_capacity: 3, memory_gib: 0.0, libvirt_uri: String::new() })
+                        .map(|h| HostConfig {
+                            name: format!("s{s}h{h}"),
+                            vm_capacity: 3,
+                            memory_gib: 0.0,
+                            libvirt_uri: String::new(),
+                            peer_uri: String::new(),
+                            migration_address: String::new(),
+                        })
                         .collect(),
                     max_concurrent_migrations: 2,
                 })

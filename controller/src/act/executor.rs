@@ -260,7 +260,7 @@ impl Executor {
             x.deadline = deadline;
         }
         let t = &self.plane.topo;
-        let host = |h: HostId| HostRef { name: t.hosts[h].name.clone(), uri: t.hosts[h].libvirt_uri.clone() };
+        let host = |h: HostId| HostRef::of(&t.hosts[h]);
         let (a, b) = (t.site_of_host(l.route.from), t.site_of_host(l.route.to));
         let req = MigrationRequest {
             op: op.id,
@@ -314,7 +314,17 @@ impl Executor {
     async fn succeeded(self: &Arc<Self>, id: u64, stats: MigrationStats) {
         let Some(l) = self.lock().live.get(&id).cloned() else { return };
         let mut op = l.op.clone();
-        let what = format!("{} -> {} in {:.1} s (downtime {:.0} ms)", op.from_host, op.to_host, stats.total_s, stats.downtime_s * 1e3);
+        let mut what = format!("{} -> {} in {:.1} s (downtime {:.0} ms)", op.from_host, op.to_host, stats.total_s, stats.downtime_s * 1e3);
+        if stats.passes > 0 {
+            const MIB: f64 = 1048576.0;
+            what.push_str(&format!(
+                ", {} passes, {:.1} MiB sent at {:.1} MiB/s, guest dirtying {:.1} MiB/s",
+                stats.passes,
+                stats.transferred_bytes / MIB,
+                stats.bandwidth_bytes_per_s / MIB,
+                stats.dirty_bytes_per_s / MIB
+            ));
+        }
         let _ = transition(&mut op, OpState::Succeeded, &what);
         op.stats = Some(stats);
         let mut delay = Duration::from_millis(200);

@@ -23,7 +23,7 @@ pub struct Settled {
 /// Settles every operation left in flight by the previous run.
 pub async fn settle(exec: &Executor, kept: &BTreeMap<u64, Operation>) -> Settled {
     let topo = &exec.plane.topo;
-    let hosts: Vec<HostRef> = topo.hosts.iter().map(|h| HostRef { name: h.name.clone(), uri: h.libvirt_uri.clone() }).collect();
+    let hosts: Vec<HostRef> = topo.hosts.iter().map(HostRef::of).collect();
     let mut out = Settled::default();
     let mut touched: BTreeMap<u64, Vec<Operation>> = BTreeMap::new();
     for op in kept.values().filter(|o| !o.state.is_final()) {

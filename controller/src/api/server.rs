@@ -23,14 +23,14 @@ use super::operator::OperatorService;
 use super::scheduler::SchedulerService;
 use super::telemetry::TelemetryService;
 use super::traffic::TrafficService;
-use crate::act::{reconcile, ExecConfig, Executor};
+use crate::act::{inventory, reconcile, ExecConfig, Executor};
 use crate::clock::Clock;
 use crate::decide::{ControlLoop, DecisionLog, LoopConfig, PlannerMode};
 use crate::health::{supervise, Health};
-use crate::hypervisor::{Hypervisor, SimHypervisor};
+use crate::hypervisor::{HostRef, Hypervisor, SimHypervisor};
 use crate::observe::Registry;
 use crate::plane::ControlPlane;
-use crate::records::Operation;
+use crate::records::{Decision, DecisionKind, DecisionState, Operation};
 use crate::state::{redb::RedbStore, Store, StoreError};
 
 /// Streams one connection may hold open: a generator or agent multiplexing many ranks
@@ -101,6 +101,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("hypervisor: {0}")]
+    Inventory(String),
     #[error(transparent)]
     Serve(#[from] tonic::transport::Error),
 }
@@ -115,6 +117,31 @@ pub struct Controller {
     cfg: ControllerConfig,
     token: Option<String>,
     listener: TcpListener,
+}
+
+/// Compares what a real hypervisor runs with the kept placements: refuses to start over
+/// VMs no host runs, adopts VMs found elsewhere (an observed decision each).
+async fn adopt_inventory(hv: &dyn Hypervisor, plane: &Arc<ControlPlane>, log: &DecisionLog) -> Result<(), StartError> {
+    let found = inventory::survey(hv, plane).await;
+    for (h, why) in &found.unreachable {
+        tracing::warn!(host = %h, "the hypervisor does not answer ({why}); its VMs are taken as placed");
+    }
+    let hosts: Vec<HostRef> = plane.topo.hosts.iter().map(HostRef::of).collect();
+    if let Some(r) = found.refusal(&hosts) {
+        return Err(StartError::Inventory(r));
+    }
+    for (vm, placed, runs) in &found.elsewhere {
+        let (Some(v), Some(h)) = (plane.topo.vm(vm), plane.topo.host(runs)) else { continue };
+        let why = format!("{vm} runs on {runs}, not on {placed} as kept: moved outside the controller");
+        tracing::warn!("{why}; adopting where it runs");
+        let epochs = plane.moved(v, h, None, vec![]).await.map_err(|e| StartError::Inventory(format!("{vm}: {e}")))?;
+        let jobs: Vec<String> = epochs.iter().map(|(j, e)| format!("{j} epoch {e}")).collect();
+        let job = epochs.first().map(|(j, _)| j.clone()).unwrap_or_default();
+        let mut d = Decision::new(&job, DecisionKind::Observed, None, why, DecisionState::Applied);
+        d.detail = if jobs.is_empty() { "placement adopted".into() } else { format!("placement adopted; {}", jobs.join(", ")) };
+        log.record(d).await?;
+    }
+    Ok(())
 }
 
 impl Controller {
@@ -152,6 +179,7 @@ impl Controller {
         if self.cfg.mode.is_some_and(|m| Some(m) != stored_mode) && stored_mode.is_some() {
             tracing::info!(mode = mode.word(), "--mode given: it replaces the stored mode");
         }
+        let real = hypervisor.is_some();
         let hv = hypervisor.unwrap_or_else(|| {
             let sim = SimHypervisor::new();
             let st = plane.view();
@@ -161,6 +189,9 @@ impl Controller {
             Arc::new(sim)
         });
         let log = Arc::new(DecisionLog::new(store.clone(), self.clock.clone(), snap.decisions.clone()));
+        if real {
+            adopt_inventory(hv.as_ref(), &plane, &log).await?;
+        }
         let exec = Arc::new(Executor::new(plane.clone(), hv, log, self.cfg.exec.clone()));
         let settled = reconcile::settle(&exec, &snap.operations).await;
         if settled != reconcile::Settled::default() {

@@ -1,7 +1,7 @@
 //! The hypervisor behind a small trait, as cloud-hypervisor keeps its backends: hosts
 //! named with their URIs, a migration that reports progress and can be cancelled, an
-//! inventory, typed errors. The planner and the executor never know which backend runs;
-//! `sim` is the simulated one (pre-copy on the controller's clock).
+//! inventory, typed errors. The planner and the executor never know which backend runs:
+//! `sim` is the simulated one (pre-copy on the controller's clock), `libvirt` the real one.
 
 use std::time::Duration;
 
@@ -9,16 +9,34 @@ use tokio::sync::{oneshot, watch};
 
 use crate::records::MigrationStats;
 
+pub mod libvirt;
 pub mod sim;
 
+pub use libvirt::LibvirtHypervisor;
 pub use sim::SimHypervisor;
 
 /// A host as the hypervisor reaches it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HostRef {
     pub name: String,
-    /// The host's libvirt URI (empty for the simulated backend).
+    /// The host's libvirt URI as the controller reaches it (empty for the simulated backend).
     pub uri: String,
+    /// The same daemon as other hosts' daemons reach it (peer-to-peer migration).
+    pub peer_uri: String,
+    /// Where migration data to this host goes (`addr` or `addr:port`; empty: libvirt's choice).
+    pub migration_address: String,
+}
+
+impl HostRef {
+    /// The topology's host `h`.
+    pub fn of(h: &straddle_model::topology::Host) -> HostRef {
+        HostRef {
+            name: h.name.clone(),
+            uri: h.libvirt_uri.clone(),
+            peer_uri: h.peer_uri.clone(),
+            migration_address: h.migration_address.clone(),
+        }
+    }
 }
 
 /// One live migration to start.

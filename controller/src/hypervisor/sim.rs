@@ -180,7 +180,12 @@ impl SimHypervisor {
         if let Some(v) = lock(&self.inner.vms).get_mut(&req.vm) {
             v.host = req.to.name.clone();
         }
-        Ok(MigrationStats { total_s: elapsed + downtime, downtime_s: downtime, transferred_bytes: transferred + to_send })
+        Ok(MigrationStats {
+            total_s: elapsed + downtime,
+            downtime_s: downtime,
+            transferred_bytes: transferred + to_send,
+            ..MigrationStats::default()
+        })
     }
 }
 
@@ -192,7 +197,7 @@ mod tests {
     const MBIT: f64 = 1e6 / 8.0;
 
     fn host(n: &str) -> HostRef {
-        HostRef { name: n.into(), uri: String::new() }
+        HostRef { name: n.into(), ..HostRef::default() }
     }
 
     fn req(vm: &str, from: &str, to: &str, bw: f64) -> MigrationRequest {

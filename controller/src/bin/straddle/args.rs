@@ -94,6 +94,31 @@ pub struct ControllerArgs {
     /// Seconds after which a job no scheduler owns is forgotten once no rank is attached.
     #[arg(long, default_value_t = 3600.0)]
     pub forget_after: f64,
+    /// What moves VMs: a simulation of the topology's VMs, or the hosts' libvirt daemons
+    /// (each host's `libvirt_uri` in the topology).
+    #[arg(long, value_enum, default_value_t = HypervisorArg::Sim)]
+    pub hypervisor: HypervisorArg,
+    /// Most downtime a libvirt migration may be allowed, in ms, after its steps up from the
+    /// first 300 ms when passes stop shrinking.
+    #[arg(long, default_value_t = 2000.0)]
+    pub max_downtime_ms: f64,
+    /// Do not let QEMU throttle a guest whose dirty rate outruns the link (auto-converge).
+    #[arg(long)]
+    pub no_auto_converge: bool,
+    /// Switch a libvirt migration that cannot converge to post-copy instead of aborting it.
+    /// A link that fails after the switch loses the VM: its memory is then split between
+    /// the hosts.
+    #[arg(long)]
+    pub postcopy: bool,
+    /// Encrypt libvirt's migration streams (the daemons need TLS certificates for it).
+    #[arg(long)]
+    pub migration_tls: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum HypervisorArg {
+    Sim,
+    Libvirt,
 }
 
 #[derive(Subcommand)]

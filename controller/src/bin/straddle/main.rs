@@ -6,12 +6,15 @@ mod demo;
 mod render;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use straddle_controller::api::server::{Controller, ControllerConfig};
 use straddle_controller::decide::PlannerMode;
+use straddle_controller::hypervisor::libvirt::Settings as LibvirtSettings;
+use straddle_controller::hypervisor::{Hypervisor, LibvirtHypervisor};
 use straddle_controller::model::classify::PolicyKind;
 use straddle_controller::model::topology::Topology;
 use straddle_controller::model::traffic::Limits;
@@ -20,7 +23,7 @@ use straddle_proto::scheduler_client::SchedulerClient;
 use straddle_proto::traffic_client::TrafficClient;
 use straddle_proto::{ListJobsRequest, TrafficMatrix, TrafficRequest};
 
-use args::{Cli, Cmd, ControllerArgs, Mode, Override, PolicyArg};
+use args::{Cli, Cmd, ControllerArgs, HypervisorArg, Mode, Override, PolicyArg};
 use client::{authed, status};
 
 fn main() -> ExitCode {
@@ -101,6 +104,30 @@ fn config(a: &ControllerArgs) -> Result<ControllerConfig> {
     Ok(cfg)
 }
 
+/// The hypervisor `--hypervisor` names (`None`: the simulated one over the topology's VMs).
+fn hypervisor(a: &ControllerArgs, topo: &Topology) -> Result<Option<Arc<dyn Hypervisor>>> {
+    match a.hypervisor {
+        HypervisorArg::Sim => Ok(None),
+        HypervisorArg::Libvirt => {
+            if let Some(h) = topo.hosts.iter().find(|h| h.libvirt_uri.is_empty()) {
+                bail!("--hypervisor libvirt: host {:?} has no libvirt_uri in the topology", h.name);
+            }
+            if !(a.max_downtime_ms.is_finite() && a.max_downtime_ms >= 1.0) {
+                bail!("--max-downtime-ms {}: at least 1 ms", a.max_downtime_ms);
+            }
+            let mut settings = LibvirtSettings::default();
+            settings.policy.max_downtime_s = a.max_downtime_ms / 1000.0;
+            settings.auto_converge = !a.no_auto_converge;
+            settings.postcopy = a.postcopy;
+            settings.tls = a.migration_tls;
+            if a.postcopy {
+                tracing::warn!("--postcopy: a migration switched to post-copy is lost if its link fails before it ends");
+            }
+            Ok(Some(Arc::new(LibvirtHypervisor::new(settings))))
+        }
+    }
+}
+
 async fn run_controller(a: ControllerArgs) -> Result<()> {
     let cfg = config(&a)?;
     let fds = straddle_controller::api::listener::raise_fd_limit();
@@ -123,7 +150,8 @@ async fn run_controller(a: ControllerArgs) -> Result<()> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let topo = Topology::from_yaml(&text).with_context(|| path.display().to_string())?;
         tracing::info!(sites = topo.sites.len(), hosts = topo.hosts.len(), vms = topo.vms.len(), "topology loaded");
-        c = c.with_topology(topo, a.state.as_deref(), None).await?;
+        let hv = hypervisor(&a, &topo)?;
+        c = c.with_topology(topo, a.state.as_deref(), hv).await?;
     } else if a.state.is_some() {
         bail!("--state needs --topology: the state describes placements over a topology");
     }

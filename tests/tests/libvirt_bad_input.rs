@@ -1,0 +1,102 @@
+//! `--hypervisor libvirt` given what it cannot use, without root or a daemon: libvirt's own
+//! in-process test driver (`test:///default`, which runs one domain named "test") stands in
+//! for a host that answers, a socket nobody listens on for one that does not. Each case
+//! ends in a clear error naming the thing, and nothing half-done.
+
+use std::time::{Duration, Instant};
+
+use straddle_tests::controller::{cli, drive_ranks_with, submit, ControllerProcess};
+use straddle_tests::paths::{controller_bin, Scratch};
+
+const SILENT: &str = "qemu+unix:///system?socket=/nonexistent/straddle-test/libvirt-sock";
+
+fn topology(vms: &str) -> String {
+    format!(
+        "sites:\n  - {{name: a, hosts: [{{name: ha, vm_capacity: 4, libvirt_uri: \"test:///default\"}}]}}\n\
+         \x20 - {{name: b, hosts: [{{name: hb, vm_capacity: 4, libvirt_uri: \"{SILENT}\"}}]}}\n\
+         links:\n  - {{between: [a, b], bandwidth_mbit: 1000, latency_ms: 5}}\nvms:\n{vms}"
+    )
+}
+
+/// Starts the controller on `topo`; returns its exit status and output if it ended within
+/// a few seconds.
+fn start_fails(dir: &Scratch, topo: &str, extra: &[&str]) -> (bool, String) {
+    let path = dir.0.join("topology.yaml");
+    std::fs::write(&path, topo).unwrap();
+    let out = std::process::Command::new(controller_bin())
+        .args(["controller", "--listen", "127.0.0.1:0", "--topology", path.to_str().unwrap(), "--hypervisor", "libvirt"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn a_vm_libvirt_lacks_or_a_host_without_a_uri_is_refused_at_start() {
+    let dir = Scratch::new("lvbad");
+    let (ok, out) =
+        start_fails(&dir, &topology("  - {name: test, host: ha, memory_mib: 128}\n  - {name: ghost, host: ha, memory_mib: 128}\n"), &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("VM \"ghost\" runs on no host (asked ha; hb did not answer)"), "{out}");
+
+    let no_uri = topology("  - {name: test, host: ha, memory_mib: 128}\n").replace(&format!(", libvirt_uri: \"{SILENT}\""), "");
+    let (ok, out) = start_fails(&dir, &no_uri, &[]);
+    assert!(!ok && out.contains("host \"hb\" has no libvirt_uri"), "{out}");
+
+    let bad = topology("  - {name: test, host: ha, memory_mib: 128}\n").replace("test:///default", "not a uri");
+    let (ok, out) = start_fails(&dir, &bad, &[]);
+    assert!(!ok && out.contains("libvirt_uri") && out.contains("not a uri"), "{out}");
+}
+
+#[test]
+fn a_migration_to_a_host_that_does_not_answer_fails_naming_it_and_moves_nothing() {
+    let dir = Scratch::new("lvdown");
+    let path = dir.0.join("topology.yaml");
+    std::fs::write(&path, topology("  - {name: test, host: ha, memory_mib: 128}\n")).unwrap();
+    let ctl = ControllerProcess::start_with(
+        "127.0.0.1:0",
+        &[
+            "--topology",
+            path.to_str().unwrap(),
+            "--hypervisor",
+            "libvirt",
+            "--token",
+            "tk",
+            "--decide-every",
+            "0.3",
+            "--window",
+            "2",
+            "--dwell",
+            "0",
+        ],
+    );
+    let url = ctl.url();
+    assert!(ctl.log().contains("hb") && ctl.log().contains("does not answer"), "the silent host is named at start:\n{}", ctl.log());
+    let job_token = submit(&url, "tk", "solo", "test,test");
+    // A job is planned once it has a window of traffic: its two ranks (both on "test")
+    // report for 6 s.
+    let driving = {
+        let url = url.clone();
+        std::thread::spawn(move || drive_ranks_with(&url, Some(&job_token), "solo", 2, 1000, Instant::now() + Duration::from_secs(6)))
+    };
+    // Draining site a asks the planner to move "test" to hb, which does not answer.
+    let (ok, out) = cli(&url, Some("tk"), &["override", "drain", "a"]);
+    assert!(ok, "{out}");
+    let start = Instant::now();
+    let failed = loop {
+        let (_, log) = cli(&url, Some("tk"), &["decisions"]);
+        if let Some(l) = log.lines().find(|l| l.contains("failed")) {
+            break l.to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no failed migration:\n{log}\n{}", ctl.log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let id = failed.trim_start_matches('#').split_whitespace().next().unwrap();
+    let (_, why) = cli(&url, Some("tk"), &["explain", id]);
+    assert!(why.contains("\"hb\" is unreachable") && why.contains("/nonexistent/straddle-test/libvirt-sock"), "{why}");
+    let (_, placements) = cli(&url, Some("tk"), &["placements"]);
+    assert!(placements.lines().any(|l| l.starts_with("test ") && l.contains(" ha ")), "test stays on ha:\n{placements}");
+    driving.join().unwrap();
+    let (_, ops) = cli(&url, Some("tk"), &["operations"]);
+    assert!(!ops.contains("running"), "nothing left in flight:\n{ops}");
+}
