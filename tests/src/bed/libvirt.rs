@@ -110,6 +110,12 @@ impl LibvirtSite {
         self.daemon.id()
     }
 
+    /// Kills the daemon with SIGKILL, as a crash would; the guests it started keep running.
+    pub fn kill_daemon(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+
     /// Defines and starts a tiny guest on this site's bridge; its serial console goes to
     /// `<dir>/<name>.console`.
     pub fn boot(&self, g: &GuestSpec) -> Result<PathBuf, BedError> {
