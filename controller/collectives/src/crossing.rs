@@ -27,21 +27,22 @@ pub fn crossing(rounds: &[Vec<Msg>], site: &[usize]) -> Crossing {
     c
 }
 
-/// The crossing of one call of `op` run with `alg`, counted without building its rounds.
+/// The crossing of one call of `op` run with `alg`, counted without building its rounds
+/// or allocating (the shim asks per call): [`visit`] hands each round's messages over
+/// together, so a round that crosses is counted when its first crossing message comes.
 pub fn library_crossing(op: Op, alg: Alg, site: &[usize], root: usize, size: Size) -> Crossing {
     let mut c = Crossing::default();
-    let mut crossed: Vec<bool> = Vec::new();
+    let mut last_crossed: Option<usize> = None;
     visit(op, alg, site.len(), root, size, &mut |r, (from, to, b)| {
         if site[from] != site[to] {
             c.messages += 1;
             c.bytes += b;
-            if crossed.len() <= r {
-                crossed.resize(r + 1, false);
+            if last_crossed != Some(r) {
+                last_crossed = Some(r);
+                c.rounds += 1;
             }
-            crossed[r] = true;
         }
     });
-    c.rounds = crossed.iter().filter(|&&x| x).count();
     c
 }
 

@@ -42,8 +42,9 @@ pub fn rounds(op: Op, alg: Alg, n: usize, root: usize, size: Size) -> Rounds {
 }
 
 /// Every message of one call of `op` run with `alg` on `n` ranks rooted at `root`, with
-/// the round it travels in: `f(round, message)`, rounds numbered from 0, in no particular
-/// order. What [`rounds`] collects, for callers that only count (the shim decides per call).
+/// the round it travels in: `f(round, message)`, rounds numbered from 0. Each round's
+/// messages come together, and no round comes twice (rounds need not come in order).
+/// What [`rounds`] collects, for callers that only count (the shim decides per call).
 pub fn visit<F: FnMut(usize, Msg)>(op: Op, alg: Alg, n: usize, root: usize, size: Size, f: &mut F) {
     if n < 2 {
         return;
@@ -114,15 +115,16 @@ fn log2_ceil(n: usize) -> usize {
 /// MPICH's binomial tree over `n` ranks rooted at `root`: relative rank r hangs under r
 /// minus its lowest set bit, at the level of that bit. Down (a broadcast or scatter): the
 /// highest level first, parent to child; up (a reduction or gather): the lowest first,
-/// child to parent. `bytes(r)` is what the edge above relative rank r carries.
+/// child to parent. `bytes(r)` is what the edge above relative rank r carries. Rounds come
+/// out one after another, each whole.
 fn binomial<F: FnMut(usize, Msg)>(n: usize, root: usize, down: bool, bytes: impl Fn(usize) -> f64, f: &mut F) {
     let lg = log2_ceil(n);
-    for rel in 1..n {
-        let (child, parent, level) = ((rel + root) % n, ((rel & (rel - 1)) + root) % n, rel.trailing_zeros() as usize);
-        if down {
-            f(lg - 1 - level, (parent, child, bytes(rel)));
-        } else {
-            f(level, (child, parent, bytes(rel)));
+    for round in 0..lg {
+        let level = if down { lg - 1 - round } else { round };
+        // The relative ranks whose lowest set bit is `level`.
+        for rel in ((1 << level)..n).step_by(2 << level) {
+            let (child, parent) = ((rel + root) % n, ((rel & (rel - 1)) + root) % n);
+            f(round, if down { (parent, child, bytes(rel)) } else { (child, parent, bytes(rel)) });
         }
     }
 }
