@@ -29,9 +29,10 @@ const LAYOUTS: [(&str, &str); 6] = [
 /// two sizes (2,238): what the launches' deadlines grow by.
 const CASES_PER_ROUND: u32 = 5000;
 const CASES_PER_ROUND_TWO_SIZES: u32 = 2300;
-/// Rounds of the map-change test, 200 ms apart: time for the drain's maps to arrive and be
-/// adopted however late the ranks got to run site-aware.
-const ROUNDS: u32 = 40;
+/// Rounds of the map-change test, 200 ms apart (16 s and more): time for the drain's
+/// migrations to finish and their maps to arrive and be adopted, however late the ranks
+/// got to run site-aware.
+const ROUNDS: u32 = 80;
 
 /// The "<what>: N cases, M failures" line: (N, M).
 fn tally(run: &Run, what: &str) -> (u64, u64) {
