@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ndarray::Array2;
 use straddle_model::classify::{Class, CollectiveUse, JobProfile};
 use straddle_model::collective::CollectiveOp;
+use straddle_model::migration_learnt::Learnt;
 use straddle_model::plan::{greedy_first_fit, plan, plan_searching, PlanConfig, PlanInput, PlanJob};
 use straddle_model::topology::{HostConfig, LinkConfig, SiteConfig, Topology, TopologyConfig, VmConfig};
 
@@ -128,7 +129,7 @@ fn main() {
     let (topo, jobs) = instance(0x5eed);
     let vm_host: Vec<usize> = topo.vms.iter().map(|v| v.host).collect();
     let none = HashSet::new();
-    let input = PlanInput { topo: &topo, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &none, cooling: &none };
+    let input = PlanInput { topo: &topo, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &none, cooling: &none, learnt: &Learnt::default() };
     let cfg = PlanConfig::default();
 
     let mut times = Vec::new();

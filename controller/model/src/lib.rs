@@ -8,6 +8,7 @@
 //! - `collmodel`: collectives as site-pair traffic, from the one model of the algorithms
 //!   (`straddle-collectives`): the library's and the shim's site-aware runs.
 //! - `migration`: what a live migration costs (pre-copy) between two hosts.
+//! - `migration_learnt`: what finished migrations and measured dirty rates teach it.
 //! - `migration_policy`: how a running migration is steered from its measured progress.
 //! - `classify`: predicted slowdown, network- or compute-intensive, with hysteresis.
 //! - `plan`: target placements and the migrations that reach them.
@@ -16,6 +17,7 @@ pub mod classify;
 pub mod collective;
 pub mod collmodel;
 pub mod migration;
+pub mod migration_learnt;
 pub mod migration_policy;
 pub mod plan;
 pub mod time;

@@ -27,6 +27,9 @@ pub struct PolicyConfig {
     pub deadline_floor_s: f64,
     /// Seconds of copying before the measured bandwidth replaces the planned one.
     pub measure_after_s: f64,
+    /// Seconds without a byte moved after which the stream is taken as dead (a cut link:
+    /// TCP would retry for many minutes).
+    pub stall_s: f64,
 }
 
 impl Default for PolicyConfig {
@@ -40,6 +43,7 @@ impl Default for PolicyConfig {
             deadline_factor: 3.0,
             deadline_floor_s: 20.0,
             measure_after_s: 1.0,
+            stall_s: 15.0,
         }
     }
 }
@@ -84,6 +88,9 @@ pub struct Policy {
     pass_size: f64,
     last_pass_size: Option<f64>,
     stalled: u32,
+    /// The most bytes sent so far, and when that figure last grew.
+    sent: f64,
+    sent_at: Option<f64>,
 }
 
 impl Policy {
@@ -104,6 +111,8 @@ impl Policy {
             pass_size: 0.0,
             last_pass_size: None,
             stalled: 0,
+            sent: 0.0,
+            sent_at: None,
         }
     }
 
@@ -125,6 +134,18 @@ impl Policy {
             self.measured = true;
             let dirty = if s.dirty_bytes_per_s > 0.0 { s.dirty_bytes_per_s } else { self.dirty_bytes_per_s };
             self.deadline_s = deadline(&self.cfg, self.memory_bytes, dirty, s.bandwidth_bytes_per_s);
+        }
+        if self.sent_at.is_none() || s.transferred_bytes > self.sent {
+            self.sent = self.sent.max(s.transferred_bytes);
+            self.sent_at = Some(s.elapsed_s);
+        } else if let Some(at) = self.sent_at.filter(|at| s.elapsed_s - at >= self.cfg.stall_s) {
+            return Action::Abort(format!(
+                "stalled: no bytes moved for {:.1} s (pass {}, {:.1} MiB sent, {:.1} MiB left); the path to the destination looks cut",
+                s.elapsed_s - at,
+                s.pass,
+                self.sent / MIB,
+                s.remaining_bytes / MIB
+            ));
         }
         if s.elapsed_s > self.deadline_s {
             return Action::Abort(format!(
@@ -199,7 +220,7 @@ mod tests {
                     elapsed_s: t,
                     pass: u32::try_from(i + 1).unwrap(),
                     remaining_bytes: size * (1.0 - 0.3 * f64::from(k)),
-                    transferred_bytes: 0.0,
+                    transferred_bytes: t * bw,
                     bandwidth_bytes_per_s: bw,
                     dirty_bytes_per_s: 0.0,
                 };
@@ -260,10 +281,25 @@ mod tests {
             elapsed_s: 308.0,
             pass: 1,
             remaining_bytes: 0.5 * GIB,
+            transferred_bytes: 0.5 * GIB,
             bandwidth_bytes_per_s: 10.0 * MIB,
             ..Sample::default()
         });
         assert!(matches!(&a, Action::Abort(why) if why.starts_with("deadline")), "{a:?}");
+    }
+
+    #[test]
+    fn a_stream_that_stops_moving_is_aborted_as_stalled() {
+        let cfg = PolicyConfig { deadline_floor_s: 1e6, ..PolicyConfig::default() };
+        let mut p = Policy::new(cfg, GIB, 0.0, 100.0 * MIB);
+        let at = |t: f64, sent: f64| Sample { elapsed_s: t, pass: 1, remaining_bytes: GIB - sent, transferred_bytes: sent, ..Sample::default() };
+        // Slow but moving: fine however long the gaps between growth stay under 15 s.
+        for (t, sent) in [(0.0, 0.0), (10.0, MIB), (20.0, 2.0 * MIB), (34.0, 3.0 * MIB)] {
+            assert_eq!(p.observe(&at(t, sent)), Action::Continue, "{t}");
+        }
+        assert_eq!(p.observe(&at(48.0, 3.0 * MIB)), Action::Continue);
+        let a = p.observe(&at(49.5, 3.0 * MIB));
+        assert!(matches!(&a, Action::Abort(why) if why.starts_with("stalled: no bytes moved for 15.5 s")), "{a:?}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ fn job_cost(input: &PlanInput, cfg: &PlanConfig, job: &PlanJob, vm_host: &[HostI
     for v in job.vms() {
         let (from, to) = (input.vm_host[v], vm_host[v]);
         if from != to {
-            c += match migration::estimate(topo, v, from, to) {
+            c += match input.learnt.estimate(topo, v, from, to) {
                 Some(e) if e.converges => migration::job_cost(&e, cfg.migration_drag),
                 _ => f64::INFINITY,
             };

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::classify::{predict, Class, JobProfile};
 use crate::migration::{self, MigrationEstimate};
+use crate::migration_learnt::Learnt;
 use crate::topology::{HostId, SiteId, Topology, VmId};
 
 mod baseline;
@@ -72,6 +73,8 @@ pub struct PlanInput<'a> {
     pub drained: &'a HashSet<SiteId>,
     /// VMs migrated within their cooldown: they stay (no ping-pong).
     pub cooling: &'a HashSet<VmId>,
+    /// What earlier migrations and measured dirty rates taught the estimate.
+    pub learnt: &'a Learnt,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,9 +149,9 @@ impl<'a> State<'a> {
 
     fn move_cost(&self, v: VmId, to_site: SiteId) -> Option<(MigrationEstimate, f64)> {
         let topo = self.input.topo;
-        let bw = migration::bandwidth(topo, topo.site_of_host(self.vm_host[v]), to_site)?;
-        let vm = &topo.vms[v];
-        let e = migration::precopy(vm.memory_bytes, vm.dirty_bps, bw, migration::MAX_DOWNTIME_S, migration::MAX_ROUNDS);
+        // Any host of the site: the estimate depends on the sites only.
+        let to = *topo.sites[to_site].hosts.first()?;
+        let e = self.input.learnt.estimate(topo, v, self.vm_host[v], to)?;
         if !e.converges {
             return None;
         }
@@ -187,7 +190,7 @@ fn finish(input: &PlanInput, cfg: &PlanConfig, vm_host: Vec<HostId>, decisions: 
     for (v, (&from, &to)) in input.vm_host.iter().zip(vm_host.iter()).enumerate() {
         if from != to {
             // Every site reaches every other (the topology checks it at load).
-            let e = migration::estimate(topo, v, from, to).expect("sites are connected");
+            let e = input.learnt.estimate(topo, v, from, to).expect("sites are connected");
             moves.push(Move { vm: v, from, to, wave: 0, estimate: e, cost_s: migration::job_cost(&e, cfg.migration_drag) });
         }
     }

@@ -47,7 +47,7 @@ fn run(t: &Topology, jobs: &[PlanJob], pinned: &[VmId], drained: &[SiteId], cool
     let vm_host = hosts(t);
     let (p, d, c): (HashSet<_>, HashSet<_>, HashSet<_>) =
         (pinned.iter().copied().collect(), drained.iter().copied().collect(), cooling.iter().copied().collect());
-    let input = PlanInput { topo: t, vm_host: &vm_host, jobs, pinned: &p, drained: &d, cooling: &c };
+    let input = PlanInput { topo: t, vm_host: &vm_host, jobs, pinned: &p, drained: &d, cooling: &c, learnt: &Learnt::default() };
     plan(&input, &PlanConfig::default())
 }
 
@@ -200,7 +200,7 @@ fn within_5_percent_of_exact_and_better_than_first_fit_on_small_instances() {
             .collect();
         let vm_host = hosts(&t);
         let none = HashSet::new();
-        let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &none, cooling: &none };
+        let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &none, cooling: &none, learnt: &Learnt::default() };
         let cfg = PlanConfig::default();
         let p = plan(&input, &cfg);
         let best = exact(&input, &cfg);
@@ -254,7 +254,7 @@ fn flapping(cooldown: Duration, policy: crate::classify::Policy) -> Vec<Vec<Time
         let drained: HashSet<SiteId> = if (secs / 40) % 2 == 1 { [0].into() } else { HashSet::new() };
         let cooling: HashSet<VmId> = (0..t.vms.len()).filter(|&v| moved[v].last().is_some_and(|&m| now.since(m) < cooldown)).collect();
         let none = HashSet::new();
-        let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &drained, cooling: &cooling };
+        let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &drained, cooling: &cooling, learnt: &Learnt::default() };
         let p = plan(&input, &PlanConfig::default());
         for m in &p.moves {
             moved[m.vm].push(now);
