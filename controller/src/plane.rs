@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use straddle_model::migration_learnt::Learnt;
 use straddle_model::topology::{HostId, SiteId, Topology, VmId};
 
 use crate::clock::{Clock, Time};
@@ -101,6 +102,12 @@ pub struct ControlPlane {
     writer: tokio::sync::Mutex<()>,
     /// Wakes the arrivals task when the set of arrivals changes.
     arrived: tokio::sync::Notify,
+    /// What finished migrations and measured dirty rates taught the estimate (relearnt
+    /// after a restart).
+    pub learnt: std::sync::Mutex<Learnt>,
+    /// VMs of the topology that no answering host runs (destroyed or stopped outside the
+    /// controller): the planner leaves them where they were placed.
+    pub absent: std::sync::Mutex<HashSet<VmId>>,
 }
 
 /// Longest job name.
@@ -126,6 +133,8 @@ impl ControlPlane {
             }),
             writer: tokio::sync::Mutex::new(()),
             arrived: tokio::sync::Notify::new(),
+            learnt: std::sync::Mutex::new(Learnt::default()),
+            absent: std::sync::Mutex::new(HashSet::new()),
         }
     }
 

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use straddle_model::topology::{HostId, VmId};
+use straddle_model::migration_learnt::Observed;
+use straddle_model::topology::{HostId, SiteId, Topology, VmId};
 use tokio::sync::Notify;
 
 use super::operation::{must_wait, run_budget, stale, transition, Route, Running};
@@ -127,6 +128,11 @@ impl Executor {
                 .map(|(&v, _)| v)
                 .collect(),
         }
+    }
+
+    /// Whether `vm` has an operation in flight.
+    pub fn busy(&self, vm: VmId) -> bool {
+        self.lock().by_vm.contains_key(&vm)
     }
 
     /// The operations in flight, oldest first.
@@ -262,13 +268,14 @@ impl Executor {
         let t = &self.plane.topo;
         let host = |h: HostId| HostRef::of(&t.hosts[h]);
         let (a, b) = (t.site_of_host(l.route.from), t.site_of_host(l.route.to));
+        let link = straddle_model::migration::bandwidth(t, a, b).unwrap_or(1.0);
         let req = MigrationRequest {
             op: op.id,
             vm: op.vm.clone(),
             from: host(l.route.from),
             to: host(l.route.to),
-            link_bytes_per_s: straddle_model::migration::bandwidth(t, a, b).unwrap_or(1.0),
-            max_bytes_per_s: None,
+            link_bytes_per_s: link,
+            max_bytes_per_s: share(t, a, b, link),
             max_downtime: self.cfg.max_downtime,
         };
         tracing::info!(op = op.id, vm = %op.vm, from = %op.from_host, to = %op.to_host, "migration started");
@@ -325,8 +332,20 @@ impl Executor {
                 stats.dirty_bytes_per_s / MIB
             ));
         }
+        what.push_str(&format!(" (estimated {:.1} s)", op.predicted_seconds));
         let _ = transition(&mut op, OpState::Succeeded, &what);
         op.stats = Some(stats);
+        let t = &self.plane.topo;
+        self.plane.learnt.lock().unwrap_or_else(|p| p.into_inner()).learn(&Observed {
+            vm: l.route.vm,
+            from: t.site_of_host(l.route.from),
+            to: t.site_of_host(l.route.to),
+            total_s: stats.total_s,
+            downtime_s: stats.downtime_s,
+            transferred_bytes: stats.transferred_bytes,
+            bandwidth_bps: stats.bandwidth_bytes_per_s,
+            dirty_bps: stats.dirty_bytes_per_s,
+        });
         let mut delay = Duration::from_millis(200);
         let epochs = loop {
             match self.plane.moved(l.route.vm, l.route.to, Some(op.decision), vec![Write::Operation(op.clone())]).await {
@@ -418,4 +437,14 @@ impl Executor {
     pub fn nudge(&self) {
         self.wake.notify_one();
     }
+}
+
+/// The most a migration between sites `a` and `b` may use: its share of the path when as
+/// many run as the link admits (`None` inside a site: the LAN is not planned).
+fn share(t: &Topology, a: SiteId, b: SiteId, path_bytes_per_s: f64) -> Option<f64> {
+    if a == b {
+        return None;
+    }
+    let most = t.link(a, b).map_or(1, |l| l.max_concurrent_migrations.max(1));
+    Some(path_bytes_per_s / f64::from(most))
 }

@@ -1,7 +1,8 @@
 //! Act: operations that migrate VMs (the pure rules in `operation`), the executor that owns
-//! and runs them, the settling of what a restart interrupted, and the survey at start of
-//! what a real hypervisor runs.
+//! and runs them, the settling of what a restart interrupted, and discovery (at start and
+//! periodically) of what a real hypervisor runs.
 
+pub mod discovery;
 pub mod executor;
 pub mod inventory;
 pub mod operation;

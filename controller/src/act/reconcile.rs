@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::executor::Executor;
 use super::operation::transition;
 use crate::decide::log::add_detail;
-use crate::hypervisor::{locate, HostRef};
+use crate::hypervisor::HostRef;
 use crate::records::{DecisionState, OpState, Operation};
 use crate::state::Write;
 
@@ -23,12 +23,15 @@ pub struct Settled {
 /// Settles every operation left in flight by the previous run.
 pub async fn settle(exec: &Executor, kept: &BTreeMap<u64, Operation>) -> Settled {
     let topo = &exec.plane.topo;
-    let hosts: Vec<HostRef> = topo.hosts.iter().map(HostRef::of).collect();
     let mut out = Settled::default();
     let mut touched: BTreeMap<u64, Vec<Operation>> = BTreeMap::new();
     for op in kept.values().filter(|o| !o.state.is_final()) {
         let mut op = op.clone();
-        let now_at = locate(exec.hypervisor.as_ref(), &hosts, &op.vm).await;
+        let (Some(from), Some(to)) = (topo.host(&op.from_host), topo.host(&op.to_host)) else { continue };
+        let now_at = match op.state {
+            OpState::Running => exec.hypervisor.resolve(&op.vm, &HostRef::of(&topo.hosts[from]), &HostRef::of(&topo.hosts[to])).await,
+            _ => None,
+        };
         match (op.state, now_at.as_deref()) {
             (OpState::Running, Some(h)) if h == op.to_host => {
                 let _ = transition(&mut op, OpState::Succeeded, "the controller restarted while it ran; the VM runs on its destination");

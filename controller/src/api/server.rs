@@ -23,14 +23,14 @@ use super::operator::OperatorService;
 use super::scheduler::SchedulerService;
 use super::telemetry::TelemetryService;
 use super::traffic::TrafficService;
-use crate::act::{inventory, reconcile, ExecConfig, Executor};
+use crate::act::{discovery, reconcile, ExecConfig, Executor};
 use crate::clock::Clock;
 use crate::decide::{ControlLoop, DecisionLog, LoopConfig, PlannerMode};
 use crate::health::{supervise, Health};
-use crate::hypervisor::{HostRef, Hypervisor, SimHypervisor};
+use crate::hypervisor::{Hypervisor, SimHypervisor};
 use crate::observe::Registry;
 use crate::plane::ControlPlane;
-use crate::records::{Decision, DecisionKind, DecisionState, Operation};
+use crate::records::Operation;
 use crate::state::{redb::RedbStore, Store, StoreError};
 
 /// Streams one connection may hold open: a generator or agent multiplexing many ranks
@@ -45,6 +45,8 @@ pub struct ControllerConfig {
     /// The planner's mode; `None` keeps the one stored (automatic the first time).
     pub mode: Option<PlannerMode>,
     pub decide_every: Duration,
+    /// How often a real hypervisor is asked what it runs (and the VMs' dirty rates).
+    pub discover_every: Duration,
     pub limits: Limits,
     pub max_jobs: usize,
     /// Jobs no scheduler owns are forgotten after this long without a rank.
@@ -83,6 +85,7 @@ impl Default for ControllerConfig {
             exec: ExecConfig::default(),
             mode: None,
             decide_every: Duration::from_secs(5),
+            discover_every: Duration::from_secs(10),
             limits: Limits::default(),
             max_jobs: 10_000,
             forget_after: Duration::from_secs(3600),
@@ -115,33 +118,10 @@ pub struct Controller {
     pub health: Arc<Health>,
     pub clock: Clock,
     cfg: ControllerConfig,
+    /// A real hypervisor runs the VMs (discovery then asks it periodically).
+    real: bool,
     token: Option<String>,
     listener: TcpListener,
-}
-
-/// Compares what a real hypervisor runs with the kept placements: refuses to start over
-/// VMs no host runs, adopts VMs found elsewhere (an observed decision each).
-async fn adopt_inventory(hv: &dyn Hypervisor, plane: &Arc<ControlPlane>, log: &DecisionLog) -> Result<(), StartError> {
-    let found = inventory::survey(hv, plane).await;
-    for (h, why) in &found.unreachable {
-        tracing::warn!(host = %h, "the hypervisor does not answer ({why}); its VMs are taken as placed");
-    }
-    let hosts: Vec<HostRef> = plane.topo.hosts.iter().map(HostRef::of).collect();
-    if let Some(r) = found.refusal(&hosts) {
-        return Err(StartError::Inventory(r));
-    }
-    for (vm, placed, runs) in &found.elsewhere {
-        let (Some(v), Some(h)) = (plane.topo.vm(vm), plane.topo.host(runs)) else { continue };
-        let why = format!("{vm} runs on {runs}, not on {placed} as kept: moved outside the controller");
-        tracing::warn!("{why}; adopting where it runs");
-        let epochs = plane.moved(v, h, None, vec![]).await.map_err(|e| StartError::Inventory(format!("{vm}: {e}")))?;
-        let jobs: Vec<String> = epochs.iter().map(|(j, e)| format!("{j} epoch {e}")).collect();
-        let job = epochs.first().map(|(j, _)| j.clone()).unwrap_or_default();
-        let mut d = Decision::new(&job, DecisionKind::Observed, None, why, DecisionState::Applied);
-        d.detail = if jobs.is_empty() { "placement adopted".into() } else { format!("placement adopted; {}", jobs.join(", ")) };
-        log.record(d).await?;
-    }
-    Ok(())
 }
 
 impl Controller {
@@ -150,7 +130,7 @@ impl Controller {
         let clock = Clock::new();
         let registry = Arc::new(Registry::new(clock.clone(), cfg.limits, cfg.max_jobs));
         registry.set_open(cfg.open);
-        Ok(Controller { registry, plane: None, control: None, health: Arc::new(Health::default()), clock, cfg, token: None, listener })
+        Ok(Controller { registry, plane: None, control: None, health: Arc::new(Health::default()), clock, cfg, real: false, token: None, listener })
     }
 
     /// Places jobs over `topo` (without one, the scheduler and operator APIs refuse),
@@ -189,14 +169,16 @@ impl Controller {
             Arc::new(sim)
         });
         let log = Arc::new(DecisionLog::new(store.clone(), self.clock.clone(), snap.decisions.clone()));
-        if real {
-            adopt_inventory(hv.as_ref(), &plane, &log).await?;
-        }
-        let exec = Arc::new(Executor::new(plane.clone(), hv, log, self.cfg.exec.clone()));
+        let exec = Arc::new(Executor::new(plane.clone(), hv.clone(), log.clone(), self.cfg.exec.clone()));
+        // Migrations the last run left in flight first: the VM is wherever they took it.
         let settled = reconcile::settle(&exec, &snap.operations).await;
         if settled != reconcile::Settled::default() {
             tracing::info!(?settled, "operations a restart interrupted are settled");
         }
+        if real {
+            discovery::at_start(hv.as_ref(), &plane, &log).await.map_err(StartError::Inventory)?;
+        }
+        self.real = real;
         let control = Arc::new(ControlLoop::new(exec, self.cfg.control.clone(), mode));
         control.set_mode(mode).await?;
         self.plane = Some(plane);
@@ -231,6 +213,10 @@ impl Controller {
             supervise("executor", self.health.clone(), move || c2.executor.clone().run());
             let p = c.plane.clone();
             supervise("scenario arrivals", self.health.clone(), move || p.clone().run_arrivals());
+            if self.real {
+                let (e, every) = (c.executor.clone(), self.cfg.discover_every);
+                supervise("discovery", self.health.clone(), move || discovery::run(e.clone(), every));
+            }
         }
         let (reg, plane, idle) = (self.registry.clone(), self.plane.clone(), self.cfg.forget_after);
         supervise("janitor", self.health.clone(), move || {

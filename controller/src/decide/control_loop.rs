@@ -159,6 +159,8 @@ impl ControlLoop {
             vm_host[v] = h;
             pinned.insert(v);
         }
+        pinned.extend(self.plane.absent.lock().unwrap_or_else(|p| p.into_inner()).iter().copied());
+        let learnt = self.plane.learnt.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut recorded = Vec::new();
         let mut jobs = Vec::new();
         for (name, entry) in &st.jobs {
@@ -202,7 +204,7 @@ impl ControlLoop {
             jobs.push(PlanJob { id: name.clone(), class: v.class, rank_vm: entry.rank_vm.clone(), profile });
         }
         let input =
-            PlanInput { topo: &topo, vm_host: &vm_host, jobs: &jobs, pinned: &pinned, drained: &st.drained, cooling: &flight.cooling };
+            PlanInput { topo: &topo, vm_host: &vm_host, jobs: &jobs, pinned: &pinned, drained: &st.drained, cooling: &flight.cooling, learnt: &learnt };
         let p = plan(&input, &self.cfg.plan);
         let mode = self.mode();
         let mut proposed_now = HashSet::new();

@@ -85,6 +85,8 @@ pub enum HypervisorError {
     MigrationFailed { vm: String, host: String, why: String },
     #[error("migration of {vm:?} was cancelled; the VM stays on {host:?}")]
     Cancelled { vm: String, host: String },
+    #[error("host {host:?} has {free_mib} MiB of memory free and {vm:?} needs {need_mib} MiB: not migrated, the VM stays where it was")]
+    NoRoom { host: String, vm: String, need_mib: u64, free_mib: u64 },
     #[error("{host}: {why}")]
     Backend { host: String, why: String },
 }
@@ -137,10 +139,24 @@ pub trait Hypervisor: Send + Sync {
     async fn inventory(&self, host: &HostRef) -> Result<Vec<VmStatus>, HypervisorError>;
     /// Starts a live migration; on failure or cancel the VM keeps running where it was.
     async fn start_migration(&self, req: MigrationRequest) -> Result<MigrationHandle, HypervisorError>;
+
+    /// After a controller restart, the end of a migration of `vm` from `from` to `to` that
+    /// the previous run started and no longer watches: one still in progress is aborted
+    /// (nobody steers it now), what a failed one left on the other host is removed, and the
+    /// answer is the host that runs the VM (`None`: neither does, or neither answers).
+    async fn resolve(&self, vm: &str, from: &HostRef, to: &HostRef) -> Option<String> {
+        locate(self, &[from.clone(), to.clone()], vm).await
+    }
+
+    /// Dirty rates (bytes per second) measured now on the VMs `host` runs, for those it can
+    /// measure; a backend that cannot measure answers none.
+    async fn dirty_rates(&self, _host: &HostRef) -> Result<Vec<(String, f64)>, HypervisorError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Which of `hosts` runs `vm`, by their inventories (hosts that do not answer are skipped).
-pub async fn locate(hv: &dyn Hypervisor, hosts: &[HostRef], vm: &str) -> Option<String> {
+pub async fn locate<H: Hypervisor + ?Sized>(hv: &H, hosts: &[HostRef], vm: &str) -> Option<String> {
     for h in hosts {
         if let Ok(vms) = hv.inventory(h).await {
             if vms.iter().any(|v| v.name == vm && v.running) {

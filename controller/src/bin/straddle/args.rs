@@ -98,6 +98,10 @@ pub struct ControllerArgs {
     /// (each host's `libvirt_uri` in the topology).
     #[arg(long, value_enum, default_value_t = HypervisorArg::Sim)]
     pub hypervisor: HypervisorArg,
+    /// Seconds between rounds of discovery with a real hypervisor: which host runs which
+    /// VM (VMs moved, destroyed or started by hand are noticed) and their dirty rates.
+    #[arg(long, default_value_t = 10.0)]
+    pub discover_every: f64,
     /// Most downtime a libvirt migration may be allowed, in ms, after its steps up from the
     /// first 300 ms when passes stop shrinking.
     #[arg(long, default_value_t = 2000.0)]

@@ -93,6 +93,7 @@ fn config(a: &ControllerArgs) -> Result<ControllerConfig> {
     cfg.exec.min_migration_timeout = secs("migration-timeout", a.migration_timeout)?;
     cfg.mode = a.mode.map(mode);
     cfg.decide_every = secs("decide-every", a.decide_every)?.max(Duration::from_millis(100));
+    cfg.discover_every = secs("discover-every", a.discover_every)?.max(Duration::from_secs(1));
     cfg.limits = Limits { max_world_size: a.max_world_size, ..Limits::default() };
     cfg.max_jobs = a.max_jobs;
     cfg.forget_after = secs("forget-after", a.forget_after)?;

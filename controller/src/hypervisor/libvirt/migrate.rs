@@ -91,6 +91,16 @@ pub fn prepare(pool: &Pool, req: MigrationRequest) -> Result<Prepared, Hyperviso
     let info = dom.info().map_err(|e| backend(&req.from.name, &e))?;
     // KiB to bytes; far below 2^53.
     let memory_bytes = info.max_mem as f64 * 1024.0;
+    // Room on the destination for the guest's memory (libvirt would start QEMU there and
+    // fail only once it runs short).
+    let need = info.memory.saturating_mul(1024);
+    let free = match raw::memory_available(&dst) {
+        Ok(Some(b)) => b,
+        Ok(None) | Err(_) => dst.free_memory().map_err(|e| backend(&req.to.name, &e))?,
+    };
+    if free < need {
+        return Err(HypervisorError::NoRoom { host: req.to.name.clone(), vm: req.vm.clone(), need_mib: need >> 20, free_mib: free >> 20 });
+    }
     Ok(Prepared { req, dom, memory_bytes })
 }
 
@@ -265,7 +275,7 @@ fn run(pool: &Pool, settings: &Settings, p: Prepared, driver: MigrationDriver) {
         Err(e) => {
             // Where does the VM run now? A call that failed after the switch-over (a dropped
             // connection at the very end) may still have moved it.
-            match settle(pool, req) {
+            match settle(pool, &req.vm, &req.from, &req.to) {
                 Where::Destination => Ok(completed(pool, req, &last, start.elapsed())),
                 Where::Source | Where::Unknown if cancelled => {
                     Err(HypervisorError::Cancelled { vm: req.vm.clone(), host: req.from.name.clone() })
@@ -356,17 +366,17 @@ fn remove(d: &Domain) -> Result<(), virt::error::Error> {
 /// After a failed call: where the VM runs. When on the source, nothing of it is left on the
 /// destination; when on the destination (the call failed after the switch-over), no stale
 /// definition is left on the source.
-fn settle(pool: &Pool, req: &MigrationRequest) -> Where {
+fn settle(pool: &Pool, vm: &str, from: &HostRef, to: &HostRef) -> Where {
     let find = |h: &HostRef| -> Option<Option<Domain>> {
         let c = pool.connect(h).ok()?;
-        Some(c.lookup_domain_by_name(&req.vm).ok())
+        Some(c.lookup_domain_by_name(vm).ok())
     };
-    let (src, dst) = (find(&req.from), find(&req.to));
+    let (src, dst) = (find(from), find(to));
     let on = |d: &Option<Option<Domain>>| d.as_ref().and_then(|d| d.as_ref()).is_some_and(runs_here);
     if on(&dst) {
         if let Some(Some(s)) = &src {
             if !s.is_active().unwrap_or(true) && s.is_persistent().unwrap_or(false) {
-                tracing::warn!(vm = %req.vm, host = %req.from.name, "removing the source's stale definition");
+                tracing::warn!(vm = %vm, host = %from.name, "removing the source's stale definition");
                 let _ = remove(s);
             }
         }
@@ -374,7 +384,7 @@ fn settle(pool: &Pool, req: &MigrationRequest) -> Where {
     }
     if on(&src) {
         if let Some(Some(d)) = &dst {
-            tracing::warn!(vm = %req.vm, host = %req.to.name, "removing what the failed migration left on the destination");
+            tracing::warn!(vm = %vm, host = %to.name, "removing what the failed migration left on the destination");
             if d.is_active().unwrap_or(false) {
                 let _ = d.destroy();
             }
@@ -385,4 +395,62 @@ fn settle(pool: &Pool, req: &MigrationRequest) -> Where {
         return Where::Source;
     }
     Where::Unknown
+}
+
+/// Whether `d` has a job running (a migration, for the VMs the controller moves).
+fn job_active(d: &Domain) -> bool {
+    d.job_stats(0).is_ok_and(|js| js.r#type == sys::VIR_DOMAIN_JOB_UNBOUNDED as i32)
+}
+
+/// After a controller restart: a migration of `vm` still running on `from` is aborted (its
+/// watcher died with the last run) and waited for; then, as after any failed call, what is
+/// left on the host that does not run the VM is removed. The host running the VM, if any.
+pub fn resolve(pool: &Pool, vm: &str, from: &HostRef, to: &HostRef) -> Option<String> {
+    if let Some(d) = pool.connect(from).ok().and_then(|c| c.lookup_domain_by_name(vm).ok()) {
+        if job_active(&d) {
+            tracing::warn!(vm, host = %from.name, "a migration the last run started is still going: aborting it");
+            if let Err(e) = raw::abort_job(&d) {
+                tracing::warn!(vm, "abort refused ({}); waiting for the migration's end", e.message());
+            }
+            let start = Instant::now();
+            while job_active(&d) && start.elapsed() < Duration::from_secs(300) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    match settle(pool, vm, from, to) {
+        Where::Source => Some(from.name.clone()),
+        Where::Destination => Some(to.name.clone()),
+        Where::Unknown => None,
+    }
+}
+
+/// Dirty rates measured over one second on the guests `host` runs that no job holds.
+pub fn dirty_rates(pool: &Pool, host: &HostRef) -> Result<Vec<(String, f64)>, HypervisorError> {
+    let c = pool.connect(host)?;
+    let doms = c.list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE).map_err(|e| backend(&host.name, &e))?;
+    let mut measuring = Vec::new();
+    for d in doms.into_iter().filter(|d| runs_here(d) && !job_active(d)) {
+        match raw::start_dirty_rate(&d, 1) {
+            Ok(()) => measuring.push(d),
+            Err(e) => tracing::debug!(host = %host.name, "dirty rate not measured: {}", e.message()),
+        }
+    }
+    let mut out = Vec::new();
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_millis(1100));
+    while !measuring.is_empty() && start.elapsed() < Duration::from_secs(5) {
+        measuring.retain(|d| match raw::dirty_rate(d) {
+            Ok(Some(bps)) => {
+                if let Ok(n) = d.name() {
+                    out.push((n, bps));
+                }
+                false
+            }
+            Ok(None) => true,
+            Err(_) => false,
+        });
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(out)
 }

@@ -53,6 +53,16 @@ impl Hypervisor for LibvirtHypervisor {
         .await
     }
 
+    async fn resolve(&self, vm: &str, from: &HostRef, to: &HostRef) -> Option<String> {
+        let (pool, vm, from, to) = (self.pool.clone(), vm.to_string(), from.clone(), to.clone());
+        blocking(move || Ok(migrate::resolve(&pool, &vm, &from, &to))).await.ok().flatten()
+    }
+
+    async fn dirty_rates(&self, host: &HostRef) -> Result<Vec<(String, f64)>, HypervisorError> {
+        let (pool, host) = (self.pool.clone(), host.clone());
+        blocking(move || migrate::dirty_rates(&pool, &host)).await
+    }
+
     async fn start_migration(&self, req: MigrationRequest) -> Result<MigrationHandle, HypervisorError> {
         let (pool, settings) = (self.pool.clone(), self.settings.clone());
         blocking(move || {
