@@ -129,7 +129,15 @@ fn main() {
     let (topo, jobs) = instance(0x5eed);
     let vm_host: Vec<usize> = topo.vms.iter().map(|v| v.host).collect();
     let none = HashSet::new();
-    let input = PlanInput { topo: &topo, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &none, cooling: &none, learnt: &Learnt::default() };
+    let input = PlanInput {
+        topo: &topo,
+        vm_host: &vm_host,
+        jobs: &jobs,
+        pinned: &none,
+        drained: &none,
+        cooling: &none,
+        learnt: &Learnt::default(),
+    };
     let cfg = PlanConfig::default();
 
     let mut times = Vec::new();

@@ -69,6 +69,12 @@ pub struct MigrationRecord {
     pub predicted_downtime_ms: f64,
     /// The operation that runs it (0 until one is created).
     pub operation: u64,
+    /// How its operation ended (`None`: not yet).
+    #[serde(default)]
+    pub outcome: Option<OpState>,
+    /// What the hypervisor measured, once it completed.
+    #[serde(default)]
+    pub actual: Option<MigrationStats>,
 }
 
 /// A decision: why, what it predicted, what happened.

@@ -312,3 +312,15 @@ pub fn certs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, 
     ]);
     (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
 }
+
+/// Decision `id` as the operator API gives it (with its migrations' outcomes and
+/// measurements), through the gRPC client with the operator `token`.
+pub fn explain(url: &str, token: &str, id: u64) -> Result<straddle_proto::Decision, tonic::Status> {
+    use straddle_proto::operator_client::OperatorClient;
+    runtime().block_on(async {
+        let mut c = OperatorClient::connect(url.to_string()).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut req = tonic::Request::new(straddle_proto::ExplainRequest { decision_id: id });
+        req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        Ok(c.explain(req).await?.into_inner())
+    })
+}

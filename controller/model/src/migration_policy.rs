@@ -292,7 +292,8 @@ mod tests {
     fn a_stream_that_stops_moving_is_aborted_as_stalled() {
         let cfg = PolicyConfig { deadline_floor_s: 1e6, ..PolicyConfig::default() };
         let mut p = Policy::new(cfg, GIB, 0.0, 100.0 * MIB);
-        let at = |t: f64, sent: f64| Sample { elapsed_s: t, pass: 1, remaining_bytes: GIB - sent, transferred_bytes: sent, ..Sample::default() };
+        let at =
+            |t: f64, sent: f64| Sample { elapsed_s: t, pass: 1, remaining_bytes: GIB - sent, transferred_bytes: sent, ..Sample::default() };
         // Slow but moving: fine however long the gaps between growth stay under 15 s.
         for (t, sent) in [(0.0, 0.0), (10.0, MIB), (20.0, 2.0 * MIB), (34.0, 3.0 * MIB)] {
             assert_eq!(p.observe(&at(t, sent)), Action::Continue, "{t}");

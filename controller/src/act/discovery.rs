@@ -58,7 +58,11 @@ async fn observe_presence(plane: &ControlPlane, log: &DecisionLog, vm: VmId, pre
     let name = &plane.topo.vms[vm].name;
     let changed = {
         let mut absent = plane.absent.lock().unwrap_or_else(|p| p.into_inner());
-        if present { absent.remove(&vm) } else { absent.insert(vm) }
+        if present {
+            absent.remove(&vm)
+        } else {
+            absent.insert(vm)
+        }
     };
     if !changed {
         return;
@@ -94,12 +98,12 @@ pub async fn round(exec: &Executor) {
     }
     let missing: HashSet<VmId> = found.missing.iter().filter_map(|n| plane.topo.vm(n)).collect();
     let unreachable: HashSet<&str> = found.unreachable.iter().map(|(h, _)| h.as_str()).collect();
-    for v in 0..plane.topo.vms.len() {
+    for (v, &h) in after.iter().enumerate() {
         if missing.contains(&v) {
             if settled(v) {
                 observe_presence(plane, &exec.log, v, false).await;
             }
-        } else if !unreachable.contains(plane.topo.hosts[after[v]].name.as_str()) {
+        } else if !unreachable.contains(plane.topo.hosts[h].name.as_str()) {
             observe_presence(plane, &exec.log, v, true).await;
         }
     }

@@ -426,6 +426,12 @@ impl Executor {
             .update(decision, |d| {
                 d.state = state;
                 add_detail(d, &summary);
+                for o in &ops {
+                    if let Some(m) = d.migrations.iter_mut().find(|m| m.operation == o.id || (m.operation == 0 && m.vm == o.vm)) {
+                        m.outcome = Some(o.state);
+                        m.actual = o.stats;
+                    }
+                }
             })
             .await
         {

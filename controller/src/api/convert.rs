@@ -156,6 +156,15 @@ pub fn decision(d: &Decision) -> pb::Decision {
                 predicted_seconds: m.predicted_seconds,
                 predicted_downtime_ms: m.predicted_downtime_ms,
                 operation: m.operation,
+                outcome: m.outcome.map_or(pb::OperationState::Unspecified, op_state) as i32,
+                actual: m.actual.map(|s| pb::MigrationStats {
+                    total_seconds: s.total_s,
+                    downtime_ms: s.downtime_s * 1e3,
+                    transferred_bytes: s.transferred_bytes,
+                    passes: s.passes,
+                    dirty_bytes_per_second: s.dirty_bytes_per_s,
+                    bandwidth_bytes_per_second: s.bandwidth_bytes_per_s,
+                }),
             })
             .collect(),
         state: match d.state {
@@ -183,15 +192,7 @@ pub fn operation(o: &Operation) -> pb::Operation {
         vm: o.vm.clone(),
         from_host: o.from_host.clone(),
         to_host: o.to_host.clone(),
-        state: match o.state {
-            OpState::Created => pb::OperationState::OperationCreated,
-            OpState::Running => pb::OperationState::OperationRunning,
-            OpState::Succeeded => pb::OperationState::OperationSucceeded,
-            OpState::Failed => pb::OperationState::OperationFailed,
-            OpState::Cancelled => pb::OperationState::OperationCancelled,
-            OpState::TimedOut => pb::OperationState::OperationTimedOut,
-            OpState::Stale => pb::OperationState::OperationStale,
-        } as i32,
+        state: op_state(o.state) as i32,
         planned_epoch: o.planned_epoch,
         created_unix_ms: o.created_unix_ms,
         deadline_unix_ms: o.deadline_unix_ms,
@@ -372,5 +373,17 @@ mod tests {
         assert_eq!(op_from(99, "report.collectives[3].op").unwrap_err().to_string(), "report.collectives[3].op: unknown value 99");
         assert!(op_from(0, "op").is_err(), "unspecified is not an operation");
         assert!(mode_from(0, "mode").is_err());
+    }
+}
+
+fn op_state(s: OpState) -> pb::OperationState {
+    match s {
+        OpState::Created => pb::OperationState::OperationCreated,
+        OpState::Running => pb::OperationState::OperationRunning,
+        OpState::Succeeded => pb::OperationState::OperationSucceeded,
+        OpState::Failed => pb::OperationState::OperationFailed,
+        OpState::Cancelled => pb::OperationState::OperationCancelled,
+        OpState::TimedOut => pb::OperationState::OperationTimedOut,
+        OpState::Stale => pb::OperationState::OperationStale,
     }
 }

@@ -130,7 +130,17 @@ impl Controller {
         let clock = Clock::new();
         let registry = Arc::new(Registry::new(clock.clone(), cfg.limits, cfg.max_jobs));
         registry.set_open(cfg.open);
-        Ok(Controller { registry, plane: None, control: None, health: Arc::new(Health::default()), clock, cfg, real: false, token: None, listener })
+        Ok(Controller {
+            registry,
+            plane: None,
+            control: None,
+            health: Arc::new(Health::default()),
+            clock,
+            cfg,
+            real: false,
+            token: None,
+            listener,
+        })
     }
 
     /// Places jobs over `topo` (without one, the scheduler and operator APIs refuse),

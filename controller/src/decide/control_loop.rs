@@ -203,8 +203,15 @@ impl ControlLoop {
             }
             jobs.push(PlanJob { id: name.clone(), class: v.class, rank_vm: entry.rank_vm.clone(), profile });
         }
-        let input =
-            PlanInput { topo: &topo, vm_host: &vm_host, jobs: &jobs, pinned: &pinned, drained: &st.drained, cooling: &flight.cooling, learnt: &learnt };
+        let input = PlanInput {
+            topo: &topo,
+            vm_host: &vm_host,
+            jobs: &jobs,
+            pinned: &pinned,
+            drained: &st.drained,
+            cooling: &flight.cooling,
+            learnt: &learnt,
+        };
         let p = plan(&input, &self.cfg.plan);
         let mode = self.mode();
         let mut proposed_now = HashSet::new();
@@ -335,6 +342,8 @@ fn migration_record(topo: &Topology, m: &Move) -> MigrationRecord {
         predicted_seconds: m.estimate.total_s,
         predicted_downtime_ms: m.estimate.downtime_s * 1e3,
         operation: 0,
+        outcome: None,
+        actual: None,
     }
 }
 

@@ -102,7 +102,9 @@ fn add_with_deps(root: &Path, name: &str, order: &mut Vec<PathBuf>) -> Result<()
 }
 
 /// The guest's init. Kernel command line: `straddle.name=`, `straddle.ip=ADDR/PREFIX`,
-/// `straddle.report=HOST:PORT`; `/program` runs once the network is up, if present.
+/// `straddle.report=HOST:PORT`, `straddle.dirty=MIB` (rewrite that many MiB of memory
+/// over and over, in the background), `straddle.beat=HOST:PORT` (run `/beat` to there in
+/// the background); `/program` runs once the network is up, if present.
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -114,6 +116,8 @@ for a in $(cat /proc/cmdline); do
     straddle.name=*) name=${a#*=} ;;
     straddle.ip=*) addr=${a#*=} ;;
     straddle.report=*) report=${a#*=} ;;
+    straddle.dirty=*) dirty=${a#*=} ;;
+    straddle.beat=*) beat=${a#*=} ;;
   esac
 done
 hostname "$name"
@@ -121,6 +125,10 @@ ip link set lo up
 ip link set eth0 up
 [ -n "$addr" ] && ip addr add "$addr" dev eth0
 echo "STRADDLE-GUEST-UP $name $(cut -d' ' -f1 /proc/uptime)"
+if [ -n "$dirty" ] && [ "$dirty" -gt 0 ]; then
+  ( while true; do dd if=/dev/zero of=/tmp/dirty bs=1M count="$dirty" conv=notrunc 2>/dev/null; done ) &
+fi
+[ -n "$beat" ] && [ -x /beat ] && /beat "${beat%:*}" "${beat#*:}" &
 out=""
 [ -x /program ] && out=$(/program 2>&1)
 if [ -n "$report" ]; then
@@ -136,8 +144,8 @@ while true; do echo "STRADDLE-TICK $name $n"; n=$((n+1)); sleep 1; done
 "#;
 
 /// Builds an initramfs (uncompressed newc cpio) at `out` for `kernel`, with an optional
-/// program the init runs once the network is up.
-pub fn build_initramfs(kernel: &GuestKernel, program: Option<&Path>, out: &Path) -> Result<(), BedError> {
+/// program the init runs once the network is up and an optional heartbeat (`beat_program`).
+pub fn build_initramfs(kernel: &GuestKernel, program: Option<&Path>, beat: Option<&Path>, out: &Path) -> Result<(), BedError> {
     let stage = out.with_extension("stage");
     let _ = std::fs::remove_dir_all(&stage);
     for d in ["bin", "proc", "sys", "dev", "modules", "tmp"] {
@@ -158,8 +166,22 @@ pub fn build_initramfs(kernel: &GuestKernel, program: Option<&Path>, out: &Path)
         std::fs::copy(p, stage.join("program"))?;
         std::fs::set_permissions(stage.join("program"), std::fs::Permissions::from_mode(0o755))?;
     }
+    if let Some(b) = beat {
+        std::fs::copy(b, stage.join("beat"))?;
+        std::fs::set_permissions(stage.join("beat"), std::fs::Permissions::from_mode(0o755))?;
+    }
     let cmd = format!("cd '{}' && find . | cpio -o -H newc --quiet > '{}'", stage.display(), out.display());
     sh(&["sh", "-c", &cmd])?;
     std::fs::remove_dir_all(&stage)?;
     Ok(())
+}
+
+/// The guest's heartbeat (`beat.c`), built statically once into `cache`.
+pub fn beat_program(cache: &Path) -> Result<PathBuf, BedError> {
+    std::fs::create_dir_all(cache)?;
+    let src = cache.join("beat.c");
+    let exe = cache.join("beat");
+    std::fs::write(&src, include_str!("beat.c"))?;
+    sh(&["gcc", "-static", "-O2", "-Wall", "-o", exe.to_str().unwrap(), src.to_str().unwrap()])?;
+    Ok(exe)
 }

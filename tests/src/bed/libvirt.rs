@@ -127,7 +127,7 @@ impl LibvirtSite {
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{kernel}</kernel><initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 panic=-1 straddle.name={name} straddle.ip={ip} straddle.report={report}</cmdline>
+    <cmdline>console=ttyS0 panic=-1 straddle.name={name} straddle.ip={ip} straddle.report={report} straddle.dirty={dirty} straddle.beat={beat}</cmdline>
   </os>
   <features><acpi/></features>
   <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
@@ -146,6 +146,8 @@ impl LibvirtSite {
             initrd = g.initrd.display(),
             ip = g.ip,
             report = g.report,
+            dirty = g.dirty_mib,
+            beat = g.beat,
             mac = g.mac,
             console = console.display(),
         );
@@ -177,23 +179,34 @@ pub struct GuestSpec {
     pub report: String,
     pub mac: String,
     pub memory_mib: u32,
+    /// MiB the guest rewrites over and over (0: an idle guest).
+    pub dirty_mib: u32,
+    /// `host:port` the guest's heartbeat goes to (empty: none).
+    pub beat: String,
 }
 
-/// Listens inside a site's network namespace for one report from a guest.
-pub fn listen_in(bed: &Bed, site: usize, port: u16) -> Result<TcpListener, BedError> {
+/// Runs `f` on this thread inside a site's network namespace (sockets it makes stay
+/// there), then comes back.
+pub fn in_site<T>(bed: &Bed, site: usize, f: impl FnOnce() -> T) -> Result<T, BedError> {
     let ns = std::fs::File::open(Path::new("/run/netns").join(bed.site_ns(site)))?;
     let here = std::fs::File::open("/proc/thread-self/ns/net")?;
-    // SAFETY: switch this thread into the site's namespace to create the socket there, and
-    // back; the socket stays in the namespace it was made in.
+    // SAFETY: switch this thread into the site's namespace and back; nothing else runs on
+    // this thread meanwhile.
     unsafe {
         if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
             return Err(std::io::Error::last_os_error().into());
         }
     }
-    let l = TcpListener::bind((bed.site_address(site).as_str(), port));
+    let out = f();
     // SAFETY: as above.
     unsafe { libc::setns(here.as_raw_fd(), libc::CLONE_NEWNET) };
-    Ok(l?)
+    Ok(out)
+}
+
+/// Listens inside a site's network namespace for one report from a guest.
+pub fn listen_in(bed: &Bed, site: usize, port: u16) -> Result<TcpListener, BedError> {
+    let addr = bed.site_address(site);
+    Ok(in_site(bed, site, || TcpListener::bind((addr.as_str(), port)))??)
 }
 
 /// Waits for one connection on `l` and returns what it sent.

@@ -8,11 +8,13 @@
 //! before the next bed of the same prefix comes up — removes it all.
 
 pub mod guest;
+pub mod heartbeat;
 pub mod launch;
 pub mod libvirt;
 pub mod relay;
 pub mod selftest;
 pub mod stats;
+pub mod two_sites;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -351,6 +353,21 @@ impl Bed {
             }
         }
         self.spec.rate_mbit = rate_mbit;
+        Ok(())
+    }
+
+    /// Cuts every site off the WAN (`true`) or joins them again (`false`): the site's WAN
+    /// port leaves its bridge, so frames neither leave nor arrive; connections across see
+    /// silence, as over a cut fibre, not a reset.
+    pub fn cut_wan(&self, cut: bool) -> Result<(), BedError> {
+        for s in 0..self.spec.sites.len() {
+            let ns = self.site_ns(s);
+            if cut {
+                sh(&["ip", "-n", &ns, "link", "set", "wan", "nomaster"])?;
+            } else {
+                sh(&["ip", "-n", &ns, "link", "set", "wan", "master", "br0"])?;
+            }
+        }
         Ok(())
     }
 

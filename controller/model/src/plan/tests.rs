@@ -200,7 +200,15 @@ fn within_5_percent_of_exact_and_better_than_first_fit_on_small_instances() {
             .collect();
         let vm_host = hosts(&t);
         let none = HashSet::new();
-        let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &none, cooling: &none, learnt: &Learnt::default() };
+        let input = PlanInput {
+            topo: &t,
+            vm_host: &vm_host,
+            jobs: &jobs,
+            pinned: &none,
+            drained: &none,
+            cooling: &none,
+            learnt: &Learnt::default(),
+        };
         let cfg = PlanConfig::default();
         let p = plan(&input, &cfg);
         let best = exact(&input, &cfg);
@@ -254,7 +262,15 @@ fn flapping(cooldown: Duration, policy: crate::classify::Policy) -> Vec<Vec<Time
         let drained: HashSet<SiteId> = if (secs / 40) % 2 == 1 { [0].into() } else { HashSet::new() };
         let cooling: HashSet<VmId> = (0..t.vms.len()).filter(|&v| moved[v].last().is_some_and(|&m| now.since(m) < cooldown)).collect();
         let none = HashSet::new();
-        let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: &jobs, pinned: &none, drained: &drained, cooling: &cooling, learnt: &Learnt::default() };
+        let input = PlanInput {
+            topo: &t,
+            vm_host: &vm_host,
+            jobs: &jobs,
+            pinned: &none,
+            drained: &drained,
+            cooling: &cooling,
+            learnt: &Learnt::default(),
+        };
         let p = plan(&input, &PlanConfig::default());
         for m in &p.moves {
             moved[m.vm].push(now);

@@ -166,6 +166,17 @@ pub fn explain(d: &straddle_proto::Decision) -> String {
                 "    {} {}:{} -> {}:{}  ~{:.1} s, ~{:.0} ms downtime{op}\n",
                 m.vm, m.from_site, m.from_host, m.to_site, m.to_host, m.predicted_seconds, m.predicted_downtime_ms
             ));
+            if let Some(a) = &m.actual {
+                s.push_str(&format!(
+                    "      actual: {:.1} s, {:.0} ms downtime, {} passes, {:.1} MiB sent at {:.1} MiB/s, dirtying {:.1} MiB/s\n",
+                    a.total_seconds,
+                    a.downtime_ms,
+                    a.passes,
+                    a.transferred_bytes / 1048576.0,
+                    a.bandwidth_bytes_per_second / 1048576.0,
+                    a.dirty_bytes_per_second / 1048576.0
+                ));
+            }
         }
     }
     s.push_str(&format!("  detail:  {}\n", d.detail));

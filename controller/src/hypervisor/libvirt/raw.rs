@@ -117,7 +117,7 @@ pub fn dirty_rate(dom: &Domain) -> Result<Option<f64>, Error> {
     }
     // Status 2: measured (0 not started, 1 measuring).
     Ok(match (status, mib_per_s) {
-        (Some(s), Some(m)) if s == 2.0 => Some(m * 1048576.0),
+        (Some(s), Some(m)) if (s - 2.0).abs() < 0.5 => Some(m * 1048576.0),
         _ => None,
     })
 }
