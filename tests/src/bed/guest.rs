@@ -126,7 +126,9 @@ ip link set eth0 up
 [ -n "$addr" ] && ip addr add "$addr" dev eth0
 echo "STRADDLE-GUEST-UP $name $(cut -d' ' -f1 /proc/uptime)"
 if [ -n "$dirty" ] && [ "$dirty" -gt 0 ]; then
-  ( while true; do dd if=/dev/zero of=/tmp/dirty bs=1M count="$dirty" conv=notrunc 2>/dev/null; done ) &
+  # Not zeros (QEMU sends a zero page as a flag) and new content each round (libvirt's
+  # page sampling sees changed pages, not writes).
+  ( i=0; while true; do i=$((i+1)); yes "$i" | dd of=/tmp/dirty bs=4096 count=$((dirty*256)) conv=notrunc 2>/dev/null; done ) &
 fi
 [ -n "$beat" ] && [ -x /beat ] && /beat "${beat%:*}" "${beat#*:}" &
 out=""

@@ -198,13 +198,19 @@ impl Case {
 
     /// The first decision line saying `state` with migrations, once there is one.
     pub fn decision(&self, state: &str, limit: Duration) -> String {
-        let mut line = String::new();
-        wait(limit, &format!("a decision {state}"), || {
+        let start = Instant::now();
+        loop {
             let log = self.cli(&["decisions"]);
-            line = log.lines().find(|l| l.contains(state) && l.trim_end().ends_with(']')).unwrap_or_default().to_string();
-            !line.is_empty()
-        });
-        line
+            if let Some(line) = log.lines().find(|l| l.contains(state) && l.trim_end().ends_with(']')) {
+                return line.to_string();
+            }
+            if start.elapsed() > limit {
+                let ctl = self.ctl.log();
+                let tail: Vec<&str> = ctl.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+                panic!("no decision {state} within {limit:?}:\n{log}\n{}\ncontroller:\n{}", self.cli(&["operations"]), tail.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// The running operation's (vm, from host, to host), once there is one.
