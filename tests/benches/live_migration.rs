@@ -37,14 +37,15 @@ struct Run {
     sent_mib: f64,
 }
 
-fn pct(v: &[f64], p: f64) -> f64 {
+/// The `p`th percentile (nearest rank) of `v`; NaN when empty.
+fn pct(v: &[f64], p: u32) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
-    let i = ((p / 100.0) * (s.len() - 1) as f64).round() as usize;
-    s[i.min(s.len() - 1)]
+    let i = ((s.len() - 1) * p.min(100) as usize + 50) / 100;
+    s[i]
 }
 
 /// The newest decision id with a migration of `vm`, from `straddle decisions`.
@@ -76,7 +77,7 @@ fn one_run(c: &Case, obs: &Observer, g0: IpAddr) -> Run {
     let d = explain(&c.url, "tk", id.unwrap()).unwrap();
     let m = &d.migrations[0];
     let beats = obs.beats(g0, start, end + Duration::from_secs(1));
-    let a = m.actual.clone().unwrap_or_default();
+    let a = m.actual.unwrap_or_default();
     let outcome = straddle_proto::OperationState::try_from(m.outcome).unwrap_or(straddle_proto::OperationState::Unspecified);
     if outcome != straddle_proto::OperationState::OperationSucceeded {
         eprintln!("  not moved ({outcome:?}): {}", d.detail);
@@ -126,17 +127,17 @@ impl Summary {
             self.name,
             ok.len(),
             self.runs.len(),
-            pct(&down, 50.0),
-            pct(&down, 90.0),
-            pct(&gap, 50.0),
-            pct(&gap, 90.0),
+            pct(&down, 50),
+            pct(&down, 90),
+            pct(&gap, 50),
+            pct(&gap, 90),
             self.quiet_gap_ms,
-            pct(&gap, 90.0) / self.quiet_gap_ms,
-            pct(&total, 50.0),
-            pct(&total, 90.0),
-            pct(&learnt, 50.0) * 100.0,
-            pct(&learnt, 100.0) * 100.0,
-            pct(&declared, 50.0) * 100.0,
+            pct(&gap, 90) / self.quiet_gap_ms,
+            pct(&total, 50),
+            pct(&total, 90),
+            pct(&learnt, 50) * 100.0,
+            pct(&learnt, 100) * 100.0,
+            pct(&declared, 50) * 100.0,
             self.runs.iter().filter(|r| r.timed_out).count()
         );
     }
@@ -152,13 +153,13 @@ impl Summary {
             self.runs.len(),
             ok.len(),
             self.runs.iter().filter(|r| r.timed_out).count(),
-            num(pct(&col(|r| r.downtime_ms), 50.0)),
-            num(pct(&col(|r| r.gap_ms), 90.0)),
+            num(pct(&col(|r| r.downtime_ms), 50)),
+            num(pct(&col(|r| r.gap_ms), 90)),
             num(self.quiet_gap_ms),
-            num(pct(&col(|r| r.total_s), 50.0)),
-            num(pct(&learnt, 50.0)),
-            num(pct(&learnt, 100.0)),
-            num(pct(&declared, 50.0)),
+            num(pct(&col(|r| r.total_s), 50)),
+            num(pct(&learnt, 50)),
+            num(pct(&learnt, 100)),
+            num(pct(&declared, 50)),
         )
     }
 }

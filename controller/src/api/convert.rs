@@ -361,6 +361,18 @@ impl From<BadValue> for Status {
     }
 }
 
+fn op_state(s: OpState) -> pb::OperationState {
+    match s {
+        OpState::Created => pb::OperationState::OperationCreated,
+        OpState::Running => pb::OperationState::OperationRunning,
+        OpState::Succeeded => pb::OperationState::OperationSucceeded,
+        OpState::Failed => pb::OperationState::OperationFailed,
+        OpState::Cancelled => pb::OperationState::OperationCancelled,
+        OpState::TimedOut => pb::OperationState::OperationTimedOut,
+        OpState::Stale => pb::OperationState::OperationStale,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,17 +385,5 @@ mod tests {
         assert_eq!(op_from(99, "report.collectives[3].op").unwrap_err().to_string(), "report.collectives[3].op: unknown value 99");
         assert!(op_from(0, "op").is_err(), "unspecified is not an operation");
         assert!(mode_from(0, "mode").is_err());
-    }
-}
-
-fn op_state(s: OpState) -> pb::OperationState {
-    match s {
-        OpState::Created => pb::OperationState::OperationCreated,
-        OpState::Running => pb::OperationState::OperationRunning,
-        OpState::Succeeded => pb::OperationState::OperationSucceeded,
-        OpState::Failed => pb::OperationState::OperationFailed,
-        OpState::Cancelled => pb::OperationState::OperationCancelled,
-        OpState::TimedOut => pb::OperationState::OperationTimedOut,
-        OpState::Stale => pb::OperationState::OperationStale,
     }
 }
