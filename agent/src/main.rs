@@ -1,4 +1,7 @@
-//! `straddle-agent`: the per-host daemon. Today it reports the host's resource usage.
+//! `straddle-agent`: the per-host daemon. Today it reports the host's resource usage and
+//! builds the host's share of the clusters' L2 segments from a fabric file.
+
+mod net_cmd;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +29,11 @@ enum Cmd {
         #[arg(long, env = "STRADDLE_HOST")]
         host: Option<String>,
     },
+    /// The virtual clusters' L2 segments on this host.
+    Net {
+        #[command(subcommand)]
+        cmd: net_cmd::NetCmd,
+    },
 }
 
 fn read(path: &str) -> Result<String> {
@@ -34,6 +42,7 @@ fn read(path: &str) -> Result<String> {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
+        Cmd::Net { cmd } => net_cmd::run(cmd),
         Cmd::Usage { interval_ms, watch, host } => {
             let host = match host {
                 Some(h) => h,

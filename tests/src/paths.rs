@@ -26,6 +26,10 @@ pub fn controller_bin() -> PathBuf {
     built("straddle")
 }
 
+pub fn agent_bin() -> PathBuf {
+    built("straddle-agent")
+}
+
 pub fn shim(mpi: crate::mpi::Mpi) -> PathBuf {
     built(match mpi {
         crate::mpi::Mpi::Mpich => "libstraddle_mpich.so",

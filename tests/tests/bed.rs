@@ -194,7 +194,7 @@ fn a_tiny_guest_boots_on_each_libvirt_site() {
     )
     .unwrap();
     let initrd = dir.0.join("initrd.cpio");
-    build_initramfs(&kernel, Some(&program), None, &initrd).unwrap();
+    build_initramfs(&kernel, Some(&program), &[], &initrd).unwrap();
 
     let t = Instant::now();
     let b = Bed::up(BedSpec::new("bv", 2, 2)).unwrap();
@@ -224,6 +224,7 @@ fn a_tiny_guest_boots_on_each_libvirt_site() {
             mac: format!("52:54:00:77:0{s}:64"),
             memory_mib: 160,
             dirty_mib: 0,
+            touch_mib: 0,
             beat: String::new(),
         };
         consoles.push(site.boot(&g).unwrap());

@@ -69,9 +69,10 @@ fn a_link_cut_mid_migration_is_aborted_as_stalled_and_the_guest_stays() {
     let _ = driving.join();
 }
 
-/// Guests rewriting 48 MiB over and over cannot be copied over 50 Mbit/s with 300 ms of
-/// downtime (and without auto-converge to slow them): the policy aborts the migration by
-/// its deadline or as not converging, before the executor's own time limit, and the guest
+/// Guests dirtying every page of 48 MiB as fast as their CPU goes (on a busy machine
+/// too: one byte a page is enough) cannot be copied over 50 Mbit/s with 300 ms of downtime
+/// (and without auto-converge to slow them): the policy aborts the migration by its
+/// deadline or as not converging, before the executor's own time limit, and the guest
 /// stays. Discovery is kept from measuring the dirty rate first: with it, the planner
 /// would not try the move at all.
 #[test]
@@ -80,7 +81,7 @@ fn a_dirtying_guest_on_a_slow_link_is_aborted_by_the_policy_and_stays() {
     need_bed();
     let _x = exclusive();
     let mut spec = Spec::new("ld", 50, 128).args(&["--no-auto-converge", "--max-downtime-ms", "300", "--discover-every", "3600"]);
-    spec.dirty_mib = 48;
+    spec.touch_mib = 48;
     let c = Case::up(&spec);
     let driving = c.drive(30);
     let (vm, from, _) = c.running_operation(Duration::from_secs(120));

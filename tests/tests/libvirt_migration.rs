@@ -76,6 +76,8 @@ fn a_guest_moved_by_hand_is_noticed_and_its_placement_follows() {
     let why = c.cli(&["explain", &decision_id(line)]);
     assert!(why.contains("g1 runs on he, not on hw") && why.contains("pair epoch"), "{why}");
     c.still_ticking("g1");
+    // Discovery also measured the guests' dirty rates (libvirt's page sampling).
+    assert!(c.ctl.log().contains("dirty rate measured"), "{}", c.ctl.log());
 
     // Destroyed by hand: noticed once, and the planner leaves it where it was.
     c.sites[0].virsh(&["destroy", "g1"]).unwrap();

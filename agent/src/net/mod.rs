@@ -6,8 +6,10 @@
 //! - `state`: a host's share as kernel objects (bridges, VXLAN devices, forwarding
 //!   entries), desired from the fabric or read back from the kernel.
 //! - `plan`: the ordered changes from what exists to what should, pure and idempotent.
+//! - `kernel`: reading and changing the host's network through netlink.
 
 pub mod addressing;
 pub mod fabric;
+pub mod kernel;
 pub mod plan;
 pub mod state;

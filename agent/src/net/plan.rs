@@ -56,6 +56,8 @@ pub fn plan(have: &HostState, want: &HostState) -> Vec<Action> {
             (None, Kind::Vxlan { vni, local, port }) => {
                 add.push(Action::AddVxlan { name: name.clone(), vni: *vni, local: *local, port: *port, mtu: w.mtu })
             }
+            // Never wanted: nothing to build.
+            (None, Kind::Other) => {}
             (Some(h), _) if h.mtu != w.mtu => settings.push(Action::SetMtu { name: name.clone(), mtu: w.mtu }),
             _ => {}
         }

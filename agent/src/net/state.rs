@@ -39,6 +39,8 @@ pub enum Kind {
         local: Ipv4Addr,
         port: u16,
     },
+    /// Anything else found under one of the agent's names (rebuilt when wanted).
+    Other,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

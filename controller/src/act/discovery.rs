@@ -116,6 +116,9 @@ pub async fn round(exec: &Executor) {
                 let mut learnt = plane.learnt.lock().unwrap_or_else(|p| p.into_inner());
                 for (vm, bps) in rates {
                     if let Some(v) = plane.topo.vm(&vm) {
+                        if learnt.dirty_measured(v).is_none() {
+                            tracing::info!(vm = %vm, host = %h.name, "dirty rate measured: {:.2} MiB/s", bps / 1048576.0);
+                        }
                         learnt.measured_dirty(v, bps);
                     }
                 }

@@ -103,8 +103,9 @@ fn add_with_deps(root: &Path, name: &str, order: &mut Vec<PathBuf>) -> Result<()
 
 /// The guest's init. Kernel command line: `straddle.name=`, `straddle.ip=ADDR/PREFIX`,
 /// `straddle.report=HOST:PORT`, `straddle.dirty=MIB` (rewrite that many MiB of memory
-/// over and over, in the background), `straddle.beat=HOST:PORT` (run `/beat` to there in
-/// the background); `/program` runs once the network is up, if present.
+/// over and over, in the background), `straddle.touch=MIB` (run `/touch`: dirty every page
+/// of that many MiB as fast as the CPU goes), `straddle.beat=HOST:PORT` (run `/beat` to
+/// there in the background); `/program` runs once the network is up, if present.
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -118,6 +119,7 @@ for a in $(cat /proc/cmdline); do
     straddle.report=*) report=${a#*=} ;;
     straddle.dirty=*) dirty=${a#*=} ;;
     straddle.beat=*) beat=${a#*=} ;;
+    straddle.touch=*) touch=${a#*=} ;;
   esac
 done
 hostname "$name"
@@ -131,6 +133,7 @@ if [ -n "$dirty" ] && [ "$dirty" -gt 0 ]; then
   ( i=0; while true; do i=$((i+1)); yes "$i" | dd of=/tmp/dirty bs=4096 count=$((dirty*256)) conv=notrunc 2>/dev/null; done ) &
 fi
 [ -n "$beat" ] && [ -x /beat ] && /beat "${beat%:*}" "${beat#*:}" &
+[ -n "$touch" ] && [ "$touch" -gt 0 ] && [ -x /touch ] && /touch "$touch" &
 out=""
 [ -x /program ] && out=$(/program 2>&1)
 if [ -n "$report" ]; then
@@ -146,8 +149,9 @@ while true; do echo "STRADDLE-TICK $name $n"; n=$((n+1)); sleep 1; done
 "#;
 
 /// Builds an initramfs (uncompressed newc cpio) at `out` for `kernel`, with an optional
-/// program the init runs once the network is up and an optional heartbeat (`beat_program`).
-pub fn build_initramfs(kernel: &GuestKernel, program: Option<&Path>, beat: Option<&Path>, out: &Path) -> Result<(), BedError> {
+/// program the init runs once the network is up and tools it may start (`static_program`:
+/// `beat`, `touch`), each at `/<its file name>`.
+pub fn build_initramfs(kernel: &GuestKernel, program: Option<&Path>, tools: &[&Path], out: &Path) -> Result<(), BedError> {
     let stage = out.with_extension("stage");
     let _ = std::fs::remove_dir_all(&stage);
     for d in ["bin", "proc", "sys", "dev", "modules", "tmp"] {
@@ -168,9 +172,12 @@ pub fn build_initramfs(kernel: &GuestKernel, program: Option<&Path>, beat: Optio
         std::fs::copy(p, stage.join("program"))?;
         std::fs::set_permissions(stage.join("program"), std::fs::Permissions::from_mode(0o755))?;
     }
-    if let Some(b) = beat {
-        std::fs::copy(b, stage.join("beat"))?;
-        std::fs::set_permissions(stage.join("beat"), std::fs::Permissions::from_mode(0o755))?;
+    for t in tools {
+        let name = t
+            .file_name()
+            .ok_or_else(|| BedError::Command { cmd: "build_initramfs".into(), stderr: format!("{}: no file name", t.display()) })?;
+        std::fs::copy(t, stage.join(name))?;
+        std::fs::set_permissions(stage.join(name), std::fs::Permissions::from_mode(0o755))?;
     }
     let cmd = format!("cd '{}' && find . | cpio -o -H newc --quiet > '{}'", stage.display(), out.display());
     sh(&["sh", "-c", &cmd])?;
@@ -178,12 +185,18 @@ pub fn build_initramfs(kernel: &GuestKernel, program: Option<&Path>, beat: Optio
     Ok(())
 }
 
-/// The guest's heartbeat (`beat.c`), built statically once into `cache`.
-pub fn beat_program(cache: &Path) -> Result<PathBuf, BedError> {
+/// One of the guest's C tools (`beat`: the heartbeat, `touch`: the memory dirtier), built
+/// statically into `cache`.
+pub fn static_program(cache: &Path, name: &str) -> Result<PathBuf, BedError> {
+    let source = match name {
+        "beat" => include_str!("beat.c"),
+        "touch" => include_str!("touch.c"),
+        other => return Err(BedError::Command { cmd: "static_program".into(), stderr: format!("no tool {other:?}") }),
+    };
     std::fs::create_dir_all(cache)?;
-    let src = cache.join("beat.c");
-    let exe = cache.join("beat");
-    std::fs::write(&src, include_str!("beat.c"))?;
+    let src = cache.join(format!("{name}.c"));
+    let exe = cache.join(name);
+    std::fs::write(&src, source)?;
     sh(&["gcc", "-static", "-O2", "-Wall", "-o", exe.to_str().unwrap(), src.to_str().unwrap()])?;
     Ok(exe)
 }

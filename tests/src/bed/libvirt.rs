@@ -6,8 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -127,7 +126,7 @@ impl LibvirtSite {
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{kernel}</kernel><initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 panic=-1 straddle.name={name} straddle.ip={ip} straddle.report={report} straddle.dirty={dirty} straddle.beat={beat}</cmdline>
+    <cmdline>console=ttyS0 panic=-1 straddle.name={name} straddle.ip={ip} straddle.report={report} straddle.dirty={dirty} straddle.touch={touch} straddle.beat={beat}</cmdline>
   </os>
   <features><acpi/></features>
   <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
@@ -147,6 +146,7 @@ impl LibvirtSite {
             ip = g.ip,
             report = g.report,
             dirty = g.dirty_mib,
+            touch = g.touch_mib,
             beat = g.beat,
             mac = g.mac,
             console = console.display(),
@@ -181,6 +181,8 @@ pub struct GuestSpec {
     pub memory_mib: u32,
     /// MiB the guest rewrites over and over (0: an idle guest).
     pub dirty_mib: u32,
+    /// MiB whose every page the guest dirties as fast as its CPU goes (0: none).
+    pub touch_mib: u32,
     /// `host:port` the guest's heartbeat goes to (empty: none).
     pub beat: String,
 }
@@ -188,19 +190,7 @@ pub struct GuestSpec {
 /// Runs `f` on this thread inside a site's network namespace (sockets it makes stay
 /// there), then comes back.
 pub fn in_site<T>(bed: &Bed, site: usize, f: impl FnOnce() -> T) -> Result<T, BedError> {
-    let ns = std::fs::File::open(Path::new("/run/netns").join(bed.site_ns(site)))?;
-    let here = std::fs::File::open("/proc/thread-self/ns/net")?;
-    // SAFETY: switch this thread into the site's namespace and back; nothing else runs on
-    // this thread meanwhile.
-    unsafe {
-        if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-    }
-    let out = f();
-    // SAFETY: as above.
-    unsafe { libc::setns(here.as_raw_fd(), libc::CLONE_NEWNET) };
-    Ok(out)
+    super::in_netns(&bed.site_ns(site), f)
 }
 
 /// Listens inside a site's network namespace for one report from a guest.

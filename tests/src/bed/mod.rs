@@ -127,6 +127,25 @@ fn netns_path(ns: &str) -> PathBuf {
     PathBuf::from("/run/netns").join(ns)
 }
 
+/// Runs `f` on this thread inside the named network namespace (sockets it makes stay
+/// there), then comes back.
+pub fn in_netns<T>(ns: &str, f: impl FnOnce() -> T) -> Result<T, BedError> {
+    use std::os::fd::AsRawFd;
+    let target = std::fs::File::open(netns_path(ns))?;
+    let here = std::fs::File::open("/proc/thread-self/ns/net")?;
+    // SAFETY: switch this thread into the namespace and back; nothing else runs on this
+    // thread meanwhile.
+    unsafe {
+        if libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+    }
+    let out = f();
+    // SAFETY: as above.
+    unsafe { libc::setns(here.as_raw_fd(), libc::CLONE_NEWNET) };
+    Ok(out)
+}
+
 pub struct Bed {
     pub spec: BedSpec,
     pub nodes: Vec<Node>,

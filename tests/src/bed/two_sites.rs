@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::guest::{beat_program, build_initramfs, GuestKernel};
+use super::guest::{build_initramfs, static_program, GuestKernel};
 use super::libvirt::{GuestSpec, LibvirtSite};
 use super::{Bed, BedSpec};
 use crate::controller::{cli, drive_ranks_with, submit, ControllerProcess, SeenMap};
@@ -66,6 +66,8 @@ pub struct Spec {
     pub memory_mib: u32,
     /// MiB each guest rewrites over and over (0: idle).
     pub dirty_mib: u32,
+    /// MiB whose every page each guest dirties as fast as its CPU goes (0: none).
+    pub touch_mib: u32,
     /// Where the guests' heartbeats go (`host:port`; empty: no heartbeat).
     pub beat: String,
     /// More arguments for the controller.
@@ -82,6 +84,7 @@ impl Spec {
             topology_mbit: mbit,
             memory_mib,
             dirty_mib: 0,
+            touch_mib: 0,
             beat: String::new(),
             controller_args: Vec::new(),
             durable: false,
@@ -269,9 +272,15 @@ pub fn decision_id(line: &str) -> String {
 fn boot(dir: &Path, sites: &[LibvirtSite], spec: &Spec) -> Vec<PathBuf> {
     let cache = crate::paths::target_dir();
     let kernel = GuestKernel::get(&cache.join("straddle-guest")).unwrap();
-    let beat = if spec.beat.is_empty() { None } else { Some(beat_program(&dir.join("beat")).unwrap()) };
+    let mut tools = Vec::new();
+    if !spec.beat.is_empty() {
+        tools.push(static_program(&dir.join("tools"), "beat").unwrap());
+    }
+    if spec.touch_mib > 0 {
+        tools.push(static_program(&dir.join("tools"), "touch").unwrap());
+    }
     let initrd = dir.join("initrd.cpio");
-    build_initramfs(&kernel, None, beat.as_deref(), &initrd).unwrap();
+    build_initramfs(&kernel, None, &tools.iter().map(PathBuf::as_path).collect::<Vec<_>>(), &initrd).unwrap();
     let mut consoles = Vec::new();
     for (s, site) in sites.iter().enumerate() {
         let g = GuestSpec {
@@ -283,6 +292,7 @@ fn boot(dir: &Path, sites: &[LibvirtSite], spec: &Spec) -> Vec<PathBuf> {
             mac: format!("52:54:00:78:0{s}:64"),
             memory_mib: spec.memory_mib,
             dirty_mib: spec.dirty_mib,
+            touch_mib: spec.touch_mib,
             beat: spec.beat.clone(),
         };
         consoles.push(site.boot(&g).unwrap());
