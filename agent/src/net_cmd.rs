@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use straddle_agent::net::fabric::Fabric;
-use straddle_agent::net::kernel::{missing_features, Kernel};
+use straddle_agent::net::kernel::{features, Kernel};
 use straddle_agent::net::plan::plan;
 use straddle_agent::net::state::{desired, HostState};
 
@@ -44,9 +44,13 @@ pub fn run(cmd: NetCmd) -> Result<()> {
             NetCmd::Ensure { fabric, host, dry_run } => {
                 let f = load(&fabric)?;
                 let Some(want) = desired(&f, &host) else { bail!("host {host:?} is not in {}", fabric.display()) };
-                let missing = missing_features(&k).await;
+                let have = features(&k).await;
+                let missing = have.missing();
                 if !missing.is_empty() {
                     bail!("this kernel cannot build the segments: {}", missing.join("; "));
+                }
+                if let Some(why) = &have.vlan {
+                    eprintln!("note: this kernel has no 802.1q VLAN links ({why}); the segments are VXLAN inside sites too");
                 }
                 let actions = if dry_run { plan(&k.read().await?, &want) } else { k.ensure(&want).await? };
                 for a in &actions {

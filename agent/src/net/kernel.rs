@@ -13,7 +13,7 @@ use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_AP
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVxlan};
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVlan, LinkVxlan};
 
 use super::addressing::Mac;
 use super::plan::{plan, Action};
@@ -213,24 +213,43 @@ fn kind_of(infos: &[LinkInfo]) -> Kind {
     kind
 }
 
-/// Whether the kernel can make the link kinds the fabric needs here: VXLAN and bridges
-/// (`ip link add type vxlan` needs the vxlan module). Answers what is missing.
-pub async fn missing_features(k: &Kernel) -> Vec<String> {
-    let probe = "svx0probe";
-    let mut out = Vec::new();
-    let link = k.handle.link();
-    for (what, msg) in [
-        ("bridge", LinkBridge::new(probe).build()),
-        ("vxlan", LinkVxlan::new(probe, 1).port(4789).learning(false).local(Ipv4Addr::LOCALHOST).build()),
-    ] {
-        match link.add(msg).execute().await {
-            Ok(()) => {
-                if let Ok(i) = k.index(probe).await {
-                    let _ = link.del(i).execute().await;
-                }
-            }
-            Err(e) => out.push(format!("{what}: {e}")),
-        }
+/// What this kernel can build, probed by making (and removing) a throw-away link of each
+/// kind; each entry is `None` when it works, else why not.
+#[derive(Debug)]
+pub struct Features {
+    pub bridge: Option<String>,
+    pub vxlan: Option<String>,
+    /// 802.1q tagging: not needed (segments are VXLAN inside sites too), but reported.
+    pub vlan: Option<String>,
+}
+
+impl Features {
+    /// What the fabric cannot do without (bridges, VXLAN).
+    pub fn missing(&self) -> Vec<String> {
+        [("bridge", &self.bridge), ("vxlan", &self.vxlan)].iter().filter_map(|(k, w)| w.as_ref().map(|w| format!("{k}: {w}"))).collect()
     }
-    out
+}
+
+/// Probes the kernel's link kinds.
+pub async fn features(k: &Kernel) -> Features {
+    let link = k.handle.link();
+    let probe = "svx0probe";
+    let try_add = |msg: LinkMessage| {
+        let link = k.handle.link();
+        async move { link.add(msg).execute().await.err().map(|e| e.to_string()) }
+    };
+    let bridge = try_add(LinkBridge::new(probe).build()).await;
+    // A VLAN on the probe bridge, when there is one.
+    let vlan = match (&bridge, k.index(probe).await) {
+        (None, Ok(i)) => try_add(LinkVlan::new("svx0probev", i, 10).build()).await,
+        _ => Some("no bridge to probe on".into()),
+    };
+    if let Ok(i) = k.index(probe).await {
+        let _ = link.del(i).execute().await;
+    }
+    let vxlan = try_add(LinkVxlan::new(probe, 1).port(4789).learning(false).local(Ipv4Addr::LOCALHOST).build()).await;
+    if let Ok(i) = k.index(probe).await {
+        let _ = link.del(i).execute().await;
+    }
+    Features { bridge, vxlan, vlan }
 }
