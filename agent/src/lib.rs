@@ -3,6 +3,10 @@
 //! - `usage`: the host's resource usage from `/proc`, as the `Usage` report of the contract.
 //! - `net`: the virtual clusters' L2 segments — addressing, the fabric, the desired kernel
 //!   state of a host and the plan that reaches it.
+//! - `vm`: the clusters' VMs through libvirt.
+//! - `daemon`: the gRPC service the controller commands, registration and heartbeats.
 
+pub mod daemon;
 pub mod net;
 pub mod usage;
+pub mod vm;

@@ -1,5 +1,5 @@
-//! `straddle-agent`: the per-host daemon. Today it reports the host's resource usage and
-//! builds the host's share of the clusters' L2 segments from a fabric file.
+//! `straddle-agent`: the per-host daemon (`serve`), and tools for a host by hand: its usage,
+//! its share of the clusters' L2 segments from a fabric file.
 
 mod net_cmd;
 
@@ -29,6 +29,39 @@ enum Cmd {
         #[arg(long, env = "STRADDLE_HOST")]
         host: Option<String>,
     },
+    /// The daemon: serves the controller's requests (networks, VMs) to callers with the
+    /// fabric token, registers with the controller and streams usage.
+    Serve {
+        /// This host's name in the controller's topology.
+        #[arg(long, env = "STRADDLE_HOST")]
+        host: String,
+        #[arg(long, default_value = "")]
+        site: String,
+        /// Where the controller reaches this agent (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: std::net::SocketAddr,
+        /// The URL the controller dials, when not `http://<listen>` (NAT, a proxy).
+        #[arg(long)]
+        advertise: Option<String>,
+        /// This host's underlay address: the segments' tunnel endpoint.
+        #[arg(long)]
+        vtep: String,
+        /// The controller to register with (e.g. http://10.0.0.1:50051).
+        #[arg(long)]
+        controller: Option<String>,
+        /// A file holding the fabric token (else STRADDLE_FABRIC_TOKEN).
+        #[arg(long)]
+        token_file: Option<std::path::PathBuf>,
+        /// The host's libvirt daemon (no VMs without one).
+        #[arg(long)]
+        libvirt_uri: Option<String>,
+        /// `qemu` (software emulation) or `kvm`.
+        #[arg(long, default_value = "qemu")]
+        domain_type: String,
+        /// Where VM consoles are written.
+        #[arg(long, default_value = "/var/lib/straddle-agent")]
+        state_dir: std::path::PathBuf,
+    },
     /// The virtual clusters' L2 segments on this host.
     Net {
         #[command(subcommand)]
@@ -42,6 +75,22 @@ fn read(path: &str) -> Result<String> {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
+        Cmd::Serve { host, site, listen, advertise, vtep, controller, token_file, libvirt_uri, domain_type, state_dir } => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+                .init();
+            let token = match token_file {
+                Some(p) => read(&p.to_string_lossy())?,
+                None => std::env::var("STRADDLE_FABRIC_TOKEN").context("no fabric token: give --token-file or STRADDLE_FABRIC_TOKEN")?,
+            };
+            if !["qemu", "kvm"].contains(&domain_type.as_str()) {
+                anyhow::bail!("--domain-type {domain_type:?}: qemu or kvm");
+            }
+            let domains = libvirt_uri.map(|uri| straddle_agent::vm::libvirt::Domains { uri, domain_type, dir: state_dir });
+            let cfg = straddle_agent::daemon::Config { host, site, listen, advertise, vtep, controller, token, domains };
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(straddle_agent::daemon::run(cfg))
+        }
         Cmd::Net { cmd } => net_cmd::run(cmd),
         Cmd::Usage { interval_ms, watch, host } => {
             let host = match host {
