@@ -92,6 +92,7 @@ fn instance(seed: u64) -> (Topology, Vec<PlanJob>) {
                 memory_mib: [1024.0, 2048.0, 4096.0, 8192.0][r.index(4)],
                 dirty_mib_per_s: r.below(20) as f64,
                 cluster: format!("c{j}"),
+                node: 0,
             });
         }
         let network = r.unit() < 0.4;

@@ -10,12 +10,14 @@
 //! - `scenario`: a scheduler's scenario file, checked whole.
 //! - `decide`: the control loop (classify → plan → submit operations) and the decision log.
 //! - `act`: migration operations, the executor that owns them, settling after a restart.
+//! - `agents`: the per-host agents: registrations, usage, the fabric pushed to them.
 //! - `hypervisor`: the `Hypervisor` trait and the simulated backend.
 //! - `state`: the durable store behind a trait (redb, memory).
 //! - `health`: supervision of the long-running tasks.
 //! - `api`: the gRPC edge (services, conversions, the server).
 
 pub mod act;
+pub mod agents;
 pub mod api;
 pub mod clock;
 pub mod credential;

@@ -33,13 +33,25 @@ impl ControllerProcess {
     /// `start_with`, running the `straddle` binary at `bin` (another build, for
     /// before-and-after comparisons).
     pub fn start_bin(bin: &std::path::Path, listen: &str, extra: &[&str]) -> ControllerProcess {
+        Self::start_cmd(Command::new(bin), listen, extra)
+    }
+
+    /// `start_with`, in network namespace `ns` (`ip netns exec` execs it: the pid is the
+    /// controller's).
+    pub fn start_in(ns: &str, listen: &str, extra: &[&str]) -> ControllerProcess {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]).arg(crate::paths::controller_bin());
+        Self::start_cmd(c, listen, extra)
+    }
+
+    fn start_cmd(mut cmd: Command, listen: &str, extra: &[&str]) -> ControllerProcess {
         let log = crate::paths::target_dir().join(format!(
             "controller-{}-{}.log",
             std::process::id(),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
         ));
         let (extra, token) = split_token(extra);
-        let mut child = Command::new(bin)
+        let mut child = cmd
             .args(["controller", "--listen", listen])
             .args(&extra)
             .env_remove("STRADDLE_TOKEN")

@@ -3,6 +3,7 @@
 
 use straddle_proto::{FabricSpec, VmSpec};
 
+use crate::net::addressing::NodeId;
 use crate::net::fabric::{Cluster, Fabric, FabricError, Host, Member};
 use crate::vm::domain::{NodeVm, SpecError};
 
@@ -30,7 +31,20 @@ pub fn fabric(spec: &FabricSpec) -> Result<Fabric, FabricError> {
             Ok(Host { name: h.name.clone(), vtep })
         })
         .collect::<Result<_, FabricError>>()?;
-    let members = spec.members.iter().map(|m| Member { cluster: m.cluster.clone(), mac: m.mac.clone(), host: m.host.clone() }).collect();
+    let members = spec
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let c = spec
+                .clusters
+                .iter()
+                .find(|c| c.name == m.cluster)
+                .ok_or_else(|| bad(format!("members[{i}].cluster"), format!("{:?}", m.cluster), "no such cluster"))?;
+            let id = NodeId::new(c.id, m.home_site, m.node).map_err(|e| bad(format!("members[{i}].{}", e.field), e.value, e.why))?;
+            Ok(Member { cluster: m.cluster.clone(), mac: id.mac().to_string(), host: m.host.clone() })
+        })
+        .collect::<Result<_, FabricError>>()?;
     let f = Fabric { clusters, hosts, members, underlay_mtu: if spec.underlay_mtu == 0 { 1500 } else { spec.underlay_mtu } };
     f.check()?;
     Ok(f)
@@ -50,7 +64,7 @@ mod tests {
         FabricSpec {
             clusters: vec![ClusterNet { name: "red".into(), id: 1, vni: 101, hosts: vec![] }],
             hosts: vec![HostVtep { name: "h1".into(), vtep: "192.0.2.1".into() }],
-            members: vec![MemberAt { cluster: "red".into(), mac: "02:53:00:01:00:01".into(), host: "h1".into() }],
+            members: vec![MemberAt { cluster: "red".into(), home_site: 0, node: 1, host: "h1".into() }],
             underlay_mtu: 0,
         }
     }
@@ -58,7 +72,10 @@ mod tests {
     #[test]
     fn a_good_fabric_converts_and_bad_fields_are_named() {
         let f = fabric(&spec()).unwrap();
-        assert_eq!((f.underlay_mtu, f.clusters[0].id, f.members.len()), (1500, 1, 1));
+        assert_eq!((f.underlay_mtu, f.clusters[0].id, f.members[0].mac.as_str()), (1500, 1, "02:53:00:01:00:01"));
+        let mut s = spec();
+        s.members[0].node = 0;
+        assert_eq!(fabric(&s).unwrap_err().field, "members[0].node");
         let mut s = spec();
         s.clusters[0].id = 300;
         assert_eq!(fabric(&s).unwrap_err().field, "clusters[0].id");

@@ -52,7 +52,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("straddle-agent listening on {addr}");
     if let Some(url) = &cfg.controller {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let cpus = std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
         let memory = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| crate::usage::parse_meminfo(&t).ok()).map_or(0, |m| m.0);
         let reg = register::Registration {
             controller: url.clone(),

@@ -61,7 +61,9 @@ impl Agent for AgentService {
         let _one = self.net.lock().await;
         let done = self.kernel.ensure(&want).await.map_err(|e| Status::internal(format!("host {}: {e}", self.host)))?;
         let changes: Vec<String> = done.iter().map(|a| format!("{a:?}")).collect();
-        if !changes.is_empty() {
+        if changes.is_empty() {
+            tracing::debug!("fabric in place: nothing to change");
+        } else {
             tracing::info!(changes = changes.len(), "fabric ensured: {}", changes.join(", "));
         }
         Ok(Response::new(EnsureResult { changes, notes: self.notes.clone() }))

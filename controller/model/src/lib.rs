@@ -3,6 +3,7 @@
 //!
 //! - `time`: a point on the controller's clock.
 //! - `topology`: sites joined by WAN links (petgraph), hosts, VMs; loaded from YAML.
+//! - `clusters`: the virtual clusters with networks: their numbers and their nodes'.
 //! - `collective`: the collective operations and how a rank called them.
 //! - `traffic`: a job's rank × rank counters from shim reports, rates over a window.
 //! - `collmodel`: collectives as site-pair traffic, from the one model of the algorithms
@@ -14,6 +15,7 @@
 //! - `plan`: target placements and the migrations that reach them.
 
 pub mod classify;
+pub mod clusters;
 pub mod collective;
 pub mod collmodel;
 pub mod migration;

@@ -8,6 +8,9 @@ use petgraph::algo::dijkstra;
 use petgraph::graph::{NodeIndex, UnGraph};
 use serde::{Deserialize, Serialize};
 
+use crate::clusters::check_clusters;
+pub use crate::clusters::ClusterNet;
+
 pub type SiteId = usize;
 pub type HostId = usize;
 pub type VmId = usize;
@@ -85,12 +88,24 @@ pub struct VmConfig {
     pub dirty_mib_per_s: f64,
     #[serde(default)]
     pub cluster: String,
+    /// Its node number in a networked cluster (1..=254, unique per cluster and home site):
+    /// with the cluster's id and its home site (its first host's site) it makes the VM's
+    /// MAC, address and hostname.
+    #[serde(default)]
+    pub node: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     pub name: String,
+    /// The cluster's number in its addresses (1..=250; 0: the controller builds no network
+    /// for it).
+    #[serde(default)]
+    pub id: u32,
+    /// Its VXLAN segment's identifier (1..=16777215, one per cluster).
+    #[serde(default)]
+    pub vni: u32,
 }
 
 /// A refused configuration: the field and the value.
@@ -196,6 +211,10 @@ pub struct Vm {
     pub memory_bytes: f64,
     pub dirty_bps: f64,
     pub cluster: String,
+    /// Its node number in its networked cluster (0: not networked).
+    pub node: u32,
+    /// The site of its first host: where its addresses say it was built.
+    pub home_site: SiteId,
 }
 
 /// The path between two sites: the bottleneck bandwidth and the summed latency.
@@ -210,6 +229,8 @@ pub struct Topology {
     pub sites: Vec<Site>,
     pub hosts: Vec<Host>,
     pub vms: Vec<Vm>,
+    /// The virtual clusters the controller builds networks for.
+    pub clusters: Vec<ClusterNet>,
     graph: UnGraph<SiteId, Link>,
     /// paths[a][b], precomputed (latency-shortest, bottleneck bandwidth along it).
     paths: Vec<Vec<Option<PathInfo>>>,
@@ -351,14 +372,17 @@ impl Topology {
                 memory_bytes: v.memory_mib * 1048576.0,
                 dirty_bps: v.dirty_mib_per_s * 1048576.0,
                 cluster: v.cluster.clone(),
+                node: v.node,
+                home_site: hosts[host].site,
             });
         }
+        let clusters = check_clusters(cfg, &vms)?;
         for (h, &n) in load.iter().enumerate() {
             if n > hosts[h].vm_capacity {
                 return Err(ConfigError::OverCapacity { host: hosts[h].name.clone(), vms: n, capacity: hosts[h].vm_capacity });
             }
         }
-        let mut t = Topology { sites, hosts, vms, graph, paths: vec![], vm_index, host_index, site_index };
+        let mut t = Topology { sites, hosts, vms, clusters, graph, paths: vec![], vm_index, host_index, site_index };
         t.paths = t.compute_paths();
         if let Some(b) = (1..t.sites.len()).find(|&b| t.paths[0][b].is_none()) {
             return Err(ConfigError::Disconnected { a: t.sites[0].name.clone(), b: t.sites[b].name.clone() });

@@ -70,6 +70,7 @@ fn topology_config() -> impl Strategy<Value = TopologyConfig> {
                     memory_mib: vals[2],
                     dirty_mib_per_s: 0.0,
                     cluster: String::new(),
+                    node: 0,
                 })
                 .collect();
             let mut c = TopologyConfig { sites, links, vms, clusters: vec![] };

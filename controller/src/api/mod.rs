@@ -1,7 +1,8 @@
 //! The gRPC edge: thin services over the domain (shims' telemetry, traffic queries,
-//! schedulers, operators), the conversions and error statuses in one module, and the
+//! schedulers, operators, agents), the conversions and error statuses in one module, and the
 //! server that binds them.
 
+pub mod agents;
 pub mod auth;
 pub mod convert;
 pub mod listener;

@@ -10,6 +10,8 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use crate::agents::Agents;
+use crate::clock::Clock;
 use crate::decide::ControlLoop;
 use crate::health::{Health, Status as TaskStatus};
 use crate::plane::PlaneError;
@@ -17,6 +19,8 @@ use crate::plane::PlaneError;
 pub struct OperatorService {
     pub control: Option<Arc<ControlLoop>>,
     pub health: Arc<Health>,
+    pub agents: Arc<Agents>,
+    pub clock: Clock,
 }
 
 impl OperatorService {
@@ -152,5 +156,30 @@ impl Operator for OperatorService {
             })
             .collect();
         Ok(Response::new(pb::HealthResponse { healthy: self.health.healthy(), components }))
+    }
+
+    async fn list_agents(&self, _: Request<pb::ListAgentsRequest>) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let now = self.clock.now();
+        let agents = self
+            .agents
+            .list()
+            .into_iter()
+            .map(|e| pb::AgentStatus {
+                host: e.info.host,
+                site: e.info.site,
+                agent_url: e.info.agent_url,
+                vtep: e.info.vtep,
+                notes: e.info.notes,
+                seen_secs_ago: now.since(e.seen).as_secs_f64(),
+                usage: e.usage,
+                fabric: match e.pushed {
+                    None => "not pushed yet".into(),
+                    Some(Ok(0)) => "in place".into(),
+                    Some(Ok(n)) => format!("{n} changes"),
+                    Some(Err(why)) => why,
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::ListAgentsResponse { agents }))
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use straddle_model::topology::Topology;
 use straddle_model::traffic::Limits;
+use straddle_proto::agent_registry_server::AgentRegistryServer;
 use straddle_proto::operator_server::OperatorServer;
 use straddle_proto::scheduler_server::SchedulerServer;
 use straddle_proto::telemetry_server::TelemetryServer;
@@ -17,6 +18,7 @@ use straddle_proto::traffic_server::TrafficServer;
 use tokio::net::TcpListener;
 use tonic::{Request, Status};
 
+use super::agents::AgentRegistryService;
 use super::auth::Auth;
 use super::listener::{incoming, ConnLimits};
 use super::operator::OperatorService;
@@ -24,6 +26,8 @@ use super::scheduler::SchedulerService;
 use super::telemetry::TelemetryService;
 use super::traffic::TrafficService;
 use crate::act::{discovery, reconcile, ExecConfig, Executor};
+use crate::agents::hypervisor::Networked;
+use crate::agents::{Agents, Network};
 use crate::clock::Clock;
 use crate::decide::{ControlLoop, DecisionLog, LoopConfig, PlannerMode};
 use crate::health::{supervise, Health};
@@ -57,6 +61,11 @@ pub struct ControllerConfig {
     /// Serve TLS with this certificate and key (PEM); with `client_ca`, callers must show
     /// a certificate it signed (mutual TLS).
     pub tls: Option<TlsFiles>,
+    /// The token the controller and its agents share: agents register with it and the
+    /// controller commands them with it. Without one, no agent is taken.
+    pub fabric_token: Option<String>,
+    /// How often agents report usage.
+    pub agent_heartbeat: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +101,8 @@ impl Default for ControllerConfig {
             open: true,
             connections: ConnLimits::default(),
             tls: None,
+            fabric_token: None,
+            agent_heartbeat: Duration::from_secs(2),
         }
     }
 }
@@ -117,6 +128,9 @@ pub struct Controller {
     pub control: Option<Arc<ControlLoop>>,
     pub health: Arc<Health>,
     pub clock: Clock,
+    pub agents: Arc<Agents>,
+    /// Drives the agents (with a fabric token and a topology).
+    pub network: Option<Arc<Network>>,
     cfg: ControllerConfig,
     /// A real hypervisor runs the VMs (discovery then asks it periodically).
     real: bool,
@@ -136,6 +150,8 @@ impl Controller {
             control: None,
             health: Arc::new(Health::default()),
             clock,
+            agents: Arc::new(Agents::default()),
+            network: None,
             cfg,
             real: false,
             token: None,
@@ -178,8 +194,18 @@ impl Controller {
             }
             Arc::new(sim)
         });
+        // With agents, a migration's destination gets the cluster's segment first.
+        let network = self.cfg.fabric_token.clone().map(|t| Arc::new(Network::new(self.agents.clone(), plane.clone(), t)));
+        let hv: Arc<dyn Hypervisor> = match &network {
+            Some(net) => Arc::new(Networked { inner: hv, net: net.clone() }),
+            None => hv,
+        };
         let log = Arc::new(DecisionLog::new(store.clone(), self.clock.clone(), snap.decisions.clone()));
         let exec = Arc::new(Executor::new(plane.clone(), hv.clone(), log.clone(), self.cfg.exec.clone()));
+        if let Some(net) = &network {
+            net.watch_operations(&exec);
+        }
+        self.network = network;
         // Migrations the last run left in flight first: the VM is wherever they took it.
         let settled = reconcile::settle(&exec, &snap.operations).await;
         if settled != reconcile::Settled::default() {
@@ -228,6 +254,10 @@ impl Controller {
                 supervise("discovery", self.health.clone(), move || discovery::run(e.clone(), every));
             }
         }
+        if let Some(net) = &self.network {
+            let net = net.clone();
+            supervise("agents' network", self.health.clone(), move || net.clone().run());
+        }
         let (reg, plane, idle) = (self.registry.clone(), self.plane.clone(), self.cfg.forget_after);
         supervise("janitor", self.health.clone(), move || {
             let (reg, plane) = (reg.clone(), plane.clone());
@@ -257,6 +287,18 @@ impl Controller {
             a2.operator(req.metadata()).inspect_err(|_| tracing::warn!("refused an operator call without a valid token"))?;
             Ok(req)
         };
+        let fabric = self.cfg.fabric_token.as_deref().map(crate::credential::digest);
+        let check_agent = move |req: Request<()>| -> Result<Request<()>, Status> {
+            let given = super::auth::bearer(req.metadata()).map(crate::credential::digest);
+            match (&fabric, given) {
+                (Some(want), Some(got)) if crate::credential::same(want, &got) => Ok(req),
+                (None, _) => Err(Status::unauthenticated("this controller takes no agents: it was started without a fabric token")),
+                _ => {
+                    tracing::warn!("refused an agent call without the fabric token");
+                    Err(Status::unauthenticated("the fabric token is required (authorization: Bearer ...)"))
+                }
+            }
+        };
         let (incoming, _stats) = incoming(self.listener, self.cfg.connections, self.clock.clone());
         let mut builder = tonic::transport::Server::builder();
         if let Some(t) = &self.cfg.tls {
@@ -278,8 +320,22 @@ impl Controller {
             }))
             .add_service(SchedulerServer::with_interceptor(SchedulerService { plane: self.plane.clone() }, check))
             .add_service(OperatorServer::with_interceptor(
-                OperatorService { control: self.control.clone(), health: self.health.clone() },
+                OperatorService {
+                    control: self.control.clone(),
+                    health: self.health.clone(),
+                    agents: self.agents.clone(),
+                    clock: self.clock.clone(),
+                },
                 check_op,
+            ))
+            .add_service(AgentRegistryServer::with_interceptor(
+                AgentRegistryService {
+                    agents: self.agents.clone(),
+                    plane: self.plane.clone(),
+                    clock: self.clock.clone(),
+                    heartbeat_ms: u32::try_from(self.cfg.agent_heartbeat.as_millis()).unwrap_or(u32::MAX),
+                },
+                check_agent,
             ))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;

@@ -46,6 +46,13 @@ pub struct ControllerArgs {
     /// File holding the token callers must present to change placement (else $STRADDLE_TOKEN).
     #[arg(long, env = "STRADDLE_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// File holding the fabric token the controller and its agents share (else
+    /// $STRADDLE_FABRIC_TOKEN); without one, no agent may register.
+    #[arg(long, env = "STRADDLE_FABRIC_TOKEN_FILE")]
+    pub fabric_token_file: Option<PathBuf>,
+    /// Seconds between an agent's usage reports.
+    #[arg(long, default_value_t = 2.0)]
+    pub agent_heartbeat: f64,
     /// Serve TLS with this certificate (PEM); needs --tls-key.
     #[arg(long, env = "STRADDLE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -159,6 +166,11 @@ pub enum Cmd {
     },
     /// Whether the controller's tasks run.
     Health {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// The hosts' agents: registration, usage (host and per VM), their network's state.
+    Agents {
         #[command(flatten)]
         conn: Conn,
     },

@@ -98,6 +98,13 @@ fn config(a: &ControllerArgs) -> Result<ControllerConfig> {
     cfg.max_jobs = a.max_jobs;
     cfg.forget_after = secs("forget-after", a.forget_after)?;
     cfg.open = !a.submitted_only;
+    cfg.fabric_token = match &a.fabric_token_file {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("--fabric-token-file: cannot read {}", p.display()))?),
+        None => std::env::var("STRADDLE_FABRIC_TOKEN").ok(),
+    }
+    .map(|t| t.trim().to_string())
+    .filter(|t| !t.is_empty());
+    cfg.agent_heartbeat = secs("agent-heartbeat", a.agent_heartbeat)?.max(Duration::from_millis(100));
     if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
         cfg.tls =
             Some(straddle_controller::api::server::TlsFiles { cert: cert.clone(), key: key.clone(), client_ca: a.tls_client_ca.clone() });
@@ -223,6 +230,17 @@ async fn run(cmd: Cmd) -> Result<()> {
             }
             if !h.healthy {
                 bail!("a task of the controller is not running");
+            }
+            Ok(())
+        }
+        Cmd::Agents { conn } => {
+            let mut c = OperatorClient::new(authed(&conn).await?);
+            let r = c.list_agents(straddle_proto::ListAgentsRequest {}).await.map_err(status)?.into_inner();
+            if r.agents.is_empty() {
+                println!("no agent registered");
+            }
+            for a in &r.agents {
+                print!("{}", render::agent(a));
             }
             Ok(())
         }

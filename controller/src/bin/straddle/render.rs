@@ -336,6 +336,33 @@ pub fn json(m: &TrafficMatrix) -> String {
     serde_json::to_string_pretty(&j).expect("plain data serialises")
 }
 
+/// An agent: where it is, how its host and VMs use it, whether its network is in line.
+pub fn agent(a: &straddle_proto::AgentStatus) -> String {
+    const MIB: f64 = 1048576.0;
+    let mut out = format!(
+        "{} (site {}) at {} tunnel {}: seen {:.1} s ago, network {}\n",
+        a.host, a.site, a.agent_url, a.vtep, a.seen_secs_ago, a.fabric
+    );
+    if let Some(u) = &a.usage {
+        out.push_str(&format!("  host cpu {:.0}% memory {:.0} MiB\n", u.cpu_utilisation * 100.0, u.memory_used_bytes as f64 / MIB));
+        for v in &u.vms {
+            out.push_str(&format!(
+                "  vm {} cpu {:.0}% of {} vcpus, memory {:.0} MiB, rx {} B tx {} B\n",
+                v.vm,
+                v.cpu_utilisation * 100.0,
+                v.vcpus,
+                v.memory_bytes as f64 / MIB,
+                v.net_rx_bytes,
+                v.net_tx_bytes
+            ));
+        }
+    }
+    for n in &a.notes {
+        out.push_str(&format!("  note: {n}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
