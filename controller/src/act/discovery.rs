@@ -22,10 +22,21 @@ use crate::hypervisor::{HostRef, Hypervisor};
 use crate::plane::ControlPlane;
 use crate::records::{Decision, DecisionKind, DecisionState};
 
-/// At start: refuses (the reason) when VMs of the topology run on no answering host;
-/// adopts VMs found elsewhere.
-pub async fn at_start(hv: &dyn Hypervisor, plane: &Arc<ControlPlane>, log: &DecisionLog) -> Result<(), String> {
-    let found = survey(hv, plane).await;
+/// At start: refuses (the reason) when VMs of the topology run on no answering host —
+/// but with agents (`builds`), a networked cluster's VMs that run nowhere are not built
+/// yet: they are absent until they run; adopts VMs found elsewhere.
+pub async fn at_start(hv: &dyn Hypervisor, plane: &Arc<ControlPlane>, log: &DecisionLog, builds: bool) -> Result<(), String> {
+    let mut found = survey(hv, plane).await;
+    if builds {
+        let topo = &plane.topo;
+        let unbuilt: Vec<VmId> =
+            found.missing.iter().filter_map(|n| topo.vm(n)).filter(|&v| crate::agents::fabric::networked(topo, v)).collect();
+        if !unbuilt.is_empty() {
+            tracing::info!(vms = unbuilt.len(), "VMs of networked clusters run nowhere: not built yet (straddle cluster build)");
+        }
+        found.missing.retain(|n| !topo.vm(n).is_some_and(|v| unbuilt.contains(&v)));
+        plane.absent.lock().unwrap_or_else(|p| p.into_inner()).extend(unbuilt);
+    }
     for (h, why) in &found.unreachable {
         tracing::warn!(host = %h, "the hypervisor does not answer ({why}); its VMs are taken as placed");
     }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use straddle_model::time::Time;
 use straddle_model::topology::{HostId, VmId};
 use straddle_proto::agent_client::AgentClient;
 use straddle_proto::FabricSpec;
@@ -20,20 +21,23 @@ use crate::plane::ControlPlane;
 
 /// How often the fabric is pushed when nothing changed.
 pub const RESYNC: Duration = Duration::from_secs(10);
+/// Longest a host carries a cluster for a VM that does not come.
+pub const STAGED_FOR: Duration = Duration::from_secs(600);
 
 pub struct Network {
     pub agents: Arc<Agents>,
-    plane: Arc<ControlPlane>,
+    pub(super) plane: Arc<ControlPlane>,
     token: String,
-    /// VMs a migration is taking to a host (until it ends).
-    staged: Mutex<HashMap<VmId, HostId>>,
+    /// VMs on their way to a host — a migration's destination, a cluster being built —
+    /// and when they were staged; until they run there, the migration ends, or `STAGED_FOR`.
+    pub(super) staged: Mutex<HashMap<VmId, (HostId, Time)>>,
     executor: OnceLock<Weak<Executor>>,
     channels: Mutex<HashMap<String, Channel>>,
     /// Pushes go out one at a time, so an older fabric never lands after a newer one.
     one: tokio::sync::Mutex<()>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -58,17 +62,23 @@ impl Network {
     /// The fabric as it should be now.
     pub fn current(&self) -> FabricSpec {
         let vm_host = self.plane.read(|st| st.vm_host.clone());
+        let absent = lock(&self.plane.absent).clone();
         let exec = self.executor.get().and_then(Weak::upgrade);
+        let now = self.plane.clock.now();
         let staged: Vec<(VmId, HostId)> = {
             let mut s = lock(&self.staged);
-            s.retain(|v, h| vm_host[*v] != *h && exec.as_ref().is_none_or(|e| e.busy(*v)));
-            s.iter().map(|(v, h)| (*v, *h)).collect()
+            s.retain(|v, (h, at)| {
+                let arrived = vm_host[*v] == *h && !absent.contains(v);
+                let failed = vm_host[*v] != *h && exec.as_ref().is_some_and(|e| !e.busy(*v));
+                !arrived && !failed && now.since(*at) < STAGED_FOR
+            });
+            s.iter().map(|(v, (h, _))| (*v, *h)).collect()
         };
         let vteps: BTreeMap<String, String> = self.agents.endpoints().into_iter().map(|(h, v, _)| (h, v)).collect();
-        fabric(&self.plane.topo, &vm_host, &vteps, &staged)
+        fabric(&self.plane.topo, &vm_host, &vteps, &staged, &absent)
     }
 
-    fn channel(&self, url: &str) -> Result<Channel, String> {
+    pub(super) fn channel(&self, url: &str) -> Result<Channel, String> {
         if let Some(c) = lock(&self.channels).get(url) {
             return Ok(c.clone());
         }
@@ -124,7 +134,7 @@ impl Network {
                 topo.vms[v].cluster
             ));
         }
-        lock(&self.staged).insert(v, h);
+        lock(&self.staged).insert(v, (h, self.plane.clock.now()));
         match self.push().await.remove(to) {
             Some(Ok(_)) => Ok(()),
             Some(Err(e)) => Err(format!("the agent of {to:?} did not build the segment of cluster {:?}: {e}", topo.vms[v].cluster)),
@@ -150,6 +160,22 @@ impl Network {
                 self.push().await;
             }
         }
+    }
+}
+
+impl Network {
+    /// `msg` with the fabric token.
+    pub(super) fn authed<T>(&self, msg: T) -> Result<tonic::Request<T>, String> {
+        let mut req = tonic::Request::new(msg);
+        let bearer = format!("Bearer {}", self.token).parse().map_err(|_| "the fabric token is not valid ASCII".to_string())?;
+        req.metadata_mut().insert("authorization", bearer);
+        Ok(req)
+    }
+
+    /// A client of `host`'s agent (`None`: none registered).
+    pub(super) fn agent(&self, host: &str) -> Option<Result<AgentClient<Channel>, String>> {
+        let (_, _, url) = self.agents.endpoints().into_iter().find(|(h, ..)| h == host)?;
+        Some(self.channel(&url).map(AgentClient::new))
     }
 }
 

@@ -212,7 +212,7 @@ impl Controller {
             tracing::info!(?settled, "operations a restart interrupted are settled");
         }
         if real {
-            discovery::at_start(hv.as_ref(), &plane, &log).await.map_err(StartError::Inventory)?;
+            discovery::at_start(hv.as_ref(), &plane, &log, self.cfg.fabric_token.is_some()).await.map_err(StartError::Inventory)?;
         }
         self.real = real;
         let control = Arc::new(ControlLoop::new(exec, self.cfg.control.clone(), mode));
@@ -318,7 +318,10 @@ impl Controller {
                 control: self.control.clone(),
                 auth: auth.clone(),
             }))
-            .add_service(SchedulerServer::with_interceptor(SchedulerService { plane: self.plane.clone() }, check))
+            .add_service(SchedulerServer::with_interceptor(
+                SchedulerService { plane: self.plane.clone(), network: self.network.clone() },
+                check,
+            ))
             .add_service(OperatorServer::with_interceptor(
                 OperatorService {
                     control: self.control.clone(),

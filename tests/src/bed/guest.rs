@@ -101,7 +101,8 @@ fn add_with_deps(root: &Path, name: &str, order: &mut Vec<PathBuf>) -> Result<()
     Ok(())
 }
 
-/// The guest's init. Kernel command line: `straddle.name=`, `straddle.ip=ADDR/PREFIX`,
+/// The guest's init. Kernel command line: `straddle.name=`, `straddle.hostname=`
+/// (default: the name), `straddle.ip=ADDR/PREFIX`,
 /// `straddle.report=HOST:PORT`, `straddle.dirty=MIB` (rewrite that many MiB of memory
 /// over and over, in the background), `straddle.touch=MIB` (run `/touch`: dirty every page
 /// of that many MiB as fast as the CPU goes), `straddle.beat=HOST:PORT` (run `/beat` to
@@ -115,6 +116,7 @@ for m in $(cat /modules/order); do insmod /modules/$m; done
 for a in $(cat /proc/cmdline); do
   case "$a" in
     straddle.name=*) name=${a#*=} ;;
+    straddle.hostname=*) hname=${a#*=} ;;
     straddle.ip=*) addr=${a#*=} ;;
     straddle.report=*) report=${a#*=} ;;
     straddle.dirty=*) dirty=${a#*=} ;;
@@ -122,7 +124,7 @@ for a in $(cat /proc/cmdline); do
     straddle.touch=*) touch=${a#*=} ;;
   esac
 done
-hostname "$name"
+hostname "${hname:-$name}"
 ip link set lo up
 ip link set eth0 up
 [ -n "$addr" ] && ip addr add "$addr" dev eth0

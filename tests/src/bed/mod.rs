@@ -5,8 +5,10 @@
 //! configured one-way delay and loss, and `tbf` caps each site's WAN bandwidth. Every node's
 //! TCP is pinned (BBR, Reno inside its site, windows kept across idle: `node_tcp`), not the machine's. Everything
 //! one bed creates carries its prefix, and teardown — on drop, on `straddle-bed down`, or
-//! before the next bed of the same prefix comes up — removes it all.
+//! before the next bed of the same prefix comes up — removes it all. `agent_sites` runs the
+//! product on it: an agent daemon per site building the clusters' segments and VMs.
 
+pub mod agent_sites;
 pub mod guest;
 pub mod heartbeat;
 pub mod launch;

@@ -181,6 +181,13 @@ pub enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Build or tear down a networked cluster of the topology through the hosts' agents.
+    Cluster {
+        #[command(subcommand)]
+        what: ClusterCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Submit a job: its ranks run on these VMs, in rank order. Prints the credential its
     /// ranks present (STRADDLE_JOB_TOKEN), or writes it to --token-out.
     Submit {
@@ -254,6 +261,26 @@ pub enum Override {
     Mode { mode: Mode },
     Approve { id: u64 },
     Reject { id: u64 },
+}
+
+#[derive(Subcommand)]
+pub enum ClusterCmd {
+    /// Its segment on every host with a member, then each member VM defined and started.
+    Build {
+        cluster: String,
+        /// The guest's kernel and initramfs (paths on the hosts).
+        #[arg(long)]
+        kernel: String,
+        #[arg(long)]
+        initrd: String,
+        /// More kernel arguments (the node's addresses are added).
+        #[arg(long, default_value = "")]
+        cmdline: String,
+        #[arg(long, default_value_t = 1)]
+        vcpus: u32,
+    },
+    /// Stop and remove its VMs; its segments go with the last member.
+    Down { cluster: String },
 }
 
 #[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]

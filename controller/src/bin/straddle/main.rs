@@ -23,7 +23,7 @@ use straddle_proto::scheduler_client::SchedulerClient;
 use straddle_proto::traffic_client::TrafficClient;
 use straddle_proto::{ListJobsRequest, TrafficMatrix, TrafficRequest};
 
-use args::{Cli, Cmd, ControllerArgs, HypervisorArg, Mode, Override, PolicyArg};
+use args::{Cli, ClusterCmd, Cmd, ControllerArgs, HypervisorArg, Mode, Override, PolicyArg};
 use client::{authed, status};
 
 fn main() -> ExitCode {
@@ -258,6 +258,23 @@ async fn run(cmd: Cmd) -> Result<()> {
             .map_err(status)?
             .into_inner();
             println!("{}", ack.message);
+            Ok(())
+        }
+        Cmd::Cluster { what, conn } => {
+            let mut c = SchedulerClient::new(authed(&conn).await?);
+            let (verb, vms) = match what {
+                ClusterCmd::Build { cluster, kernel, initrd, cmdline, vcpus } => {
+                    let r = straddle_proto::BuildClusterRequest { cluster, kernel, initrd, cmdline, vcpus };
+                    ("built", c.build_cluster(r).await.map_err(status)?.into_inner().vms)
+                }
+                ClusterCmd::Down { cluster } => (
+                    "removed",
+                    c.tear_down_cluster(straddle_proto::TearDownClusterRequest { cluster }).await.map_err(status)?.into_inner().vms,
+                ),
+            };
+            for v in vms {
+                println!("{verb} {v}");
+            }
             Ok(())
         }
         Cmd::Submit { job, vms, cluster, token_out, conn } => {
