@@ -5,8 +5,10 @@
 //!   state of a host and the plan that reaches it.
 //! - `vm`: the clusters' VMs through libvirt.
 //! - `daemon`: the gRPC service the controller commands, registration and heartbeats.
+//! - `tunnel`: the encrypted tunnel between site gateways (WireGuard in user space).
 
 pub mod daemon;
 pub mod net;
+pub mod tunnel;
 pub mod usage;
 pub mod vm;

@@ -62,10 +62,30 @@ enum Cmd {
         #[arg(long, default_value = "/var/lib/straddle-agent")]
         state_dir: std::path::PathBuf,
     },
+    /// The encrypted tunnel between site gateways (WireGuard in user space).
+    Tunnel {
+        #[command(subcommand)]
+        cmd: TunnelCmd,
+    },
     /// The virtual clusters' L2 segments on this host.
     Net {
         #[command(subcommand)]
         cmd: net_cmd::NetCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TunnelCmd {
+    /// Bring the tunnel up from a configuration file (JSON) and carry traffic until killed.
+    Up {
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+    /// Make a key pair: the private key goes to a new file (mode 0600), the public key is
+    /// printed.
+    Keygen {
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }
 
@@ -92,6 +112,27 @@ fn main() -> Result<()> {
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(straddle_agent::daemon::run(cfg))
         }
         Cmd::Net { cmd } => net_cmd::run(cmd),
+        Cmd::Tunnel { cmd: TunnelCmd::Up { config } } => {
+            tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+            let text = read(&config.to_string_lossy())?;
+            let cfg: straddle_agent::tunnel::config::TunnelConfig =
+                serde_json::from_str(&text).with_context(|| format!("{}: not a tunnel configuration", config.display()))?;
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(straddle_agent::tunnel::up(&cfg))
+        }
+        Cmd::Tunnel { cmd: TunnelCmd::Keygen { out } } => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let (private, public) = straddle_agent::tunnel::keygen()?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .with_context(|| format!("cannot make {}", out.display()))?;
+            writeln!(f, "{private}")?;
+            println!("{public}");
+            Ok(())
+        }
         Cmd::Usage { interval_ms, watch, host } => {
             let host = match host {
                 Some(h) => h,

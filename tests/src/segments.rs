@@ -16,6 +16,8 @@ use crate::paths::{agent_bin, Scratch};
 pub struct Net {
     p: String,
     pub fabric: Scratch,
+    /// The encrypted tunnels' processes, when up.
+    tunnels: std::cell::RefCell<Vec<std::process::Child>>,
 }
 
 /// (member, cluster number, home site, host, VNI).
@@ -24,6 +26,11 @@ pub const MEMBERS: [(&str, u8, u8, &str, u32); 4] =
 
 /// The fabric, with red2 on `red2_on`.
 pub fn fabric_json(red2_on: &str) -> String {
+    fabric_json_over(red2_on, ["192.0.2.1", "192.0.2.2"], 1500)
+}
+
+/// The fabric with the hosts' tunnel endpoints at `vteps` over an underlay of `mtu`.
+pub fn fabric_json_over(red2_on: &str, vteps: [&str; 2], mtu: u32) -> String {
     let members: Vec<String> = MEMBERS
         .iter()
         .map(|(n, c, s, h, _)| {
@@ -36,14 +43,16 @@ pub fn fabric_json(red2_on: &str) -> String {
         .collect();
     format!(
         "{{\"clusters\":[{{\"name\":\"red\",\"id\":1,\"vni\":101}},{{\"name\":\"blue\",\"id\":2,\"vni\":102}}],\
-         \"hosts\":[{{\"name\":\"h1\",\"vtep\":\"192.0.2.1\"}},{{\"name\":\"h2\",\"vtep\":\"192.0.2.2\"}}],\"members\":[{}]}}",
+         \"hosts\":[{{\"name\":\"h1\",\"vtep\":\"{}\"}},{{\"name\":\"h2\",\"vtep\":\"{}\"}}],\"members\":[{}],\"underlay_mtu\":{mtu}}}",
+        vteps[0],
+        vteps[1],
         members.join(",")
     )
 }
 
 impl Net {
     pub fn up(p: &str) -> Net {
-        let n = Net { p: p.to_string(), fabric: Scratch::new(p) };
+        let n = Net { p: p.to_string(), fabric: Scratch::new(p), tunnels: Default::default() };
         n.down();
         for h in ["h1", "h2"] {
             sh(&["ip", "netns", "add", &n.ns(h)]).unwrap();
@@ -93,13 +102,19 @@ impl Net {
 
     /// Plugs member `m` into its cluster's bridge on host `h` (as libvirt plugs a VM).
     pub fn plug(&self, m: &str, h: &str) {
+        self.plug_mtu(m, h, 1450);
+    }
+
+    /// `plug`, with the member's MTU (the segment's).
+    pub fn plug_mtu(&self, m: &str, h: &str, mtu: u32) {
+        let mtu = mtu.to_string();
         let (_, c, s, _, vni) = MEMBERS.iter().find(|x| x.0 == m).copied().unwrap();
         let port = format!("p{m}");
         let _ = sh(&["ip", "-n", &self.ns(m), "link", "del", "eth0"]);
         sh(&["ip", "-n", &self.ns(h), "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &self.ns(m)]).unwrap();
-        sh(&["ip", "-n", &self.ns(h), "link", "set", &port, "mtu", "1450", "master", &format!("sbr{vni}"), "up"]).unwrap();
+        sh(&["ip", "-n", &self.ns(h), "link", "set", &port, "mtu", &mtu, "master", &format!("sbr{vni}"), "up"]).unwrap();
         let mac = format!("02:53:00:{c:02x}:{s:02x}:01");
-        sh(&["ip", "-n", &self.ns(m), "link", "set", "eth0", "address", &mac, "mtu", "1450", "up"]).unwrap();
+        sh(&["ip", "-n", &self.ns(m), "link", "set", "eth0", "address", &mac, "mtu", &mtu, "up"]).unwrap();
         let _ = sh(&["ip", "-n", &self.ns(m), "addr", "add", &format!("10.{c}.{s}.1/16"), "dev", "eth0"]);
         sh(&["ip", "-n", &self.ns(m), "link", "set", "lo", "up"]).unwrap();
         // Limited broadcasts (255.255.255.255) leave by eth0.
@@ -126,7 +141,54 @@ impl Net {
             .collect()
     }
 
+    /// Joins the hosts with the encrypted tunnel (`straddle-agent tunnel up`, a key pair
+    /// each, inner addresses 10.255.0.1 and .2 over the underlay's UDP port 51820) and
+    /// carries the segments over it: the fabric's endpoints become the inner addresses,
+    /// its underlay the tunnel's MTU (1440), every member re-plugged at the segment's 1390.
+    pub fn encrypt(&self) {
+        let dir = &self.fabric.0;
+        let mut public = Vec::new();
+        for h in ["h1", "h2"] {
+            let key = dir.join(format!("{h}.key"));
+            let _ = std::fs::remove_file(&key);
+            let o = Command::new(agent_bin()).args(["tunnel", "keygen", "--out", key.to_str().unwrap()]).output().unwrap();
+            assert!(o.status.success(), "keygen: {}", String::from_utf8_lossy(&o.stderr));
+            public.push(String::from_utf8_lossy(&o.stdout).trim().to_string());
+        }
+        for (i, h) in ["h1", "h2"].iter().enumerate() {
+            let (me, peer) = (i + 1, 2 - i);
+            let cfg = format!(
+                "{{\"address\":\"10.255.0.{me}/24\",\"listen\":\"192.0.2.{me}:51820\",\"private_key_file\":\"{}\",                 \"peers\":[{{\"name\":\"h{peer}\",\"public_key\":\"{}\",\"endpoint\":\"192.0.2.{peer}:51820\",\"address\":\"10.255.0.{peer}\"}}]}}",
+                dir.join(format!("{h}.key")).display(),
+                public[peer - 1]
+            );
+            let path = dir.join(format!("{h}.tunnel.json"));
+            std::fs::write(&path, cfg).unwrap();
+            let mut child = Command::new("ip")
+                .args(["netns", "exec", &self.ns(h)])
+                .arg(agent_bin())
+                .args(["tunnel", "up", "--config", path.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+            assert!(line.contains("tunnel up on stun0 10.255.0."), "tunnel on {h}: {line:?}");
+            self.tunnels.borrow_mut().push(child);
+        }
+        let f = fabric_json_over("h2", ["10.255.0.1", "10.255.0.2"], 1440);
+        self.ensure("h1", &f);
+        self.ensure("h2", &f);
+        for (m, _, _, h, _) in MEMBERS {
+            self.plug_mtu(m, h, 1390);
+        }
+    }
+
     pub fn down(&self) {
+        for mut t in self.tunnels.borrow_mut().drain(..) {
+            let _ = t.kill();
+            let _ = t.wait();
+        }
         for what in ["h1", "h2", "r1", "r2", "b1", "b2"] {
             let _ = Command::new("ip").args(["netns", "del", &self.ns(what)]).stderr(std::process::Stdio::null()).status();
         }

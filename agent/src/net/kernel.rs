@@ -116,6 +116,14 @@ impl Kernel {
         Ok(())
     }
 
+    /// Gives link `name` an IPv4 address and an MTU, and brings it up (a tunnel's device).
+    pub async fn configure(&self, name: &str, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), NetError> {
+        let i = self.index(name).await?;
+        let link = self.handle.link();
+        link.set(LinkUnspec::new_with_index(i).mtu(mtu).up().build()).execute().await.map_err(failed(format!("{name}: mtu {mtu}, up")))?;
+        self.handle.address().add(i, addr.into(), prefix).execute().await.map_err(failed(format!("{name}: address {addr}/{prefix}")))
+    }
+
     /// Reads, plans towards `want`, applies; answers what was changed.
     pub async fn ensure(&self, want: &HostState) -> Result<Vec<Action>, NetError> {
         let have = self.read().await?;
