@@ -216,3 +216,49 @@ pub fn broadcast_reaches(n: &Net, from: &str, bcast: &str, to: &str) -> bool {
     }
     false
 }
+
+/// Frames seen on device `dev` of namespace `ns` for `secs` (a raw packet socket).
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+pub fn sniff(ns: &str, dev: &str, secs: f64) -> Vec<Vec<u8>> {
+    let (ns, dev) = (ns.to_string(), dev.to_string());
+    std::thread::spawn(move || {
+        in_netns(&ns, || {
+            let proto = (libc::ETH_P_ALL as u16).to_be();
+            // SAFETY: plain socket calls on a descriptor this closure owns and closes.
+            unsafe {
+                let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, libc::c_int::from(proto));
+                assert!(fd >= 0, "packet socket: {}", std::io::Error::last_os_error());
+                let name = std::ffi::CString::new(dev.clone()).unwrap();
+                let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+                sll.sll_family = libc::AF_PACKET as u16;
+                sll.sll_protocol = proto;
+                sll.sll_ifindex = libc::if_nametoindex(name.as_ptr()) as i32;
+                assert!(sll.sll_ifindex > 0, "no device {dev}");
+                let r = libc::bind(fd, (&sll as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32);
+                assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
+                let tv = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&tv as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as u32,
+                );
+                let mut out = Vec::new();
+                let start = std::time::Instant::now();
+                let mut buf = vec![0u8; 65536];
+                while start.elapsed().as_secs_f64() < secs {
+                    let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+                    if n > 0 {
+                        out.push(buf[..n as usize].to_vec());
+                    }
+                }
+                libc::close(fd);
+                out
+            }
+        })
+        .unwrap()
+    })
+    .join()
+    .unwrap()
+}

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use straddle_tests::bed::sh;
-use straddle_tests::segments::{broadcast_reaches, fabric_json, Net};
+use straddle_tests::segments::{broadcast_reaches, fabric_json, sniff, Net};
 
 fn need_root() {
     // SAFETY: getuid cannot fail.
@@ -90,4 +90,55 @@ fn a_bad_fabric_builds_nothing_and_names_the_fault() {
     let (ok, out) = n.agent("h1", &["ensure", "--fabric", f.to_str().unwrap(), "--host", "h9"]);
     assert!(!ok && out.contains("host \"h9\" is not in"), "{out}");
     assert_eq!(n.ours("h1"), Vec::<String>::new(), "nothing half-built");
+}
+
+#[test]
+#[ignore = "needs root (run by scripts/test.sh as root)"]
+fn the_encrypted_tunnel_carries_the_segments_and_nothing_crosses_in_clear() {
+    need_root();
+    let (n, _) = Net::built("ae");
+    n.encrypt();
+    assert!(n.ping("r1", "10.1.1.1", 3), "red reaches red through the tunnel");
+    assert!(n.ping("b2", "10.2.0.1", 3), "blue reaches blue through the tunnel");
+    assert!(!n.ping("r1", "10.2.1.1", 1), "red still cannot reach blue");
+    // The MTU arithmetic: 1390-byte frames cross whole (1362 bytes of ICMP payload), larger
+    // ones do not fit.
+    let df = |size: &str| {
+        Command::new("ip")
+            .args(["netns", "exec", &n.ns("r1"), "ping", "-n", "-q", "-c", "2", "-W", "1", "-M", "do", "-s", size, "10.1.1.1"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(df("1362"), "1390-byte packets cross");
+    assert!(!df("1363"), "a packet over the segment's MTU is refused, not fragmented");
+    // A marker sent between the members appears in clear on h2's VXLAN device, never on the
+    // underlay, which carries only WireGuard's datagrams (UDP 51820), no VXLAN (4789).
+    let marker = b"straddle-marker-in-clear";
+    let send = {
+        let ns = n.ns("r1");
+        std::thread::spawn(move || {
+            let s = straddle_tests::bed::in_netns(&ns, || std::net::UdpSocket::bind("0.0.0.0:0")).unwrap().unwrap();
+            for _ in 0..30 {
+                let _ = s.send_to(marker, "10.1.1.1:9");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let seen_u0 = {
+        let ns = n.ns("h2");
+        std::thread::spawn(move || sniff(&ns, "u0", 2.0))
+    };
+    let seen_seg = sniff(&n.ns("h2"), "svx101", 2.0);
+    let seen_u0 = seen_u0.join().unwrap();
+    send.join().unwrap();
+    let has = |f: &Vec<u8>| f.windows(marker.len()).any(|w| w == marker);
+    assert!(seen_seg.iter().any(has), "the marker arrives in clear on the segment ({} frames)", seen_seg.len());
+    assert!(!seen_u0.is_empty() && !seen_u0.iter().any(has), "the underlay never carries it in clear ({} frames)", seen_u0.len());
+    // IPv4 (no options) in Ethernet: UDP ports at 34..38.
+    let udp_port =
+        |f: &Vec<u8>, at: usize| (f.len() > 38 && f[12..14] == [8, 0] && f[23] == 17).then(|| u16::from_be_bytes([f[at], f[at + 1]]));
+    assert!(seen_u0.iter().any(|f| udp_port(f, 36) == Some(51820)), "WireGuard's datagrams cross the underlay");
+    assert!(!seen_u0.iter().any(|f| udp_port(f, 36) == Some(4789)), "no VXLAN crosses the underlay in clear");
 }
