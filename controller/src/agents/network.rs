@@ -28,6 +28,8 @@ pub struct Network {
     pub agents: Arc<Agents>,
     pub(super) plane: Arc<ControlPlane>,
     token: String,
+    /// The MTU between tunnel endpoints (0: 1500); the segments get 50 bytes less.
+    underlay_mtu: u32,
     /// VMs on their way to a host — a migration's destination, a cluster being built —
     /// and when they were staged; until they run there, the migration ends, or `STAGED_FOR`.
     pub(super) staged: Mutex<HashMap<VmId, (HostId, Time)>>,
@@ -42,11 +44,12 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Network {
-    pub fn new(agents: Arc<Agents>, plane: Arc<ControlPlane>, token: String) -> Network {
+    pub fn new(agents: Arc<Agents>, plane: Arc<ControlPlane>, token: String, underlay_mtu: u32) -> Network {
         Network {
             agents,
             plane,
             token,
+            underlay_mtu,
             staged: Mutex::new(HashMap::new()),
             executor: OnceLock::new(),
             channels: Mutex::new(HashMap::new()),
@@ -75,7 +78,9 @@ impl Network {
             s.iter().map(|(v, (h, _))| (*v, *h)).collect()
         };
         let vteps: BTreeMap<String, String> = self.agents.endpoints().into_iter().map(|(h, v, _)| (h, v)).collect();
-        fabric(&self.plane.topo, &vm_host, &vteps, &staged, &absent)
+        let mut f = fabric(&self.plane.topo, &vm_host, &vteps, &staged, &absent);
+        f.underlay_mtu = self.underlay_mtu;
+        f
     }
 
     pub(super) fn channel(&self, url: &str) -> Result<Channel, String> {

@@ -66,6 +66,8 @@ pub struct ControllerConfig {
     pub fabric_token: Option<String>,
     /// How often agents report usage.
     pub agent_heartbeat: Duration,
+    /// The MTU between the agents' tunnel endpoints (0: 1500; 1440 over the encrypted tunnel).
+    pub underlay_mtu: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +105,7 @@ impl Default for ControllerConfig {
             tls: None,
             fabric_token: None,
             agent_heartbeat: Duration::from_secs(2),
+            underlay_mtu: 0,
         }
     }
 }
@@ -195,7 +198,8 @@ impl Controller {
             Arc::new(sim)
         });
         // With agents, a migration's destination gets the cluster's segment first.
-        let network = self.cfg.fabric_token.clone().map(|t| Arc::new(Network::new(self.agents.clone(), plane.clone(), t)));
+        let network =
+            self.cfg.fabric_token.clone().map(|t| Arc::new(Network::new(self.agents.clone(), plane.clone(), t, self.cfg.underlay_mtu)));
         let hv: Arc<dyn Hypervisor> = match &network {
             Some(net) => Arc::new(Networked { inner: hv, net: net.clone() }),
             None => hv,

@@ -53,6 +53,10 @@ pub struct ControllerArgs {
     /// Seconds between an agent's usage reports.
     #[arg(long, default_value_t = 2.0)]
     pub agent_heartbeat: f64,
+    /// The MTU between the agents' tunnel endpoints (1440 when the segments ride the
+    /// encrypted tunnel); the segments' frames get 50 bytes less.
+    #[arg(long, default_value_t = 1500)]
+    pub underlay_mtu: u32,
     /// Serve TLS with this certificate (PEM); needs --tls-key.
     #[arg(long, env = "STRADDLE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -105,6 +105,10 @@ fn config(a: &ControllerArgs) -> Result<ControllerConfig> {
     .map(|t| t.trim().to_string())
     .filter(|t| !t.is_empty());
     cfg.agent_heartbeat = secs("agent-heartbeat", a.agent_heartbeat)?.max(Duration::from_millis(100));
+    if !(626..=65535).contains(&a.underlay_mtu) {
+        bail!("--underlay-mtu: {} is not from 626 to 65535", a.underlay_mtu);
+    }
+    cfg.underlay_mtu = a.underlay_mtu;
     if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
         cfg.tls =
             Some(straddle_controller::api::server::TlsFiles { cert: cert.clone(), key: key.clone(), client_ca: a.tls_client_ca.clone() });
