@@ -138,6 +138,7 @@ fn main() {
         drained: &none,
         cooling: &none,
         learnt: &Learnt::default(),
+        host_cpu: &[],
     };
     let cfg = PlanConfig::default();
 

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use straddle_model::migration_learnt::Learnt;
 use straddle_model::topology::{HostId, SiteId, Topology, VmId};
@@ -108,7 +109,12 @@ pub struct ControlPlane {
     /// VMs of the topology that no answering host runs (destroyed or stopped outside the
     /// controller): the planner leaves them where they were placed.
     pub absent: std::sync::Mutex<HashSet<VmId>>,
+    /// Each host's CPU utilisation as its agent last reported it, and when.
+    host_usage: std::sync::Mutex<HashMap<HostId, (f64, Time)>>,
 }
+
+/// A host's reported usage older than this is not known any more.
+pub const USAGE_FRESH: Duration = Duration::from_secs(30);
 
 /// Longest job name.
 pub const MAX_JOB_NAME: usize = crate::observe::registry::MAX_JOB_NAME;
@@ -135,7 +141,19 @@ impl ControlPlane {
             arrived: tokio::sync::Notify::new(),
             learnt: std::sync::Mutex::new(Learnt::default()),
             absent: std::sync::Mutex::new(HashSet::new()),
+            host_usage: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps host `host`'s reported CPU utilisation.
+    pub fn host_reported(&self, host: HostId, cpu: f64, now: Time) {
+        self.host_usage.lock().unwrap_or_else(|p| p.into_inner()).insert(host, (cpu, now));
+    }
+
+    /// Every host's CPU utilisation reported within `USAGE_FRESH` (`NaN`: not known).
+    pub fn host_cpu(&self, now: Time) -> Vec<f64> {
+        let g = self.host_usage.lock().unwrap_or_else(|p| p.into_inner());
+        (0..self.topo.hosts.len()).map(|h| g.get(&h).filter(|(_, at)| now.since(*at) < USAGE_FRESH).map_or(f64::NAN, |(c, _)| *c)).collect()
     }
 
     /// A snapshot of the state.

@@ -93,21 +93,72 @@ impl NodeVm {
         bridge_name(self.vni)
     }
 
-    /// The domain XML: software emulation (`type='qemu'`; KVM where the host has it is the
-    /// hypervisor's choice of `domain_type`), direct kernel boot, the NIC on the cluster's
-    /// bridge with the node's MAC, its address and name on the kernel command line, the
-    /// serial console to `console`.
-    pub fn xml(&self, domain_type: &str, console: &str) -> String {
+    /// The domain: its NIC on the cluster's bridge with the node's MAC, its address and
+    /// name on the kernel command line, the serial console to `console`.
+    pub fn domain<'a>(&'a self, domain_type: &'a str, console: &'a str) -> Domain<'a> {
         let (_, prefix) = cluster_subnet(self.id.cluster);
+        Domain {
+            domain_type,
+            name: &self.name,
+            memory_mib: self.memory_mib,
+            vcpus: self.vcpus,
+            kernel: &self.kernel,
+            initrd: &self.initrd,
+            cmdline: format!(
+                "straddle.name={} straddle.ip={}/{prefix} straddle.hostname={} {}",
+                self.name,
+                self.id.ipv4(),
+                self.id.hostname(&self.cluster),
+                self.cmdline.trim()
+            ),
+            bridge: self.bridge(),
+            mac: self.id.mac().to_string(),
+            console,
+            cluster: Some(&self.cluster),
+        }
+    }
+
+    pub fn xml(&self, domain_type: &str, console: &str) -> String {
+        self.domain(domain_type, console).xml()
+    }
+}
+
+/// A guest booted from a kernel and an initramfs with one NIC on a bridge: the one domain
+/// XML of the project (the agent's cluster nodes, and the test bed's guests on its own
+/// bridges).
+#[derive(Debug, Clone)]
+pub struct Domain<'a> {
+    /// `qemu` (software emulation) or `kvm`.
+    pub domain_type: &'a str,
+    pub name: &'a str,
+    pub memory_mib: u32,
+    pub vcpus: u32,
+    pub kernel: &'a str,
+    pub initrd: &'a str,
+    /// Kernel arguments after the console's.
+    pub cmdline: String,
+    pub bridge: String,
+    pub mac: String,
+    pub console: &'a str,
+    /// The cluster the agent defines it for (kept in the domain's metadata: what the agent
+    /// recognises as its own); `None` for a domain the agent must leave alone.
+    pub cluster: Option<&'a str>,
+}
+
+impl Domain<'_> {
+    pub fn xml(&self) -> String {
+        let metadata = match self.cluster {
+            Some(c) => format!("\n  <metadata><straddle:node xmlns:straddle='urn:straddle:node:1' cluster='{c}'/></metadata>"),
+            None => String::new(),
+        };
         format!(
             r#"<domain type='{domain_type}'>
   <name>{name}</name>
   <memory unit='MiB'>{mem}</memory>
-  <vcpu>{vcpus}</vcpu>
-  <metadata><straddle:node xmlns:straddle='urn:straddle:node:1' cluster='{cluster}'/></metadata>
+  <vcpu>{vcpus}</vcpu>{metadata}
   <os><type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{kernel}</kernel><initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 panic=-1 straddle.name={name} straddle.ip={ip}/{prefix} straddle.hostname={host} {extra}</cmdline>
+    <cmdline>console=ttyS0 panic=-1 {cmdline}</cmdline>
   </os>
   <features><acpi/></features>
   <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
@@ -119,17 +170,16 @@ impl NodeVm {
   </devices>
 </domain>
 "#,
+            domain_type = self.domain_type,
             name = self.name,
             mem = self.memory_mib,
             vcpus = self.vcpus,
-            cluster = self.cluster,
             kernel = self.kernel,
             initrd = self.initrd,
-            ip = self.id.ipv4(),
-            host = self.id.hostname(&self.cluster),
-            extra = self.cmdline.trim(),
-            bridge = self.bridge(),
-            mac = self.id.mac(),
+            cmdline = self.cmdline.trim(),
+            bridge = self.bridge,
+            mac = self.mac,
+            console = self.console,
         )
     }
 }

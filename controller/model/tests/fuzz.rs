@@ -119,7 +119,7 @@ proptest! {
             let pairs = (0..n).map(|i| PairRate { src: u32::try_from(i).unwrap(), dst: u32::try_from((i + 1) % n).unwrap(), bytes: rate, messages: rate / 65536.0 }).collect();
             let job = PlanJob { id: "j".into(), class: Class::Network, rank_vm: (0..n).collect(), profile: JobProfile { ranks: n, pairs, collectives: vec![] } };
             let none = HashSet::new();
-            let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: std::slice::from_ref(&job), pinned: &none, drained: &none, cooling: &none, learnt: &Learnt::default() };
+            let input = PlanInput { topo: &t, vm_host: &vm_host, jobs: std::slice::from_ref(&job), pinned: &none, drained: &none, cooling: &none, learnt: &Learnt::default(), host_cpu: &[] };
             let p = plan(&input, &PlanConfig::default());
             prop_assert!(p.objective_after.is_finite());
             let mut load = vec![0u32; t.hosts.len()];

@@ -41,7 +41,17 @@ impl AgentRegistry for AgentRegistryService {
             if u.vms.len() > MAX_VMS_PER_REPORT {
                 return Err(Status::invalid_argument(format!("vms: {} VMs in one report (at most {MAX_VMS_PER_REPORT})", u.vms.len())));
             }
+            if !(u.cpu_utilisation.is_finite() && (0.0..=1.0).contains(&u.cpu_utilisation)) {
+                return Err(Status::invalid_argument(format!("cpu_utilisation = {}: from 0 to 1", u.cpu_utilisation)));
+            }
+            let (host, cpu) = (u.host.clone(), u.cpu_utilisation);
             self.agents.report(u, self.clock.now()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            // The planner places VMs on the least busy host of a site.
+            if let Some(plane) = &self.plane {
+                if let Some(h) = plane.topo.host(&host) {
+                    plane.host_reported(h, cpu, self.clock.now());
+                }
+            }
         }
         Ok(Response::new(UsageAck {}))
     }

@@ -211,6 +211,7 @@ impl ControlLoop {
             drained: &st.drained,
             cooling: &flight.cooling,
             learnt: &learnt,
+            host_cpu: &self.plane.host_cpu(now),
         };
         let p = plan(&input, &self.cfg.plan);
         let mode = self.mode();

@@ -119,38 +119,27 @@ impl LibvirtSite {
     /// `<dir>/<name>.console`.
     pub fn boot(&self, g: &GuestSpec) -> Result<PathBuf, BedError> {
         let console = self.dir.join(format!("{}.console", g.name));
-        let xml = format!(
-            r#"<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>{mem}</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{kernel}</kernel><initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 panic=-1 straddle.name={name} straddle.ip={ip} straddle.report={report} straddle.dirty={dirty} straddle.touch={touch} straddle.beat={beat}</cmdline>
-  </os>
-  <features><acpi/></features>
-  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <interface type='bridge'><source bridge='br0'/><model type='virtio'/><mac address='{mac}'/></interface>
-    <serial type='file'><source path='{console}'/><target port='0'/></serial>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-"#,
-            name = g.name,
-            mem = g.memory_mib,
-            kernel = g.kernel.display(),
-            initrd = g.initrd.display(),
-            ip = g.ip,
-            report = g.report,
-            dirty = g.dirty_mib,
-            touch = g.touch_mib,
-            beat = g.beat,
-            mac = g.mac,
-            console = console.display(),
-        );
+        // The product's domain XML (the agent's), on the site's own bridge and without the
+        // agent's metadata: the agent leaves these guests alone.
+        let (kernel, initrd, console_path) =
+            (g.kernel.display().to_string(), g.initrd.display().to_string(), console.display().to_string());
+        let xml = straddle_agent::vm::domain::Domain {
+            domain_type: "qemu",
+            name: &g.name,
+            memory_mib: g.memory_mib,
+            vcpus: 1,
+            kernel: &kernel,
+            initrd: &initrd,
+            cmdline: format!(
+                "straddle.name={} straddle.ip={} straddle.report={} straddle.dirty={} straddle.touch={} straddle.beat={}",
+                g.name, g.ip, g.report, g.dirty_mib, g.touch_mib, g.beat
+            ),
+            bridge: "br0".into(),
+            mac: g.mac.clone(),
+            console: &console_path,
+            cluster: None,
+        }
+        .xml();
         let path = self.dir.join(format!("{}.xml", g.name));
         std::fs::write(&path, xml)?;
         self.virsh(&["define", path.to_str().unwrap()])?;

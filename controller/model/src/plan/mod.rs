@@ -75,6 +75,9 @@ pub struct PlanInput<'a> {
     pub cooling: &'a HashSet<VmId>,
     /// What earlier migrations and measured dirty rates taught the estimate.
     pub learnt: &'a Learnt,
+    /// Each host's CPU utilisation (0..1) as its agent last reported it (empty, or `NaN`
+    /// for a host: not known). Among hosts with room in a site, the least busy takes a VM.
+    pub host_cpu: &'a [f64],
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,6 +121,12 @@ pub(crate) struct State<'a> {
     vm_host: Vec<HostId>,
     host_free: Vec<i64>,
     vm_job: HashMap<VmId, usize>,
+}
+
+/// Host `h`'s reported CPU utilisation in thousandths (unknown: 0, as idle).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn busy_permille(cpu: &[f64], h: HostId) -> u32 {
+    cpu.get(h).filter(|c| c.is_finite()).map_or(0, |c| (c.clamp(0.0, 1.0) * 1000.0).round() as u32)
 }
 
 impl<'a> State<'a> {
@@ -165,7 +174,7 @@ impl<'a> State<'a> {
             .iter()
             .copied()
             .filter(|&h| self.host_free[h] > 0)
-            .max_by_key(|&h| (self.host_free[h], std::cmp::Reverse(h)))
+            .max_by_key(|&h| (self.host_free[h], std::cmp::Reverse(busy_permille(self.input.host_cpu, h)), std::cmp::Reverse(h)))
     }
 
     fn relocate(&mut self, v: VmId, to: HostId) {
