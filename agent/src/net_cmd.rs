@@ -65,13 +65,7 @@ pub fn run(cmd: NetCmd) -> Result<()> {
             NetCmd::Show => {
                 let s = k.read().await?;
                 for (name, l) in &s.links {
-                    println!(
-                        "{name} {:?} mtu {} master {} {}",
-                        l.kind,
-                        l.mtu,
-                        l.master.as_deref().unwrap_or("-"),
-                        if l.up { "up" } else { "down" }
-                    );
+                    println!("{name} {}", l.describe());
                     for e in s.fdb.get(name).into_iter().flatten() {
                         println!("  {} -> {}", e.mac, e.dst);
                     }

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::controller::ControllerProcess;
-use crate::paths::{agent_bin, controller_bin, Scratch};
+use crate::paths::{agent_bin, Scratch};
 use crate::segments::Net;
 
 /// The operator's token and the fabric's.
@@ -145,15 +145,7 @@ impl Fleet {
 
     /// `straddle ARGS` against the controller, as the operator, from h1.
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
-        let o = Command::new("ip")
-            .args(["netns", "exec", &self.net.ns("h1")])
-            .arg(controller_bin())
-            .args(args)
-            .args(["--controller", &self.url()])
-            .env("STRADDLE_TOKEN", OPERATOR)
-            .output()
-            .unwrap();
-        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        crate::controller::cli_in(&self.net.ns("h1"), &self.url(), OPERATOR, args)
     }
 
     /// Submits `job` on `vms` (comma-separated, rank order) and drives its ranks' reports

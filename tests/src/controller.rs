@@ -258,6 +258,19 @@ pub fn cli(url: &str, token: Option<&str>, args: &[&str]) -> (bool, String) {
     (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
 }
 
+/// `straddle ARGS --controller URL` run in network namespace `ns`, presenting `token`.
+pub fn cli_in(ns: &str, url: &str, token: &str, args: &[&str]) -> (bool, String) {
+    let o = std::process::Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(crate::paths::controller_bin())
+        .args(args)
+        .args(["--controller", url])
+        .env("STRADDLE_TOKEN", token)
+        .output()
+        .expect("run straddle");
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
 /// Submits `job` on `vms` through the CLI with the operator `token`; returns the job's
 /// credential (what its ranks present as STRADDLE_JOB_TOKEN).
 pub fn submit(url: &str, token: &str, job: &str, vms: &str) -> String {

@@ -71,19 +71,7 @@ impl Agent for AgentService {
 
     async fn show(&self, _: Request<ShowRequest>) -> Result<Response<ShowResponse>, Status> {
         let s = self.kernel.read().await.map_err(|e| Status::internal(e.to_string()))?;
-        let links = s
-            .links
-            .iter()
-            .map(|(name, l)| {
-                format!(
-                    "{name} {:?} mtu {} master {} {}",
-                    l.kind,
-                    l.mtu,
-                    l.master.as_deref().unwrap_or("-"),
-                    if l.up { "up" } else { "down" }
-                )
-            })
-            .collect();
+        let links = s.links.iter().map(|(name, l)| format!("{name} {}", l.describe())).collect();
         let fdb = s.fdb.iter().flat_map(|(dev, es)| es.iter().map(move |e| format!("{dev} {} -> {}", e.mac, e.dst))).collect();
         Ok(Response::new(ShowResponse { links, fdb }))
     }

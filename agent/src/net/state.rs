@@ -51,6 +51,13 @@ pub struct Link {
     pub up: bool,
 }
 
+impl Link {
+    /// One line: `<kind> mtu <m> master <bridge> up|down` (after its name).
+    pub fn describe(&self) -> String {
+        format!("{:?} mtu {} master {} {}", self.kind, self.mtu, self.master.as_deref().unwrap_or("-"), if self.up { "up" } else { "down" })
+    }
+}
+
 /// A forwarding entry of a VXLAN device: frames to `mac` go to the tunnel endpoint `dst`
 /// (`Mac::ZERO`: broadcast and unknown destinations, one entry per remote host).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

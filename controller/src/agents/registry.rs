@@ -74,6 +74,21 @@ impl Agents {
         Ok(())
     }
 
+    /// The registrations a store kept (`agent/<host>` → `<vtep> <url>`), as at their time;
+    /// ones the topology no longer has are skipped (said). Answers how many were restored.
+    pub fn restore(&self, topo: &Topology, settings: &BTreeMap<String, String>, now: Time) -> usize {
+        let mut n = 0;
+        for (host, v) in settings.iter().filter_map(|(k, v)| Some((k.strip_prefix("agent/")?, v))) {
+            let Some((vtep, url)) = v.split_once(' ') else { continue };
+            let info = HostInfo { host: host.into(), vtep: vtep.into(), agent_url: url.into(), ..Default::default() };
+            match self.register(topo, info, now) {
+                Ok(()) => n += 1,
+                Err(e) => tracing::warn!(host, "a kept registration is not restored: {e}"),
+            }
+        }
+        n
+    }
+
     /// Keeps a usage report of a registered host.
     pub fn report(&self, u: Usage, now: Time) -> Result<(), RegisterError> {
         let mut g = self.lock();
@@ -133,5 +148,15 @@ mod tests {
         assert!(a.report(Usage { host: "h2".into(), ..Default::default() }, now).is_err());
         a.report(Usage { host: "h1".into(), cpu_utilisation: 0.5, ..Default::default() }, now).unwrap();
         assert_eq!(a.list()[0].usage.as_ref().unwrap().cpu_utilisation, 0.5);
+        // What a store kept comes back; what the topology lacks does not.
+        let kept: BTreeMap<String, String> = [
+            ("agent/h1".to_string(), "192.0.2.1 http://192.0.2.1:7070".to_string()),
+            ("agent/h9".to_string(), "192.0.2.9 http://192.0.2.9:7070".to_string()),
+            ("mode".to_string(), "automatic".to_string()),
+        ]
+        .into();
+        let b = Agents::default();
+        assert_eq!(b.restore(&t, &kept, now), 1);
+        assert_eq!(b.endpoints(), [("h1".to_string(), "192.0.2.1".to_string(), "http://192.0.2.1:7070".to_string())]);
     }
 }

@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::agents::Agents;
 use crate::clock::Clock;
 use crate::plane::{ControlPlane, PlaneError};
+use crate::state::Write;
 
 /// Most VMs one usage report may list.
 pub const MAX_VMS_PER_REPORT: usize = 10_000;
@@ -28,8 +29,12 @@ impl AgentRegistry for AgentRegistryService {
     async fn register(&self, req: Request<HostInfo>) -> Result<Response<Registered>, Status> {
         let plane = self.plane.as_ref().ok_or_else(|| Status::from(PlaneError::NoTopology))?;
         let info = req.into_inner();
-        let host = info.host.clone();
+        let (host, kept) =
+            (info.host.clone(), Write::Setting { key: format!("agent/{}", info.host), value: format!("{} {}", info.vtep, info.agent_url) });
         self.agents.register(&plane.topo, info, self.clock.now()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        // Kept: a restarted controller's first fabric must not drop hosts whose agents have
+        // not registered with it yet (their VMs run on all the same).
+        plane.store.commit(vec![kept]).await.map_err(|e| Status::unavailable(format!("the registration was not kept: {e}")))?;
         tracing::info!(host = %host, "agent registered");
         Ok(Response::new(Registered { heartbeat_ms: self.heartbeat_ms }))
     }

@@ -197,6 +197,10 @@ impl Controller {
             }
             Arc::new(sim)
         });
+        let restored = self.agents.restore(&plane.topo, &snap.settings, self.clock.now());
+        if restored > 0 {
+            tracing::info!(agents = restored, "agent registrations restored");
+        }
         // With agents, a migration's destination gets the cluster's segment first.
         let network =
             self.cfg.fabric_token.clone().map(|t| Arc::new(Network::new(self.agents.clone(), plane.clone(), t, self.cfg.underlay_mtu)));

@@ -12,7 +12,7 @@ use super::guest::{build_initramfs, GuestKernel};
 use super::libvirt::LibvirtSite;
 use super::{sh, Bed, BedSpec};
 use crate::controller::ControllerProcess;
-use crate::paths::{agent_bin, controller_bin, Scratch};
+use crate::paths::{agent_bin, Scratch};
 
 pub const OPERATOR: &str = "tk";
 pub const FABRIC: &str = "fabric-5e1d77";
@@ -34,19 +34,10 @@ pub struct AgentSites {
 
 /// The two sites, a host each, and the cluster red: g0 built on he (east), g1 on hw (west).
 pub fn topology(sites: &[LibvirtSite], mib: u32, mbit: u32) -> String {
-    let host = |s: &LibvirtSite, name: &str| {
-        format!(
-            "{{name: {name}, vm_capacity: 2, libvirt_uri: \"{}\", peer_uri: \"{}\", migration_address: \"{}\"}}",
-            s.uri, s.tcp_uri, s.address
-        )
-    };
     format!(
-        "sites:\n  - {{name: east, hosts: [{}]}}\n  - {{name: west, hosts: [{}]}}\n\
-         links:\n  - {{between: [east, west], bandwidth_mbit: {mbit}, latency_ms: 10}}\n\
-         clusters:\n  - {{name: red, id: 1, vni: 101}}\n\
+        "{}clusters:\n  - {{name: red, id: 1, vni: 101}}\n\
          vms:\n  - {{name: g0, host: he, memory_mib: {mib}, cluster: red, node: 1}}\n  - {{name: g1, host: hw, memory_mib: {mib}, cluster: red, node: 1}}\n",
-        host(&sites[0], "he"),
-        host(&sites[1], "hw")
+        super::two_sites::sites_yaml(sites, mbit)
     )
 }
 
@@ -131,15 +122,7 @@ impl AgentSites {
 
     /// `straddle ARGS` as the operator, from site a's node.
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
-        let o = Command::new("ip")
-            .args(["netns", "exec", &self.node_ns()])
-            .arg(controller_bin())
-            .args(args)
-            .args(["--controller", &self.url()])
-            .env("STRADDLE_TOKEN", OPERATOR)
-            .output()
-            .unwrap();
-        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        crate::controller::cli_in(&self.node_ns(), &self.url(), OPERATOR, args)
     }
 
     /// A guest's console (the agent writes it in its state folder).

@@ -97,8 +97,9 @@ impl Spec {
     }
 }
 
-/// The topology of the bed's two sites with one host each, driven through their daemons.
-pub fn topology(sites: &[LibvirtSite], mib: u32, mbit: u32) -> String {
+/// The sites and link of the bed's two libvirt sites, a host each (he in east, hw in west)
+/// driven through its daemon: the start of a topology file.
+pub fn sites_yaml(sites: &[LibvirtSite], mbit: u32) -> String {
     let host = |s: &LibvirtSite, name: &str| {
         format!(
             "{{name: {name}, vm_capacity: 2, libvirt_uri: \"{}\", peer_uri: \"{}\", migration_address: \"{}\"}}",
@@ -107,10 +108,17 @@ pub fn topology(sites: &[LibvirtSite], mib: u32, mbit: u32) -> String {
     };
     format!(
         "sites:\n  - {{name: east, hosts: [{}]}}\n  - {{name: west, hosts: [{}]}}\n\
-         links:\n  - {{between: [east, west], bandwidth_mbit: {mbit}, latency_ms: 10}}\n\
-         vms:\n  - {{name: g0, host: he, memory_mib: {mib}}}\n  - {{name: g1, host: hw, memory_mib: {mib}}}\n",
+         links:\n  - {{between: [east, west], bandwidth_mbit: {mbit}, latency_ms: 10}}\n",
         host(&sites[0], "he"),
         host(&sites[1], "hw")
+    )
+}
+
+/// The topology of the bed's two sites with guest g0 on he and g1 on hw.
+pub fn topology(sites: &[LibvirtSite], mib: u32, mbit: u32) -> String {
+    format!(
+        "{}vms:\n  - {{name: g0, host: he, memory_mib: {mib}}}\n  - {{name: g1, host: hw, memory_mib: {mib}}}\n",
+        sites_yaml(sites, mbit)
     )
 }
 

@@ -303,47 +303,34 @@ fn flapping_moves_each_vm_at_most_once_per_cooldown() {
     assert_eq!(most_in_window(&held, cooldown), 1, "{held:?}");
 }
 
+/// The host the one move of `jobs` goes to, with the agents' CPU figures `cpu`.
+fn destination(t: &Topology, jobs: &[PlanJob], cpu: &[f64]) -> String {
+    let (none, vm_host) = (HashSet::new(), hosts(t));
+    let input = PlanInput {
+        topo: t,
+        vm_host: &vm_host,
+        jobs,
+        pinned: &none,
+        drained: &none,
+        cooling: &none,
+        learnt: &Learnt::default(),
+        host_cpu: cpu,
+    };
+    let p = plan(&input, &PlanConfig::default());
+    assert_eq!(p.moves.len(), 1, "{p:#?}");
+    t.hosts[p.moves[0].to].name.clone()
+}
+
 #[test]
 fn among_hosts_with_room_the_least_busy_takes_the_vm() {
-    // v1 on B joins v0 on A: a1 and a2 have equal room; the agents say a1 is busy.
-    let t = topo(4, &[("v0", "a1", 512.0), ("v1", "b1", 512.0)]);
+    // v1 on B joins v0 on A.
     let jobs = [job("cg", Class::Network, &[0, 1], 5e6)];
-    let (none, vm_host) = (HashSet::new(), hosts(&t));
-    let place = |cpu: &[f64]| {
-        let input = PlanInput {
-            topo: &t,
-            vm_host: &vm_host,
-            jobs: &jobs,
-            pinned: &none,
-            drained: &none,
-            cooling: &none,
-            learnt: &Learnt::default(),
-            host_cpu: cpu,
-        };
-        let p = plan(&input, &PlanConfig::default());
-        assert_eq!(p.moves.len(), 1, "{p:#?}");
-        t.hosts[p.moves[0].to].name.clone()
-    };
-    // a1 holds v0 (3 free), a2 none (4 free): room first.
-    assert_eq!(place(&[]), "a2");
-    // With equal room (a2 holds another VM's slot), the less busy host wins.
-    let t2 = topo(4, &[("v0", "a1", 512.0), ("v1", "b1", 512.0), ("x", "a2", 512.0)]);
-    let vm_host2 = hosts(&t2);
-    let pick = |cpu: &[f64]| {
-        let input = PlanInput {
-            topo: &t2,
-            vm_host: &vm_host2,
-            jobs: &jobs,
-            pinned: &none,
-            drained: &none,
-            cooling: &none,
-            learnt: &Learnt::default(),
-            host_cpu: cpu,
-        };
-        let p = plan(&input, &PlanConfig::default());
-        t2.hosts[p.moves[0].to].name.clone()
-    };
-    assert_eq!(pick(&[0.9, 0.1, f64::NAN, f64::NAN, 0.0, 0.0]), "a2");
-    assert_eq!(pick(&[0.1, 0.9, f64::NAN, f64::NAN, 0.0, 0.0]), "a1");
-    assert_eq!(pick(&[f64::NAN, 0.9]), "a1", "unknown counts as idle");
+    // a1 holds v0 (3 free), a2 none (4 free): room first, whatever the CPU.
+    let t = topo(4, &[("v0", "a1", 512.0), ("v1", "b1", 512.0)]);
+    assert_eq!(destination(&t, &jobs, &[0.0, 0.9]), "a2");
+    // With equal room (a2 holds another VM), the less busy host wins.
+    let t = topo(4, &[("v0", "a1", 512.0), ("v1", "b1", 512.0), ("x", "a2", 512.0)]);
+    assert_eq!(destination(&t, &jobs, &[0.9, 0.1, f64::NAN, f64::NAN, 0.0, 0.0]), "a2");
+    assert_eq!(destination(&t, &jobs, &[0.1, 0.9, f64::NAN, f64::NAN, 0.0, 0.0]), "a1");
+    assert_eq!(destination(&t, &jobs, &[f64::NAN, 0.9]), "a1", "unknown counts as idle");
 }
