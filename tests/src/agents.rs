@@ -53,13 +53,7 @@ pub fn agent_listen(h: &str) -> &'static str {
     }
 }
 
-pub fn wait(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+pub use crate::bed::two_sites::wait;
 
 impl Fleet {
     /// Hosts up, the controller started, both agents started.

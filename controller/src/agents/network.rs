@@ -171,10 +171,7 @@ impl Network {
 impl Network {
     /// `msg` with the fabric token.
     pub(super) fn authed<T>(&self, msg: T) -> Result<tonic::Request<T>, String> {
-        let mut req = tonic::Request::new(msg);
-        let bearer = format!("Bearer {}", self.token).parse().map_err(|_| "the fabric token is not valid ASCII".to_string())?;
-        req.metadata_mut().insert("authorization", bearer);
-        Ok(req)
+        authed(&self.token, msg)
     }
 
     /// A client of `host`'s agent (`None`: none registered).
@@ -184,11 +181,16 @@ impl Network {
     }
 }
 
-/// One agent's ensure of `f`, authenticated with the fabric token.
-async fn ensure(ch: Channel, token: &str, f: FabricSpec) -> Result<Vec<String>, String> {
-    let mut req = tonic::Request::new(f);
+/// `msg` presenting `token` (`authorization: Bearer`).
+fn authed<T>(token: &str, msg: T) -> Result<tonic::Request<T>, String> {
+    let mut req = tonic::Request::new(msg);
     let bearer = format!("Bearer {token}").parse().map_err(|_| "the fabric token is not valid ASCII".to_string())?;
     req.metadata_mut().insert("authorization", bearer);
-    let r = AgentClient::new(ch).ensure_fabric(req).await;
+    Ok(req)
+}
+
+/// One agent's ensure of `f`, authenticated with the fabric token.
+async fn ensure(ch: Channel, token: &str, f: FabricSpec) -> Result<Vec<String>, String> {
+    let r = AgentClient::new(ch).ensure_fabric(authed(token, f)?).await;
     r.map(|r| r.into_inner().changes).map_err(|s| format!("{}: {}", s.code(), s.message()))
 }

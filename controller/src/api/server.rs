@@ -295,13 +295,14 @@ impl Controller {
             a2.operator(req.metadata()).inspect_err(|_| tracing::warn!("refused an operator call without a valid token"))?;
             Ok(req)
         };
-        let fabric = self.cfg.fabric_token.as_deref().map(crate::credential::digest);
+        // Agents present the fabric token, compared as the operator's is; without one, none
+        // is taken (an `Auth` without a token would let everyone in).
+        let fabric = self.cfg.fabric_token.as_deref().map(|t| Auth::new(Some(t), None));
         let check_agent = move |req: Request<()>| -> Result<Request<()>, Status> {
-            let given = super::auth::bearer(req.metadata()).map(crate::credential::digest);
-            match (&fabric, given) {
-                (Some(want), Some(got)) if crate::credential::same(want, &got) => Ok(req),
-                (None, _) => Err(Status::unauthenticated("this controller takes no agents: it was started without a fabric token")),
-                _ => {
+            match &fabric {
+                Some(a) if a.is_operator(super::auth::bearer(req.metadata())) => Ok(req),
+                None => Err(Status::unauthenticated("this controller takes no agents: it was started without a fabric token")),
+                Some(_) => {
                     tracing::warn!("refused an agent call without the fabric token");
                     Err(Status::unauthenticated("the fabric token is required (authorization: Bearer ...)"))
                 }
